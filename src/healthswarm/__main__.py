@@ -1,0 +1,3 @@
+from healthswarm.cli.main import run
+
+run()

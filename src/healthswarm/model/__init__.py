@@ -1,0 +1,57 @@
+"""Typed records shared by every stage. No I/O here and no imports of other healthswarm packages."""
+
+from healthswarm.model.event import Event, Reject, event_key
+from healthswarm.model.inventory import (
+    ASSET_KINDS,
+    DEPENDENCY_KINDS,
+    FLOW_PROTOCOLS,
+    MEDICAL_DEVICE_KINDS,
+    ORGANISATION_KINDS,
+    ZONE_EXPOSURES,
+    Asset,
+    Criticality,
+    Dependency,
+    Flow,
+    Inventory,
+    Level,
+    Organisation,
+    Zone,
+)
+from healthswarm.model.vulns import (
+    Advisory,
+    Finding,
+    FindingStatus,
+    ProductEntry,
+    ProductStatus,
+    Remediation,
+    Score,
+    Vulnerability,
+)
+
+__all__ = [
+    "ASSET_KINDS",
+    "DEPENDENCY_KINDS",
+    "FLOW_PROTOCOLS",
+    "MEDICAL_DEVICE_KINDS",
+    "ORGANISATION_KINDS",
+    "ZONE_EXPOSURES",
+    "Advisory",
+    "Asset",
+    "Criticality",
+    "Dependency",
+    "Event",
+    "Finding",
+    "FindingStatus",
+    "Flow",
+    "Inventory",
+    "Level",
+    "Organisation",
+    "ProductEntry",
+    "ProductStatus",
+    "Reject",
+    "Remediation",
+    "Score",
+    "Vulnerability",
+    "Zone",
+    "event_key",
+]

@@ -1,0 +1,68 @@
+"""The normalised event every source becomes, and the record of input that could not become one."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class Event:
+    """One normalised event.
+
+    `fields` holds ECS field names as flat dotted keys (`source.ip`, `event.category`, ...), with
+    `observer.type` naming the format, and `organization.id` / `asset.id` once the inventory resolves
+    them. Patient identifiers go to `patient.*` fields so later stages can protect them.
+    `original` is the record as the source wrote it, parsed (dict for JSON, XML-derived dict for
+    EVTX, text otherwise): Sigma rules written against vendor field names match on it.
+    `source` and `position` say where the record came from (file path and line/record number).
+    """
+
+    timestamp: datetime
+    fields: dict[str, Any]
+    original: Any
+    source: str = ""
+    position: int = 0
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.timestamp.tzinfo is None:
+            raise ValueError("event timestamps must be timezone-aware (UTC)")
+        if self.timestamp.utcoffset():
+            self.timestamp = self.timestamp.astimezone(UTC)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    def nested(self) -> dict[str, Any]:
+        """The ECS fields as nested objects, as ECS documents are usually written."""
+        out: dict[str, Any] = {"@timestamp": self.timestamp.isoformat()}
+        for dotted, value in self.fields.items():
+            parts = dotted.split(".")
+            node = out
+            for part in parts[:-1]:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = node[part] = {}
+                node = child
+            node[parts[-1]] = value
+        return out
+
+
+def event_key(source_identity: str, position: int | str) -> str:
+    """Idempotency key of an event: the same record read twice gets the same key."""
+    return hashlib.blake2b(f"{source_identity}\x00{position}".encode(), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class Reject:
+    """Input that could not be parsed: kept in quarantine with where it was and why."""
+
+    source: str
+    position: int
+    reason: str
+    raw: bytes
+    format: str = ""
+    received: datetime = field(default_factory=lambda: datetime.now(UTC))

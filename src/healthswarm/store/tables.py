@@ -1,0 +1,167 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations under `migrations/` create them.
+
+Core rather than the ORM: the hot paths are bulk inserts of events and assets, where Core
+`executemany` is several times faster, and records are plain `model` dataclasses anyway.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("country", String(64), nullable=False, default=""),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("organisation", String(200), ForeignKey("organisations.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("exposure", String(32), nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("organisation", String(200), ForeignKey("organisations.id"), nullable=False, index=True),
+    Column("zone", String(200), ForeignKey("zones.id"), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("vendor", Text, nullable=False, default=""),
+    Column("product", Text, nullable=False, default=""),
+    Column("version", Text, nullable=False, default=""),
+    Column("cpe", Text, nullable=False, default=""),
+    Column("addresses", JSON, nullable=False),
+    Column("hostnames", JSON, nullable=False),
+    Column("safety", Integer, nullable=False),
+    Column("confidentiality", Integer, nullable=False),
+    Column("availability", Integer, nullable=False),
+    Column("records", BigInteger, nullable=True),
+    Column("attributes", JSON, nullable=False),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), ForeignKey("assets.id"), nullable=False),
+    Column("target", String(200), ForeignKey("assets.id"), nullable=False),
+    Column("protocol", String(32), nullable=False),
+    Column("port", Integer, nullable=True),
+)
+
+dependencies = Table(
+    "dependencies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), ForeignKey("assets.id"), nullable=False),
+    Column("target", String(200), ForeignKey("assets.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+)
+
+advisories = Table(
+    "advisories",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("published", String(40), nullable=False, default=""),
+    # the whole typed advisory, serialised; advisories are read whole for matching
+    Column("document", JSON, nullable=False),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", String(200), ForeignKey("assets.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("advisory_id", String(200), ForeignKey("advisories.id", ondelete="CASCADE"), nullable=False),
+    Column("cve", String(40), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("cvss_score", Float, nullable=True),
+    Column("cvss_vector", Text, nullable=False, default=""),
+    Column("cvss_version", String(8), nullable=False, default=""),
+    Column("severity", String(16), nullable=False, default=""),
+    Column("cwe", JSON, nullable=False),
+    Column("remediation", Text, nullable=False, default=""),
+    Column("explanation", JSON, nullable=False),
+    UniqueConstraint("asset_id", "advisory_id", "cve", name="uq_findings_asset_advisory_cve"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # idempotency key: the same record ingested twice is stored once
+    Column("key", String(64), nullable=False, unique=True),
+    Column("timestamp", DateTime(timezone=True), nullable=False, index=True),
+    Column("observer_type", String(32), nullable=False),
+    Column("organization_id", String(200), nullable=True),
+    Column("asset_id", String(200), nullable=True, index=True),
+    Column("source", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("original", JSON, nullable=True),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("format", String(32), nullable=False, default=""),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("received", DateTime(timezone=True), nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    # a source's stable name (path, mqtt topic, nats stream/consumer)
+    Column("source", String(500), primary_key=True),
+    # what identifies the source's current content (device+inode+first bytes for a file)
+    Column("identity", Text, nullable=False, default=""),
+    Column("position", BigInteger, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_events_observer_time", events.c.observer_type, events.c.timestamp)
+
+ALL_TABLES = (
+    organisations, zones, assets, flows, dependencies, advisories, findings, events, quarantine, checkpoints,
+)

@@ -1,0 +1,80 @@
+"""Shared fixtures: the real third-party data, and a store on every backend the suite must pass on.
+
+Service-backed tests skip when the service is absent on a developer's machine, but with
+`HEALTHSWARM_REQUIRE_SERVICES=1` (set by `.ci/run`, and whenever CI=true) an absent service fails
+the test instead: a skipped service test must not pass CI.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from healthswarm.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("HEALTHSWARM_SHARED_DATA", ROOT.parent / "shared" / "data"))
+POSTGRES_ADMIN_URL = os.environ.get("HEALTHSWARM_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def services_required() -> bool:
+    return os.environ.get("HEALTHSWARM_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip on a developer machine; fail where services are required (CI)."""
+    if services_required():
+        pytest.fail(f"required service unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data; the test skips cleanly when the data is not there."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path} (tests read ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database for this test session, dropped at the end."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"healthswarm_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # any connection failure means the service is not there
+        admin.dispose()
+        service_unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL}: {type(exc).__name__}: {exc}".splitlines()[0])
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres_store(postgres_url: str) -> Iterator[Store]:
+    store = Store.open(postgres_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.service)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        s = Store.open(f"sqlite:///{tmp_path / 'test.db'}")
+        yield s
+        s.close()
+    else:
+        s = request.getfixturevalue("_postgres_store")
+        s.clear()
+        yield s
+        s.clear()
