@@ -17,13 +17,17 @@ class Event:
     them. Patient identifiers go to `patient.*` fields so later stages can protect them.
     `original` is the record as the source wrote it, parsed (dict for JSON, XML-derived dict for
     EVTX, text otherwise): Sigma rules written against vendor field names match on it.
-    `source` and `position` say where the record came from (file path and line/record number).
+    `source` is where the record came from (file path, topic, subject); `record` is its 1-based line
+    or record number there, for people; `position` is where reading resumes after it (the byte
+    offset just past the record for text formats, the record ordinal for container formats such as
+    EVTX), for checkpoints; `key` is the idempotency key the source assigns (see `event_key`).
     """
 
     timestamp: datetime
     fields: dict[str, Any]
     original: Any
     source: str = ""
+    record: int = 0
     position: int = 0
     key: str = ""
 
@@ -65,4 +69,5 @@ class Reject:
     reason: str
     raw: bytes
     format: str = ""
+    record: int = 0
     received: datetime = field(default_factory=lambda: datetime.now(UTC))
