@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from healthswarm import __version__
 from healthswarm.cli import demo, inventory, vulns
@@ -58,4 +59,7 @@ def run() -> None:
         sys.exit(2)
     except HealthswarmError as exc:
         error_lines([str(exc)])
+        sys.exit(2)
+    except OperationalError as exc:
+        error_lines([f"cannot open the database: {str(exc.orig).strip().splitlines()[0]}"])
         sys.exit(2)

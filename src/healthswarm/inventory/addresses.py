@@ -21,7 +21,7 @@ def _to_int(text: str) -> tuple[int, int] | None:
     """(version, integer) of an address; None when the text is not an IP address."""
     try:
         return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
-    except OSError:
+    except (OSError, ValueError):  # ValueError: text with a NUL byte
         pass
     try:
         return 6, int(ipaddress.IPv6Address(text.split("%", 1)[0]))

@@ -187,13 +187,25 @@ _SECTIONS = {
 }
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Where a record stands: its file, its first line and the line of each of its fields."""
+
+    file: str
+    line: int
+    field_lines: dict[str, int]
+
+    def at(self, fieldname: str) -> Location:
+        return Location(self.file, self.field_lines.get(fieldname, self.line), fieldname)
+
+
 @dataclass
 class _Collected:
-    organisations: list[tuple[Organisation, Location]] = field(default_factory=list)
-    zones: list[tuple[Zone, Location]] = field(default_factory=list)
-    assets: list[tuple[Asset, Location]] = field(default_factory=list)
-    flows: list[tuple[Flow, Location]] = field(default_factory=list)
-    dependencies: list[tuple[Dependency, Location]] = field(default_factory=list)
+    organisations: list[tuple[Organisation, _Where]] = field(default_factory=list)
+    zones: list[tuple[Zone, _Where]] = field(default_factory=list)
+    assets: list[tuple[Asset, _Where]] = field(default_factory=list)
+    flows: list[tuple[Flow, _Where]] = field(default_factory=list)
+    dependencies: list[tuple[Dependency, _Where]] = field(default_factory=list)
     # (network, asset id, location) for the overlap check
     networks: list[tuple[Network, str, Location]] = field(default_factory=list)
 
@@ -341,16 +353,17 @@ def _read_file(path: Path, text: str, collected: _Collected, problems: list[Prob
                     reader.problem(name_node, name, f"unknown field {name!r} in {key}", _one_of(section.known))
             record = readers[key](_Record(reader, item, fields))
             if record is not None:
-                target.append((record, reader.where(item)))
+                lines = {name: value.start_mark.line + 1 for name, (_, value) in fields.items()}
+                target.append((record, _Where(str(path), item.start_mark.line + 1, lines)))
     problems.extend(reader.problems)
 
 
-def _check_unique(items: Sequence[tuple[Any, Location]], what: str, problems: list[Problem]) -> dict[str, Any]:
-    seen: dict[str, tuple[Any, Location]] = {}
+def _check_unique(items: Sequence[tuple[Any, _Where]], what: str, problems: list[Problem]) -> dict[str, Any]:
+    seen: dict[str, tuple[Any, _Where]] = {}
     for record, loc in items:
         if record.id in seen:
             first = seen[record.id][1]
-            problems.append(Problem(Location(loc.file, loc.line, "id"),
+            problems.append(Problem(loc.at("id"),
                                     f"duplicate {what} id {record.id!r} (first at {first.file}:{first.line})",
                                     f"a unique {what} id"))
         else:
@@ -363,9 +376,9 @@ def _check_references(c: _Collected, problems: list[Problem]) -> None:
     zones = _check_unique(c.zones, "zone", problems)
     assets = _check_unique(c.assets, "asset", problems)
 
-    def dangling(loc: Location, fieldname: str, value: str, what: str) -> None:
-        problems.append(Problem(Location(loc.file, loc.line, fieldname),
-                                f"unknown {what} {value!r}", f"the id of a {what} defined in the inventory"))
+    def dangling(loc: _Where, fieldname: str, value: str, what: str) -> None:
+        problems.append(Problem(loc.at(fieldname), f"unknown {what} {value!r}",
+                                f"the id of an {what} defined in the inventory"))
 
     for zone, loc in c.zones:
         if zone.organisation not in orgs:
@@ -377,7 +390,7 @@ def _check_references(c: _Collected, problems: list[Problem]) -> None:
         if zone is None:
             dangling(loc, "zone", asset.zone, "zone")
         elif asset.organisation in orgs and zone.organisation != asset.organisation:
-            problems.append(Problem(Location(loc.file, loc.line, "zone"),
+            problems.append(Problem(loc.at("zone"),
                                     f"zone {asset.zone!r} belongs to organisation {zone.organisation!r}, "
                                     f"not {asset.organisation!r}", "a zone of the asset's own organisation"))
     for links in (c.flows, c.dependencies):
