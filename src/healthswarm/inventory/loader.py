@@ -162,16 +162,16 @@ class _Record:
         return self.reader.choice(value_node, name, allowed)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Section:
     """Required and optional field names of one top-level section (for unknown-field errors)."""
 
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
+    known: frozenset[str] = frozenset()
 
-    @property
-    def known(self) -> frozenset[str]:
-        return frozenset(self.required + self.optional)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "known", frozenset(self.required + self.optional))
 
 
 _SECTIONS = {
