@@ -2,8 +2,55 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
 import typer
+from rich.panel import Panel
+
+from healthswarm.cli.context import app_context
+from healthswarm.cli.output import OutputFormat, console
+from healthswarm.demo import ADVISORIES
+from healthswarm.demo.run import STEPS, DemoRun
 
 
-def demo(ctx: typer.Context) -> None:
-    """Load the reference ecosystem, import the advisories and print the exposure summary."""
+def demo(
+    ctx: typer.Context,
+    advisories: Annotated[
+        Path, typer.Option(help="Advisories to import (CSAF/CVE JSON files or folders); default: the bundled ones")
+    ] = ADVISORIES,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table: show each step; json: the summary")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Run every stage on the reference ecosystem: inventory, advisories, and what later stages add."""
+    app = app_context(ctx)
+    store = app.store
+    store.clear()
+    run = DemoRun(store=store, workspace=app.settings.workspace, advisories_path=advisories)
+    summaries = {}
+    for number, step in enumerate(STEPS, 1):
+        if fmt is OutputFormat.table:
+            console.rule(f"[bold]{number}. {step.title}")
+        with console.status(step.title) if fmt is OutputFormat.table else _quiet():
+            result = step.run(run)
+        summaries[step.title] = result.summary
+        if fmt is OutputFormat.table:
+            for renderable in result.show:
+                console.print(renderable)
+    if fmt is OutputFormat.table:
+        console.print(Panel(f"workspace: {app.settings.workspace.resolve()}\n"
+                            "next: healthswarm inventory show · healthswarm vulns list",
+                            title="demo complete", expand=False))
+    else:
+        sys.stdout.buffer.write(orjson.dumps(summaries, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
