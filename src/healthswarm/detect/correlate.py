@@ -1,0 +1,184 @@
+"""Alerts → incidents, as they arrive.
+
+An alert joins an open incident when they share an entity (an asset, a user, a host, an internal
+address, a flow's community id, a patient record) and the alert falls within the join window of
+the incident's activity. An alert that shares entities with several incidents merges them: they
+were one attack seen from several sides. Each join and merge records the rule that applied, so an
+analyst can read why alerts were grouped.
+
+Infrastructure hubs (domain controllers, DNS servers, proxies, firewalls, SIEMs) appear in almost
+every attack and in every normal day: they are kept on the incident but never used to join, or a
+busy hospital would have one incident. Suppressions silence a rule (optionally only for one entity)
+until they expire, with a reason, and are counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from healthswarm.model import LEVELS, Alert, Asset, Level
+from healthswarm.model.incident import TACTIC_STAGES, Incident, IncidentState, Stage, TimelineEntry
+
+HUB_KINDS = frozenset({"domain-controller", "dns-server", "proxy", "firewall", "siem", "router", "switch",
+                       "wireless-controller"})
+CLOSED_STATES = frozenset({IncidentState.CLOSED, IncidentState.FALSE_POSITIVE})
+# entity kinds taken from `Alert.details["entities"]` (what the detector saw in the events)
+ENTITY_KINDS = ("user", "host", "ip", "community_id", "patient", "process", "indicator")
+
+Entity = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Silence `rule_id` (all rules when None), for one entity or all, until `until`, because `reason`."""
+
+    reason: str
+    until: datetime
+    rule_id: str | None = None
+    entity: Entity | None = None
+
+    def applies(self, alert: Alert, entities: set[Entity]) -> bool:
+        if alert.timestamp >= self.until:
+            return False
+        if self.rule_id is not None and alert.rule_id != self.rule_id:
+            return False
+        return self.entity is None or self.entity in entities
+
+
+@dataclass
+class CorrelationStats:
+    alerts: int = 0
+    duplicates: int = 0
+    suppressed: Counter[str] = field(default_factory=Counter)
+    merges: int = 0
+
+
+def alert_entities(alert: Alert) -> set[Entity]:
+    """The entities an alert names: its assets and what its detector saw in the events."""
+    found: set[Entity] = {("asset", a) for a in alert.assets}
+    seen = alert.details.get("entities", {}) if isinstance(alert.details, dict) else {}
+    for kind in ENTITY_KINDS:
+        values = seen.get(kind, ()) if isinstance(seen, dict) else ()
+        for value in values if isinstance(values, list | tuple | set) else (values,):
+            if value not in (None, "", "-"):
+                found.add((kind, str(value).lower() if kind in ("user", "host") else str(value)))
+    return found
+
+
+def alert_stage(alert: Alert) -> Stage:
+    stages = [TACTIC_STAGES[t] for ref in alert.tactics for t in (ref.shortname, ref.id) if t in TACTIC_STAGES]
+    return max(stages, default=Stage.RECONNAISSANCE)
+
+
+class Correlator:
+    """Streaming alert → incident grouping; `add()` returns the incident the alert is now part of."""
+
+    def __init__(self, assets: Iterable[Asset] = (), window: timedelta = timedelta(hours=24),
+                 suppressions: Iterable[Suppression] = ()) -> None:
+        self.window = window
+        self.suppressions = list(suppressions)
+        self.stats = CorrelationStats()
+        self._assets: Mapping[str, Asset] = {a.id: a for a in assets}
+        self._hubs = {("asset", a.id) for a in self._assets.values() if a.kind in HUB_KINDS}
+        self._hubs |= {("host", h.lower()) for a in self._assets.values() if a.kind in HUB_KINDS for h in a.hostnames}
+        self._hubs |= {("ip", ip) for a in self._assets.values() if a.kind in HUB_KINDS for ip in a.addresses}
+        self.incidents: dict[str, Incident] = {}
+        self._by_entity: dict[Entity, set[str]] = {}
+        self._seen_alerts: set[str] = set()
+
+    def add(self, alert: Alert) -> Incident | None:
+        """Place one alert; None when it is a duplicate or suppressed."""
+        self.stats.alerts += 1
+        if alert.id in self._seen_alerts:
+            self.stats.duplicates += 1
+            return None
+        entities = alert_entities(alert)
+        for suppression in self.suppressions:
+            if suppression.applies(alert, entities):
+                self.stats.suppressed[suppression.reason] += 1
+                return None
+        self._seen_alerts.add(alert.id)
+        joinable = entities - self._hubs
+        candidates = sorted(
+            (self.incidents[i] for e in joinable for i in self._by_entity.get(e, ()) if self._open(i, alert)),
+            key=lambda inc: (inc.first_seen, inc.id),
+        )
+        if not candidates:
+            incident = self._new(alert)
+            note = "new incident"
+        else:
+            incident = candidates[0]
+            shared = sorted(f"{k}:{v}" for k, v in joinable if incident.id in self._by_entity.get((k, v), ()))
+            note = f"joined: shares {', '.join(shared)} within {self.window}"
+            for other in {c.id: c for c in candidates[1:]}.values():
+                if other.id != incident.id:
+                    self._merge(other, incident)
+                    note += f"; merged {other.id}"
+        self._attach(incident, alert, entities, note)
+        return incident
+
+    def add_all(self, alerts: Iterable[Alert]) -> list[Incident]:
+        for alert in sorted(alerts, key=lambda a: a.timestamp):
+            self.add(alert)
+        return sorted(self.incidents.values(), key=lambda i: (-i.severity, i.first_seen))
+
+    def _open(self, incident_id: str, alert: Alert) -> bool:
+        incident = self.incidents[incident_id]
+        return (incident.state not in CLOSED_STATES
+                and incident.first_seen - self.window <= alert.timestamp <= incident.last_seen + self.window)
+
+    def _new(self, alert: Alert) -> Incident:
+        ident = "INC-" + hashlib.blake2b(alert.id.encode(), digest_size=6).hexdigest()
+        incident = Incident(id=ident, title=alert.title, first_seen=alert.timestamp, last_seen=alert.timestamp)
+        self.incidents[ident] = incident
+        return incident
+
+    def _attach(self, incident: Incident, alert: Alert, entities: set[Entity], note: str) -> None:
+        incident.alert_ids.append(alert.id)
+        incident.first_seen = min(incident.first_seen, alert.timestamp)
+        incident.last_seen = max(incident.last_seen, alert.timestamp)
+        incident.assets.update(alert.assets)
+        incident.organisations.update(self._assets[a].organisation for a in alert.assets if a in self._assets)
+        incident.techniques.update(t.id for t in alert.techniques)
+        incident.tactics.update(t.shortname or t.id for t in alert.tactics)
+        incident.entities.update(entities)
+        incident.stage = max(incident.stage, alert_stage(alert))
+        incident.timeline.append(TimelineEntry(alert.timestamp, alert.id, alert.title, alert.level,
+                                               tuple(t.shortname or t.id for t in alert.tactics), alert.assets, note))
+        incident.timeline.sort(key=lambda e: e.timestamp)
+        for entity in entities:
+            self._by_entity.setdefault(entity, set()).add(incident.id)
+        self._rate(incident, alert)
+
+    def _rate(self, incident: Incident, alert: Alert) -> None:
+        """Severity: the worst alert, raised by a safety-critical asset and by an attack that has spread."""
+        incident.alert_severity = max(incident.alert_severity, alert.severity)
+        safety = max((self._assets[a].criticality.safety for a in incident.assets if a in self._assets),
+                     default=Level.NONE)
+        spread = incident.stage >= Stage.LATERAL_MOVEMENT
+        incident.severity = min(4, incident.alert_severity + (safety >= Level.HIGH) + spread)
+        worst = max(incident.timeline, key=lambda e: (LEVELS.index(e.level), -e.timestamp.timestamp()))
+        where = sorted(incident.assets)[0] if incident.assets else ""
+        more = len(incident.alert_ids) - 1
+        incident.title = f"{worst.title}" + (f" on {where}" if where else "") + (f" (+{more} alerts)" if more else "")
+
+    def _merge(self, source: Incident, target: Incident) -> None:
+        self.stats.merges += 1
+        target.alert_ids.extend(source.alert_ids)
+        target.first_seen = min(target.first_seen, source.first_seen)
+        target.last_seen = max(target.last_seen, source.last_seen)
+        for name in ("assets", "organisations", "techniques", "tactics", "entities"):
+            getattr(target, name).update(getattr(source, name))
+        target.stage = max(target.stage, source.stage)
+        target.timeline = sorted(target.timeline + source.timeline, key=lambda e: e.timestamp)
+        target.merged_from.append(source.id)
+        target.alert_severity = max(target.alert_severity, source.alert_severity)
+        for entity in source.entities:
+            ids = self._by_entity.setdefault(entity, set())
+            ids.discard(source.id)
+            ids.add(target.id)
+        del self.incidents[source.id]

@@ -1,0 +1,101 @@
+"""Incidents: alerts that belong together, with where the attack stands and what is at stake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class IncidentState(StrEnum):
+    """Life cycle (NIST SP 800-61 phases as states an analyst moves the incident through)."""
+
+    NEW = "new"
+    TRIAGED = "triaged"
+    CONTAINED = "contained"
+    ERADICATED = "eradicated"
+    RECOVERED = "recovered"
+    CLOSED = "closed"
+    FALSE_POSITIVE = "false-positive"
+
+
+class Stage(IntEnum):
+    """How far an attack has got, in the order an intrusion usually progresses."""
+
+    RECONNAISSANCE = 0
+    INITIAL_ACCESS = 1
+    EXECUTION = 2  # foothold: execution, persistence, privilege escalation, evasion, credentials, discovery, C2
+    LATERAL_MOVEMENT = 3
+    OBJECTIVES = 4  # collection, exfiltration, impact
+
+    def __str__(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+# ATT&CK tactic short names (as Sigma tags write them) and ids → stage.
+TACTIC_STAGES: dict[str, Stage] = {
+    "reconnaissance": Stage.RECONNAISSANCE, "TA0043": Stage.RECONNAISSANCE,
+    "resource-development": Stage.RECONNAISSANCE, "TA0042": Stage.RECONNAISSANCE,
+    "initial-access": Stage.INITIAL_ACCESS, "TA0001": Stage.INITIAL_ACCESS,
+    "execution": Stage.EXECUTION, "TA0002": Stage.EXECUTION,
+    "persistence": Stage.EXECUTION, "TA0003": Stage.EXECUTION,
+    "privilege-escalation": Stage.EXECUTION, "TA0004": Stage.EXECUTION,
+    "defense-evasion": Stage.EXECUTION, "stealth": Stage.EXECUTION, "TA0005": Stage.EXECUTION,
+    "credential-access": Stage.EXECUTION, "TA0006": Stage.EXECUTION,
+    "discovery": Stage.EXECUTION, "TA0007": Stage.EXECUTION,
+    "command-and-control": Stage.EXECUTION, "TA0011": Stage.EXECUTION,
+    "lateral-movement": Stage.LATERAL_MOVEMENT, "TA0008": Stage.LATERAL_MOVEMENT,
+    "collection": Stage.OBJECTIVES, "TA0009": Stage.OBJECTIVES,
+    "exfiltration": Stage.OBJECTIVES, "TA0010": Stage.OBJECTIVES,
+    "impact": Stage.OBJECTIVES, "TA0040": Stage.OBJECTIVES,
+    # ATT&CK for ICS
+    "inhibit-response-function": Stage.OBJECTIVES, "TA0107": Stage.OBJECTIVES,
+    "impair-process-control": Stage.OBJECTIVES, "TA0106": Stage.OBJECTIVES,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    timestamp: datetime
+    alert_id: str
+    title: str
+    level: str
+    tactics: tuple[str, ...] = ()
+    assets: tuple[str, ...] = ()
+    note: str = ""  # why the alert joined (the correlation rule that applied)
+
+
+@dataclass
+class Incident:
+    id: str
+    title: str
+    first_seen: datetime
+    last_seen: datetime
+    state: IncidentState = IncidentState.NEW
+    stage: Stage = Stage.RECONNAISSANCE
+    severity: int = 0  # 0 informational … 4 critical, after asset criticality is taken into account
+    alert_severity: int = 0  # the worst alert's level, before asset criticality and spread
+    alert_ids: list[str] = field(default_factory=list)
+    assets: set[str] = field(default_factory=set)
+    organisations: set[str] = field(default_factory=set)
+    techniques: set[str] = field(default_factory=set)
+    tactics: set[str] = field(default_factory=set)
+    entities: set[tuple[str, str]] = field(default_factory=set)  # (kind, value): asset, user, host, ip, …
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    merged_from: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "title": self.title, "state": str(self.state), "stage": str(self.stage),
+            "severity": self.severity, "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(), "alerts": len(self.alert_ids), "alert_ids": list(self.alert_ids),
+            "assets": sorted(self.assets), "organisations": sorted(self.organisations),
+            "techniques": sorted(self.techniques), "tactics": sorted(self.tactics),
+            "entities": sorted(f"{k}:{v}" for k, v in self.entities), "merged_from": list(self.merged_from),
+            "timeline": [
+                {"timestamp": e.timestamp.isoformat(), "alert_id": e.alert_id, "title": e.title, "level": e.level,
+                 "tactics": list(e.tactics), "assets": list(e.assets), "note": e.note}
+                for e in self.timeline
+            ],
+        }
