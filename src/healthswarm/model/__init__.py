@@ -1,6 +1,8 @@
 """Typed records shared by every stage. No I/O here and no imports of other healthswarm packages."""
 
+from healthswarm.model.alert import LEVELS, Alert, AttackRef, EventRef
 from healthswarm.model.event import Event, Reject, event_key
+from healthswarm.model.indicator import INDICATOR_TYPES, TLP_LEVELS, Indicator
 from healthswarm.model.inventory import (
     ASSET_KINDS,
     DEPENDENCY_KINDS,
@@ -32,17 +34,23 @@ __all__ = [
     "ASSET_KINDS",
     "DEPENDENCY_KINDS",
     "FLOW_PROTOCOLS",
+    "INDICATOR_TYPES",
+    "LEVELS",
     "MEDICAL_DEVICE_KINDS",
     "ORGANISATION_KINDS",
     "ZONE_EXPOSURES",
     "Advisory",
+    "Alert",
     "Asset",
+    "AttackRef",
     "Criticality",
     "Dependency",
     "Event",
+    "EventRef",
     "Finding",
     "FindingStatus",
     "Flow",
+    "Indicator",
     "Inventory",
     "Level",
     "Organisation",
@@ -51,6 +59,7 @@ __all__ = [
     "Reject",
     "Remediation",
     "Score",
+    "TLP_LEVELS",
     "Vulnerability",
     "Zone",
     "event_key",
