@@ -160,8 +160,38 @@ checkpoints = Table(
     Column("updated", DateTime(timezone=True), nullable=False),
 )
 
+alerts = Table(
+    "alerts",
+    metadata,
+    # Alert.id: deterministic from detector, rule and events, so a re-run stores an alert once
+    Column("id", String(64), primary_key=True),
+    Column("detector", String(64), nullable=False),
+    Column("rule_id", String(200), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False, index=True),
+    Column("incident_id", String(64), nullable=True, index=True),
+    # the whole alert as Alert.as_dict(): techniques, tactics, events, assets, details
+    Column("document", JSON, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False, index=True),
+    # the whole incident as Incident.as_dict(): assets, organisations, techniques, timeline
+    Column("document", JSON, nullable=False),
+)
+
 Index("ix_events_observer_time", events.c.observer_type, events.c.timestamp)
 
 ALL_TABLES = (
     organisations, zones, assets, flows, dependencies, advisories, findings, events, quarantine, checkpoints,
+    alerts, incidents,
 )

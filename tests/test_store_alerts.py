@@ -1,0 +1,36 @@
+"""Alerts and incidents round-trip through the store on SQLite and PostgreSQL, idempotently."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from healthswarm.detect.correlate import Correlator
+from healthswarm.model import Alert, AttackRef, EventRef
+from healthswarm.store import Store
+from healthswarm.store.alerts import load_alerts, load_incidents, save_alerts, save_incidents
+
+T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def alert(minutes: int, rule: str, asset: str) -> Alert:
+    return Alert(detector="sigma", rule_id=rule, title=f"rule {rule}", level="high",
+                 timestamp=T0 + timedelta(minutes=minutes), events=(EventRef("f.json", minutes, f"k{minutes}"),),
+                 tactics=(AttackRef("TA0002", "Execution", "execution"),), assets=(asset,))
+
+
+def test_alerts_and_incidents_round_trip(store: Store) -> None:
+    alerts = [alert(0, "a", "ws-1"), alert(5, "b", "ws-1"), alert(9, "c", "ws-2")]
+    correlator = Correlator()
+    incidents = correlator.add_all(alerts)
+    incident_of = {a: i.id for i in incidents for a in i.alert_ids}
+    with store.transaction() as conn:
+        assert save_alerts(conn, alerts, incident_of) == 3
+        assert save_alerts(conn, alerts) == 0  # stored once, whatever the re-runs
+        save_incidents(conn, incidents)
+    with store.read() as conn:
+        stored = load_alerts(conn)
+        assert [a["rule_id"] for a in stored] == ["c", "b", "a"]
+        assert {a["incident_id"] for a in stored} == {i.id for i in incidents}
+        docs = load_incidents(conn)
+    assert len(docs) == 2 and {d["id"] for d in docs} == {i.id for i in incidents}
+    assert max(docs, key=lambda d: d["alerts"])["alerts"] == 2
