@@ -40,8 +40,9 @@ class ProductEntry:
 class Score:
     version: str  # "2.0", "3.0", "3.1" or "4.0"
     vector: str
-    base_score: float
+    base_score: float  # computed from the vector
     severity: str  # none|low|medium|high|critical
+    stated_score: float | None = None  # what the document itself said, kept to show disagreement
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,8 @@ _REPLACEMENTS = (
 _SEGMENT = re.compile(r"\d+|[a-z]+|\*")
 _MONTHS = re.compile(
     r"\b(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?"
-    r"|nov(ember)?|dec(ember)?)\b|\d{1,2}/\d{1,2}/\d{2,4}|\b(distributed|shipped|manufactured)\b"
+    r"|nov(ember)?|dec(ember)?)\b|\d{1,2}/\d{1,2}/\d{2,4}|\b(distributed|shipped|manufactured)\b",
+    re.IGNORECASE,
 )
 
 
@@ -84,9 +85,13 @@ def parse_version(text: str) -> Version | None:
     cut = len(raw)
     while cut > 0 and raw[cut - 1] in ("x", "*"):
         cut -= 1
+    wildcard = cut < len(raw)
+    if wildcard and cut > 1 and re.search(r"\d[x*]+$", norm):
+        # "C.0x" is C.00 to C.09: the digits glued to the x are a partial segment, so compare on "C" only
+        cut -= 1
     if cut == 0:
         return None
-    return Version(text.strip(), tuple(raw[:cut]), wildcard=cut < len(raw))
+    return Version(text.strip(), tuple(raw[:cut]), wildcard=wildcard)
 
 
 def is_version_like(text: str) -> bool:
@@ -204,18 +209,18 @@ class Decision:
 
 
 _OPS = ("<=", ">=", "!=", "==", "<", ">", "=")
-_NOTE = re.compile(r"end[- ]of[- ]life|\beol\b|integrated into|discontinued|obsolete|no longer supported")
-_TRAILING = re.compile(r"\s+(on|with|running|for|including|shipped|model)\s+.*$")
+_NOTE = re.compile(r"end[- ]of[- ]life|\beol\b|integrated into|discontinued|obsolete|no longer supported", re.I)
+_TRAILING = re.compile(r"\s+(on|with|running|for|including|shipped|model)\s+.*$", re.I)
 _WORD_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^(.+?)\s+(and|or)\s+(below|earlier|prior|older|lower|before)$"), r"<= \1"),
-    (re.compile(r"^(.+?)\s+(and|or)\s+(above|later|newer|higher|after)$"), r">= \1"),
-    (re.compile(r"^(prior to|before|earlier than|older than|below|lower than|less than)\s+(.+)$"), r"< \2"),
-    (re.compile(r"^(up to( and including)?|through|until|at most)\s+(.+)$"), r"<= \3"),
-    (re.compile(r"^(from|since|at least)\s+(.+?)\s+(to|through|until)\s+(.+)$"), r">= \2 | <= \4"),
-    (re.compile(r"^(from|since|at least)\s+(.+)$"), r">= \2"),
-    (re.compile(r"^(\S+)\s+(to|through|–|-)\s+(\S+)$"), r">= \1 | <= \3"),
+    (re.compile(r"^(.+?)\s+(and|or)\s+(below|earlier|prior|older|lower|before)$", re.I), r"<= \1"),
+    (re.compile(r"^(.+?)\s+(and|or)\s+(above|later|newer|higher|after)$", re.I), r">= \1"),
+    (re.compile(r"^(prior to|before|earlier than|older than|below|lower than|less than)\s+(.+)$", re.I), r"< \2"),
+    (re.compile(r"^(up to( and including)?|through|until|at most)\s+(.+)$", re.I), r"<= \3"),
+    (re.compile(r"^(from|since|at least)\s+(.+?)\s+(to|through|until)\s+(.+)$", re.I), r">= \2 | <= \4"),
+    (re.compile(r"^(from|since|at least)\s+(.+)$", re.I), r">= \2"),
+    (re.compile(r"^(\S+)\s+(to|through|–|-)\s+(\S+)$", re.I), r">= \1 | <= \3"),
     # infix bounds as CISA writes them: "A.01 <= C.0x", "A10 < A11"
-    (re.compile(r"^([^<>=\s]+)\s*(<=?)\s*([^<>=\s]+)$"), r">= \1 | \2 \3"),
+    (re.compile(r"^([^<>=\s]+)\s*(<=?)\s*([^<>=\s]+)$", re.I), r">= \1 | \2 \3"),
 )
 
 
@@ -264,6 +269,7 @@ def _readable(piece: str) -> bool:
 def _vers(text: str) -> Rule:
     body = text.split(":", 1)[1]
     scheme, _, spec = body.partition("/")
+    scheme = scheme.lower()
     spec = spec.strip()
     if not scheme or not spec:
         return Rule(text, RuleKind.UNKNOWN, reason="a vers: expression needs vers:<scheme>/<constraints>")
@@ -283,19 +289,19 @@ def parse_rule(text: str) -> Rule:
     """Read a rule as written in an advisory; never raises."""
     if not isinstance(text, str):
         return Rule(str(text), RuleKind.UNKNOWN, reason="not text")
-    raw = " ".join(text.replace("≤", "<=").replace("≥", ">=").split())
-    low = unicodedata.normalize("NFKC", raw).lower()
+    raw = unicodedata.normalize("NFKC", " ".join(text.replace("≤", "<=").replace("≥", ">=").split()))
+    low = raw.lower()
     if low == "":
         # CSAF names a product without a version branch: the status covers the product whole
         return Rule(raw, RuleKind.ALL, reason="no version given")
     if low.startswith("vers:"):
-        return _vers(low)
+        return _vers(raw)
     if re.fullmatch(r"(all|any|every)( (versions?|releases?|models?))?|\*", low):
         return Rule(raw, RuleKind.ALL)
     if low.startswith("*"):
-        qualifier = low.lstrip("* ").strip("() ")
+        qualifier = raw.lstrip("* ").strip("() ")
         return Rule(raw, RuleKind.ALL, qualifier=qualifier, conditional=not _NOTE.search(qualifier))
-    core, qualifier = _strip_qualifiers(low)
+    core, qualifier = _strip_qualifiers(raw)
     conditional = bool(qualifier) and not _NOTE.search(qualifier)
     if _MONTHS.search(core):
         return Rule(raw, RuleKind.UNKNOWN, qualifier=qualifier,
@@ -305,7 +311,7 @@ def parse_rule(text: str) -> Rule:
         if is_version_like(core):
             return Rule(raw, RuleKind.CONSTRAINTS, (Constraint("=", parse_version(core)),),  # type: ignore[arg-type]
                         qualifier=qualifier, conditional=conditional)
-        words = core.removeprefix("release").split()
+        words = re.sub(r"^release\s+", "", core, flags=re.I).split()
         if len(words) > 1 and all(re.fullmatch(r"\d+(\.\d+)+", w) for w in words):
             return Rule(raw, RuleKind.CONSTRAINTS, tuple(Constraint("=", parse_version(w)) for w in words),  # type: ignore[arg-type]
                         qualifier=qualifier, conditional=conditional)
@@ -400,21 +406,15 @@ def _union_contains(rule: Rule, v: Version) -> Decision:
         else:
             groups.append((cs[i],))
             i += 1
-    incomparable: list[str] = []
-    for group in groups:
-        results = []
-        for c in group:
-            order = compare(v, c.version)
-            if order is None:
-                incomparable.append(str(c.version))
-                results.append(None)
-            else:
-                results.append(_holds(c.op, order))
-        if all(r is True for r in results):
-            return Decision(Verdict.AFFECTED, f"{v} satisfies {' and '.join(f'{c}' for c in group)}")
-    if incomparable:
-        return Decision(Verdict.UNKNOWN, f"version {v} cannot be compared with {', '.join(incomparable)} "
+    orders = {id(c): compare(v, c.version) for c in cs}
+    if all(order is None for order in orders.values()):
+        # none of the rule's versions is of the asset's scheme ("1.2" against "< B.06.18")
+        return Decision(Verdict.UNKNOWN, f"version {v} cannot be compared with the rule's versions "
                                          f"(different version schemes); rule is {rule.describe()}")
+    for group in groups:
+        # a constraint of another scheme than the asset's version cannot hold for it
+        if all((order := orders[id(c)]) is not None and _holds(c.op, order) for c in group):
+            return Decision(Verdict.AFFECTED, f"{v} satisfies {' and '.join(f'{c}' for c in group)}")
     return Decision(Verdict.NOT_AFFECTED, f"{v} is outside {rule.describe()}")
 
 
@@ -477,6 +477,7 @@ def _sorted(constraints: list[Constraint]) -> list[Constraint]:
     return out
 
 
+@lru_cache(maxsize=65536)
 def rule_matches(rule_text: str, asset_version: str) -> Decision:
-    """Parse `rule_text` (cached) and evaluate it for `asset_version`."""
+    """Parse `rule_text` and evaluate it for `asset_version` (cached: fleets share a few versions)."""
     return evaluate(parse_rule(rule_text), asset_version)
