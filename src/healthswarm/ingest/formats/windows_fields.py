@@ -1,0 +1,356 @@
+"""Windows event records → one flat dict with Sigma's field names, and the ECS fields derived from it.
+
+Shared by `evtx` (records the `evtx` package renders as JSON) and `windows-json` (evtx_dump JSON,
+winlogbeat 6/7+, OTRF Security-Datasets), so a Sigma rule sees the same `original` whatever the
+transport.
+
+The flat dict follows the Zircolite/Chainsaw convention:
+- System fields by their element name, nested elements joined with `_` and the XML attribute
+  level dropped: `EventID` (int), `Version`, `Level`, `Task`, `Opcode`, `Keywords` (hex text),
+  `Channel`, `Computer`, `EventRecordID` (int), `Provider_Name`, `Provider_Guid`,
+  `TimeCreated_SystemTime`, `Execution_ProcessID`, `Execution_ThreadID`, `Security_UserID`,
+  `Correlation_ActivityID`; an attribute of a valued element is `<element>_<attribute>`
+  (`EventID_Qualifiers`).
+- every EventData item by its `Name`; unnamed `Data` items are `Data`, `Data_1`, `Data_2`…;
+  `Binary` as written; UserData (and other payload sections such as ProcessingErrorData) flattened
+  below their wrapper element, nested children joined with `_`.
+- an EventData name equal to a System name (rare) is kept as `EventData_<Name>` so neither hides
+  the other.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import Any
+
+from healthswarm.ingest.formats.timestamps import parse_iso
+
+SYSTEM_ALIASES_FLAT = {
+    # OTRF / NXLog key → the evtx-derived name Sigma rules use
+    "Hostname": "Computer",
+    "SourceName": "Provider_Name",
+    "ProviderGuid": "Provider_Guid",
+    "RecordNumber": "EventRecordID",
+    "ExecutionProcessID": "Execution_ProcessID",
+    "ThreadID": "Execution_ThreadID",
+    "UserID": "Security_UserID",
+    "ActivityID": "Correlation_ActivityID",
+    "TimeCreated": "TimeCreated_SystemTime",
+}
+
+# Security events whose "who" is the target account (the one logging on), not the subject.
+_TARGET_USER_EVENTS = frozenset({4624, 4625, 4634, 4647, 4648, 4768, 4769, 4771, 4776, 4778, 4779})
+_SYSMON = "Microsoft-Windows-Sysmon"
+_AUDIT_SUCCESS = 0x0020000000000000
+_AUDIT_FAILURE = 0x0010000000000000
+_TRANSPORTS = {"6": "tcp", "17": "udp", "1": "icmp", "tcp": "tcp", "udp": "udp"}
+
+
+def _text(value: Any) -> Any:
+    """The value of an element rendered as {"#text": v, "#attributes": …}, or the value itself."""
+    if isinstance(value, dict) and "#text" in value:
+        return value["#text"]
+    return value
+
+
+def _flatten_into(out: dict[str, Any], prefix: str, value: Any) -> None:
+    """Nested elements joined with `_`; the `#attributes` level dropped; xmlns attributes skipped."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key == "#attributes":
+                if isinstance(child, dict):
+                    for attr, attr_value in child.items():
+                        if attr != "xmlns" and not attr.startswith("xmlns:"):
+                            out[f"{prefix}_{attr}" if prefix else attr] = attr_value
+            elif key == "#text":
+                out[prefix or "text"] = child
+            else:
+                _flatten_into(out, f"{prefix}_{key}" if prefix else key, child)
+    else:
+        out[prefix] = value
+
+
+def _int_or(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text, 16) if text.lower().startswith("0x") else int(text)
+        except ValueError:
+            return value
+    return value
+
+
+def _keywords_hex(value: Any) -> Any:
+    """NXLog writes Keywords as a signed 64-bit int; evtx renders `0x8020000000000000`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"0x{value & 0xFFFFFFFFFFFFFFFF:x}"
+    return value
+
+
+def _add_data(out: dict[str, Any], name: str, value: Any) -> None:
+    out[f"EventData_{name}" if name in out else name] = value
+
+
+def _add_unnamed(out: dict[str, Any], values: list[Any]) -> None:
+    for index, item in enumerate(values):
+        _add_data(out, "Data" if index == 0 else f"Data_{index}", _text(item))
+
+
+def flatten_event_json(event: dict[str, Any]) -> dict[str, Any]:
+    """The `Event` object of the evtx JSON rendering (evtx package, evtx_dump) → flat Sigma dict."""
+    out: dict[str, Any] = {}
+    system = event.get("System")
+    if isinstance(system, dict):
+        for key, value in system.items():
+            if value is None:
+                continue
+            if isinstance(value, dict) and "#text" in value:
+                out[key] = value["#text"]
+                _flatten_into(out, key, {"#attributes": value.get("#attributes", {})})
+            else:
+                _flatten_into(out, key, value)
+    if "EventID" in out:
+        out["EventID"] = _int_or(out["EventID"])
+    if "EventRecordID" in out:
+        out["EventRecordID"] = _int_or(out["EventRecordID"])
+    data = event.get("EventData")
+    if isinstance(data, dict):
+        for name, value in data.items():
+            if name == "#attributes":
+                continue
+            if name == "Data":
+                inner = _text(value)
+                _add_unnamed(out, inner if isinstance(inner, list) else [inner])
+            elif isinstance(value, dict):
+                nested: dict[str, Any] = {}
+                _flatten_into(nested, name, value)
+                for key, item in nested.items():
+                    _add_data(out, key, item)
+            else:
+                _add_data(out, name, value)
+    elif isinstance(data, list):
+        _add_unnamed(out, data)
+    elif data is not None:
+        _add_data(out, "Data", data)
+    for section, value in event.items():
+        if section in ("System", "EventData", "#attributes") or value is None:
+            continue
+        # UserData / ProcessingErrorData / RenderingInfo: children of the single wrapper element
+        body = value
+        if isinstance(value, dict) and section == "UserData" and len(value) == 1:
+            body = next(iter(value.values()))
+        nested = {}
+        _flatten_into(nested, "", body if isinstance(body, dict) else {section: body})
+        for key, item in nested.items():
+            _add_data(out, key, item)
+    return out
+
+
+def flatten_winlogbeat(record: dict[str, Any]) -> dict[str, Any]:
+    """winlogbeat 7+ (`winlog.*`) or 6.x (`event_id`, `event_data`, `computer_name`…) → flat Sigma dict."""
+    winlog = record.get("winlog")
+    w: dict[str, Any] = winlog if isinstance(winlog, dict) else record
+    process = w.get("process") if isinstance(w.get("process"), dict) else {}
+    thread = process.get("thread") if isinstance(process.get("thread"), dict) else {}
+    user = w.get("user") if isinstance(w.get("user"), dict) else {}
+    system: dict[str, Any] = {
+        "EventID": _int_or(w.get("event_id")),
+        "Version": w.get("version"),
+        "Level": _level(record),
+        "Task": w.get("task"),
+        "Opcode": w.get("opcode"),
+        "Keywords": w.get("keywords"),
+        "TimeCreated_SystemTime": record.get("@timestamp"),
+        "EventRecordID": _int_or(w.get("record_id", w.get("record_number"))),
+        "Correlation_ActivityID": w.get("activity_id"),
+        "Execution_ProcessID": process.get("pid", w.get("process_id")),
+        "Execution_ThreadID": thread.get("id", w.get("thread_id")),
+        "Channel": w.get("channel", w.get("log_name")),
+        "Computer": w.get("computer_name"),
+        "Security_UserID": user.get("identifier"),
+        "Provider_Name": w.get("provider_name", w.get("source_name")),
+        "Provider_Guid": w.get("provider_guid"),
+    }
+    out = {key: value for key, value in system.items() if value is not None}
+    for section in ("event_data", "user_data"):
+        data = w.get(section)
+        if isinstance(data, dict):
+            nested: dict[str, Any] = {}
+            _flatten_into(nested, "", data)
+            for key, item in nested.items():
+                if key in ("xml_name", "Binary") and section == "user_data":
+                    continue  # winlogbeat's own marker for the UserData wrapper, not event content
+                if key.startswith("param") and key[5:].isdigit():
+                    # winlogbeat names unnamed Data items param1…; Sigma sees them as Data, Data_1…
+                    index = int(key[5:]) - 1
+                    key = "Data" if index == 0 else f"Data_{index}"
+                _add_data(out, key, item)
+    message = record.get("message")
+    if isinstance(message, str):
+        out.setdefault("Message", message)
+    return out
+
+
+def _level(record: dict[str, Any]) -> Any:
+    log = record.get("log")
+    if isinstance(log, dict) and "level" in log:
+        return log["level"]
+    return record.get("level")
+
+
+def flatten_flat(record: dict[str, Any]) -> dict[str, Any]:
+    """OTRF / NXLog flat records: kept as written, plus the evtx-derived names Sigma rules use."""
+    out = dict(record)
+    for key, alias in SYSTEM_ALIASES_FLAT.items():
+        if key in record and alias not in out:
+            out[alias] = record[key]
+    for key in ("EventID", "EventRecordID"):
+        if key in out:
+            out[key] = _int_or(out[key])
+    if "Keywords" in out:
+        out["Keywords"] = _keywords_hex(out["Keywords"])
+    return out
+
+
+def event_timestamp(flat: dict[str, Any]) -> datetime | None:
+    """TimeCreated, else the shipper's @timestamp, else Sysmon's UtcTime (all UTC by definition)."""
+    for key in ("TimeCreated_SystemTime", "@timestamp", "UtcTime"):
+        value = flat.get(key)
+        if isinstance(value, str) and (parsed := parse_iso(value)):
+            return parsed
+    return None
+
+
+def _clean(value: Any) -> Any:
+    """Windows writes '-' or '' for "none"; those are not values."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        return value if text and text != "-" else None
+    return value
+
+
+def _pid(value: Any) -> int | None:
+    value = _int_or(_clean(value))
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _ip(value: Any) -> str | None:
+    value = _clean(value)
+    if not isinstance(value, str):
+        return None
+    text = value.removeprefix("::ffff:")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _port(value: Any) -> int | None:
+    port = _pid(value)
+    return port if port is not None and port <= 65535 else None
+
+
+def _basename(path: str) -> str:
+    return path.replace("/", "\\").rsplit("\\", 1)[-1]
+
+
+def ecs_fields(flat: dict[str, Any]) -> dict[str, Any]:
+    """ECS fields for a flat Windows record (see docs/formats-host-clinical.md for the table)."""
+    get = flat.get
+    event_id = get("EventID")
+    provider = get("Provider_Name")
+    fields: dict[str, Any] = {"event.kind": "event", "observer.type": "windows"}
+
+    def put(name: str, value: Any) -> None:
+        value = _clean(value)
+        if value is not None:
+            fields[name] = value
+
+    put("event.code", str(event_id) if event_id is not None else None)
+    put("event.provider", provider)
+    put("winlog.channel", get("Channel"))
+    put("winlog.provider_name", provider)
+    put("winlog.event_id", event_id)
+    put("winlog.record_id", _int_or(get("EventRecordID")))
+    put("host.name", get("Computer"))
+
+    keywords = _int_or(get("Keywords"))
+    if isinstance(keywords, int):
+        if keywords & _AUDIT_SUCCESS:
+            fields["event.outcome"] = "success"
+        elif keywords & _AUDIT_FAILURE:
+            fields["event.outcome"] = "failure"
+    elif get("EventType") in ("AUDIT_SUCCESS", "AUDIT_FAILURE"):
+        fields["event.outcome"] = "success" if get("EventType") == "AUDIT_SUCCESS" else "failure"
+
+    _user(flat, event_id, put)
+    sysmon = (isinstance(provider, str) and provider.startswith(_SYSMON)) or str(get("Channel", "")).startswith(_SYSMON)
+    if event_id == 4688 and not sysmon:
+        put("process.executable", get("NewProcessName"))
+        put("process.command_line", get("CommandLine"))
+        put("process.pid", _pid(get("NewProcessId")))
+        put("process.parent.executable", get("ParentProcessName"))
+        put("process.parent.pid", _pid(get("ProcessId")))
+        fields["event.category"] = ["process"]
+        fields["event.type"] = ["start"]
+    elif sysmon:
+        put("process.executable", get("Image") or get("SourceImage"))
+        put("process.command_line", get("CommandLine"))
+        put("process.pid", _pid(get("ProcessId", get("SourceProcessId"))))
+        put("process.entity_id", get("ProcessGuid", get("SourceProcessGUID")))
+        put("process.parent.executable", get("ParentImage"))
+        put("process.parent.command_line", get("ParentCommandLine"))
+        put("process.parent.pid", _pid(get("ParentProcessId")))
+        if event_id == 1:
+            fields["event.category"] = ["process"]
+            fields["event.type"] = ["start"]
+        elif event_id == 3:
+            fields["event.category"] = ["network"]
+            fields["event.type"] = ["connection"]
+    else:
+        put("process.executable", get("ProcessName") or get("Application"))
+        put("process.pid", _pid(get("ProcessId")))
+    if "process.executable" in fields:
+        fields["process.name"] = _basename(fields["process.executable"])
+
+    # network: Sysmon 3 / 22, Security logons (IpAddress), WFP 515x (SourceAddress/DestAddress)
+    put("source.ip", _ip(get("SourceIp")) or _ip(get("IpAddress")) or _ip(get("SourceAddress")))
+    put("source.port", _port(get("SourcePort")) or _port(get("IpPort")))
+    put("source.domain", get("SourceHostname") or (get("WorkstationName") if "IpAddress" in flat else None))
+    put("destination.ip", _ip(get("DestinationIp")) or _ip(get("DestAddress")))
+    put("destination.port", _port(get("DestinationPort")) or _port(get("DestPort")))
+    put("destination.domain", get("DestinationHostname"))
+    protocol = _clean(get("Protocol"))
+    if protocol is not None and str(protocol).lower() in _TRANSPORTS:
+        fields["network.transport"] = _TRANSPORTS[str(protocol).lower()]
+    if isinstance(get("LogonType"), (int, str)) and _pid(get("LogonType")) is not None:
+        fields["winlog.logon.type"] = _pid(get("LogonType"))
+    return fields
+
+
+def _user(flat: dict[str, Any], event_id: Any, put: Any) -> None:
+    get = flat.get
+    user = _clean(get("User"))
+    if isinstance(user, str) and "\\" in user:
+        domain, name = user.split("\\", 1)
+        put("user.domain", domain)
+        put("user.name", name)
+        return
+    order = ("Target", "Subject") if event_id in _TARGET_USER_EVENTS else ("Subject", "Target")
+    for prefix in order:
+        name = _clean(get(f"{prefix}UserName"))
+        if name is not None:
+            put("user.name", name)
+            put("user.domain", get(f"{prefix}DomainName"))
+            put("user.id", get(f"{prefix}UserSid"))
+            return
+    if user is not None:
+        put("user.name", user)
+    elif (account := _clean(get("AccountName"))) is not None:  # NXLog's resolution of Security_UserID
+        put("user.name", account)
+        put("user.domain", get("Domain"))
