@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, delete
 
 from healthswarm.store.db import create_store_engine, migrate
 from healthswarm.store.tables import ALL_TABLES
+from healthswarm.store.taxii_tables import SHARE_TABLES
 
 
 class Store:
@@ -39,7 +40,7 @@ class Store:
     def clear(self) -> None:
         """Delete every row (tests and `demo --reset`); the schema stays."""
         with self.transaction() as conn:
-            for table in reversed(ALL_TABLES):
+            for table in reversed(ALL_TABLES + SHARE_TABLES):
                 conn.execute(delete(table))
 
     def close(self) -> None:

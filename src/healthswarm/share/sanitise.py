@@ -1,0 +1,485 @@
+"""Sanitising a STIX bundle before it leaves: a policy per TLP level and peer group.
+
+Every string of every object (except the structural ones: ids, types, references, timestamps) is
+scrubbed by two means: a dictionary of the values the organisation knows to be sensitive (inventory
+and events, see `sensitive`), matched case-insensitively with Aho-Corasick, and patterns (internal
+addresses, internal host names by suffix, e-mail addresses of internal domains, user names in file
+paths and DOMAIN\\user, MRNs, accession numbers, patient ids, HL7 PID segments). Matches become keyed
+pseudonyms (`host-1f2e…`, HMAC-SHA256 with the workspace key) or `[redacted]`; internal addresses
+are dropped, pseudonymised, or Crypto-PAn-anonymised for trusted groups.
+
+Observables and indicators whose subject is internal (an internal address, an internal host name, a
+user account) are dropped whole; references to dropped objects are removed and objects left without
+a required reference are dropped in turn. Public indicators — external addresses, domains, URLs,
+hashes, CVEs, ATT&CK ids, device models — pass untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import ahocorasick
+
+from healthswarm.share.cryptopan import CryptoPAn
+from healthswarm.share.ids import parse_stamp, sco_id, stamp, stamp_any
+from healthswarm.share.markings import TLP_ORDER, normalise_tlp
+from healthswarm.share.patterns import escape, parse_simple
+from healthswarm.share.secrets import Pseudonymiser
+from healthswarm.share.sensitive import Sensitive
+
+GROUPS = ("public", "sector", "trusted")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What happens to each kind of sensitive content.
+
+    `names`: "pseudonym" (keyed token, lets a peer correlate across bundles from us) or "redact";
+    `addresses`: "drop" (removed), "pseudonym", or "cryptopan" (prefix-preserving, trusted groups only);
+    `free_text`: "scrub" or "drop" (descriptions, note contents and abstracts withheld);
+    `coarsen`: None, "hour" or "day" (timestamps floored; `valid_until` ceiled).
+    """
+
+    group: str
+    tlp: str
+    names: str = "pseudonym"
+    addresses: str = "drop"
+    free_text: str = "scrub"
+    coarsen: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.group not in GROUPS:
+            raise ValueError(f"peer group {self.group!r} is not one of {', '.join(GROUPS)}")
+        if self.names not in {"pseudonym", "redact"}:
+            raise ValueError(f"names policy {self.names!r}: expected pseudonym or redact")
+        if self.addresses not in {"drop", "pseudonym", "cryptopan"}:
+            raise ValueError(f"addresses policy {self.addresses!r}: expected drop, pseudonym or cryptopan")
+        if self.addresses == "cryptopan" and self.group != "trusted":
+            raise ValueError("Crypto-PAn keeps subnet structure: only for the trusted group")
+        if self.free_text not in {"scrub", "drop"}:
+            raise ValueError(f"free-text policy {self.free_text!r}: expected scrub or drop")
+        if self.coarsen not in {None, "hour", "day"}:
+            raise ValueError(f"coarsen {self.coarsen!r}: expected hour or day")
+
+
+# the most a group may receive, and its defaults
+_GROUP_MAX_TLP = {"public": "clear", "sector": "amber", "trusted": "red"}
+
+
+def policy_for(tlp: str, group: str, coarsen: str | None = None, addresses: str | None = None) -> Policy:
+    """The default policy of a TLP level for a peer group (overrides for coarsening and addresses).
+
+    public (TLP:CLEAR only): names redacted, free text dropped, internal addresses dropped, days.
+    sector (up to TLP:AMBER): pseudonyms, free text scrubbed, addresses dropped; TLP:CLEAR/GREEN hours.
+    trusted (any TLP): pseudonyms, free text scrubbed, internal addresses Crypto-PAn-anonymised.
+    """
+    level = normalise_tlp(tlp)
+    if group not in GROUPS:
+        raise ValueError(f"peer group {group!r} is not one of {', '.join(GROUPS)}")
+    if TLP_ORDER.index(level) > TLP_ORDER.index(_GROUP_MAX_TLP[group]):
+        raise ValueError(f"TLP:{level.upper()} may not go to the {group} group "
+                         f"(at most TLP:{_GROUP_MAX_TLP[group].upper()})")
+    if group == "public":
+        base = Policy(group, level, names="redact", addresses="drop", free_text="drop", coarsen="day")
+    elif group == "sector":
+        base = Policy(group, level, names="pseudonym", addresses="drop", free_text="scrub",
+                      coarsen="hour" if level in {"clear", "green"} else None)
+    else:
+        base = Policy(group, level, names="pseudonym", addresses="cryptopan", free_text="scrub")
+    return Policy(base.group, base.tlp, base.names, addresses or base.addresses, base.free_text,
+                  coarsen if coarsen is not None else base.coarsen)
+
+
+_STRUCTURAL = frozenset({
+    "type", "id", "spec_version", "created", "modified", "created_by_ref", "object_marking_refs",
+    "pattern_type", "pattern_version", "valid_from", "valid_until", "first_seen", "last_seen", "first_observed",
+    "last_observed", "published", "extension_type", "indicator_types", "report_types", "identity_class",
+    "relationship_type", "hashes", "tlp_2_0", "pap", "confidence", "count", "number_observed", "lang",
+})
+_FREE_TEXT = ("description", "content", "explanation")  # names, titles, abstracts stay (scrubbed)
+_TIMESTAMPS = ("created", "modified", "first_seen", "last_seen", "first_observed", "last_observed",
+               "valid_from", "published")
+_REQUIRED_REFS = {"relationship": ("source_ref", "target_ref"), "sighting": ("sighting_of_ref",)}
+_REQUIRED_LISTS = {"observed-data": "object_refs", "note": "object_refs", "report": "object_refs",
+                   "grouping": "object_refs", "opinion": "object_refs"}
+_ALWAYS_DROP_SCO = frozenset({"user-account", "mac-addr", "windows-registry-key", "process", "directory"})
+WITHHELD = "[withheld by sharing policy]"
+_DIGIT_DOT_DIGIT = re.compile(r"\d\.\d")
+_PSEUDONYM = re.compile(r"^(?:user|host|patient|email|ip|asset|address)-[0-9a-f]{16}$")
+REDACTED = "[redacted]"
+
+_IPV4 = r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?!\w|\.\d)"
+_IPV6 = r"(?<![\w:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"
+_PATTERNS = [
+    ("pid", r"\bPID\|[^\r\n\"]*"),
+    ("winpath", r"(?i)\b[A-Z]:[\\/](?:Users|Documents and Settings)[\\/](?P<winuser>[^\\/:*?\"<>|\r\n\s]+)"),
+    ("unixpath", r"(?<![\w.])/(?:home|Users)/(?P<unixuser>[^/\s\"']+)"),
+    ("mrn", r"(?i)\b(?:MRN|medical[ _-]record[ _-](?:number|no\.?|id))[\s:#=_-]*(?P<mrn>[A-Za-z0-9][A-Za-z0-9-]{2,})"),
+    ("accession", r"(?i)\b(?:accession(?:[ _-]?(?:number|no\.?|id))?|ACC(?:N|#|NO)?)[\s:#=_-]*"
+                  r"(?P<accession>[A-Za-z0-9]*\d[A-Za-z0-9-]{2,})"),
+    ("patientid", r"(?i)\bpatient[ _-]?(?:id|identifier|number|no\.?)[\s:#=_-]*"
+                  r"(?P<patientid>[A-Za-z0-9][A-Za-z0-9-]{2,})"),
+    ("domainuser", r"\b(?P<ntdomain>[A-Z][A-Z0-9-]{1,14})\\(?P<ntuser>[A-Za-z0-9._$-]{2,})"),
+    ("email", r"\b(?P<emuser>[A-Za-z0-9._%+-]+)@(?P<emdomain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b"),
+    ("ipv4", _IPV4),
+    ("ipv6", _IPV6),
+]
+
+
+@dataclass
+class SanitiseReport:
+    """What the sanitiser did (counts only: the report never repeats a sensitive value)."""
+
+    replaced: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    objects_in: int = 0
+    objects_out: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"objects_in": self.objects_in, "objects_out": self.objects_out,
+                "replaced": dict(self.replaced), "dropped": dict(self.dropped)}
+
+
+class Sanitiser:
+    def __init__(self, policy: Policy, known: Sensitive, pseudonymiser: Pseudonymiser) -> None:
+        self.policy = policy
+        self.known = known
+        self.pseudo = pseudonymiser
+        self.cryptopan = CryptoPAn(pseudonymiser.derive("crypto-pan")) if policy.addresses == "cryptopan" else None
+        self._automaton = ahocorasick.Automaton()
+        for kind, value in known.values():
+            if kind == "address":
+                continue  # addresses are found by pattern (with their internal-ness checked)
+            self._automaton.add_word(value.lower(), (kind, len(value)))
+        self._has_words = len(self._automaton) > 0
+        if self._has_words:
+            self._automaton.make_automaton()
+        self._suffixes = sorted({s.lower() for s in known.suffixes}, key=len, reverse=True)
+        self._patterns = dict(_PATTERNS)
+        if self._suffixes:
+            self._patterns["fqdn"] = (r"(?i)(?<![\w.-])(?P<fqdn>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:"
+                                      + "|".join(re.escape(x) for x in self._suffixes) + r"))(?![\w-])")
+        self._order = ["fqdn", *(name for name, _rx in _PATTERNS)]
+        self._suffix_probe = re.compile("|".join(re.escape(x) for x in self._suffixes)) if self._suffixes else None
+        self._compiled: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self.report = SanitiseReport()
+
+    def _triggered(self, text: str, lowered: str) -> tuple[str, ...]:
+        """The patterns that can match at all: each needs a character or word that is cheap to look for.
+
+        Running only those (one alternation, compiled once per combination) keeps the common string, a
+        title or a name with nothing sensitive in it, from paying for eleven patterns at every position."""
+        names = []
+        if self._suffix_probe is not None and self._suffix_probe.search(lowered):
+            names.append("fqdn")
+        if "pid|" in lowered:
+            names.append("pid")
+        if ":\\" in text or ":/" in text:
+            names.append("winpath")
+        if "/home/" in text or "/Users/" in text:
+            names.append("unixpath")
+        if "mrn" in lowered or "medical" in lowered:
+            names.append("mrn")
+        if "acc" in lowered:
+            names.append("accession")
+        if "patient" in lowered:
+            names.append("patientid")
+        if "\\" in text:
+            names.append("domainuser")
+        if "@" in text:
+            names.append("email")
+        if _DIGIT_DOT_DIGIT.search(text):
+            names.append("ipv4")
+        if text.count(":") >= 2:
+            names.append("ipv6")
+        return tuple(names)
+
+    def _regex_for(self, names: tuple[str, ...]) -> re.Pattern[str]:
+        compiled = self._compiled.get(names)
+        if compiled is None:
+            compiled = self._compiled[names] = re.compile(
+                "|".join(f"(?P<k_{n}>{_scoped(self._patterns[n])})" for n in self._order if n in names))
+        return compiled
+
+    # -- values --------------------------------------------------------------------------------
+    def _name(self, kind: str, value: str) -> str:
+        self.report.replaced[kind] += 1
+        return self.pseudo.token(kind, value) if self.policy.names == "pseudonym" else REDACTED
+
+    def address(self, text: str) -> str | None:
+        """An internal address as the policy wants it (None: drop)."""
+        if self.policy.addresses == "cryptopan" and self.cryptopan is not None:
+            self.report.replaced["address-cryptopan"] += 1
+            return self.cryptopan.anonymise(text.split("%", 1)[0])
+        if self.policy.addresses == "pseudonym":
+            self.report.replaced["address"] += 1
+            return self.pseudo.token("ip", text)
+        self.report.replaced["address"] += 1
+        return None
+
+    def _regex_sub(self, match: re.Match[str], kinds: set[str]) -> str:
+        group = (match.lastgroup or "")[2:]
+        text = match.group(0)
+        if group == "fqdn":
+            kinds.add("host")
+            return self._name("host", text)
+        if group == "pid":
+            kinds.add("patient")
+            self.report.replaced["hl7-pid"] += 1
+            return "PID|" + REDACTED
+        if group in {"winpath", "unixpath"}:
+            inner = "winuser" if group == "winpath" else "unixuser"
+            user = match.group(inner)
+            if user.lower() in {"public", "default", "all users", "shared"} or _PSEUDONYM.match(user):
+                return text
+            kinds.add("user")
+            at = match.start(inner) - match.start()
+            return text[:at] + self._name("user", user) + text[at + len(user):]
+        if group in {"mrn", "accession", "patientid"}:
+            value = match.group(group)
+            kinds.add("patient")
+            at = match.start(group) - match.start()
+            return text[:at] + self._name("patient", value)
+        if group == "domainuser":  # the NT domain goes too: it often names the organisation
+            user = match.group("ntuser")
+            kinds.add("user")
+            return user if _PSEUDONYM.match(user) else self._name("user", user)
+        if group == "email":
+            if self.known.is_internal_host(match.group("emdomain")) or match.group("emuser") in self.known.users:
+                kinds.add("user")
+                return self._name("email", text)
+            return text
+        if group in {"ipv4", "ipv6"}:
+            if not self.known.is_internal_address(text):
+                return text
+            kinds.add("address" if self.policy.addresses != "cryptopan" else "address-cryptopan")
+            replaced = self.address(text)
+            return replaced if replaced is not None else REDACTED
+        return text
+
+    def scrub(self, text: str) -> tuple[str, set[str]]:
+        """The text with every known sensitive value and every sensitive pattern replaced; the kinds replaced."""
+        kinds: set[str] = set()
+        lowered = text.lower()
+        if self._has_words and len(lowered) == len(text):
+            spans: list[tuple[int, int, str]] = []
+            for end, (kind, length) in self._automaton.iter(lowered):
+                start = end - length + 1
+                if length < 6 and ((start > 0 and text[start - 1].isalnum())
+                                   or (end + 1 < len(text) and text[end + 1].isalnum())):
+                    continue
+                spans.append((start, end + 1, kind))
+            if spans:
+                spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+                out, at = [], 0
+                for start, end, kind in spans:
+                    if start < at:
+                        continue
+                    out.append(text[at:start])
+                    out.append(self._name(kind, text[start:end]))
+                    kinds.add(kind)
+                    at = end
+                out.append(text[at:])
+                text = "".join(out)
+                lowered = text.lower()
+        names = self._triggered(text, lowered)
+        if names:
+            text = self._regex_for(names).sub(lambda m: self._regex_sub(m, kinds), text)
+        return text, kinds
+
+    # -- objects -------------------------------------------------------------------------------
+    def _walk(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, str):
+            if key in _STRUCTURAL or key.endswith("_ref"):
+                return value
+            return self.scrub(value)[0]
+        if isinstance(value, dict):
+            return {k: (v if k in _STRUCTURAL or k.endswith("_refs") or k.endswith("_ref") else self._walk(v, k))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v, key) for v in value]
+        return value
+
+    def _sco(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        kind = obj["type"]
+        if kind in _ALWAYS_DROP_SCO:
+            self.report.dropped[kind] += 1
+            return None
+        if kind in {"ipv4-addr", "ipv6-addr"}:
+            value = obj.get("value", "")
+            if self.known.is_internal_address(value.split("/", 1)[0]):
+                if self.policy.addresses != "cryptopan":
+                    self.report.dropped["internal-address"] += 1
+                    return None
+                new = dict(obj, value=self.address(value.split("/", 1)[0]))
+                new["id"] = sco_id(kind, {"value": new["value"]})
+                return new
+            return obj
+        if kind == "domain-name" and self.known.is_internal_host(obj.get("value", "")):
+            self.report.dropped["internal-host"] += 1
+            return None
+        cleaned = self._walk(obj)
+        if cleaned != obj and kind in {"url", "email-addr", "domain-name", "file"}:
+            self.report.dropped[f"{kind}-sensitive"] += 1
+            return None
+        return cleaned
+
+    def _indicator(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        pattern = obj.get("pattern", "")
+        simple = parse_simple(pattern) if obj.get("pattern_type") == "stix" else None
+        out = self._walk({k: v for k, v in obj.items() if k != "pattern"})
+        if simple is not None:
+            kind, value = simple
+            if kind in {"ipv4", "ipv6"} and self.known.is_internal_address(value.split("/", 1)[0]):
+                if self.policy.addresses != "cryptopan":
+                    self.report.dropped["internal-indicator"] += 1
+                    return None
+                anon = self.address(value.split("/", 1)[0]) or ""
+                out["pattern"] = pattern.replace(f"'{escape(value)}'", f"'{anon}'")
+                return out
+            if kind in {"domain", "url", "email"}:
+                host = value
+                if kind == "url":
+                    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value, flags=re.I).split("/", 1)[0].split(":", 1)[0]
+                elif kind == "email":
+                    host = value.rsplit("@", 1)[-1]
+                if self.known.is_internal_host(host):
+                    self.report.dropped["internal-indicator"] += 1
+                    return None
+        scrubbed, kinds = self.scrub(pattern)
+        if kinds - {"address-cryptopan"}:
+            self.report.dropped["sensitive-indicator"] += 1
+            return None
+        out["pattern"] = scrubbed
+        return out
+
+    def _free_text(self, obj: dict[str, Any]) -> dict[str, Any]:
+        for key in _FREE_TEXT:
+            if key in obj:
+                if obj["type"] == "note" and key == "content":
+                    obj[key] = WITHHELD
+                else:
+                    del obj[key]
+                self.report.dropped["free-text"] += 1
+        return obj
+
+    def _coarsen(self, obj: dict[str, Any]) -> dict[str, Any]:
+        unit = timedelta(hours=1) if self.policy.coarsen == "hour" else timedelta(days=1)
+
+        def floor(moment: datetime) -> datetime:
+            if unit == timedelta(days=1):
+                return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            return moment.replace(minute=0, second=0, microsecond=0)
+
+        for key in _TIMESTAMPS:
+            if key in obj:
+                moment = floor(parse_stamp(obj[key]))
+                obj[key] = stamp(moment) if key in {"created", "modified"} else stamp_any(moment)
+        if "valid_until" in obj:
+            until = parse_stamp(obj["valid_until"])
+            floored = floor(until)
+            obj["valid_until"] = stamp_any(floored if floored == until else floored + unit)
+        return obj
+
+    def bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """A sanitised copy of the bundle (the input is not changed); `report` says what was done."""
+        objects: list[dict[str, Any]] = bundle.get("objects", [])
+        self.report = SanitiseReport()
+        self.report.objects_in = len(objects)
+        kept: dict[str, dict[str, Any]] = {}
+        renamed: dict[str, str] = {}
+        for obj in objects:
+            kind = obj.get("type", "")
+            if kind == "marking-definition" or kind == "extension-definition":
+                kept[obj["id"]] = obj
+                continue
+            if kind == "indicator":
+                new = self._indicator(obj)
+            elif "created" not in obj and kind not in {"relationship", "sighting"} and kind != "bundle":
+                new = self._sco(obj)
+            else:
+                new = self._walk(obj)
+            if new is None:
+                continue
+            if new["id"] != obj["id"]:
+                renamed[obj["id"]] = new["id"]
+            if self.policy.free_text == "drop":
+                new = self._free_text(new if new is not obj else copy.deepcopy(obj))
+            if self.policy.coarsen:
+                new = self._coarsen(new if new is not obj else copy.deepcopy(obj))
+            kept[new["id"]] = new
+        dropped = {o["id"] for o in objects if "id" in o} - kept.keys() - renamed.keys()
+        self._fix_references(kept, renamed, dropped)
+        self.report.objects_out = len(kept)
+        return {**{k: v for k, v in bundle.items() if k != "objects"}, "objects": list(kept.values())}
+
+    def _fix_references(self, kept: dict[str, dict[str, Any]], renamed: dict[str, str], dropped: set[str]) -> None:
+        """Follow renamed ids, remove references to dropped objects, drop objects left incomplete; to a fixpoint.
+
+        References to objects that were never in the bundle are kept as they are."""
+
+        def resolve(ref: str) -> str | None:
+            return None if ref in dropped else renamed.get(ref, ref)
+
+        changed = bool(dropped or renamed)
+        while changed:
+            changed = False
+            affected = dropped | renamed.keys()
+            for ident in list(kept):
+                obj = kept[ident]
+                if not any(ref in affected for ref in _refs(obj)):
+                    continue
+                fixed = _rewrite_refs(obj, resolve)
+                missing = [k for k in _REQUIRED_REFS.get(obj["type"], ()) if k not in fixed]
+                required_list = _REQUIRED_LISTS.get(obj["type"])
+                if missing or (required_list and not fixed.get(required_list)):
+                    del kept[ident]
+                    dropped.add(ident)
+                    self.report.dropped[f"{obj['type']}-orphaned"] += 1
+                    changed = True
+                elif fixed != obj:
+                    kept[ident] = fixed
+
+
+def _refs(value: dict[str, Any]) -> Any:
+    """Every id an object refers to: its *_ref and *_refs properties, and those inside its extensions."""
+    for key, item in value.items():
+        if key[-4:] == "_ref":
+            yield item
+        elif key[-5:] == "_refs" and isinstance(item, list):
+            yield from item
+        elif key == "extensions" and isinstance(item, dict):
+            for extension in item.values():
+                if isinstance(extension, dict):
+                    yield from _refs(extension)
+
+
+def _scoped(rx: str) -> str:
+    """`(?i)` applies to the whole expression; inside an alternation it must be the scoped `(?i:…)`."""
+    return f"(?i:{rx[4:]})" if rx.startswith("(?i)") else rx
+
+
+def _rewrite_refs(value: Any, resolve: Callable[[str], str | None]) -> Any:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key.endswith("_ref") and isinstance(item, str) and key != "created_by_ref":
+                target = resolve(item)
+                if target is not None:
+                    out[key] = target
+            elif key.endswith("_refs") and isinstance(item, list) and key != "object_marking_refs":
+                refs = [t for t in (resolve(r) for r in item if isinstance(r, str)) if t is not None]
+                if refs or key in {"object_refs"}:
+                    out[key] = refs
+            else:
+                out[key] = _rewrite_refs(item, resolve) if isinstance(item, dict | list) else item
+        return out
+    if isinstance(value, list):
+        return [_rewrite_refs(v, resolve) if isinstance(v, dict | list) else v for v in value]
+    return value

@@ -1,0 +1,181 @@
+"""What the organisation knows to be sensitive: the values sanitising replaces and the leak check hunts.
+
+Built from the inventory (host names, addresses and networks, asset ids, serials and owners in
+attributes) and from stored events (user names, host names, internal addresses, every `patient.*`
+value). Internal address space is RFC 1918 / RFC 6598 / loopback / link-local / IPv6 ULA and
+link-local, plus every network the inventory names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthswarm.model import Inventory
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(n) for n in (
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "0.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128",
+    )
+)
+# top-level names that only exist inside organisations
+INTERNAL_SUFFIXES: frozenset[str] = frozenset(
+    {"local", "lan", "internal", "intranet", "corp", "home.arpa", "localdomain"})
+
+USER_FIELDS = ("user.name", "user.id", "user.email", "user.full_name", "source.user.name", "destination.user.name",
+               "user.target.name", "user.effective.name", "related.user", "client.user.name", "server.user.name")
+HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "observer.name", "agent.hostname", "related.hosts",
+               "source.domain", "destination.domain")
+ADDRESS_FIELDS = ("source.ip", "destination.ip", "host.ip", "client.ip", "server.ip", "related.ip", "observer.ip")
+MIN_LENGTH = 3  # shorter values ("a", "pc") would match everywhere
+
+
+@dataclass
+class Sensitive:
+    """Sensitive values by kind: host, user, patient, address, asset (ids, serials, owners), org (ids, names)."""
+
+    hosts: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    patients: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)
+    assets: set[str] = field(default_factory=set)
+    orgs: set[str] = field(default_factory=set)
+    networks: list[Network] = field(default_factory=list)
+    suffixes: set[str] = field(default_factory=lambda: set(INTERNAL_SUFFIXES))
+
+    def values(self) -> Iterable[tuple[str, str]]:
+        """(kind, value) of every known value long enough to search for."""
+        for kind, values in (("host", self.hosts), ("user", self.users), ("patient", self.patients),
+                             ("address", self.addresses), ("asset", self.assets), ("org", self.orgs)):
+            for value in values:
+                if len(value) >= MIN_LENGTH:
+                    yield kind, value
+
+    def is_internal_address(self, text: str) -> bool:
+        cache: dict[str, bool] | None = getattr(self, "_internal_cache", None)
+        if cache is None or len(cache) > 100_000:
+            cache = self._internal_cache = {}
+        found = cache.get(text)
+        if found is None:
+            found = cache[text] = self._is_internal_address(text)
+        return found
+
+    def _is_internal_address(self, text: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in INTERNAL_NETWORKS) or any(ip in net for net in self.networks) \
+            or text in self.addresses
+
+    def is_internal_host(self, name: str) -> bool:
+        lowered = name.lower().rstrip(".")
+        if lowered in self._hosts_lower():
+            return True
+        return any(lowered == s or lowered.endswith("." + s) for s in self.suffixes)
+
+    def _hosts_lower(self) -> set[str]:
+        cached: set[str] | None = getattr(self, "_hl", None)
+        if cached is None or len(cached) != len(self.hosts):
+            cached = {h.lower() for h in self.hosts}
+            self._hl = cached
+        return cached
+
+    def add_host(self, name: str) -> None:
+        self._internal_cache = {}
+        name = name.strip().rstrip(".")
+        if not name:
+            return
+        self.hosts.add(name)
+        if "." in name:
+            short, domain = name.split(".", 1)
+            # "ws-icu-07" names one machine; "vpn", "mail", "portal" are words every advisory uses
+            if any(c.isdigit() or c == "-" for c in short):
+                self.hosts.add(short)
+            if "." in domain:  # keep "sta.example", never a bare TLD
+                self.suffixes.add(domain.lower())
+
+    def merge(self, other: Sensitive) -> None:
+        self._internal_cache: dict[str, bool] = {}
+        self.hosts |= other.hosts
+        self.users |= other.users
+        self.patients |= other.patients
+        self.addresses |= other.addresses
+        self.assets |= other.assets
+        self.orgs |= other.orgs
+        self.networks.extend(n for n in other.networks if n not in self.networks)
+        self.suffixes |= other.suffixes
+
+
+def from_inventory(inventory: Inventory, organisation: str | None = None) -> Sensitive:
+    """Everything of the inventory (or of one organisation's part of it) that must not leave."""
+    out = Sensitive()
+    for org in inventory.organisations:
+        out.orgs.update(v for v in (org.id, org.name) if v)
+    for zone in inventory.zones:
+        if not organisation or zone.organisation == organisation:
+            out.assets.add(zone.id)
+    for asset in inventory.assets:
+        if organisation and asset.organisation != organisation:
+            continue
+        out.assets.add(asset.id)
+        for name in asset.hostnames:
+            out.add_host(name)
+        for text in asset.addresses:
+            try:
+                net = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                continue
+            if net.num_addresses == 1:
+                out.addresses.add(str(net.network_address))
+            else:
+                out.networks.append(net)
+        for key, value in asset.attributes.items():
+            if key.lower() in {"serial", "serial_number", "owner", "location", "room", "mac", "asset_tag"} and value:
+                out.assets.add(str(value))
+    return out
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        if value.strip():
+            yield value.strip()
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)
+
+
+def from_event_fields(records: Iterable[Mapping[str, Any]], base: Sensitive | None = None) -> Sensitive:
+    """User and host names, internal addresses and patient values found in events' flat ECS fields."""
+    out = Sensitive()
+    for fields in records:
+        for name, value in fields.items():
+            if name.startswith("patient."):
+                out.patients.update(_strings(value))
+            elif name in USER_FIELDS:
+                for user in _strings(value):
+                    out.users.add(user)
+                    if "\\" in user:  # DOMAIN\user
+                        out.users.add(user.rsplit("\\", 1)[1])
+                    if "@" in user:
+                        out.users.add(user.split("@", 1)[0])
+            elif name in HOST_FIELDS:
+                for host in _strings(value):
+                    # a domain in source/destination is only ours when it is internal
+                    if name.endswith(".domain") and not (base or out).is_internal_host(host):
+                        continue
+                    out.add_host(host)
+            elif name in ADDRESS_FIELDS:
+                for text in _strings(value):
+                    if (base or out).is_internal_address(text):
+                        out.addresses.add(text)
+    return out

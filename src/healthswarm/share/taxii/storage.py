@@ -1,0 +1,336 @@
+"""TAXII 2.1 storage in the store: collections, object versions, status resources, tokens and rights."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
+
+from healthswarm.store.taxii_tables import (
+    taxii_collections,
+    taxii_objects,
+    taxii_rights,
+    taxii_status,
+    taxii_tokens,
+)
+
+TAXII_MEDIA = "application/taxii+json;version=2.1"
+STIX_MEDIA = "application/stix+json;version=2.1"
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,249}--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                 r"[0-9a-fA-F]{12}$")
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def taxii_stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_taxii_stamp(text: str) -> datetime:
+    if not _STAMP.match(text):
+        raise ValueError(f"{text!r} is not a TAXII timestamp (YYYY-MM-DDTHH:MM:SS[.s+]Z)")
+    return datetime.fromisoformat(text[:-1] + "+00:00").astimezone(UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# -- tokens and rights ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str  # admin | peer
+    token_hash: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def create_token(conn: Connection, name: str, role: str = "peer") -> str:
+    """A new random bearer token (returned once; only its hash is stored)."""
+    if role not in {"admin", "peer"}:
+        raise ValueError(f"role {role!r}: expected admin or peer")
+    token = secrets.token_urlsafe(32)
+    conn.execute(taxii_tokens.insert().values(token_hash=hash_token(token), name=name, role=role,
+                                              created=datetime.now(UTC)))
+    return token
+
+
+def grant(conn: Connection, token: str, collection_id: str, read: bool, write: bool) -> None:
+    digest = hash_token(token)
+    conn.execute(delete(taxii_rights).where(and_(taxii_rights.c.token_hash == digest,
+                                                 taxii_rights.c.collection_id == collection_id)))
+    conn.execute(taxii_rights.insert().values(token_hash=digest, collection_id=collection_id,
+                                              can_read=read, can_write=write))
+
+
+def principal(conn: Connection, token: str) -> Principal | None:
+    digest = hash_token(token)
+    row = conn.execute(select(taxii_tokens).where(taxii_tokens.c.token_hash == digest)).first()
+    return Principal(row.name, row.role, digest) if row else None
+
+
+def rights(conn: Connection, who: Principal, collection_id: str) -> tuple[bool, bool]:
+    if who.is_admin:
+        return True, True
+    row = conn.execute(select(taxii_rights.c.can_read, taxii_rights.c.can_write).where(and_(
+        taxii_rights.c.token_hash == who.token_hash, taxii_rights.c.collection_id == collection_id))).first()
+    return (bool(row.can_read), bool(row.can_write)) if row else (False, False)
+
+
+# -- collections --------------------------------------------------------------------------------------
+def create_collection(conn: Connection, api_root: str, title: str, description: str = "",
+                      collection_id: str | None = None, alias: str | None = None) -> str:
+    ident = collection_id or str(uuid.uuid4())
+    conn.execute(taxii_collections.insert().values(
+        id=ident, api_root=api_root, title=title, description=description, alias=alias,
+        media_types=[STIX_MEDIA], created=datetime.now(UTC)))
+    return ident
+
+
+def collections(conn: Connection, api_root: str) -> list[Any]:
+    return list(conn.execute(select(taxii_collections).where(taxii_collections.c.api_root == api_root)
+                             .order_by(taxii_collections.c.created, taxii_collections.c.id)))
+
+
+def collection(conn: Connection, api_root: str, ident: str) -> Any | None:
+    return conn.execute(select(taxii_collections).where(and_(
+        taxii_collections.c.api_root == api_root,
+        or_(taxii_collections.c.id == ident, taxii_collections.c.alias == ident)))).first()
+
+
+# -- objects ----------------------------------------------------------------------------------------------
+def object_version(obj: dict[str, Any], added: datetime) -> str:
+    version = obj.get("modified") or obj.get("created")
+    return str(version) if version else taxii_stamp(added)
+
+
+def check_object(obj: Any) -> str | None:
+    """Why an object may not be stored (None: it may). Structural STIX 2.1 checks, fast enough for bulk."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    kind, ident = obj.get("type"), obj.get("id")
+    if not isinstance(kind, str) or not isinstance(ident, str) or not _ID.match(ident):
+        return "missing or malformed type / id (expected type--UUID)"
+    if ident.split("--", 1)[0] != kind:
+        return f"id {ident} does not start with its type {kind!r}"
+    from healthswarm.share.stix_import import KNOWN_TYPES
+
+    if kind not in KNOWN_TYPES and not kind.startswith("x-"):
+        return f"unknown object type {kind!r}"
+    if obj.get("spec_version", "2.1") not in {"2.1", "2.0"}:
+        return f"unsupported spec_version {obj.get('spec_version')!r}"
+    for key in ("created", "modified"):
+        if key in obj and (not isinstance(obj[key], str) or not _STAMP.match(obj[key])):
+            return f"{key} is not a STIX timestamp"
+    if "created" in obj and "modified" in obj and obj["modified"] < obj["created"]:
+        return "modified is earlier than created"
+    if kind not in {"marking-definition"} and "modified" not in obj and "created" in obj and kind != "bundle":
+        return "an object with created must have modified"
+    return None
+
+
+def add_objects(conn: Connection, collection_id: str, objects: Sequence[Any]) -> tuple[list[dict[str, Any]],
+                                                                                        list[dict[str, Any]]]:
+    """Store the acceptable objects in one transaction; (successes, failures) as TAXII status details."""
+    successes: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+    seen: set[tuple[str, str]] = set()
+    for index, obj in enumerate(objects):
+        reason = check_object(obj)
+        if reason:
+            ident = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else f"objects[{index}]"
+            failures.append({"id": ident, "version": "", "message": reason})
+            continue
+        version = object_version(obj, now)
+        key = (obj["id"], version)
+        if key in seen:
+            successes.append({"id": obj["id"], "version": version, "message": "duplicate in request"})
+            continue
+        seen.add(key)
+        rows.append({"collection_id": collection_id, "object_id": obj["id"], "type": obj["type"], "version": version,
+                     "spec_version": obj.get("spec_version", "2.1"), "date_added": now, "is_latest": False,
+                     "is_first": False, "media_type": STIX_MEDIA, "document": obj})
+    if rows:
+        ids = list({r["object_id"] for r in rows})
+        existing: dict[str, list[str]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            for r in conn.execute(select(taxii_objects.c.object_id, taxii_objects.c.version).where(and_(
+                    taxii_objects.c.collection_id == collection_id, taxii_objects.c.object_id.in_(part)))):
+                existing.setdefault(r.object_id, []).append(r.version)
+        fresh = []
+        for row in rows:
+            versions = existing.setdefault(row["object_id"], [])
+            if row["version"] in versions:
+                successes.append({"id": row["object_id"], "version": row["version"], "message": "already stored"})
+                continue
+            versions.append(row["version"])
+            fresh.append(row)
+            successes.append({"id": row["object_id"], "version": row["version"]})
+        # latest / first flags, computed over stored and new versions together
+        touched = {r["object_id"] for r in fresh}
+        for row in fresh:
+            versions = existing[row["object_id"]]
+            row["is_latest"] = row["version"] == max(versions)
+            row["is_first"] = row["version"] == min(versions)
+        stale = [i for i in touched if len(existing[i]) > 1]
+        for start in range(0, len(stale), 500):
+            part = stale[start:start + 500]
+            conn.execute(update(taxii_objects).where(and_(taxii_objects.c.collection_id == collection_id,
+                                                          taxii_objects.c.object_id.in_(part)))
+                         .values(is_latest=False, is_first=False))
+        if fresh:
+            conn.execute(taxii_objects.insert(), fresh)
+        # restore the flags on stored versions that are still first or latest
+        for ident in stale:
+            versions = existing[ident]
+            for flag, value in (("is_latest", max(versions)), ("is_first", min(versions))):
+                conn.execute(update(taxii_objects).where(and_(
+                    taxii_objects.c.collection_id == collection_id, taxii_objects.c.object_id == ident,
+                    taxii_objects.c.version == value)).values(**{flag: True}))
+    return successes, failures
+
+
+@dataclass
+class Filters:
+    added_after: datetime | None = None
+    ids: list[str] | None = None
+    types: list[str] | None = None
+    versions: list[str] | None = None  # "last" (default), "first", "all", or timestamps
+    spec_versions: list[str] | None = None
+    limit: int = 100
+    next: Cursor | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: objects come in (date added, pk) order, so the cursor is the last row's pair."""
+
+    date_added: datetime
+    pk: int
+
+
+def encode_next(row: Any) -> str:
+    text = f"{taxii_stamp(_utc(row.date_added))}|{row.pk}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_next(text: str) -> Cursor:
+    try:
+        stamp, _bar, pk = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().partition("|")
+        return Cursor(parse_taxii_stamp(stamp), int(pk))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"next {text!r} is not a cursor this server gave") from exc
+
+
+def _naive_for(conn: Connection, moment: datetime) -> datetime:
+    """SQLite keeps DATETIME as naive UTC text: compare like with like there; aware elsewhere."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if conn.dialect.name == "sqlite" else moment
+
+
+def query_objects(conn: Connection, collection_id: str, f: Filters, object_id: str | None = None) -> tuple[
+        list[Any], bool]:
+    """Rows of one page (in date-added order) and whether more follow."""
+    c = taxii_objects.c
+    conds = [c.collection_id == collection_id]
+    if object_id is not None:
+        conds.append(c.object_id == object_id)
+    if f.ids:
+        conds.append(c.object_id.in_(f.ids))
+    if f.types:
+        conds.append(c.type.in_(f.types))
+    if f.spec_versions:
+        conds.append(c.spec_version.in_(f.spec_versions))
+    if f.added_after is not None:
+        conds.append(c.date_added > _naive_for(conn, f.added_after))
+    if f.next is not None:
+        # (date_added, pk) > cursor, with the redundant bound that lets the index seek
+        conds.append(c.date_added >= _naive_for(conn, f.next.date_added))
+        conds.append(or_(c.date_added > _naive_for(conn, f.next.date_added),
+                         and_(c.date_added == _naive_for(conn, f.next.date_added), c.pk > f.next.pk)))
+    versions = f.versions or ["last"]
+    if "all" not in versions:
+        alternatives = []
+        if "last" in versions:
+            alternatives.append(c.is_latest.is_(True))
+        if "first" in versions:
+            alternatives.append(c.is_first.is_(True))
+        stamps = [v for v in versions if v not in {"last", "first"}]
+        if stamps:
+            alternatives.append(c.version.in_(stamps))
+        conds.append(or_(*alternatives))
+    rows = list(conn.execute(select(c.pk, c.object_id, c.version, c.date_added, c.media_type, c.document)
+                             .where(and_(*conds)).order_by(c.date_added, c.pk).limit(f.limit + 1)))
+    return rows[:f.limit], len(rows) > f.limit
+
+
+def delete_object(conn: Connection, collection_id: str, object_id: str, f: Filters) -> int:
+    rows, _more = query_objects(conn, collection_id, Filters(versions=f.versions or ["all"],
+                                                             spec_versions=f.spec_versions, limit=1_000_000), object_id)
+    if not rows:
+        return 0
+    conn.execute(delete(taxii_objects).where(taxii_objects.c.pk.in_([r.pk for r in rows])))
+    remaining = list(conn.execute(select(taxii_objects.c.pk, taxii_objects.c.version).where(and_(
+        taxii_objects.c.collection_id == collection_id, taxii_objects.c.object_id == object_id))))
+    if remaining:
+        newest = max(remaining, key=lambda r: r.version)
+        oldest = min(remaining, key=lambda r: r.version)
+        conn.execute(update(taxii_objects).where(taxii_objects.c.pk == newest.pk).values(is_latest=True))
+        conn.execute(update(taxii_objects).where(taxii_objects.c.pk == oldest.pk).values(is_first=True))
+    return len(rows)
+
+
+def count_objects(conn: Connection, collection_id: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(taxii_objects)
+                            .where(taxii_objects.c.collection_id == collection_id)).scalar_one())
+
+
+# -- status ----------------------------------------------------------------------------------------
+def save_status(conn: Connection, api_root: str, successes: list[dict[str, Any]],
+                failures: list[dict[str, Any]]) -> dict[str, Any]:
+    ident = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    conn.execute(taxii_status.insert().values(
+        id=ident, api_root=api_root, status="complete", request_timestamp=now,
+        total_count=len(successes) + len(failures), success_count=len(successes), failure_count=len(failures),
+        pending_count=0, details={"successes": successes, "failures": failures, "pendings": []}))
+    return status_resource(conn, api_root, ident) or {}
+
+
+def status_resource(conn: Connection, api_root: str, ident: str) -> dict[str, Any] | None:
+    row = conn.execute(select(taxii_status).where(and_(taxii_status.c.id == ident,
+                                                       taxii_status.c.api_root == api_root))).first()
+    if row is None:
+        return None
+    out: dict[str, Any] = {
+        "id": row.id, "status": row.status, "request_timestamp": taxii_stamp(_utc(row.request_timestamp)),
+        "total_count": row.total_count, "success_count": row.success_count,
+        "failure_count": row.failure_count, "pending_count": row.pending_count,
+    }
+    for key in ("successes", "failures", "pendings"):
+        if row.details.get(key):
+            out[key] = row.details[key]
+    return out
+
+
+def setup(engine: Engine) -> None:
+    """Bring a database to the current schema (the TAXII tables come with the store's migrations)."""
+    from healthswarm.store.db import migrate
+
+    migrate(engine)
