@@ -1,0 +1,322 @@
+"""The ingest pipeline: records from a format → enriched, keyed events → one store transaction per
+batch (events, quarantined rejects, the source's checkpoint) → the bus.
+
+Exactly once, by construction rather than by care:
+- every event gets an idempotency key from where it was read (`event_key(identity, position)`), and
+  the store ignores a key it already holds, so reading a record twice stores it once;
+- a batch and the checkpoint that says "everything up to here is stored" commit in one transaction,
+  so after a crash reading resumes exactly where the last committed batch ended;
+- message sources (MQTT, NATS) ack a message only after the transaction holding its events commits;
+  a redelivered message yields the same keys.
+
+Events are published to the bus inside the batch's transaction, before the commit, and only those
+newly stored: a crash between publishing and committing re-publishes them on restart (with the same
+key, which JetStream's duplicate window and consumers use to drop the copy), so the bus gets every
+stored event at least once and never one that was already published by an earlier run's commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from healthswarm.bus.base import Bus
+from healthswarm.bus.codec import event_to_bytes
+from healthswarm.ingest.enrich import Enricher
+from healthswarm.ingest.formats import FORMAT_MODULES, SNIFF_BYTES, Format, detect_format, get_format
+from healthswarm.model import Event, Reject, event_key
+from healthswarm.store import Store
+from healthswarm.store.events import insert_events, insert_rejects, set_checkpoint
+from healthswarm.store.inventory import load_inventory
+
+DEFAULT_BATCH = 5_000
+# parsers say where in their reasons ("line 12: invalid JSON …"); counts group by the rest
+_WHERE = re.compile(r"^(?:line|record|message|entry|member) \d+[:,]\s*")
+
+
+def reason_kind(reason: str) -> str:
+    """A reject reason without its leading location, so counts group alike problems."""
+    return _WHERE.sub("", reason, count=1)
+EVENTS_SUBJECT = "healthswarm.events"
+
+
+@dataclass
+class IngestStats:
+    events: int = 0  # parsed into events (new or not)
+    stored: int = 0  # of which newly stored
+    rejects: Counter[str] = field(default_factory=Counter)  # rejects by reason (new or not)
+    quarantined: int = 0  # rejects newly stored in quarantine
+    messages: int = 0  # MQTT / NATS messages acked
+    seconds: float = 0.0
+
+    @property
+    def duplicates(self) -> int:
+        return self.events - self.stored
+
+
+class _Batch:
+    __slots__ = ("events", "reject_keys", "rejects")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.rejects: list[Reject] = []
+        self.reject_keys: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.rejects)
+
+
+class Message(Protocol):
+    """What the message sources hand over (bus messages and MQTT messages both fit)."""
+
+    subject: str
+    data: bytes
+    id: str
+
+    def ack(self) -> None: ...
+
+
+class MessageSource(Protocol):
+    """Fetches messages; may also offer `ack_all(messages)` to ack a batch at once."""
+
+    def fetch(self, max_messages: int = 100, timeout: float = 1.0) -> Sequence[Message]: ...
+
+
+def available_formats() -> list[Format]:
+    """Every format whose module exists (the registry names some that may not be written yet)."""
+    out = []
+    for name in FORMAT_MODULES:
+        try:
+            out.append(get_format(name))
+        except ModuleNotFoundError:
+            continue
+    return out
+
+
+def detect(head: bytes, filename: str = "") -> Format | None:
+    """`formats.detect_format`; while some registered format modules are not written yet, the same
+    choice over those that exist."""
+    try:
+        return detect_format(head, filename)
+    except ModuleNotFoundError:
+        pass
+    best, best_score = None, 0.5
+    for fmt in available_formats():
+        score = fmt.sniff(head[:SNIFF_BYTES], filename)
+        if score > best_score:
+            best, best_score = fmt, score
+    return best
+
+
+def unrecognised_reason() -> str:
+    return f"no format recognised (tried {', '.join(f.name for f in available_formats())})"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        bus: Bus | None = None,
+        enricher: Enricher | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        subject: str = EVENTS_SUBJECT,
+        overlap: bool = False,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.enricher = enricher if enricher is not None and not enricher.empty else None
+        self.batch_size = batch_size
+        self.subject = subject
+        self.stats = IngestStats()
+        self.per_source: dict[str, IngestStats] = {}
+        url = store.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            overlap = False  # an in-memory SQLite database exists per thread: one thread must write it
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer") if overlap else None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+
+    @classmethod
+    def for_store(cls, store: Store, organisation: str = "", **kwargs: object) -> Pipeline:
+        """A pipeline enriching from the inventory held in `store`."""
+        with store.read() as conn:
+            inventory = load_inventory(conn)
+        return cls(store, enricher=Enricher(inventory.assets, organisation), **kwargs)  # type: ignore[arg-type]
+
+    # --- streams (files, stdin) ------------------------------------------------------------
+
+    def run(
+        self,
+        records: Iterable[Event | Reject],
+        *,
+        source: str,
+        identity: str,
+        checkpoint: bool = True,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> int | None:
+        """Store the records of one source; returns the last position committed (None if none).
+
+        Records sharing one position (several events from one record) get ordinal suffixes in their
+        keys, and a batch is never cut between them: the checkpoint must not fall inside a record.
+        """
+        stats = self.per_source.setdefault(source, IngestStats())
+        started = time.perf_counter()
+        batch = _Batch()
+        last: int | None = None
+        committed: int | None = None
+        same = 0
+        pending: Future[None] | None = None
+
+        def flush(position: int) -> None:
+            # With `overlap`, batches commit one at a time and in order on a writer thread while the
+            # next batch is parsed here (SQLite and psycopg release the GIL while they work). Off by
+            # default: measured on 2 shared cores it did not pay (bench/ingest.py reports both ways).
+            nonlocal pending
+            if pending is not None:
+                pending.result()  # re-raises a failed commit here, before anything newer is committed
+                pending = None
+            job = (batch, stats, (source, identity, position) if checkpoint else None)
+            if self._writer is None:
+                self._commit(*job)
+            else:
+                pending = self._writer.submit(self._commit, *job)
+
+        try:
+            for item in records:
+                position = item.position
+                if position == last:
+                    same += 1
+                else:
+                    if last is not None and len(batch) >= self.batch_size:
+                        flush(last)
+                        if on_commit is not None and committed is not None:
+                            on_commit(committed)  # the batch before: known committed now
+                        committed = last
+                        batch = _Batch()
+                    last, same = position, 0
+                key = event_key(identity, position if not same else f"{position}#{same}")
+                self._add(batch, item, key, stats)
+            if last is not None and last != committed:
+                flush(last)
+                committed = last
+        finally:
+            if pending is not None:
+                pending.result()
+        if on_commit is not None and committed is not None:
+            on_commit(committed)
+        elapsed = time.perf_counter() - started
+        stats.seconds += elapsed
+        self.stats.seconds += elapsed
+        return committed
+
+    def quarantine_unrecognised(self, source: str, identity: str, head: bytes) -> None:
+        """One quarantine record for input no format recognises (keyed: once per content)."""
+        stats = self.per_source.setdefault(source, IngestStats())
+        batch = _Batch()
+        self._add(batch, Reject(source, 0, unrecognised_reason(), head[:4096]), event_key(identity, "unrecognised"),
+                  stats)
+        self._commit(batch, stats, None)
+
+    # --- messages (MQTT, NATS) -------------------------------------------------------------
+
+    def run_messages(self, messages: Sequence[Message], *, scheme: str, fmt: Format | None, name: str,
+                     ack_all: Callable[[Sequence[Message]], None] | None = None) -> None:
+        """Store the events of `messages` in one transaction, then ack them.
+
+        A message's key part is its stable id when the source has one (the JetStream stream
+        sequence), else a hash of its bytes (MQTT redelivers without an id that survives a restart).
+        """
+        if not messages:
+            return
+        batch = _Batch()
+        stats = self.per_source.setdefault(name, IngestStats())
+        stats.messages += len(messages)
+        for message in messages:
+            source = f"{scheme}://{message.subject}"
+            ident = message.id or hashlib.blake2b(message.data, digest_size=12).hexdigest()
+            identity = f"{scheme}:{message.subject}:{ident}"
+            chosen = fmt or detect(message.data[:SNIFF_BYTES])
+            if chosen is None:
+                self._add(batch, Reject(source, 0, unrecognised_reason(), message.data[:4096]),
+                          event_key(identity, "unrecognised"), stats)
+                continue
+            last, same = None, 0
+            for item in chosen.parse(io.BytesIO(message.data), source, 0):
+                same = same + 1 if item.position == last else 0
+                last = item.position
+                self._add(batch, item, event_key(identity, item.position if not same else f"{item.position}#{same}"),
+                          stats)
+        self._commit(batch, stats, None)
+        self.stats.messages += len(messages)
+        if ack_all is not None:
+            ack_all(messages)
+        else:
+            for message in messages:
+                message.ack()
+
+    def consume(
+        self,
+        source: MessageSource,
+        *,
+        scheme: str,
+        fmt: Format | None,
+        name: str,
+        should_stop: Callable[[], bool],
+        idle: float | None = None,
+        max_messages: int = 1_000,
+        latency: float = 0.2,
+    ) -> None:
+        """Fetch, store, ack until `should_stop()` or, with `idle`, until that long without messages."""
+        last_activity = time.monotonic()
+        ack_all = getattr(source, "ack_all", None)  # one round trip per batch where the source can
+        while not should_stop():
+            messages = source.fetch(max_messages, latency)
+            if not messages:
+                if idle is not None and time.monotonic() - last_activity >= idle:
+                    return
+                continue
+            last_activity = time.monotonic()
+            self.run_messages(messages, scheme=scheme, fmt=fmt, name=name, ack_all=ack_all)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _add(self, batch: _Batch, item: Event | Reject, key: str, stats: IngestStats) -> None:
+        if isinstance(item, Event):
+            item.key = key
+            if self.enricher is not None:
+                self.enricher.enrich(item)
+            batch.events.append(item)
+            stats.events += 1
+        else:
+            batch.rejects.append(item)
+            batch.reject_keys.append(key)
+            stats.rejects[reason_kind(item.reason)] += 1
+
+    def _commit(self, batch: _Batch, stats: IngestStats, checkpoint: tuple[str, str, int] | None) -> None:
+        with self.store.transaction() as conn:
+            stored, keys = insert_events(conn, batch.events, want_keys=self.bus is not None)
+            quarantined = insert_rejects(conn, batch.rejects, batch.reject_keys)
+            if checkpoint is not None:
+                set_checkpoint(conn, *checkpoint)
+            if self.bus is not None and keys:
+                self.bus.publish_many([
+                    (f"{self.subject}.{e.fields.get('observer.type') or 'unknown'}", event_to_bytes(e), e.key)
+                    for e in batch.events if e.key in keys
+                ])
+        stats.stored += stored
+        stats.quarantined += quarantined
+        if stats is not self.stats:
+            self.stats.events += len(batch.events)
+            self.stats.stored += stored
+            self.stats.quarantined += quarantined
+            self.stats.rejects.update(reason_kind(r.reason) for r in batch.rejects)
