@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 from common import peak_rss_mib, report, timed
-
 from healthswarm.inventory import AddressIndex, load_inventory
 from healthswarm.store import Store
 from healthswarm.store.inventory import replace_inventory

@@ -26,10 +26,6 @@ from healthswarm.store.tables import checkpoints, events, quarantine
 
 # Executemany chunks: large enough to amortise a round trip, small enough to bound memory.
 CHUNK = 5_000
-# SQLite WAL pages before a checkpoint (default 1,000 = 4 MB): a 5,000-event batch is ~7 MB, so the
-# default checkpoints (copy + fsync) on every commit; 64 MB between checkpoints measured ~1.4× faster
-# bulk ingestion. Set per connection here because it only matters on this write path.
-SQLITE_WAL_AUTOCHECKPOINT = 16_384
 
 
 class _OrjsonText(TypeDecorator[Any]):
@@ -78,7 +74,8 @@ def _event_rows(batch: Sequence[Event]) -> list[dict[str, Any]]:
         rows.append({
             "key": e.key, "timestamp": e.timestamp, "observer_type": f.get("observer.type") or "",
             "organization_id": f.get("organization.id"), "asset_id": _event_asset(f),
-            "source": e.source, "position": e.position, "fields_json": f, "original_json": e.original,
+            "source": e.source, "record": e.record, "position": e.position, "fields_json": f,
+            "original_json": e.original,
         })
     return rows
 
@@ -88,15 +85,15 @@ def _events_statement(conn: Connection, returning: bool) -> Any:
     stmt = _insert(conn, events).values(
         key=bindparam("key"), timestamp=bindparam("timestamp"), observer_type=bindparam("observer_type"),
         organization_id=bindparam("organization_id"), asset_id=bindparam("asset_id"),
-        source=bindparam("source"), position=bindparam("position"),
+        source=bindparam("source"), record=bindparam("record"), position=bindparam("position"),
         fields=_json_param("fields_json", dialect), original=_json_param("original_json", dialect),
     ).on_conflict_do_nothing(index_elements=["key"])
     return stmt.returning(events.c.key) if returning else stmt
 
 
 _SQLITE_INSERT = (
-    "INSERT INTO events (key, timestamp, observer_type, organization_id, asset_id, source, position, fields, original)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+    "INSERT INTO events (key, timestamp, observer_type, organization_id, asset_id, source, record, position,"
+    " fields, original) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
 
 
@@ -114,7 +111,8 @@ def _sqlite_tuples(batch: Sequence[Event]) -> list[tuple[Any, ...]]:
             # so the ISO text without its "+00:00"
             e.key, e.timestamp.isoformat(" ", "microseconds")[:26],
             get("observer.type") or "", get("organization.id"),
-            get("asset.id") or get("source.asset.id") or get("destination.asset.id"), e.source, e.position,
+            get("asset.id") or get("source.asset.id") or get("destination.asset.id"), e.source, e.record,
+            e.position,
             dumps(f, option=option, default=default).decode(),
             None if original is None else dumps(original, option=option, default=default).decode(),
         ))
@@ -133,8 +131,6 @@ def insert_events(conn: Connection, batch: Sequence[Event], want_keys: bool = Fa
     stored = 0
     keys: set[str] = set()
     fast = conn.dialect.name == "sqlite" and not want_keys
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
     stmt = None if fast else _events_statement(conn, returning=True)
     for start in range(0, len(batch), CHUNK):
         chunk = batch[start : start + CHUNK]
@@ -244,7 +240,7 @@ def search_events(
     """
     # the JSON columns are read as text and decoded with orjson, for the same reason they are written so
     query = (
-        select(events.c.id, events.c.key, events.c.timestamp, events.c.source, events.c.position,
+        select(events.c.id, events.c.key, events.c.timestamp, events.c.source, events.c.record, events.c.position,
                cast(events.c.fields, Text).label("fields"), cast(events.c.original, Text).label("original"))
         .where(events.c.id > after_id, *_filters(start, end, observer_type, asset_id))
         .order_by(events.c.id)
@@ -253,7 +249,7 @@ def search_events(
     out = []
     for r in conn.execute(query):
         event = Event(timestamp=_utc(r.timestamp), fields=_load_json(r.fields), original=_load_json(r.original),
-                      source=r.source, position=r.position, key=r.key)
+                      source=r.source, record=r.record, position=r.position, key=r.key)
         out.append(StoredEvent(r.id, event))
     return out
 

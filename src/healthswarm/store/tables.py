@@ -13,7 +13,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -131,6 +130,8 @@ events = Table(
     Column("organization_id", String(200), nullable=True),
     Column("asset_id", String(200), nullable=True, index=True),
     Column("source", Text, nullable=False),
+    # the record's line or record number in its source, for people (hunt output, the API)
+    Column("record", BigInteger, nullable=False, server_default="0"),
     Column("position", BigInteger, nullable=False),
     Column("fields", JSON, nullable=False),
     Column("original", JSON, nullable=True),
@@ -153,7 +154,7 @@ checkpoints = Table(
     "checkpoints",
     metadata,
     # a source's stable name (path, mqtt topic, nats stream/consumer)
-    Column("source", String(500), primary_key=True),
+    Column("source", Text, primary_key=True),
     # what identifies the source's current content (device+inode+first bytes for a file)
     Column("identity", Text, nullable=False, default=""),
     Column("position", BigInteger, nullable=False),
@@ -188,8 +189,6 @@ incidents = Table(
     # the whole incident as Incident.as_dict(): assets, organisations, techniques, timeline
     Column("document", JSON, nullable=False),
 )
-
-Index("ix_events_observer_time", events.c.observer_type, events.c.timestamp)
 
 ALL_TABLES = (
     organisations, zones, assets, flows, dependencies, advisories, findings, events, quarantine, checkpoints,
