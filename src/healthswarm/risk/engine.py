@@ -1,0 +1,94 @@
+"""The questions the CLI and API ask, answered with the right method and a word on why.
+
+- `find_paths`: the k most likely paths use Yen (exact) unless the view is larger than
+  `EXACT_MAX_EDGES`, where the ants run instead; `diverse=True` asks the ants for alternatives.
+- `find_campaign`: several targets under a budget: exact (enumeration + MILP) when the enumeration fits,
+  ACO otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import networkx as nx
+
+from healthswarm.errors import InputError, Location, Problem
+from healthswarm.risk.aco import AcoParams, Campaign, aco_campaign, aco_paths
+from healthswarm.risk.attack_graph import AttackGraph, target_states
+from healthswarm.risk.campaign import exact_campaign
+from healthswarm.risk.facts import Facts
+from healthswarm.risk.impact import impact, worst_harm
+from healthswarm.risk.paths import PathResult, k_best_paths
+from healthswarm.risk.profiles import Attacker, get_profile
+from healthswarm.risk.states import Privilege
+
+EXACT_MAX_EDGES = 400_000
+CLINICAL_TARGETS = frozenset({"ehr", "his", "pacs", "lis", "ris", "emr", "pharmacy-system", "domain-controller"})
+
+
+def parse_attacker(spec: str, facts: Facts, skill: int | None = None) -> Attacker:
+    """`PROFILE` or `PROFILE@ORGANISATION`."""
+    name, _, org = spec.partition("@")
+    prof = get_profile(name.strip()).with_skill(skill)
+    if org and org not in facts.org_kind:
+        raise InputError(Problem(Location("--from"), f"unknown organisation {org!r}",
+                                 "one of " + ", ".join(sorted(facts.org_kind))))
+    return Attacker(prof, org or None)
+
+
+def default_targets(facts: Facts, n: int = 10) -> list[str]:
+    """The crown jewels: clinical systems and medical devices of highest harm, at most n."""
+    pool = [a for a in facts.inventory.assets if a.kind in CLINICAL_TARGETS or a.is_medical_device]
+    pool.sort(key=lambda a: (-worst_harm(a), a.id))
+    return [a.id for a in pool[:n]]
+
+
+def find_paths(view: nx.DiGraph, targets: list[str], k: int, max_steps: int | None, time_limit: float,
+               diverse: bool = False, method: str = "auto", params: AcoParams | None = None) -> PathResult:
+    size = view.number_of_edges()
+    use = method
+    if method == "auto":
+        use = "aco" if diverse or size > EXACT_MAX_EDGES else "exact"
+    if use == "exact":
+        result = k_best_paths(view, targets, k=k, max_steps=max_steps, time_limit=time_limit)
+        why = ("asked for" if method == "exact" else
+               f"exact: the view has {size} moves (<= {EXACT_MAX_EDGES}), so Yen's algorithm is both optimal and fast")
+    else:
+        base = params or AcoParams()
+        params = replace(base, time_limit=time_limit, max_steps=max_steps if max_steps is not None else base.max_steps)
+        result = aco_paths(view, targets, k=k, params=params)
+        why = ("asked for" if method == "aco" else "ACO: diverse alternatives asked for" if diverse else
+               f"ACO: the view has {size} moves (> {EXACT_MAX_EDGES}); exact search would be too slow")
+    result.reason = f"{why}; {result.reason}".strip("; ")
+    return result
+
+
+def find_campaign(view: nx.DiGraph, graph: AttackGraph, targets: list[str], budget: int | None, max_steps: int,
+                  time_limit: float, method: str = "auto", params: AcoParams | None = None,
+                  max_paths: int = 5_000) -> Campaign:
+    prizes = {t: worst_harm(graph.facts.assets[t]) for t in targets}
+    states = {s: impact(graph.facts.assets[t], Privilege(s.privilege)).harm for t in targets for s in target_states(t)}
+    base = params or AcoParams()
+    params = replace(base, budget=budget, max_steps=max_steps, time_limit=time_limit, max_edges=4 * max_steps + 4)
+    if method in ("auto", "exact"):
+        exact = exact_campaign(view, prizes, budget, max_steps=max_steps, max_edges=4 * max_steps + 4,
+                               max_paths=max_paths, time_limit=time_limit, state_prizes=states)
+        if exact is not None and (exact.complete or method == "exact"):
+            exact.reason = f"exact: all paths within {max_steps} actions enumerable; {exact.reason}"
+            return exact
+        if exact is not None:  # the MILP stopped at its time limit: let the ants try, keep the better
+            ants = aco_campaign(view, prizes, params, state_prizes=states)
+            best = ants if ants.value > exact.value else exact
+            best.reason = (f"the exact MILP stopped at its time limit ({exact.reason}); ACO found "
+                           f"{ants.value:.4f}, the MILP {exact.value:.4f}; the better is shown")
+            best.complete = False
+            return best
+        if method == "exact":
+            raise InputError(Problem(Location("--method"), f"more than {max_paths} candidate paths: too large for "
+                                     "the exact campaign", "--method aco or a smaller --max-steps"))
+    result = aco_campaign(view, prizes, params, state_prizes=states)
+    why = ("asked for" if method == "aco" else
+           f"ACO: more than {max_paths} candidate paths (or enumeration over {time_limit / 2:g} s), too many for the "
+           "exact MILP")
+    result.reason = f"{why}; {result.reason}"
+    return result
