@@ -1,0 +1,165 @@
+"""`healthswarm model train|evaluate|list`: learning detectors kept in the workspace (`<workspace>/models/`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table as RichTable
+
+from healthswarm.cli.context import app_context
+from healthswarm.cli.output import OutputFormat, console, emit
+from healthswarm.detect.learn.registry import kinds, model_class
+from healthswarm.detect.learn.training import evaluate as evaluate_model
+from healthswarm.detect.learn.training import learn_stream
+from healthswarm.detect.learn.training import train as train_model
+from healthswarm.detect.learn.workspace import list_models, load_holdout, load_model, save_model
+from healthswarm.errors import InputError, Location, Problem
+from healthswarm.ingest.enrich import Enricher
+from healthswarm.ingest.formats import SNIFF_BYTES, detect_format
+from healthswarm.model import Event
+from healthswarm.store.inventory import load_inventory as stored_inventory
+
+app = typer.Typer(help="Learning detectors: train on labelled files, evaluate, list.", no_args_is_help=True)
+
+
+class Split(StrEnum):
+    stratified = "stratified"
+    time = "time"
+
+
+class Unseen(StrEnum):
+    error = "error"
+    other = "other"
+
+
+def _report_tables(report: dict[str, Any], title: str) -> None:
+    per = RichTable(title=title)
+    for column in ("class", "precision", "recall", "f1", "support"):
+        per.add_column(column, justify="left" if column == "class" else "right")
+    for label, m in report["per_class"].items():
+        per.add_row(label, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+    console.print(per)
+    b = report["binary"]
+    console.print(f"macro-F1 {report['macro_f1']:.4f}   accuracy {report['accuracy']:.4f}   attack-vs-benign "
+                  f"F1 {b['f1']:.4f} (precision {b['precision']:.4f}, recall {b['recall']:.4f}"
+                  + (f", ROC-AUC {b['roc_auc']:.4f})" if "roc_auc" in b else ")") + f"   rows {report['rows']}")
+    labels, matrix = report["confusion"]["labels"], report["confusion"]["matrix"]
+    confusion = RichTable(title="confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("true \\ predicted")
+    for i, _ in enumerate(labels):
+        confusion.add_column(str(i), justify="right")
+    for i, (label, row) in enumerate(zip(labels, matrix, strict=True)):
+        confusion.add_row(f"{i} {label}", *(str(v) if v else "·" for v in row))
+    console.print(confusion)
+    unseen = report.get("unseen_categories")
+    if unseen:
+        console.print("rows with categories unseen in training (scored as 'other'): "
+                      + ", ".join(f"{k} {v}" for k, v in unseen.items()))
+
+
+def _events(paths: list[Path], enricher: Enricher | None) -> Iterator[tuple[Path, str, Event]]:
+    """Events of log files in any ingest format, tied to the stored inventory's assets."""
+    for path in paths:
+        if not path.is_file():
+            raise InputError(Problem(Location(str(path)), "no such file", "a log file"))
+        with path.open("rb") as stream:
+            fmt = detect_format(stream.read(SNIFF_BYTES), path.name)
+            if fmt is None:
+                raise InputError(Problem(Location(str(path)), "not a known log format",
+                                         "network events: Zeek conn, Suricata flow, CICFlowMeter, …"))
+            stream.seek(0)
+            for item in fmt.parse(stream, str(path)):
+                if isinstance(item, Event):
+                    if enricher is not None:
+                        enricher.enrich(item)
+                    yield path, fmt.name, item
+
+
+def _train_stream(ctx: typer.Context, kind: str, data: list[Path], name: str, fmt: OutputFormat) -> None:
+    context = app_context(ctx)
+    with context.store.read() as conn:
+        assets = stored_inventory(conn).assets
+    model = learn_stream(kind, _events(data, Enricher(assets) if assets else None), {"assets": assets})
+    folder = save_model(model, context.settings.workspace, name)
+    profiles = getattr(model, "profiles", {})
+    rows = [{"asset": asset, "events": p.events, "baseline": p.describe(getattr(model, "names", {}))}
+            for asset, p in sorted(profiles.items(), key=lambda kv: -kv[1].events)]
+    if fmt is OutputFormat.table:
+        emit(rows[:20], fmt, ["asset", "events", "baseline"],
+             title=f"{name}: {model.card.metrics['events']} events, {len(rows)} assets (top 20)")
+        console.print(f"saved {folder}")
+    else:
+        emit([{"name": name, "path": str(folder), "card": model.card.as_dict(), "assets": rows}], fmt, [])
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="Model kind: " + ", ".join(kinds()))],
+    data: Annotated[list[Path], typer.Option("--data", help="Labelled file(s) (repeatable)")],
+    name: Annotated[str | None, typer.Option(help="Model name in the workspace [default: the kind]")] = None,
+    split: Annotated[Split, typer.Option(help="Held-out split: stratified, or latest time range per class")] = (
+        Split.stratified),
+    test: Annotated[float, typer.Option(help="Share of rows held out for the card's metrics")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+) -> None:
+    """Train KIND on labelled files, measure it on a held-out part, save it with its model card.
+    Stream kinds (asset-baseline) learn from log files of network events instead (any ingest format),
+    tied to the stored inventory's assets when one is loaded."""
+    if not model_class(kind, Location("KIND")).supervised:
+        _train_stream(ctx, kind, data, name or kind, fmt)
+        return
+    trained = train_model(kind, data, split.value, test, seed)
+    workspace = app_context(ctx).settings.workspace
+    folder = save_model(trained.model, workspace, name or kind, trained.holdout)
+    if fmt is OutputFormat.table:
+        _report_tables(trained.report, f"{name or kind}: held-out {split.value} split ({len(trained.test)} rows)")
+        console.print(f"saved {folder}")
+    else:
+        emit([{"name": name or kind, "path": str(folder), "card": trained.model.card.as_dict()}], fmt, [])
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name (see `model list`)")],
+    data: Annotated[list[Path], typer.Option("--data", help="Labelled file(s) (repeatable)")],
+    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    unseen_categories: Annotated[Unseen, typer.Option(help="Category values not seen in training: stop with an "
+                                                           "error, or score them as 'other' and count them")] = (
+        Unseen.error),
+) -> None:
+    """Score labelled files: precision, recall, F1 per class, macro-F1, confusion matrix. Rows of files the
+    model was trained on count only if they were held out."""
+    workspace = app_context(ctx).settings.workspace
+    model = load_model(workspace, name)
+    if not model.supervised:
+        raise InputError(Problem(Location(name), f"{model.kind} is unsupervised: it raises alerts on the event "
+                                               "stream and has no labelled evaluation", "a classifier model"))
+    report = evaluate_model(model, data, load_holdout(workspace, name), unseen_categories.value)
+    report["model"] = name
+    if fmt is OutputFormat.table:
+        skipped = report["rows_skipped_as_training_data"]
+        _report_tables(report, f"{name} on {len(report['files'])} file(s)"
+                       + (f" ({skipped} training rows skipped)" if skipped else ""))
+    else:
+        emit([report], fmt, [])
+
+
+@app.command("list")
+def list_(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table) -> None:
+    """The workspace's models with their kind, data, split and held-out figures."""
+    rows = []
+    for card, status in list_models(app_context(ctx).settings.workspace):
+        held = card.metrics.get("held_out", {})
+        rows.append({"name": card.name, "kind": card.kind, "layout": card.layout, "created": card.created,
+                     "rows": sum(f.rows for f in card.data), "split": card.split.get("method", ""),
+                     "macro_f1": round(held["macro_f1"], 4) if "macro_f1" in held else None,
+                     "attack_f1": round(held["binary"]["f1"], 4) if "binary" in held else None,
+                     "version": card.healthswarm_version, "status": status})
+    emit(rows, fmt, ["name", "kind", "layout", "rows", "split", "macro_f1", "attack_f1", "created", "status"])
