@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from healthswarm import __version__
-from healthswarm.cli import demo, inventory, vulns
+from healthswarm.cli import demo, hunt, ingest, inventory, model, risk, share, vulns
 from healthswarm.cli.context import AppContext
 from healthswarm.cli.output import error_lines
 from healthswarm.config import Settings
@@ -25,7 +25,13 @@ app = typer.Typer(
 )
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(vulns.app, name="vulns")
+app.add_typer(risk.app, name="risk")
+app.add_typer(model.app, name="model")
 app.command("demo")(demo.demo)
+app.command("ingest")(ingest.ingest)
+app.command("hunt")(hunt.hunt)
+app.add_typer(ingest.quarantine_app, name="quarantine")
+app.add_typer(share.app, name="share")
 
 
 def _version(value: bool) -> None:
