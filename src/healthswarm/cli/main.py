@@ -2,36 +2,67 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
 from healthswarm import __version__
-from healthswarm.cli import demo, hunt, ingest, inventory, model, risk, share, vulns
 from healthswarm.cli.context import AppContext
 from healthswarm.cli.output import error_lines
 from healthswarm.config import Settings
 from healthswarm.errors import HealthswarmError, InputError
 
+# Command name → (module, attribute): a Typer app (a group) or a function (one command). Modules are
+# imported when their command runs, so `healthswarm hunt` does not pay for scikit-learn or FastAPI.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("healthswarm.cli.demo", "demo"),
+    "inventory": ("healthswarm.cli.inventory", "app"),
+    "vulns": ("healthswarm.cli.vulns", "app"),
+    "ingest": ("healthswarm.cli.ingest", "ingest"),
+    "quarantine": ("healthswarm.cli.ingest", "quarantine_app"),
+    "hunt": ("healthswarm.cli.hunt", "hunt"),
+    "model": ("healthswarm.cli.model", "app"),
+    "risk": ("healthswarm.cli.risk", "app"),
+    "share": ("healthswarm.cli.share", "app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists every command, imports one only when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        target = getattr(importlib.import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            target._add_completion = False  # completion is the root's business
+            command: click.Command = typer.main.get_group(target)
+        else:
+            single = typer.Typer(add_completion=False)
+            single.command(cmd_name)(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        return command
+
+
 app = typer.Typer(
     name="healthswarm",
+    cls=LazyGroup,
     help="Protect healthcare ICT: inventory, advisories, detection, risk, response and sharing.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(inventory.app, name="inventory")
-app.add_typer(vulns.app, name="vulns")
-app.add_typer(risk.app, name="risk")
-app.add_typer(model.app, name="model")
-app.command("demo")(demo.demo)
-app.command("ingest")(ingest.ingest)
-app.command("hunt")(hunt.hunt)
-app.add_typer(ingest.quarantine_app, name="quarantine")
-app.add_typer(share.app, name="share")
 
 
 def _version(value: bool) -> None:

@@ -26,8 +26,8 @@ from healthswarm.model.incident import TACTIC_STAGES, Incident, IncidentState, S
 HUB_KINDS = frozenset({"domain-controller", "dns-server", "proxy", "firewall", "siem", "router", "switch",
                        "wireless-controller"})
 CLOSED_STATES = frozenset({IncidentState.CLOSED, IncidentState.FALSE_POSITIVE})
-# entity kinds taken from `Alert.details["entities"]` (what the detector saw in the events)
-ENTITY_KINDS = ("user", "host", "ip", "community_id", "patient", "process", "indicator")
+# entity kinds whose values are compared case-insensitively (Windows and DNS names)
+CASELESS_KINDS = frozenset({"user", "host"})
 
 Entity = tuple[str, str]
 
@@ -58,14 +58,14 @@ class CorrelationStats:
 
 
 def alert_entities(alert: Alert) -> set[Entity]:
-    """The entities an alert names: its assets and what its detector saw in the events."""
+    """The entities an alert names: its assets and what its detector saw in the events
+    (`details["entities"]`: kind → values, e.g. user, host, ip, patient, facility)."""
     found: set[Entity] = {("asset", a) for a in alert.assets}
     seen = alert.details.get("entities", {}) if isinstance(alert.details, dict) else {}
-    for kind in ENTITY_KINDS:
-        values = seen.get(kind, ()) if isinstance(seen, dict) else ()
+    for kind, values in (seen.items() if isinstance(seen, dict) else ()):
         for value in values if isinstance(values, list | tuple | set) else (values,):
             if value not in (None, "", "-"):
-                found.add((kind, str(value).lower() if kind in ("user", "host") else str(value)))
+                found.add((kind, str(value).lower() if kind in CASELESS_KINDS else str(value)))
     return found
 
 

@@ -21,6 +21,8 @@ ENTITY_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "community_id": (("network.community_id",), ()),
     "patient": (("patient.id",), ()),
     "process": (("process.executable",), ("Image",)),
+    "facility": (("hl7.sending_facility",), ()),
+    "ae_title": (("dicom.calling_ae_title",), ()),
 }
 
 
