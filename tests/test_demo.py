@@ -22,6 +22,25 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
     vulns = first["Match medical-device advisories"]
     assert vulns["advisories"] >= 30 and vulns["advisory_problems"] == []
     assert vulns["affected_assets"] > 0 and vulns["possibly_affected_assets"] > 0
+    ingested = first["Ingest the scenario's logs"]["files"]
+    assert {f["format"] for f in ingested.values()} == {"suricata", "windows-json", "fhir", "hl7", "dicom"}
+    assert all(f["rejects"] == 0 and f["events"] > 0 for f in ingested.values())
+    detected = first["Detect with Sigma and the sensors, correlate into incidents"]
+    for rule in ("Suspicious Encoded PowerShell Command Line", "FHIR Mass Patient Record Reads by One Account",
+                 "DICOM C-MOVE to an Unknown AE Title", "HL7 ADT Message Flood From One Facility",
+                 "ET JA3 Hash - Possible Malware - Cobalt Strike Beacon"):
+        assert detected["alerts_by_rule"].get(rule), rule
+    phishing = next(i for i in detected["incidents"] if "sta-ws-03" in i["assets"])
+    assert phishing["severity"] == 4 and phishing["stage"] in ("lateral-movement", "objectives")
+    risk = first["Attack paths to the shared PACS, and what to fix first"]
+    assert risk["paths"] and risk["mitigation"]["true_residual_risk"] < risk["mitigation"]["true_baseline_risk"]
+    shared = first["Warn the neighbour: a signed, sanitised STIX bundle"]
+    assert "ipv4:198.51.100.77" in shared["indicators"]
+    bundle = (tmp_path / "ws" / "outbox" / f"{shared['incident']}.stix.json").read_text()
+    for secret in ("sta-ws-03", "j.meyer", "10.10.1.103", "St. Aurelia"):
+        assert secret not in bundle
     assert (tmp_path / "ws" / "healthswarm.db").exists()
     # a second run starts from a clean store and gives the same figures
-    assert run_demo(tmp_path / "ws") == first
+    second = run_demo(tmp_path / "ws")
+    for step in ("Load the reference ecosystem", "Match medical-device advisories", "Ingest the scenario's logs"):
+        assert second[step] == first[step]

@@ -12,16 +12,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import RenderableType
 from rich.table import Table
+from sqlalchemy import func, select
 
-from healthswarm.demo import ADVISORIES, ECOSYSTEM
+from healthswarm.demo import ADVISORIES, ECOSYSTEM, LOGS, RULES
+from healthswarm.detect.sensor import SensorAlertDetector
+from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
+from healthswarm.detect.stage import detect_stored
+from healthswarm.ingest.pipeline import IngestStats, Pipeline
+from healthswarm.ingest.sources.file import ingest_file, source_name
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.advisories import load_advisories, match_findings
-from healthswarm.model import Finding, FindingStatus, Inventory, Level
+from healthswarm.model import Alert, Finding, FindingStatus, Inventory, Level
+from healthswarm.model.incident import Incident
+from healthswarm.risk.aco import AcoParams
+from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
+from healthswarm.risk.engine import find_paths, parse_attacker
+from healthswarm.risk.mitigate import build_model, solve
+from healthswarm.share.alerts_io import alert_from_dict
+from healthswarm.share.derive import indicators_from_alerts
+from healthswarm.share.known import known_from_store
+from healthswarm.share.pipeline import Exporter, import_signed
+from healthswarm.share.sanitise import policy_for
+from healthswarm.share.signing import TrustStore
 from healthswarm.store import Store
+from healthswarm.store.alerts import load_alerts
 from healthswarm.store.inventory import replace_inventory
-from healthswarm.store.vulns import replace_findings, save_advisories
+from healthswarm.store.tables import events
+from healthswarm.store.vulns import load_findings, replace_findings, save_advisories
 
 
 @dataclass
@@ -31,6 +51,7 @@ class DemoRun:
     advisories_path: Path = ADVISORIES
     inventory: Inventory = field(default_factory=Inventory)
     findings: list[Finding] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
 
 
 @dataclass
@@ -114,7 +135,161 @@ def match_advisories(demo: DemoRun) -> StepResult:
     return StepResult(summary, [table, top])
 
 
+def ingest_logs(demo: DemoRun) -> StepResult:
+    pipeline = Pipeline.for_store(demo.store)
+    files = {}
+    try:
+        for path in sorted(LOGS.iterdir()):
+            result = ingest_file(pipeline, path)
+            stats = pipeline.per_source.get(source_name(path), IngestStats())
+            files[path.name] = {"format": result.format, "events": stats.stored,
+                                "rejects": sum(stats.rejects.values()), "source": source_name(path)}
+    finally:
+        pipeline.close()
+    resolved = _resolved_share(demo.store)
+    table = Table(title="The scenario's logs, ingested")
+    for column in ("file", "format", "events stored", "rejected", "tied to an inventory asset"):
+        table.add_column(column, justify="left" if column in ("file", "format") else "right")
+    for name, info in files.items():
+        table.add_row(name, info["format"], str(info["events"]), str(info["rejects"]),
+                      f"{resolved.get(info.pop('source'), 0.0):.0%}")
+    return StepResult({"files": files}, [table])
+
+
+def _resolved_share(store: Store) -> dict[str, float]:
+    """Per source, the share of stored events tied to an inventory asset."""
+    query = select(events.c.source, func.count(), func.count(events.c.asset_id)).group_by(events.c.source)
+    with store.read() as conn:
+        return {row[0]: row[2] / row[1] for row in conn.execute(query) if row[1]}
+
+
+# What the demo's organisations expect on their clinical interfaces (the healthcare rules'
+# placeholders; a real deployment sets them in config.toml under [sigma.placeholders]).
+DEMO_PLACEHOLDERS = {
+    "hl7_known_facilities": ["STA", "NFH", "CITYLAB", "RIM"],
+    "dicom_known_ae_titles": ["STA_ROUTER", "STA_RAD01", "NFH_ROUTER", "RIM_PACS", "RIM_GW", "RIM_RAD01"],
+}
+
+
+def detect_and_correlate(demo: DemoRun) -> StepResult:
+    ruleset = load_rules([RULES, HEALTHCARE_RULES], cache_dir=demo.workspace / "cache" / "sigma",
+                         placeholders=DEMO_PLACEHOLDERS)
+    result = detect_stored(demo.store, [SigmaDetector(ruleset), SensorAlertDetector()])
+    demo.incidents = result.incidents
+    alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules and the sensors' own, over {result.events} events;"
+                         " first 25)")
+    for column in ("time (UTC)", "detector", "level", "rule", "ATT&CK", "assets"):
+        alerts.add_column(column)
+    for alert in _distinct(sorted(result.alerts, key=lambda a: a.timestamp))[:25]:
+        alerts.add_row(alert.timestamp.strftime("%H:%M:%S"), alert.detector, alert.level, alert.title,
+                       " ".join(t.id for t in alert.techniques), ", ".join(alert.assets[:3]))
+    incidents = Table(title="Incidents")
+    for column in ("incident", "severity", "stage", "alerts", "assets", "title"):
+        incidents.add_column(column)
+    for inc in result.incidents:
+        incidents.add_row(inc.id, str(inc.severity), str(inc.stage), str(len(inc.alert_ids)),
+                          ", ".join(sorted(inc.assets)[:4]) + (" …" if len(inc.assets) > 4 else ""), inc.title)
+    summary = {
+        "rules": len(ruleset.rules), "rule_problems": len(ruleset.problems), "events": result.events,
+        "alerts": len(result.alerts), "alerts_by_rule": dict(Counter(a.title for a in result.alerts)),
+        "incidents": [{"id": i.id, "severity": i.severity, "stage": str(i.stage), "alerts": len(i.alert_ids),
+                       "assets": sorted(i.assets)} for i in result.incidents],
+    }
+    return StepResult(summary, [alerts, incidents])
+
+
+def _distinct(alerts: list[Alert]) -> list[Alert]:
+    """The first alert of each rule and asset set: the table shows what happened, not every repeat."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    out = []
+    for alert in alerts:
+        if (alert.rule_id, alert.assets) not in seen:
+            seen.add((alert.rule_id, alert.assets))
+            out.append(alert)
+    return out
+
+
+def attack_paths(demo: DemoRun) -> StepResult:
+    """From the phishing foothold to the shared PACS: how likely, along which moves, and what to fix first."""
+    with demo.store.read() as conn:
+        graph = build_attack_graph(demo.inventory, load_findings(conn))
+    attacker = parse_attacker(DEMO_ATTACKER, graph.facts)
+    targets = resolve_targets(graph.facts, DEMO_TARGET)
+    found = find_paths(graph.view(attacker.profile, attacker.organisation), targets, 3, 8, 10.0, False, "auto",
+                       AcoParams())
+    table = Table(title=f"Attack paths {DEMO_ATTACKER} → {DEMO_TARGET} ({found.method}: {found.reason})")
+    for column in ("#", "p", "moves"):
+        table.add_column(column)
+    for n, path in enumerate(found.paths, 1):
+        steps = [f"{m['to']} ({m.get('description', '')})" for m in path.moves
+                 if m.get("kind") != "privilege" and not (m.get("kind") == "adjacency"
+                                                          and not m["to"].startswith("inside zone"))]
+        table.add_row(str(n), f"{path.p:.3f}", "\n".join(steps))
+    plan = solve(graph, build_model(graph, [attacker], targets), DEMO_BUDGET, "auto", False, [attacker], targets)
+    fixes = Table(title=f"What to fix first (budget {DEMO_BUDGET:g}, {plan.method}"
+                        f"{', optimal' if plan.optimal else ''}): risk to {DEMO_TARGET} "
+                        f"{plan.as_dict()['true_baseline_risk']} → {plan.as_dict()['true_residual_risk']}")
+    for column in ("control", "what", "cost"):
+        fixes.add_column(column)
+    for control in plan.chosen:
+        c = control.as_dict()
+        fixes.add_row(str(c["kind"]), str(c["label"]), f"{c['cost']:g}")
+    summary = {"attacker": DEMO_ATTACKER, "target": DEMO_TARGET, "method": found.method,
+               "paths": [{"p": round(p.p, 4), "steps": p.steps} for p in found.paths],
+               "unreachable": list(found.unreachable), "mitigation": plan.as_dict()}
+    return StepResult(summary, [table, fixes])
+
+
+def share_with_peer(demo: DemoRun) -> StepResult:
+    """St. Aurelia's phishing incident reaches Northfield: sanitised, leak-checked, signed, verified."""
+    main = max(demo.incidents, key=lambda i: (DEMO_FOOTHOLD in i.assets, i.severity))
+    with demo.store.read() as conn:
+        known = known_from_store(conn, DEMO_SENDER)
+        alerts = [alert_from_dict(d) for d in load_alerts(conn) if d.get("incident_id") == main.id]
+    exporter = Exporter(demo.workspace, DEMO_SENDER, policy_for("amber", "sector"), known)
+    result = exporter.export(alerts=alerts, incidents=[main.as_dict()],
+                             indicators=indicators_from_alerts(alerts, known))
+    bundle_path = demo.workspace / "outbox" / f"{main.id}.stix.json"
+    bundle_path.parent.mkdir(parents=True, exist_ok=True)
+    bundle_path.write_bytes(orjson.dumps(result.bundle, option=orjson.OPT_INDENT_2))
+    # the peer is a second agent with its own workspace, which trusts St. Aurelia's public key
+    peer_workspace = demo.workspace / "peers" / DEMO_RECEIVER
+    TrustStore.in_workspace(peer_workspace).trust(DEMO_SENDER, exporter.keys.public_text)
+    received = import_signed(orjson.loads(bundle_path.read_bytes()), peer_workspace, str(bundle_path))
+    report = result.report.as_dict()
+    table = Table(title=f"{main.id} shared by {DEMO_SENDER} with {DEMO_RECEIVER} (TLP:AMBER, sector group)")
+    table.add_column("step")
+    table.add_column("result")
+    table.add_row("exported", f"{result.object_count} STIX 2.1 objects → {bundle_path}")
+    table.add_row("sanitised", "replaced " + (", ".join(f"{k} ×{v}" for k, v in report["replaced"].items()) or "-")
+                  + "; dropped " + (", ".join(f"{k} ×{v}" for k, v in report["dropped"].items()) or "-"))
+    table.add_row("leak check", f"clean: none of the {sum(1 for _ in known.values())} sensitive values of "
+                                f"{DEMO_SENDER} (hosts, users, patients, addresses), in any encoding")
+    table.add_row("signed", f"Ed25519 key {exporter.keys.key_id} over RFC 8785 canonical JSON")
+    table.add_row("verified by peer", f"{received.peer.name} (key {received.peer.key_id})")
+    received_iocs = sorted(f"{i.type}:{i.value}" for i in received.result.indicators if i.type != "attack-technique")
+    techniques = sum(1 for i in received.result.indicators if i.type == "attack-technique")
+    table.add_row("received by the peer", f"{', '.join(received_iocs) or 'no observables'}; {techniques} ATT&CK "
+                                          "techniques")
+    summary = {"incident": main.id, "objects": result.object_count, "sanitised": report,
+               "peer_key": received.peer.key_id,
+               "indicators": sorted(f"{i.type}:{i.value}" for i in received.result.indicators)}
+    return StepResult(summary, [table])
+
+
+DEMO_FOOTHOLD = "sta-ws-03"  # where the phishing mail was opened
+DEMO_SENDER = "st-aurelia"
+DEMO_RECEIVER = "northfield"
+DEMO_ATTACKER = "phishing@st-aurelia"
+DEMO_TARGET = "rim-pacs-01"
+DEMO_BUDGET = 10.0
+
+
 STEPS: Sequence[Step] = (
     Step("Load the reference ecosystem", load_ecosystem),
     Step("Match medical-device advisories", match_advisories),
+    Step("Ingest the scenario's logs", ingest_logs),
+    Step("Detect with Sigma and the sensors, correlate into incidents", detect_and_correlate),
+    Step("Attack paths to the shared PACS, and what to fix first", attack_paths),
+    Step("Warn the neighbour: a signed, sanitised STIX bundle", share_with_peer),
 )

@@ -32,6 +32,8 @@ _OBSERVABLE_FIELDS: dict[str, str] = {
     "url.domain": "domain", "related.hosts": "domain", "url.full": "url", "url.original": "url",
     "file.hash.md5": "md5", "file.hash.sha1": "sha1", "file.hash.sha256": "sha256", "file.hash.sha512": "sha512",
     "process.hash.md5": "md5", "process.hash.sha1": "sha1", "process.hash.sha256": "sha256",
+    # the entities detectors put on alerts (healthswarm.detect.entities)
+    "entities.ip": "ip", "entities.domain": "domain", "entities.sha256": "sha256", "entities.url": "url",
 }
 _LEVEL_CONFIDENCE = {"informational": 15, "low": 30, "medium": 50, "high": 70, "critical": 85}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from healthswarm.detect.entities import event_assets, event_entities
 from healthswarm.detect.sigma.correlation import CorrelationEngine, CorrelationResult
 from healthswarm.detect.sigma.engine import SigmaEngine, event_view
 from healthswarm.detect.sigma.ruleset import RuleMeta, RuleSet
@@ -11,44 +12,6 @@ from healthswarm.model import LEVELS, Alert, Event, EventRef
 
 #: Events an alert of a correlation names at most (the window may hold more).
 MAX_ALERT_EVENTS = 100
-
-#: Entities an alert names (`details["entities"]`, read by the alert correlator): ECS fields first, then the
-#: vendor names of the original record when the ECS ones are absent.
-ENTITY_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "user": (("user.name",), ("User", "SubjectUserName", "TargetUserName")),
-    "host": (("host.name",), ("Computer",)),
-    "ip": (("source.ip", "destination.ip"), ("SourceIp", "DestinationIp", "IpAddress")),
-    "community_id": (("network.community_id",), ()),
-    "patient": (("patient.id",), ()),
-    "process": (("process.executable",), ("Image",)),
-    "facility": (("hl7.sending_facility",), ()),
-    "ae_title": (("dicom.calling_ae_title",), ()),
-}
-
-
-def _assets(events: list[Event]) -> tuple[str, ...]:
-    out: dict[str, None] = {}
-    for event in events:
-        value = event.fields.get("asset.id")
-        for item in value if isinstance(value, list | tuple) else (value,):
-            if item:
-                out[str(item)] = None
-    return tuple(out)
-
-
-def _entities(events: list[Event]) -> dict[str, list[str]]:
-    out: dict[str, dict[str, None]] = {}
-    for event in events:
-        original = event.original if isinstance(event.original, dict) else {}
-        for kind, (ecs, vendor) in ENTITY_FIELDS.items():
-            found = [event.fields.get(f) for f in ecs if event.fields.get(f) not in (None, "", "-")]
-            if not found:
-                found = [original.get(f) for f in vendor if original.get(f) not in (None, "", "-")]
-            for value in found:
-                for item in value if isinstance(value, list | tuple) else (value,):
-                    out.setdefault(kind, {})[str(item)] = None
-    return {kind: list(values) for kind, values in out.items()}
-
 
 def make_alert(meta: RuleMeta, events: list[Event], detector: str = "sigma",
                details: dict[str, Any] | None = None) -> Alert:
@@ -62,11 +25,11 @@ def make_alert(meta: RuleMeta, events: list[Event], detector: str = "sigma",
         events=tuple(EventRef(e.source, e.record, e.key, e.timestamp) for e in events[-MAX_ALERT_EVENTS:]),
         techniques=meta.techniques,
         tactics=meta.tactics,
-        assets=_assets(events),
+        assets=event_assets(events),
         tags=meta.tags,
         description=meta.description,
         rule_source=meta.source,
-        details={"entities": _entities(events), **(details or {})},
+        details={"entities": event_entities(events), **(details or {})},
     )
 
 

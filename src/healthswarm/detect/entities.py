@@ -1,0 +1,51 @@
+"""What an alert is about, read from the events it rests on: inventory assets and entities (users, hosts,
+addresses, patients, facilities …) that the correlator joins alerts on."""
+
+from __future__ import annotations
+
+from healthswarm.model import Event
+
+#: Entities an alert names (`details["entities"]`, read by the alert correlator): ECS fields first, then the
+#: vendor names of the original record when the ECS ones are absent.
+ENTITY_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "user": (("user.name",), ("User", "SubjectUserName", "TargetUserName")),
+    "host": (("host.name",), ("Computer",)),
+    "ip": (("source.ip", "destination.ip"), ("SourceIp", "DestinationIp", "IpAddress")),
+    "community_id": (("network.community_id",), ()),
+    "patient": (("patient.id",), ()),
+    "process": (("process.executable",), ("Image",)),
+    "facility": (("hl7.sending_facility",), ()),
+    "ae_title": (("dicom.calling_ae_title",), ()),
+    "domain": (("dns.question.name", "tls.client.server_name", "url.domain"), ("QueryName",)),
+    "url": (("url.original",), ()),
+    "sha256": (("file.hash.sha256",), ()),
+}
+
+
+ASSET_FIELDS = ("asset.id", "source.asset.id", "destination.asset.id")
+
+
+def event_assets(events: list[Event]) -> tuple[str, ...]:
+    """The inventory assets the events involve: the host they happened on and both ends of a connection."""
+    out: dict[str, None] = {}
+    for event in events:
+        for name in ASSET_FIELDS:
+            value = event.fields.get(name)
+            for item in value if isinstance(value, list | tuple) else (value,):
+                if item:
+                    out[str(item)] = None
+    return tuple(out)
+
+
+def event_entities(events: list[Event]) -> dict[str, list[str]]:
+    out: dict[str, dict[str, None]] = {}
+    for event in events:
+        original = event.original if isinstance(event.original, dict) else {}
+        for kind, (ecs, vendor) in ENTITY_FIELDS.items():
+            found = [event.fields.get(f) for f in ecs if event.fields.get(f) not in (None, "", "-")]
+            if not found:
+                found = [original.get(f) for f in vendor if original.get(f) not in (None, "", "-")]
+            for value in found:
+                for item in value if isinstance(value, list | tuple) else (value,):
+                    out.setdefault(kind, {})[str(item)] = None
+    return {kind: list(values) for kind, values in out.items()}

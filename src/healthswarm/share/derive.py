@@ -1,0 +1,36 @@
+"""Indicators worth sharing, derived from our own alerts: the public observables they name.
+
+Internal addresses and names never become indicators (the sanitiser would drop them anyway); what is
+left — external addresses, domains, hashes, URLs — is what a peer can watch for. Each indicator keeps
+the ATT&CK techniques of the alerts that saw it and the time span it was seen in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from healthswarm.model import Alert, Indicator
+from healthswarm.share.sensitive import Sensitive
+from healthswarm.share.stix_export import observables_of
+
+
+def indicators_from_alerts(alerts: Iterable[Alert], known: Sensitive, confidence: int = 70,
+                           tlp: str = "amber") -> list[Indicator]:
+    found: dict[tuple[str, str], Indicator] = {}
+    for alert in alerts:
+        for kind, value in observables_of(alert.details):
+            if kind in ("ipv4", "ipv6") and known.is_internal_address(value):
+                continue
+            if value.lower() in known.hosts or value in known.users:
+                continue
+            techniques = tuple(t.id for t in alert.techniques)
+            current = found.get((kind, value))
+            if current is None:
+                found[(kind, value)] = Indicator(
+                    value=value, type=kind, first_seen=alert.timestamp, last_seen=alert.timestamp,
+                    confidence=confidence, tlp=tlp, description=f"seen in: {alert.title}", techniques=techniques)
+            else:
+                current.first_seen = min(current.first_seen, alert.timestamp)
+                current.last_seen = max(current.last_seen, alert.timestamp)
+                current.techniques = tuple(dict.fromkeys(current.techniques + techniques))
+    return list(found.values())
