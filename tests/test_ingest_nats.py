@@ -79,9 +79,10 @@ def test_in_process_consume_then_redelivery_is_stored_once(subject: tuple[NatsBu
 
 
 def _ingester(workspace: Path, url: str, follow: bool) -> subprocess.Popen[bytes]:
+    # what the killed consumer held comes back after ack_wait: the restarted one must wait longer than that
     args = [sys.executable, "-m", "healthswarm", "--workspace", str(workspace), "ingest", url,
-            "--format", "suricata", "--batch-size", "200"]
-    args += ["--follow"] if follow else ["--idle", "3"]
+            "--format", "suricata", "--batch-size", "200", "--ack-wait", "2"]
+    args += ["--follow"] if follow else ["--idle", "5"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 

@@ -4,7 +4,6 @@ set loads; the compiled-rule cache is keyed by content and engine version."""
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -136,9 +135,7 @@ def test_attack_without_data_keeps_ids(tmp_path: Path) -> None:
 def test_all_sigmahq_rules_load_and_unevaluable_ones_have_reasons(tmp_path: Path) -> None:
     base = shared("sigma")
     folders = sorted(base.glob("rules*"))
-    started = time.perf_counter()
     ruleset = load_rules(folders, cache_dir=tmp_path)
-    cold = time.perf_counter() - started
     files = sum(1 for f in folders for p in f.rglob("*") if p.suffix in (".yml", ".yaml"))
     assert files >= 3700
     assert ruleset.total >= files, "every rule is either compiled or listed"
@@ -147,10 +144,9 @@ def test_all_sigmahq_rules_load_and_unevaluable_ones_have_reasons(tmp_path: Path
         assert problem.location.file and problem.message, problem
     # the only unevaluable SigmaHQ rules are those needing site-specific |expand values
     assert all("placeholder" in p.message for p in ruleset.problems), [str(p) for p in ruleset.problems]
-    started = time.perf_counter()
+    # the second load comes from the cache (how fast is bench/sigma.py's business, not a test's)
     warm = load_rules(folders, cache_dir=tmp_path)
     assert warm.cached and len(warm.rules) == len(ruleset.rules)
-    assert time.perf_counter() - started < max(1.0, cold / 3)
 
 
 def test_processing_pipeline_maps_rule_fields_to_ecs(tmp_path: Path) -> None:

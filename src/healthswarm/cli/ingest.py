@@ -60,6 +60,8 @@ def ingest(
     batch_size: Annotated[int, typer.Option(min=1, help="Events per store transaction")] = DEFAULT_BATCH,
     idle: Annotated[float, typer.Option(help="Without --follow, stop a URL source after this many idle seconds")] = 2.0,
     group: Annotated[str, typer.Option(help="NATS consumer group / MQTT client id prefix")] = "healthswarm-ingest",
+    ack_wait: Annotated[float, typer.Option(
+        min=0.5, help="NATS: seconds before messages a dead consumer held are delivered again")] = 30.0,
 ) -> None:
     """Read logs and telemetry, normalise, store (exactly once, resumable) and publish events."""
     app = app_context(ctx)
@@ -78,7 +80,7 @@ def ingest(
     # `kill` / systemd stop end a follower like Ctrl-C: the summary is printed, nothing is half-stored
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _run(pipeline, targets, files, urls, chosen, follow, idle, group, stop)
+        _run(pipeline, targets, files, urls, chosen, follow, idle, group, ack_wait, stop)
     except KeyboardInterrupt:
         stop.set()
         err_console.print("interrupted: everything up to the last committed batch is stored")
@@ -96,7 +98,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def _run(pipeline: Pipeline, targets: list[str], files: list[Path], urls: list[str], chosen: Format | None,
-         follow: bool, idle: float, group: str, stop: threading.Event) -> None:
+         follow: bool, idle: float, group: str, ack_wait: float, stop: threading.Event) -> None:
     if "-" in targets:
         ingest_stdin(pipeline, chosen)
     if files and follow:
@@ -107,7 +109,7 @@ def _run(pipeline: Pipeline, targets: list[str], files: list[Path], urls: list[s
         if skipped:
             err_console.print("files: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
     for url in urls:
-        _consume(pipeline, url, chosen, group, None if follow else idle, stop)
+        _consume(pipeline, url, chosen, group, None if follow else idle, ack_wait, stop)
 
 
 def _read_files(pipeline: Pipeline, files: list[Path], fmt: Format | None) -> list[FileResult]:
@@ -142,7 +144,7 @@ def _follow(pipeline: Pipeline, files: list[Path], fmt: Format | None, stop: thr
         interval = 0.2 if busy else min(interval * 2, 2.0)
 
 
-def _consume(pipeline: Pipeline, url: str, fmt: Format | None, group: str, idle: float | None,
+def _consume(pipeline: Pipeline, url: str, fmt: Format | None, group: str, idle: float | None, ack_wait: float,
              stop: threading.Event) -> None:
     if url.startswith("mqtt://"):
         from healthswarm.ingest.sources.mqtt import MqttSource
@@ -152,7 +154,7 @@ def _consume(pipeline: Pipeline, url: str, fmt: Format | None, group: str, idle:
     else:
         from healthswarm.ingest.sources.nats import NatsSource
 
-        with NatsSource.from_url(url, group=group) as source:
+        with NatsSource.from_url(url, group=group, ack_wait=ack_wait) as source:
             pipeline.consume(source, scheme="nats", fmt=fmt, name=url, should_stop=stop.is_set, idle=idle)
 
 
