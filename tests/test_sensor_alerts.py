@@ -21,11 +21,18 @@ def test_suricata_alerts_of_the_demo_scenario() -> None:
     assert len(alerts) == sum(e.fields.get("event.kind") == "alert" for e in events) == 3
     beacon = next(a for a in alerts if "Cobalt Strike" in a.title)
     assert beacon.level == "high" and beacon.rule_id == "suricata:2023883"
-    assert [t.id for t in beacon.techniques] == ["T1071.001"] and beacon.techniques[0].name
+    assert [t.id for t in beacon.techniques] == ["T1071.001"]
     assert [t.id for t in beacon.tactics] == ["TA0011"]
     assert "198.51.100.77" in beacon.details["entities"]["ip"]
     assert {a.level for a in alerts} == {"high", "medium"}
     assert detector.flush() == []
+
+
+def test_attack_names_come_from_the_attack_data() -> None:
+    shared("attack", "enterprise-attack.json")
+    event = next(e for e in events_of("suricata", LOGS / "suricata-eve.json") if "Cobalt" in str(e.fields))
+    (alert,) = SensorAlertDetector().detect(event)
+    assert alert.techniques[0].name == "Web Protocols" and alert.tactics[0].name == "Command and Control"
 
 
 def test_real_suricata_and_zeek_samples() -> None:

@@ -308,9 +308,9 @@ def parse_rule(text: str) -> Rule:
                     reason="the rule is about dates (made, shipped or distributed), not versions")
     if not any(op in core for op in _OPS) and not re.search(r"\s(and|or|to|through)\s|\|", core):
         # a bare item: a version, a space-separated release list, or an exact name
-        if is_version_like(core):
-            return Rule(raw, RuleKind.CONSTRAINTS, (Constraint("=", parse_version(core)),),  # type: ignore[arg-type]
-                        qualifier=qualifier, conditional=conditional)
+        if is_version_like(core) and (exact := parse_version(core)) is not None:
+            return Rule(raw, RuleKind.CONSTRAINTS, (Constraint("=", exact),), qualifier=qualifier,
+                        conditional=conditional)
         words = re.sub(r"^release\s+", "", core, flags=re.I).split()
         if len(words) > 1 and all(re.fullmatch(r"\d+(\.\d+)+", w) for w in words):
             return Rule(raw, RuleKind.CONSTRAINTS, tuple(Constraint("=", parse_version(w)) for w in words),  # type: ignore[arg-type]
