@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.inventory.advisories.jsonvalues import as_dict as _dict
+from healthswarm.inventory.advisories.jsonvalues import as_list as _list
+from healthswarm.inventory.advisories.jsonvalues import text as _text
 from healthswarm.inventory.advisories.scoring import ScoreError, score_vector
 from healthswarm.model import Advisory, ProductEntry, Remediation, Score, Vulnerability
 
@@ -33,18 +36,6 @@ class _Reader:
 
     def problem(self, field: str, message: str, expected: str | None = None) -> None:
         self.problems.append(Problem(Location(self.source, None, field), message, expected))
-
-
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def parse_csaf(doc: dict[str, Any], source: str) -> tuple[Advisory, list[Problem]]:

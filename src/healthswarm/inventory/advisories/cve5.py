@@ -15,6 +15,9 @@ import re
 from typing import Any
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.inventory.advisories.jsonvalues import as_dict as _dict
+from healthswarm.inventory.advisories.jsonvalues import as_list as _list
+from healthswarm.inventory.advisories.jsonvalues import text as _text
 from healthswarm.inventory.advisories.scoring import ScoreError, score_vector
 from healthswarm.inventory.advisories.versions import cve5_rule
 from healthswarm.model import Advisory, ProductEntry, ProductStatus, Remediation, Score, Vulnerability
@@ -31,18 +34,6 @@ _NA = frozenset({"", "n/a", "na", "unknown", "-"})
 def is_cve5(doc: Any) -> bool:
     return isinstance(doc, dict) and (doc.get("dataType") == "CVE_RECORD" or
                                       (isinstance(doc.get("cveMetadata"), dict) and "containers" in doc))
-
-
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _name(value: Any) -> str:
