@@ -8,7 +8,7 @@ import pytest
 
 from healthswarm.model import Dependency, Flow
 from healthswarm.risk.attack_graph import build_attack_graph
-from healthswarm.risk.controls import Control
+from healthswarm.risk.controls import Control, candidate_controls
 from healthswarm.risk.mitigate import (
     Model,
     PathModel,
@@ -87,3 +87,10 @@ def test_aco_over_controls_stays_within_tolerance_of_exact() -> None:
             exact = model.residual(solve_milp(model, budget)[0])
             found = model.residual(solve_aco(model, budget, seed=seed))
             assert exact - 1e-9 <= found <= exact + 0.05 * model.baseline
+
+
+def test_no_control_cuts_a_safety_critical_device_off_its_flows() -> None:
+    inv = hospital(flows=(Flow("pump", "srv", "https", 443), Flow("web", "web2", "https", 443)))
+    graph = build_attack_graph(inv, [finding("srv", "CVE-C", RCE)])
+    controls = candidate_controls(graph.facts, ["flow:pump>srv:https", "flow:web>web2:https"])
+    assert [c.id for c in controls] == ["flow:web>web2:https"]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from healthswarm.model import Level
 from healthswarm.risk.facts import Facts
 
 CLINICAL_PROTOCOLS = frozenset({"hl7v2", "dicom", "fhir", "wado", "service", "data", "identity"})
@@ -67,7 +68,11 @@ def _segment(facts: Facts, key: str, unit: float) -> tuple[str, float] | None:
 
 @control_kind("block-flow", "flow", 1.0)
 def _block(facts: Facts, key: str, unit: float) -> tuple[str, float] | None:
-    protocol = key.rsplit(":", 1)[-1]
+    ends, _, protocol = key.rpartition(":")
+    # Patient safety first: never propose cutting a safety-critical device (a pump, a ventilator) off a
+    # flow or dependency it has; that risk is for the device's own controls (patching, segmentation).
+    if any(facts.assets[a].criticality.safety >= Level.HIGH for a in ends.split(">") if a in facts.assets):
+        return None
     # blocking a clinical interface stops care: count it four times
     return f"block flow {key}", unit * (4 if protocol in CLINICAL_PROTOCOLS else 1)
 
