@@ -32,6 +32,9 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
         assert detected["alerts_by_rule"].get(rule), rule
     phishing = next(i for i in detected["incidents"] if "sta-ws-03" in i["assets"])
     assert phishing["severity"] == 4 and phishing["stage"] in ("lateral-movement", "objectives")
+    response = first["Respond: a case, the phishing playbook (dry run), the regulators' clocks"]
+    assert response["incident"] == phishing["id"] and response["first_containment"]["kind"] == "isolate-host"
+    assert {d["id"] for d in response["deadlines"]} >= {"gdpr-33", "nis2-early-warning", "hipaa-individuals"}
     risk = first["Attack paths to the shared PACS, and what to fix first"]
     assert risk["paths"] and risk["mitigation"]["true_residual_risk"] < risk["mitigation"]["true_baseline_risk"]
     shared = first["Warn the neighbour: a signed, sanitised STIX bundle"]

@@ -17,6 +17,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from sqlalchemy import func, select
 
+from healthswarm import respond
 from healthswarm.demo import ADVISORIES, ECOSYSTEM, LOGS, RULES
 from healthswarm.detect.sensor import SensorAlertDetector
 from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
@@ -209,6 +210,12 @@ def _distinct(alerts: list[Alert]) -> list[Alert]:
     return out
 
 
+def respond_to_incident(demo: DemoRun) -> StepResult:
+    """A case for the phishing incident, the phishing playbook in dry run, the notification clocks."""
+    summary, show = respond.demo_step(demo.store, demo.workspace)
+    return StepResult(summary, list(show))
+
+
 def attack_paths(demo: DemoRun) -> StepResult:
     """From the phishing foothold to the shared PACS: how likely, along which moves, and what to fix first."""
     with demo.store.read() as conn:
@@ -290,6 +297,7 @@ STEPS: Sequence[Step] = (
     Step("Match medical-device advisories", match_advisories),
     Step("Ingest the scenario's logs", ingest_logs),
     Step("Detect with Sigma and the sensors, correlate into incidents", detect_and_correlate),
+    Step("Respond: a case, the phishing playbook (dry run), the regulators' clocks", respond_to_incident),
     Step("Attack paths to the shared PACS, and what to fix first", attack_paths),
     Step("Warn the neighbour: a signed, sanitised STIX bundle", share_with_peer),
 )

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, delete
 
 from healthswarm.store.db import create_store_engine, migrate
+from healthswarm.store.respond_tables import RESPOND_TABLES
 from healthswarm.store.tables import ALL_TABLES
 from healthswarm.store.taxii_tables import SHARE_TABLES
 
@@ -40,7 +41,7 @@ class Store:
     def clear(self) -> None:
         """Delete every row (tests and `demo --reset`); the schema stays."""
         with self.transaction() as conn:
-            for table in reversed(ALL_TABLES + SHARE_TABLES):
+            for table in reversed(ALL_TABLES + SHARE_TABLES + RESPOND_TABLES):
                 conn.execute(delete(table))
 
     def close(self) -> None:

@@ -1,0 +1,155 @@
+"""Keeping cases: insert, read, change under optimistic locking, each change appended to the audit chain
+in the same transaction (a change whose audit entry cannot be written is not made)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from healthswarm.errors import InputError, Location, Problem
+from healthswarm.respond.audit import GENESIS, AuditEntry, chain
+from healthswarm.respond.cases import Case, Evidence, Observable, check_not_future, utc
+from healthswarm.respond.errors import ConflictError, NotFoundError
+from healthswarm.store.alerts import load_alerts
+from healthswarm.store.respond_tables import respond_audit, respond_cases
+from healthswarm.store.tables import incidents
+
+#: Entity kinds of an incident that become case observables, and their indicator type.
+_OBSERVABLE_KINDS = {"ip": "ipv4", "host": "domain", "domain": "domain", "url": "url", "email": "email",
+                     "sha256": "sha256", "md5": "md5", "file": "filename", "process": "filename"}
+MAX_EVENT_EVIDENCE = 200
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def new_case_id() -> str:
+    return f"CASE-{uuid.uuid4().hex[:10]}"
+
+
+def _row(case: Case, now: datetime) -> dict[str, Any]:
+    return {"title": case.title, "phase": str(case.phase), "severity": case.severity,
+            "incident_id": case.incident_id, "version": case.version, "opened": case.opened,
+            "aware_at": case.aware_at, "updated": now, "document": case.as_dict()}
+
+
+def _append_audit(conn: Connection, case_id: str, actor: str, action: str, data: dict[str, Any],
+                  now: datetime) -> AuditEntry:
+    last = conn.execute(select(respond_audit.c.seq, respond_audit.c.hash).where(respond_audit.c.case_id == case_id)
+                        .order_by(respond_audit.c.seq.desc()).limit(1)).first()
+    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    entry = chain(case_id, seq, now, actor, action, data, prev)
+    conn.execute(insert(respond_audit).values(case_id=case_id, seq=seq, at=now, actor=actor, action=action,
+                                              data=data, prev_hash=prev, hash=entry.hash))
+    return entry
+
+
+def create_case(conn: Connection, case: Case, actor: str, now: datetime | None = None) -> Case:
+    now = utc(now or datetime.now(UTC), "now")
+    case.opened, case.aware_at = utc(case.opened, "opened"), utc(case.aware_at, "aware_at")
+    check_not_future(case.aware_at, now, "aware_at")
+    if not case.title.strip():
+        raise InputError(Problem(Location("case", field="title"), "empty title", "a short description"))
+    case.version = 1
+    conn.execute(insert(respond_cases).values(id=case.id, **_row(case, now)))
+    _append_audit(conn, case.id, actor, "open", case.as_dict(), now)
+    return case
+
+
+def open_from_incident(conn: Connection, incident_id: str, actor: str, now: datetime | None = None,
+                       aware_at: datetime | None = None) -> Case:
+    """A case from a stored incident: its title, severity, assets, observables and events as evidence."""
+    now = utc(now or datetime.now(UTC), "now")
+    row = conn.execute(select(incidents.c.document).where(incidents.c.id == incident_id)).first()
+    if row is None:
+        raise InputError(Problem(Location("--incident"), f"no incident {incident_id!r}",
+                                 "an id from `healthswarm hunt` / the incidents list"))
+    existing = conn.execute(select(respond_cases.c.id).where(respond_cases.c.incident_id == incident_id)).first()
+    if existing is not None:
+        raise InputError(Problem(Location("--incident"), f"incident {incident_id} already has case {existing.id}"))
+    doc = row.document
+    observables: list[Observable] = []
+    patients = set()
+    for entity in doc.get("entities", []):
+        kind, _, value = entity.partition(":")
+        if kind == "patient":
+            patients.add(value)
+        elif kind in _OBSERVABLE_KINDS and value:
+            kind_type = "ipv6" if kind == "ip" and ":" in value else _OBSERVABLE_KINDS[kind]
+            observables.append(Observable(kind_type, value))
+    users = sorted(v for k, _, v in (e.partition(":") for e in doc.get("entities", [])) if k == "user")
+    accounts = [u for u in users if ACCOUNT_NAME.match(u.split("\\")[-1].split("@")[0])]
+    people = [u for u in users if u not in accounts]
+    case = Case(
+        id=new_case_id(), title=doc["title"], opened=now, aware_at=utc(aware_at or now, "aware_at"),
+        severity=int(doc.get("severity", 2)), incident_id=incident_id,
+        description=f"Opened from incident {incident_id} ({doc.get('alerts', 0)} alerts, stage {doc.get('stage')}).",
+        assets=list(doc.get("assets", [])), organisations=list(doc.get("organisations", [])),
+        techniques=list(doc.get("techniques", [])), accounts=accounts, patients=len(patients),
+        observables=observables,
+    )
+    if people:
+        case.description += " Named in the events (map to accounts): " + ", ".join(people) + "."
+    case.evidence = _event_evidence(conn, incident_id)
+    return create_case(conn, case, actor, now)
+
+
+def _event_evidence(conn: Connection, incident_id: str) -> list[Evidence]:
+    seen: dict[str, Evidence] = {}
+    for alert in load_alerts(conn):
+        if alert.get("incident_id") != incident_id:
+            continue
+        for event in alert.get("events", []):
+            key = event.get("key") or f"{event.get('source')}#{event.get('record')}"
+            if key not in seen and len(seen) < MAX_EVENT_EVIDENCE:
+                seen[key] = Evidence("event", key, description=f"{alert['title']} ({event.get('source', '')})")
+    return list(seen.values())
+
+
+def load_case(conn: Connection, case_id: str) -> Case:
+    row = conn.execute(select(respond_cases.c.document, respond_cases.c.version)
+                       .where(respond_cases.c.id == case_id)).first()
+    if row is None:
+        raise NotFoundError(f"no case {case_id!r} (see `healthswarm case list`)")
+    return Case.from_dict(row.document, version=row.version)
+
+
+def list_cases(conn: Connection, phase: str | None = None) -> list[Case]:
+    query = select(respond_cases.c.document, respond_cases.c.version).order_by(
+        respond_cases.c.severity.desc(), respond_cases.c.opened.desc())
+    if phase is not None:
+        query = query.where(respond_cases.c.phase == phase)
+    return [Case.from_dict(r.document, version=r.version) for r in conn.execute(query)]
+
+
+def change_case(conn: Connection, case_id: str, actor: str, action: str, mutate: Callable[[Case], dict[str, Any]],
+                expected_version: int | None = None, now: datetime | None = None,
+                case: Case | None = None) -> Case:
+    """Apply `mutate` (which returns what the audit entry records) and store it with version + 1.
+
+    The version checked is `expected_version` when given (the version the analyst looked at), else the
+    version of `case` when given (read earlier), else the one read now. A mismatch raises ConflictError.
+    """
+    now = utc(now or datetime.now(UTC), "now")
+    current = load_case(conn, case_id)
+    base = expected_version if expected_version is not None else (case.version if case else current.version)
+    if base != current.version:
+        raise ConflictError(case_id, base, current.version)
+    data = mutate(current)
+    current.version = base + 1
+    done = conn.execute(update(respond_cases).where(respond_cases.c.id == case_id)
+                        .where(respond_cases.c.version == base).values(**_row(current, now))).rowcount
+    if done != 1:  # someone wrote between our read and our write
+        raise ConflictError(case_id, base, None)
+    _append_audit(conn, case_id, actor, action, {**data, "version": current.version}, now)
+    return current
+
+
+def load_audit(conn: Connection, case_id: str) -> list[AuditEntry]:
+    rows = conn.execute(select(respond_audit).where(respond_audit.c.case_id == case_id)
+                        .order_by(respond_audit.c.seq))
+    return [AuditEntry(r.case_id, r.seq, r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC), r.actor, r.action,
+                       r.data, r.prev_hash, r.hash) for r in rows]

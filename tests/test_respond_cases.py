@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, update
+
+from healthswarm.errors import InputError
+from healthswarm.model.incident import Incident, Stage
+from healthswarm.respond.audit import verify
+from healthswarm.respond.case_store import (
+    change_case,
+    create_case,
+    list_cases,
+    load_audit,
+    load_case,
+    open_from_incident,
+)
+from healthswarm.respond.cases import Case, Evidence, Note, Observable, Phase, move
+from healthswarm.respond.errors import ConflictError, NotFoundError
+from healthswarm.respond.service import verify_case
+from healthswarm.store import Store
+from healthswarm.store.alerts import save_incidents
+from healthswarm.store.respond_tables import respond_audit
+from respond_helpers import T0, prepare
+
+
+@pytest.fixture
+def rstore(store: Store) -> Store:
+    return prepare(store)
+
+
+def _open(store: Store, title: str = "Ransom note on PACS") -> Case:
+    with store.transaction() as conn:
+        return create_case(conn, Case("CASE-1", title, T0, T0 - timedelta(hours=1)), "alice", now=T0)
+
+
+def _note(text: str):  # type: ignore[no-untyped-def]
+    def add(case: Case) -> dict[str, str]:
+        case.notes.append(Note(T0.isoformat(), "alice", text))
+        return {"note": text}
+    return add
+
+
+def test_changes_bump_the_version_and_chain_the_audit_log(rstore: Store) -> None:
+    _open(rstore)
+    with rstore.transaction() as conn:
+        change_case(conn, "CASE-1", "alice", "note", _note("first"), now=T0)
+        change_case(conn, "CASE-1", "bob", "move", lambda c: move(c, Phase.CONTAINMENT, T0), now=T0)
+    with rstore.read() as conn:
+        case = load_case(conn, "CASE-1")
+        entries = load_audit(conn, "CASE-1")
+        assert [e.action for e in entries] == ["open", "note", "move"]
+        assert verify_case(conn, "CASE-1").ok
+    assert case.version == 3 and case.phase is Phase.CONTAINMENT and case.notes[0].text == "first"
+    assert entries[2].data["to"] == "containment" and entries[2].data["version"] == 3
+
+
+def test_concurrent_change_is_a_conflict_not_a_lost_update(rstore: Store) -> None:
+    _open(rstore)
+    with rstore.read() as conn:
+        seen_by_alice = load_case(conn, "CASE-1")
+        seen_by_bob = load_case(conn, "CASE-1")
+    with rstore.transaction() as conn:
+        change_case(conn, "CASE-1", "alice", "note", _note("alice's"), case=seen_by_alice, now=T0)
+    with pytest.raises(ConflictError, match=r"version 1.*version 2"), rstore.transaction() as conn:
+        change_case(conn, "CASE-1", "bob", "note", _note("bob's"), case=seen_by_bob, now=T0)
+    with rstore.read() as conn:
+        case = load_case(conn, "CASE-1")
+        assert [n.text for n in case.notes] == ["alice's"] and case.version == 2
+        assert len(load_audit(conn, "CASE-1")) == 2  # the refused change left no audit entry
+
+
+def test_a_write_racing_between_read_and_update_is_refused(rstore: Store) -> None:
+    _open(rstore)
+
+    def meanwhile_bob_writes(case: Case) -> dict[str, str]:
+        with rstore.transaction() as other:
+            change_case(other, "CASE-1", "bob", "note", _note("bob's"), now=T0)
+        return _note("alice's")(case)
+
+    with pytest.raises(ConflictError, match="someone else wrote it meanwhile"), rstore.transaction() as conn:
+        change_case(conn, "CASE-1", "alice", "note", meanwhile_bob_writes, now=T0)
+    with rstore.read() as conn:
+        assert [n.text for n in load_case(conn, "CASE-1").notes] == ["bob's"]
+        assert verify_case(conn, "CASE-1").ok
+
+
+def test_expected_version_from_the_command_line(rstore: Store) -> None:
+    _open(rstore)
+    with rstore.transaction() as conn:
+        change_case(conn, "CASE-1", "alice", "note", _note("a"), expected_version=1, now=T0)
+    with pytest.raises(ConflictError), rstore.transaction() as conn:
+        change_case(conn, "CASE-1", "bob", "note", _note("b"), expected_version=1, now=T0)
+
+
+def test_tampering_is_found_and_named(rstore: Store) -> None:
+    _open(rstore)
+    with rstore.transaction() as conn:
+        for text in ("a", "b", "c"):
+            change_case(conn, "CASE-1", "alice", "note", _note(text), now=T0)
+        conn.execute(update(respond_audit).where(respond_audit.c.seq == 3).values(actor="mallory"))
+    with rstore.read() as conn:
+        verdict = verify_case(conn, "CASE-1")
+    assert not verdict.ok and verdict.first_bad == 3
+    with rstore.transaction() as conn:
+        conn.execute(update(respond_audit).where(respond_audit.c.seq == 3).values(actor="alice"))
+        assert verify_case(conn, "CASE-1").ok
+        conn.execute(delete(respond_audit).where(respond_audit.c.seq == 2))
+        assert verify(load_audit(conn, "CASE-1")).first_bad == 3
+
+
+def test_life_cycle_rules(rstore: Store) -> None:
+    case = _open(rstore)
+    with pytest.raises(InputError, match="cannot move from detection-analysis to recovery"):
+        move(case, Phase.RECOVERY, T0)
+    for phase in (Phase.CONTAINMENT, Phase.DETECTION_ANALYSIS, Phase.CONTAINMENT, Phase.ERADICATION,
+                  Phase.RECOVERY, Phase.POST_INCIDENT):
+        move(case, phase, T0)
+    with pytest.raises(InputError, match="closed"):
+        move(case, Phase.CONTAINMENT, T0)
+    with pytest.raises(InputError, match="unknown phase"):
+        Phase.parse("triage")
+
+
+def test_bad_input_is_clear(rstore: Store, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="clock skew"), rstore.transaction() as conn:
+        create_case(conn, Case("CASE-2", "future", T0, T0 + timedelta(hours=2)), "alice", now=T0)
+    with pytest.raises(InputError, match="no time zone"), rstore.transaction() as conn:
+        create_case(conn, Case("CASE-3", "naive", T0, T0.replace(tzinfo=None)), "alice", now=T0)
+    with pytest.raises(NotFoundError), rstore.read() as conn:
+        load_case(conn, "CASE-404")
+    with pytest.raises(InputError, match="unknown type"):
+        Observable("phone", "123")
+    with pytest.raises(InputError, match="no such file"):
+        Evidence.of_file(tmp_path / "missing.bin")
+    with rstore.read() as conn:
+        assert list_cases(conn) == []
+
+
+def test_file_evidence_is_hashed() -> None:
+    path = Path(__file__)
+    item = Evidence.of_file(path, "this test")
+    import hashlib
+
+    assert item.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and item.kind == "file"
+
+
+def test_open_from_incident(rstore: Store) -> None:
+    incident = Incident("INC-1", "Phishing on ws-1", T0 - timedelta(hours=3), T0, stage=Stage.LATERAL_MOVEMENT,
+                        severity=4, assets={"ws-1"}, organisations={"h1"}, techniques={"T1566.001"},
+                        entities={("ip", "198.51.100.7"), ("user", "j.doe"), ("user", "Jane Doe"),
+                                  ("patient", "p1"), ("patient", "p2"), ("host", "ws-1.h1.local")})
+    with rstore.transaction() as conn:
+        save_incidents(conn, [incident])
+        case = open_from_incident(conn, "INC-1", "alice", now=T0)
+    assert case.incident_id == "INC-1" and case.severity == 4 and case.assets == ["ws-1"]
+    assert case.accounts == ["j.doe"] and "Jane Doe" in case.description and case.patients == 2
+    assert {(o.type, o.value) for o in case.observables} == {("ipv4", "198.51.100.7"), ("domain", "ws-1.h1.local")}
+    with pytest.raises(InputError, match="already has case"), rstore.transaction() as conn:
+        open_from_incident(conn, "INC-1", "alice", now=T0)
+    with pytest.raises(InputError, match="no incident"), rstore.transaction() as conn:
+        open_from_incident(conn, "INC-404", "alice", now=T0)
