@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model": ("healthswarm.cli.model", "app"),
     "risk": ("healthswarm.cli.risk", "app"),
     "share": ("healthswarm.cli.share", "app"),
+    "case": ("healthswarm.cli.case", "app"),
+    "playbook": ("healthswarm.cli.playbook", "app"),
 }
 
 
