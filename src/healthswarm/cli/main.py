@@ -32,6 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "share": ("healthswarm.cli.share", "app"),
     "case": ("healthswarm.cli.case", "app"),
     "playbook": ("healthswarm.cli.playbook", "app"),
+    "serve": ("healthswarm.cli.serve", "serve"),
+    "token": ("healthswarm.cli.serve", "token_app"),
+    "incidents": ("healthswarm.cli.incidents", "app"),
+    "status": ("healthswarm.cli.status", "status"),
+    "report": ("healthswarm.cli.report", "app"),
 }
 
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, delete
 
+from healthswarm.store.api_tables import API_TABLES
 from healthswarm.store.db import create_store_engine, migrate
 from healthswarm.store.respond_tables import RESPOND_TABLES
 from healthswarm.store.tables import ALL_TABLES
@@ -41,7 +42,7 @@ class Store:
     def clear(self) -> None:
         """Delete every row (tests and `demo --reset`); the schema stays."""
         with self.transaction() as conn:
-            for table in reversed(ALL_TABLES + SHARE_TABLES + RESPOND_TABLES):
+            for table in reversed(ALL_TABLES + SHARE_TABLES + RESPOND_TABLES + API_TABLES):
                 conn.execute(delete(table))
 
     def close(self) -> None:

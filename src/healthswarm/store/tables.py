@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -189,6 +190,9 @@ incidents = Table(
     # the whole incident as Incident.as_dict(): assets, organisations, techniques, timeline
     Column("document", JSON, nullable=False),
 )
+
+# the incident board lists the most severe, most recent first
+Index("ix_incidents_severity_last_seen", incidents.c.severity, incidents.c.last_seen)
 
 ALL_TABLES = (
     organisations, zones, assets, flows, dependencies, advisories, findings, events, quarantine, checkpoints,

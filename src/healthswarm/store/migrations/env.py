@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from healthswarm.store import respond_tables, taxii_tables  # noqa: F401 - register their tables on `metadata`
+from healthswarm.store import api_tables, respond_tables, taxii_tables  # noqa: F401 - register their tables
 from healthswarm.store.tables import metadata
 
 engine = context.config.attributes["engine"]

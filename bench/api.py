@@ -1,0 +1,235 @@
+"""Benchmark of the API and of correlation.
+
+    python bench/api.py [--quick]
+
+A temporary SQLite store gets the demo ecosystem, synthetic events (full: 1,000,000; --quick: 100,000) and
+the incidents that synthetic alerts correlate into. uvicorn serves the app in a child process on a free
+loopback port; an httpx client with keep-alive measures p50/p99 latency and requests/s (sequential) for a
+page of 100 incidents, event searches (first page, a filtered page, a deep cursor page) and the ecosystem
+view. Baseline, measured in the same run: the same query called in process, without HTTP (ratio = HTTP p50 /
+direct p50). Correlation: alerts/s through `detect.correlate.Correlator` (target ≥ 10,000/s).
+Targets: p99 ≤ 100 ms for a page of 100 incidents or events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import inspect
+
+from common import peak_rss_mib, report, timed
+from healthswarm.api import queries
+from healthswarm.demo import ECOSYSTEM
+from healthswarm.detect.correlate import Correlator
+from healthswarm.inventory import load_inventory
+from healthswarm.model import Alert, AttackRef, Event, EventRef, Inventory
+from healthswarm.model.event import event_key
+from healthswarm.store import Store
+from healthswarm.store.alerts import save_alerts, save_incidents
+from healthswarm.store.events import insert_events
+from healthswarm.store.inventory import replace_inventory
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+OBSERVERS = ("suricata", "windows", "hl7", "dicom", "ehr-audit", "zeek")
+TACTICS = (("initial-access", "TA0001", "T1566.001"), ("execution", "TA0002", "T1059.001"),
+           ("credential-access", "TA0006", "T1003.001"), ("discovery", "TA0007", "T1016"),
+           ("lateral-movement", "TA0008", "T1021.002"), ("collection", "TA0009", "T1213"),
+           ("exfiltration", "TA0010", "T1041"))
+LEVELS = ("low", "medium", "high", "critical")
+
+
+def fill_events(store: Store, inventory: Inventory, count: int) -> float:
+    """Insert `count` synthetic events; returns seconds."""
+    rng = random.Random(7)
+    asset_ids = [a.id for a in inventory.assets]
+    orgs = {a.id: a.organisation for a in inventory.assets}
+    batch: list[Event] = []
+    started = time.perf_counter()
+    for n in range(count):
+        asset = rng.choice(asset_ids)
+        fields = {"observer.type": OBSERVERS[n % len(OBSERVERS)], "asset.id": asset, "organization.id": orgs[asset],
+                  "event.kind": "event", "source.ip": f"10.{n % 250}.{(n // 250) % 250}.{n % 200}",
+                  "user.name": f"user{n % 500}"}
+        batch.append(Event(START + timedelta(milliseconds=250 * n), fields, None, "bench", n + 1, n + 1,
+                           event_key("bench", n)))
+        if len(batch) == 50_000:
+            with store.transaction() as conn:
+                insert_events(conn, batch)
+            batch = []
+    if batch:
+        with store.transaction() as conn:
+            insert_events(conn, batch)
+    return time.perf_counter() - started
+
+
+def synthetic_alerts(inventory: Inventory, count: int, per_campaign: int = 10) -> list[Alert]:
+    """Campaigns of `per_campaign` alerts within minutes, each on one asset, user and address, half an hour apart:
+    an asset comes round again only after days, so each campaign is its own incident (as in a real week)."""
+    rng = random.Random(11)
+    asset_ids = [a.id for a in inventory.assets]
+    out = []
+    for n in range(count):
+        campaign = n // per_campaign
+        tactic, tactic_id, technique = TACTICS[min(n % per_campaign, len(TACTICS) - 1)]
+        out.append(Alert(
+            detector="bench", rule_id=f"rule-{n % 40}", title=f"Bench rule {n % 40}", level=rng.choice(LEVELS),
+            timestamp=START + timedelta(minutes=30 * campaign, seconds=20 * (n % per_campaign)),
+            events=(EventRef("bench", n + 1, f"k{n}"),), techniques=(AttackRef(technique),),
+            tactics=(AttackRef(tactic_id, shortname=tactic),), assets=(asset_ids[campaign % len(asset_ids)],),
+            details={"entities": {"user": [f"user{campaign}"],
+                                  "ip": [f"10.9.{campaign // 250 % 250}.{campaign % 250}"]}},
+        ))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(url: str, port: int) -> None:
+    """Child process: the app over `url` on 127.0.0.1:`port`; without the token table (not migrated yet) the
+    bench admits every request as a bench admin."""
+    import uvicorn
+
+    from healthswarm.api import create_app
+    from healthswarm.api.auth import Principal
+    from healthswarm.api.deps import ADMIN, CHANGE, READ
+    from healthswarm.config import Settings
+
+    store = Store.open(url)
+    app = create_app(Settings(db=url), engine=store.engine)
+    if not inspect(store.engine).has_table("api_tokens"):
+        for dep in (READ, CHANGE, ADMIN):
+            app.dependency_overrides[dep.dependency] = lambda: Principal("bench", "admin")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def measure(client: httpx.Client, path: str, requests: int, headers: dict[str, str]) -> dict[str, float]:
+    for _ in range(10):
+        client.get(path, headers=headers).raise_for_status()
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(requests):
+        t = time.perf_counter()
+        client.get(path, headers=headers).raise_for_status()
+        latencies.append((time.perf_counter() - t) * 1000)
+    total = time.perf_counter() - started
+    return {"p50_ms": round(statistics.median(latencies), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
+            "requests_per_s": round(requests / total, 1), "requests": requests}
+
+
+def direct(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        _, seconds = timed(fn)
+        times.append(seconds * 1000)
+    return round(statistics.median(times), 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+    n_events = 100_000 if args.quick else 1_000_000
+    n_alerts = 20_000 if args.quick else 100_000
+    requests = 200 if args.quick else 1000
+    with tempfile.TemporaryDirectory(prefix="hs-bench-api-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        store = Store.open(url)
+        inventory = load_inventory([ECOSYSTEM])
+        with store.transaction() as conn:
+            replace_inventory(conn, inventory)
+        fill_seconds = fill_events(store, inventory, n_events)
+        alerts = synthetic_alerts(inventory, n_alerts)
+        correlator = Correlator(inventory.assets)
+        incidents, corr_seconds = timed(lambda: correlator.add_all(alerts))
+        corr_rate = n_alerts / corr_seconds
+        incident_of = {a: i.id for i in incidents for a in i.alert_ids}
+        with store.transaction() as conn:
+            save_alerts(conn, alerts, incident_of)
+            save_incidents(conn, incidents)
+        with store.read() as conn:
+            last_id = queries.find_events(conn, None, None, None, None, 0, 1)[0][0]["id"] + n_events - 200
+        from healthswarm.api.pages import encode
+
+        deep = encode("e", last_id - 5000)
+        asset = inventory.assets[0].id
+        paths = {
+            "incident list (100)": ("/api/v1/incidents?limit=100",
+                                    lambda c: queries.list_incidents(c, limit=100)),
+            "event search, first page (100)": ("/api/v1/events?limit=100",
+                                               lambda c: queries.find_events(c, None, None, None, None, 0, 100)),
+            "event search, observer+asset (100)": (
+                f"/api/v1/events?limit=100&observer_type=windows&asset={asset}",
+                lambda c: queries.find_events(c, None, None, "windows", asset, 0, 100)),
+            "event search, deep cursor (100)": (f"/api/v1/events?limit=100&cursor={deep}",
+                                                lambda c: queries.find_events(c, None, None, None, None,
+                                                                              last_id - 5000, 100)),
+            "ecosystem view": ("/api/v1/ecosystem", queries.ecosystem),
+        }
+        port = free_port()
+        child = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)])
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        client.get("/api/v1/health")
+                        break
+                    except httpx.TransportError:
+                        if time.monotonic() > deadline or child.poll() is not None:
+                            raise SystemExit("the API server did not start") from None
+                        time.sleep(0.2)
+                figures: dict[str, Any] = {
+                    "events_stored": n_events, "incidents_stored": len(incidents), "alerts_stored": n_alerts,
+                    "event_fill_per_s": round(n_events / fill_seconds)}
+                endpoints = {}
+                for name, (path, call) in paths.items():
+                    got = measure(client, path, requests, {})
+                    with store.read() as conn:
+                        got["direct_p50_ms"] = direct(lambda: call(conn), 50)  # noqa: B023
+                    got["ratio_http_to_direct"] = round(got["p50_ms"] / max(got["direct_p50_ms"], 0.01), 2)
+                    got["meets_p99_100ms"] = got["p99_ms"] <= 100
+                    endpoints[name] = got
+        finally:
+            child.terminate()
+            child.wait(timeout=10)
+        store.close()
+    figures["endpoints"] = endpoints
+    figures["correlation"] = {"alerts": n_alerts, "incidents": len(incidents), "alerts_per_s": round(corr_rate),
+                              "target_per_s": 10_000, "ratio_to_target": round(corr_rate / 10_000, 2)}
+    figures["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    rows = [(f"{name}: p50 / p99 / req/s / direct p50",
+             f"{e['p50_ms']} / {e['p99_ms']} ms / {e['requests_per_s']} / {e['direct_p50_ms']} ms")
+            for name, e in endpoints.items()]
+    rows += [("events stored", f"{n_events:,}"), ("incidents stored", f"{len(incidents):,}"),
+             ("correlation", f"{corr_rate:,.0f} alerts/s (target 10,000)"),
+             ("peak RSS", f"{figures['peak_rss_mib']} MiB")]
+    report("api", figures, rows, args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""API tokens and roles: tokens are random, shown once, stored as their SHA-256; every state change is audited."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from healthswarm.store.api_tables import api_tokens, audit_log
+
+ROLES = ("viewer", "analyst", "admin", "peer")
+# what each role may do on /api/v1; peers speak TAXII and read nothing else
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"read"}),
+    "analyst": frozenset({"read", "change"}),
+    "admin": frozenset({"read", "change", "admin"}),
+    "peer": frozenset(),
+}
+TOKEN_PREFIX = "hs_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: str
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(conn: Connection, name: str, role: str, actor: Principal | None = None) -> str:
+    """A new token for `name` with `role`; returns the token (the only time it is visible)."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise ValueError("a token needs a name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(insert(api_tokens).values(token_hash=hash_token(token), name=name, role=role,
+                                           created=datetime.now(UTC), revoked=False))
+    audit(conn, actor or Principal("cli", "admin"), "token.create", "token", name, None, {"role": role})
+    return token
+
+
+def revoke_token(conn: Connection, token_id: int, actor: Principal) -> dict[str, Any] | None:
+    row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+    if row is None:
+        return None
+    conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked=True))
+    audit(conn, actor, "token.revoke", "token", row.name, {"revoked": row.revoked}, {"revoked": True})
+    return {"id": row.id, "name": row.name, "role": row.role, "revoked": True}
+
+
+def list_tokens(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(api_tokens).order_by(api_tokens.c.id))
+    return [{"id": r.id, "name": r.name, "role": r.role, "created": _iso(r.created), "revoked": r.revoked}
+            for r in rows]
+
+
+def principal(conn: Connection, token: str) -> Principal | None:
+    """Who presents `token`, or None for an unknown or revoked one (compared by digest, in constant time)."""
+    if not token or len(token) > 256:
+        return None
+    digest = hash_token(token)
+    row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest)).first()
+    if row is None or row.revoked or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return Principal(row.name, row.role)
+
+
+def audit(conn: Connection, actor: Principal, action: str, target_type: str, target_id: str,
+          before: Any, after: Any, note: str = "") -> None:
+    """Record one state change: who, when, what, before and after (inside the change's transaction)."""
+    conn.execute(insert(audit_log).values(timestamp=datetime.now(UTC), actor=actor.name, role=actor.role,
+                                          action=action, target_type=target_type, target_id=target_id,
+                                          before=before, after=after, note=note))
+
+
+def load_audit(conn: Connection, target_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if target_id is not None:
+        query = query.where(audit_log.c.target_id == target_id)
+    return [{"id": r.id, "timestamp": _iso(r.timestamp), "actor": r.actor, "role": r.role, "action": r.action,
+             "target_type": r.target_type, "target_id": r.target_id, "before": r.before, "after": r.after,
+             "note": r.note} for r in conn.execute(query)]
+
+
+def _iso(value: datetime) -> str:
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()

@@ -1,0 +1,47 @@
+"""`healthswarm report incident ID --format html`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from healthswarm.api import queries
+from healthswarm.cli.context import app_context
+from healthswarm.cli.output import console, error_lines
+
+app = typer.Typer(help="Reports for people: an incident's timeline, assets, ATT&CK mapping and evidence.",
+                  no_args_is_help=True)
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+
+
+@app.command("incident")
+def incident(
+    ctx: typer.Context,
+    incident_id: Annotated[str, typer.Argument(metavar="ID")],
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.html,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; default: "
+                                                "<workspace>/reports/<ID>.html")] = None,
+) -> None:
+    """Write one incident's report."""
+    from healthswarm.web.report import incident_html
+
+    app_ = app_context(ctx)
+    with app_.store.read() as conn:
+        found = queries.get_incident(conn, incident_id)
+        if found is None:
+            error_lines([f"incident {incident_id!r}: no such incident (see `healthswarm incidents list`)"])
+            raise typer.Exit(2)
+        assets = [a for a in (queries.get_asset(conn, i) for i in found["assets"]) if a is not None]
+        alerts, _ = queries.list_alerts(conn, incident=incident_id, limit=10_000)
+    page = incident_html(found, assets, sorted(alerts, key=lambda a: a["timestamp"]), datetime.now(UTC))
+    target = output or app_.settings.workspace / "reports" / f"{incident_id}.{fmt}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    console.print(f"wrote {target}", highlight=False, markup=False)

@@ -1,0 +1,80 @@
+"""`healthswarm serve` (the API, the dashboard and TAXII with uvicorn) and `healthswarm token create|list|revoke`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from healthswarm.cli.context import app_context
+from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+) -> None:
+    """Run the REST API (/api/v1), the dashboard (/) and TAXII 2.1 (/taxii2/) with uvicorn."""
+    import uvicorn
+
+    from healthswarm.api import create_app
+
+    app = app_context(ctx)
+    api = create_app(app.settings, engine=app.store.engine)
+    err_console.print(f"dashboard: http://{host}:{port}/#token=<token>   API docs: http://{host}:{port}/api/v1/docs\n"
+                      "a token: healthswarm token create --role viewer --name NAME")
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    analyst = "analyst"
+    admin = "admin"
+    peer = "peer"
+
+
+token_app = typer.Typer(help="API tokens (stored as SHA-256; shown once).", no_args_is_help=True)
+
+
+@token_app.command("create")
+def create(
+    ctx: typer.Context,
+    role: Annotated[Role, typer.Option(help="viewer reads; analyst changes incidents; admin manages tokens")],
+    name: Annotated[str, typer.Option(help="Who or what uses the token (shown in the audit log)")],
+) -> None:
+    """Create a token and print it once."""
+    from healthswarm.api.auth import create_token
+
+    if not name.strip():
+        error_lines(["--name: must not be empty"])
+        raise typer.Exit(2)
+    with app_context(ctx).store.transaction() as conn:
+        token = create_token(conn, name.strip(), str(role))
+    err_console.print(f"token for {name} ({role}); it is not stored and will not be shown again:")
+    console.print(token, markup=False, highlight=False)
+
+
+@token_app.command("list")
+def list_(ctx: typer.Context,
+          fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table) -> None:
+    """Tokens (never their secrets)."""
+    from healthswarm.api.auth import list_tokens
+
+    with app_context(ctx).store.read() as conn:
+        rows = list_tokens(conn)
+    emit(rows, fmt, ["id", "name", "role", "created", "revoked"], title="API tokens")
+
+
+@token_app.command("revoke")
+def revoke(ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="The id `token list` shows")]) -> None:
+    """Revoke a token (audited)."""
+    from healthswarm.api.auth import Principal, revoke_token
+
+    with app_context(ctx).store.transaction() as conn:
+        done = revoke_token(conn, token_id, Principal("cli", "admin"))
+    if done is None:
+        error_lines([f"token {token_id}: no such token"])
+        raise typer.Exit(2)
+    console.print(f"revoked token {token_id} ({done['name']})")
