@@ -24,6 +24,7 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
     assert vulns["affected_assets"] > 0 and vulns["possibly_affected_assets"] > 0
     ingested = first["Ingest the scenario's logs"]["files"]
     assert {f["format"] for f in ingested.values()} == {"suricata", "windows-json", "fhir", "hl7", "dicom"}
+    assert len(ingested) == 6
     assert all(f["rejects"] == 0 and f["events"] > 0 for f in ingested.values())
     detected = first["Detect with Sigma and the sensors, correlate into incidents"]
     for rule in ("Suspicious Encoded PowerShell Command Line", "FHIR Mass Patient Record Reads by One Account",
@@ -42,6 +43,10 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
     bundle = (tmp_path / "ws" / "outbox" / f"{shared['incident']}.stix.json").read_text()
     for secret in ("sta-ws-03", "j.meyer", "10.10.1.103", "St. Aurelia"):
         assert secret not in bundle
+    swarm = first["The swarm: every organisation's agent warned by gossip"]["organisations"]
+    assert set(swarm) == {"st-aurelia", "northfield", "regio-imaging", "citylab", "medtech-support"}
+    assert all(o["items"] == swarm["st-aurelia"]["items"] for o in swarm.values())
+    assert "first seen here 2026-11-26 14:02" in " ".join(swarm["northfield"]["actions"])
     assert (tmp_path / "ws" / "healthswarm.db").exists()
     # a second run starts from a clean store and gives the same figures
     second = run_demo(tmp_path / "ws")

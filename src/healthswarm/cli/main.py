@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model": ("healthswarm.cli.model", "app"),
     "risk": ("healthswarm.cli.risk", "app"),
     "share": ("healthswarm.cli.share", "app"),
+    "node": ("healthswarm.cli.node", "app"),
     "case": ("healthswarm.cli.case", "app"),
     "playbook": ("healthswarm.cli.playbook", "app"),
     "serve": ("healthswarm.cli.serve", "serve"),

@@ -43,6 +43,7 @@ from healthswarm.store.alerts import load_alerts
 from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.tables import events
 from healthswarm.store.vulns import load_findings, replace_findings, save_advisories
+from healthswarm.swarm.demo import demo_step as swarm_demo_step
 
 
 @dataclass
@@ -284,6 +285,12 @@ def share_with_peer(demo: DemoRun) -> StepResult:
     return StepResult(summary, [table])
 
 
+def swarm_warning(demo: DemoRun) -> StepResult:
+    """One agent per organisation on loopback sockets: St. Aurelia's indicators spread by gossip."""
+    summary, show = swarm_demo_step(demo.store, demo.workspace, demo.inventory, sockets=True)
+    return StepResult(summary, list(show))
+
+
 DEMO_FOOTHOLD = "sta-ws-03"  # where the phishing mail was opened
 DEMO_SENDER = "st-aurelia"
 DEMO_RECEIVER = "northfield"
@@ -300,4 +307,5 @@ STEPS: Sequence[Step] = (
     Step("Respond: a case, the phishing playbook (dry run), the regulators' clocks", respond_to_incident),
     Step("Attack paths to the shared PACS, and what to fix first", attack_paths),
     Step("Warn the neighbour: a signed, sanitised STIX bundle", share_with_peer),
+    Step("The swarm: every organisation's agent warned by gossip", swarm_warning),
 )

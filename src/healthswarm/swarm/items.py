@@ -1,0 +1,169 @@
+"""Intelligence items: signed by the organisation that reports them, relayed unchanged by everyone else.
+
+An item is {"id", "kind", "org", "key_id", "created", "ttl", "data", "sig"}: `id` is a hash of the
+signed content (so a relay cannot alter it), `sig` the origin's Ed25519 signature. What an item means
+for the threat field is its kind's business: `KINDS` maps a kind to a validator that returns the
+field keys it reinforces and with what strength — a new kind is one entry, not a branch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from healthswarm.model.indicator import INDICATOR_TYPES
+from healthswarm.share.canonical import canonical
+from healthswarm.share.signing import b64u, unb64u
+from healthswarm.swarm.envelope import KeyLookup
+from healthswarm.swarm.guard import Drop
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One reinforcement of the threat field: a key (`indicator:ipv4:198.51.100.77`) and a strength 0..1."""
+
+    key: str
+    strength: float
+
+
+def _text(data: dict[str, Any], name: str, limit: int = 512) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise Drop("malformed", f"item field {name!r} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _confidence(data: dict[str, Any]) -> float:
+    value = data.get("confidence", 50)
+    if not isinstance(value, int) or not 0 <= value <= 100:
+        raise Drop("malformed", "item confidence must be an integer 0..100")
+    return value / 100
+
+
+def _techniques(data: dict[str, Any]) -> list[str]:
+    values = data.get("techniques", [])
+    if not isinstance(values, list) or len(values) > 32 or not all(isinstance(t, str) and t for t in values):
+        raise Drop("malformed", "item techniques must be a list of at most 32 strings")
+    return values
+
+
+def indicator_key(kind: str, value: str) -> str:
+    return f"indicator:{kind}:{value}"
+
+
+def _indicator(data: dict[str, Any]) -> list[Mark]:
+    kind, value = _text(data, "type", 32), _text(data, "value")
+    if kind not in INDICATOR_TYPES:
+        raise Drop("malformed", f"indicator type {kind!r} unknown")
+    strength = _confidence(data)
+    return [Mark(indicator_key(kind, value), strength)] + [Mark(f"technique:{t}", strength / 2)
+                                                           for t in _techniques(data)]
+
+
+def _sighting(data: dict[str, Any]) -> list[Mark]:
+    kind, value = _text(data, "type", 32), _text(data, "value")
+    if kind not in INDICATOR_TYPES:
+        raise Drop("malformed", f"indicator type {kind!r} unknown")
+    return [Mark(indicator_key(kind, value), _confidence(data))]
+
+
+def _technique(data: dict[str, Any]) -> list[Mark]:
+    return [Mark(f"technique:{_text(data, 'technique', 32)}", _confidence(data))]
+
+
+def _risk(data: dict[str, Any]) -> list[Mark]:
+    strength = _confidence(data)
+    marks = [Mark(f"vendor:{_text(data, 'vendor', 128).lower()}", strength)]
+    if data.get("model") is not None:
+        marks.append(Mark(f"model:{_text(data, 'model', 128).lower()}", strength))
+    return marks
+
+
+#: item kind → validator returning the marks it leaves on the threat field (raises Drop when malformed)
+KINDS: dict[str, Callable[[dict[str, Any]], list[Mark]]] = {
+    "indicator": _indicator,
+    "sighting": _sighting,
+    "technique": _technique,
+    "risk": _risk,
+}
+
+
+def _content_id(content: dict[str, Any]) -> str:
+    return hashlib.blake2b(canonical(content), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class Item:
+    raw: dict[str, Any]
+    marks: tuple[Mark, ...]
+    size: int
+
+    @property
+    def id(self) -> str:
+        return str(self.raw["id"])
+
+    @property
+    def org(self) -> str:
+        return str(self.raw["org"])
+
+    @property
+    def key_id(self) -> str:
+        return str(self.raw["key_id"])
+
+    @property
+    def created(self) -> float:
+        return float(self.raw["created"]) / 1000
+
+    @property
+    def expires(self) -> float:
+        return self.created + float(self.raw["ttl"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.raw["data"])
+
+
+def make_item(kind: str, data: dict[str, Any], org: str, key_id: str, private: Ed25519PrivateKey, now: float,
+              ttl: float) -> Item:
+    marks = KINDS[kind](data)
+    content = {"kind": kind, "org": org, "key_id": key_id, "created": round(now * 1000), "ttl": round(ttl),
+               "data": data}
+    content["id"] = _content_id(content)
+    content["sig"] = b64u(private.sign(canonical(content)))
+    return Item(content, tuple(marks), len(canonical(content)))
+
+
+def check_item(raw: Any, keys: KeyLookup, now: float, skew: float, max_ttl: float) -> Item:
+    """The verified item, or Drop: malformed, unknown-kind, untrusted, bad-signature, skew, expired."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
+        raise Drop("malformed", "an item must be an object with a data object")
+    content = {k: v for k, v in raw.items() if k != "sig"}
+    if (not all(isinstance(raw.get(k), str) for k in ("id", "kind", "org", "key_id", "sig"))
+            or not all(isinstance(raw.get(k), int) for k in ("created", "ttl"))):
+        raise Drop("malformed", "item fields id, kind, org, key_id, sig (strings), created, ttl (integers)")
+    validate = KINDS.get(raw["kind"])
+    if validate is None:
+        raise Drop("unknown-kind", f"item kind {raw['kind']!r}")
+    public = keys(raw["key_id"])
+    if public is None:
+        raise Drop("untrusted", f"item signed by key {raw['key_id']} not in the trust store")
+    unsigned = {k: v for k, v in content.items() if k != "id"}
+    if _content_id(unsigned) != raw["id"]:
+        raise Drop("bad-signature", f"item {raw['id']}: id does not match its content")
+    try:
+        public.verify(unb64u(raw["sig"]), canonical(content))
+    except (InvalidSignature, ValueError) as exc:
+        raise Drop("bad-signature", f"item {raw['id']}") from exc
+    created, ttl = raw["created"] / 1000, raw["ttl"]
+    if created > now + skew:
+        raise Drop("skew", f"item {raw['id']} created in the future")
+    if ttl <= 0 or ttl > max_ttl:
+        raise Drop("malformed", f"item ttl {ttl} outside 1..{max_ttl:g} s")
+    if created + ttl < now:
+        raise Drop("expired", f"item {raw['id']}")
+    return Item(raw, tuple(validate(raw["data"])), len(canonical(raw)))

@@ -1,0 +1,113 @@
+"""A real node: the protocol core on the loopback TCP transport, wall-clock time, the workspace's keys,
+trust store, reputation and store; it persists items, takes publish requests from its outbox, acts on
+the threat field, and writes `<workspace>/swarm/status.json` every round for `healthswarm node status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from healthswarm.share.signing import load_or_create_keys
+from healthswarm.store import Store
+from healthswarm.swarm import outbox
+from healthswarm.swarm.act import Actor
+from healthswarm.swarm.config import NodeConfig
+from healthswarm.swarm.guard import Drop
+from healthswarm.swarm.items import check_item
+from healthswarm.swarm.keyring import Keyring
+from healthswarm.swarm.node import Out, SwarmNode
+from healthswarm.swarm.persist import ItemLog
+from healthswarm.swarm.retro import retro_hunt
+from healthswarm.swarm.tcp import TcpTransport
+from healthswarm.swarm.trust import WorkspaceTrust
+
+STATUS = "status.json"
+
+
+def _store_of(workspace: Path) -> Store | None:
+    db = workspace / "healthswarm.db"
+    return Store.open(f"sqlite:///{db}") if db.exists() else None
+
+
+class NodeRuntime:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        config.folder.mkdir(parents=True, exist_ok=True)
+        keys = load_or_create_keys(config.workspace)
+        self.keyring = Keyring(config.trust_path, keys)
+        now = time.time()
+        self.node = SwarmNode(config.name, config.listen, keys.private, self.keyring, config.params,
+                              WorkspaceTrust(config.workspace, config.params.trust_prior), random.Random(), start=now)
+        self.log = ItemLog(config.folder)
+        for raw in self.log.load():
+            try:
+                self.node._accept(check_item(raw, self.keyring, now, config.params.skew, config.params.max_ttl))
+            except Drop:
+                continue
+        self.node.listeners.append(lambda item: self.log.append(item.raw))
+        store = _store_of(config.workspace)
+        self.actor = Actor(self.node, (lambda values: retro_hunt(store, values)) if store else None, config.folder)
+        host, port = config.host_port
+        self.transport = TcpTransport(host, port, self._on_frame, self.node.drops.count, config.params.max_message)
+
+    def _on_frame(self, frame: bytes) -> None:
+        self._send(self.node.receive(frame, time.time()))
+
+    def _send(self, out: Out) -> None:
+        for addr, frame in out:
+            self.transport.send(addr, frame)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.transport.start()
+        self._send(self.node.join(self.config.seeds, time.time()))
+        step = min(self.config.params.probe_timeout, self.config.params.period) / 4
+        last_round = -1
+        try:
+            while not stop.is_set():
+                now = time.time()
+                for kind, data in outbox.take(self.config.folder):
+                    try:
+                        self.node.publish(kind, data, now)
+                    except Drop as drop:
+                        self.node.drops.count(drop)
+                self._send(self.node.tick(now))
+                if self.node.round != last_round:
+                    last_round = self.node.round
+                    if last_round % 10 == 0:
+                        self.keyring.reload()
+                    self.actor.review(now)
+                    self.write_status(now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), step)
+            self._send(self.node.leave(time.time()))
+            await asyncio.sleep(0.2)
+        finally:
+            await self.transport.stop()
+
+    def status(self, now: float) -> dict[str, Any]:
+        status = self.node.status(now)
+        status["written"] = now
+        status["pid"] = os.getpid()
+        status["send_failures"] = self.transport.send_failures
+        status["actions"] = [a.explanation for a in self.actor.actions.values()]
+        return status
+
+    def write_status(self, now: float) -> None:
+        tmp = self.config.folder / (STATUS + ".tmp")
+        tmp.write_text(json.dumps(self.status(now), indent=2), encoding="utf-8")
+        os.replace(tmp, self.config.folder / STATUS)
+
+
+def read_status(config: NodeConfig) -> dict[str, Any] | None:
+    path = config.folder / STATUS
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
