@@ -162,7 +162,8 @@ class Correlator:
         spread = incident.stage >= Stage.LATERAL_MOVEMENT
         incident.severity = min(4, incident.alert_severity + (safety >= Level.HIGH) + spread)
         worst = max(incident.timeline, key=lambda e: (LEVELS.index(e.level), -e.timestamp.timestamp()))
-        where = sorted(incident.assets)[0] if incident.assets else ""
+        # name the incident after its worst alert and where that alert happened
+        where = worst.assets[0] if worst.assets else (sorted(incident.assets)[0] if incident.assets else "")
         more = len(incident.alert_ids) - 1
         incident.title = f"{worst.title}" + (f" on {where}" if where else "") + (f" (+{more} alerts)" if more else "")
 
