@@ -1,6 +1,6 @@
 """Benchmark of the API and of correlation.
 
-    python bench/api.py [--quick]
+    python bench/api.py [--quick] [--db postgresql://…/EMPTY_DATABASE]
 
 A temporary SQLite store gets the demo ecosystem, synthetic events (full: 1,000,000; --quick: 100,000) and
 the incidents that synthetic alerts correlate into. uvicorn serves the app in a child process on a free
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import inspect
 
 from common import peak_rss_mib, report, timed
 from healthswarm.api import queries
+from healthswarm.api.auth import create_token
 from healthswarm.demo import ECOSYSTEM
 from healthswarm.detect.correlate import Correlator
 from healthswarm.inventory import load_inventory
@@ -106,20 +106,14 @@ def free_port() -> int:
 
 
 def serve(url: str, port: int) -> None:
-    """Child process: the app over `url` on 127.0.0.1:`port`; without the token table (not migrated yet) the
-    bench admits every request as a bench admin."""
+    """Child process: the app over `url` on 127.0.0.1:`port`, with its real token authentication."""
     import uvicorn
 
     from healthswarm.api import create_app
-    from healthswarm.api.auth import Principal
-    from healthswarm.api.deps import ADMIN, CHANGE, READ
     from healthswarm.config import Settings
 
     store = Store.open(url)
     app = create_app(Settings(db=url), engine=store.engine)
-    if not inspect(store.engine).has_table("api_tokens"):
-        for dep in (READ, CHANGE, ADMIN):
-            app.dependency_overrides[dep.dependency] = lambda: Principal("bench", "admin")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -148,6 +142,8 @@ def direct(fn: Callable[[], Any], repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--db", help="an empty database URL to measure on instead of a temporary SQLite file "
+                                     "(results then go to api-<backend>.json)")
     parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -157,8 +153,9 @@ def main() -> None:
     n_alerts = 20_000 if args.quick else 100_000
     requests = 200 if args.quick else 1000
     with tempfile.TemporaryDirectory(prefix="hs-bench-api-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
         store = Store.open(url)
+        store.clear()
         inventory = load_inventory([ECOSYSTEM])
         with store.transaction() as conn:
             replace_inventory(conn, inventory)
@@ -207,8 +204,10 @@ def main() -> None:
                     "events_stored": n_events, "incidents_stored": len(incidents), "alerts_stored": n_alerts,
                     "event_fill_per_s": round(n_events / fill_seconds)}
                 endpoints = {}
+                with store.transaction() as conn:
+                    headers = {"Authorization": f"Bearer {create_token(conn, 'bench', 'viewer')}"}
                 for name, (path, call) in paths.items():
-                    got = measure(client, path, requests, {})
+                    got = measure(client, path, requests, headers)
                     with store.read() as conn:
                         got["direct_p50_ms"] = direct(lambda: call(conn), 50)  # noqa: B023
                     got["ratio_http_to_direct"] = round(got["p50_ms"] / max(got["direct_p50_ms"], 0.01), 2)
@@ -228,7 +227,8 @@ def main() -> None:
     rows += [("events stored", f"{n_events:,}"), ("incidents stored", f"{len(incidents):,}"),
              ("correlation", f"{corr_rate:,.0f} alerts/s (target 10,000)"),
              ("peak RSS", f"{figures['peak_rss_mib']} MiB")]
-    report("api", figures, rows, args.quick)
+    figures["backend"] = store.backend
+    report("api" if store.backend == "sqlite" else f"api-{store.backend}", figures, rows, args.quick)
 
 
 if __name__ == "__main__":
