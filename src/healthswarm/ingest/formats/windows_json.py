@@ -186,15 +186,14 @@ class WindowsJsonFormat:
                     with archive.open(info) as member:
                         yield from self._member(member, info.filename, source, ordinal, start)  # type: ignore[arg-type]
                 except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-                    ordinal[0] += 1
-                    if ordinal[0] > start:
-                        yield self._reject(
-                            source,
-                            ordinal[0],
-                            ordinal[0],
-                            f"zip member {info.filename!r} unreadable after {ordinal[0] - 1} records: {exc}",
-                            b"",
-                        )
+                    yield from self._broken(source, ordinal, start, f"zip member {info.filename!r} unreadable", exc)
+
+    def _broken(self, source: str, ordinal: list[int], start: int, what: str,
+                exc: BaseException) -> Iterator[Reject]:
+        """One reject for an archive member or stream that stopped being readable; it counts as a record."""
+        ordinal[0] += 1
+        if ordinal[0] > start:
+            yield self._reject(source, ordinal[0], ordinal[0], f"{what} after {ordinal[0] - 1} records: {exc}", b"")
 
     def _gzip(self, stream: BinaryIO, source: str, start: int) -> Iterator[Event | Reject]:
         unzipped = io.BufferedReader(_Gunzip(stream), 1024 * 1024)
@@ -210,15 +209,7 @@ class WindowsJsonFormat:
         try:
             yield from self._member(unzipped, "gzip", source, ordinal, start)
         except (OSError, EOFError, zlib.error) as exc:
-            ordinal[0] += 1
-            if ordinal[0] > start:
-                yield self._reject(
-                    source,
-                    ordinal[0],
-                    ordinal[0],
-                    f"gzip stream truncated or corrupt after {ordinal[0] - 1} records: {exc}",
-                    b"",
-                )
+            yield from self._broken(source, ordinal, start, "gzip stream truncated or corrupt", exc)
 
     def _tar(self, stream: BinaryIO, source: str, start: int, mode: str) -> Iterator[Event | Reject]:
         ordinal = [0]
@@ -233,15 +224,7 @@ class WindowsJsonFormat:
                     if member is not None:
                         yield from self._member(member, info.name, source, ordinal, start)  # type: ignore[arg-type]
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            ordinal[0] += 1
-            if ordinal[0] > start:
-                yield self._reject(
-                    source,
-                    ordinal[0],
-                    ordinal[0],
-                    f"tar archive truncated or corrupt in member {name!r} after {ordinal[0] - 1} records: {exc}",
-                    b"",
-                )
+            yield from self._broken(source, ordinal, start, f"tar archive truncated or corrupt in member {name!r}", exc)
 
 
 class _SmallReads:
