@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Table, create_engine, func, select, text
 
 from healthswarm.store import Store
+from healthswarm.store.tables import events
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("HEALTHSWARM_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -39,6 +40,19 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not available: {path} (tests read ../shared/data beside the checkout)")
     return path
+
+
+def rows_in(url: str, table: Table = events) -> int:
+    """Rows of a table in the database at `url`, read by a connection of its own (another process may be
+    writing it); 0 while the schema does not exist yet."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+    except Exception:  # the ingesting process has not created the schema yet
+        return 0
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from conftest import rows_in
 from healthswarm.ingest.sources.file import IDENTITY_BYTES, new_identity, source_name
 from healthswarm.model import event_key
 from healthswarm.store import Store
@@ -48,13 +49,6 @@ def _write_eve(path: Path) -> tuple[list[int], int]:
     return ends, bad
 
 
-def _count(url: str, table=events) -> int:  # type: ignore[no-untyped-def]
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(table)).scalar_one()
-    finally:
-        engine.dispose()
 
 
 def _start(workspace: Path, db: str | None, eve: Path) -> subprocess.Popen[bytes]:
@@ -73,13 +67,13 @@ def _kill_when_some_stored(proc: subprocess.Popen[bytes], url: str, total: int) 
         if proc.poll() is not None:
             pytest.fail(f"ingest ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         try:
-            stored = _count(url)
+            stored = rows_in(url)
         except Exception:  # the database or its tables are not created yet
             stored = 0
         if stored > 0:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-            after = _count(url)
+            after = rows_in(url)
             assert 0 < after < total, f"the kill should land mid-way (stored {after} of {total})"
             return after
         time.sleep(0.02)

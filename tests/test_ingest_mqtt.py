@@ -17,9 +17,9 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 
-from conftest import service_unavailable
+from conftest import rows_in, service_unavailable
 from healthswarm.ingest.sources.mqtt import MqttSource
 from healthswarm.store.tables import events
 
@@ -94,15 +94,6 @@ def test_unacked_messages_come_back_to_the_same_session(topic: str) -> None:
         pub.disconnect()
 
 
-def _count(url: str) -> int:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(events)).scalar_one()
-    except Exception:  # not created yet
-        return 0
-    finally:
-        engine.dispose()
 
 
 def _ingester(workspace: Path, url: str, follow: bool, group: str) -> subprocess.Popen[bytes]:
@@ -130,12 +121,12 @@ def test_mqtt_ingest_survives_kill9(topic: str, tmp_path: Path) -> None:
     sender.start()
     try:
         deadline = time.monotonic() + 60
-        while _count(db) == 0 and time.monotonic() < deadline:
+        while rows_in(db) == 0 and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        at_kill = _count(db)
+        at_kill = rows_in(db)
         sender.join(60)
         assert 0 < at_kill < total, f"the kill should land mid-way ({at_kill} of {total})"
         again = _ingester(workspace, url, False, group)

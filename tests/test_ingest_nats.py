@@ -14,9 +14,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 
-from conftest import service_unavailable
+from conftest import rows_in, service_unavailable
 from healthswarm.bus import BusError
 from healthswarm.bus.nats import NatsBus, stream_name_for
 from healthswarm.ingest.formats import get_format
@@ -50,15 +50,6 @@ def _line(i: int) -> bytes:
                          "dest_port": 53, "proto": "UDP"})
 
 
-def _count(url: str) -> int:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(events)).scalar_one()
-    except Exception:  # not created yet
-        return 0
-    finally:
-        engine.dispose()
 
 
 def test_in_process_consume_then_redelivery_is_stored_once(subject: tuple[NatsBus, str], store: Store) -> None:
@@ -97,7 +88,7 @@ def test_nats_ingest_survives_kill9(subject: tuple[NatsBus, str], tmp_path: Path
     proc = _ingester(workspace, url, True)
     try:
         deadline = time.monotonic() + 60
-        while _count(db) == 0 and time.monotonic() < deadline:
+        while rows_in(db) == 0 and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
@@ -105,7 +96,7 @@ def test_nats_ingest_survives_kill9(subject: tuple[NatsBus, str], tmp_path: Path
     finally:
         if proc.poll() is None:
             proc.kill()
-    at_kill = _count(db)
+    at_kill = rows_in(db)
     assert 0 < at_kill < total, f"the kill should land mid-way ({at_kill} of {total})"
     again = _ingester(workspace, url, False)
     _, err = again.communicate(timeout=180)
