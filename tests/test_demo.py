@@ -33,6 +33,7 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
         assert detected["alerts_by_rule"].get(rule), rule
     phishing = next(i for i in detected["incidents"] if "sta-ws-03" in i["assets"])
     assert phishing["severity"] == 4 and phishing["stage"] in ("lateral-movement", "objectives")
+    assert phishing["predicted_next"] and not set(phishing["predicted_next"]) & set(phishing["assets"])
     response = first["Respond: a case, the phishing playbook (dry run), the regulators' clocks"]
     assert response["incident"] == phishing["id"] and response["first_containment"]["kind"] == "isolate-host"
     assert {d["id"] for d in response["deadlines"]} >= {"gdpr-33", "nis2-early-warning", "hipaa-individuals"}

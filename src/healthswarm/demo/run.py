@@ -31,6 +31,7 @@ from healthswarm.model.incident import Incident
 from healthswarm.risk.aco import AcoParams
 from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
 from healthswarm.risk.engine import find_paths, parse_attacker
+from healthswarm.risk.live import annotate_incidents
 from healthswarm.risk.mitigate import build_model, solve
 from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.share.derive import indicators_from_alerts
@@ -39,7 +40,7 @@ from healthswarm.share.pipeline import Exporter, import_signed
 from healthswarm.share.sanitise import policy_for
 from healthswarm.share.signing import TrustStore
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_alerts
+from healthswarm.store.alerts import load_alerts, load_incidents
 from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.tables import events
 from healthswarm.store.vulns import load_findings, replace_findings, save_advisories
@@ -177,6 +178,7 @@ def detect_and_correlate(demo: DemoRun) -> StepResult:
     ruleset = load_rules([RULES, HEALTHCARE_RULES], cache_dir=demo.workspace / "cache" / "sigma",
                          placeholders=DEMO_PLACEHOLDERS)
     result = detect_stored(demo.store, [SigmaDetector(ruleset), SensorAlertDetector()])
+    annotate_incidents(demo.store)  # predicted next targets on every open incident
     demo.incidents = result.incidents
     alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules and the sensors' own, over {result.events} events;"
                          " first 25)")
@@ -185,17 +187,21 @@ def detect_and_correlate(demo: DemoRun) -> StepResult:
     for alert in _distinct(sorted(result.alerts, key=lambda a: a.timestamp))[:25]:
         alerts.add_row(alert.timestamp.strftime("%H:%M:%S"), alert.detector, alert.level, alert.title,
                        " ".join(t.id for t in alert.techniques), ", ".join(alert.assets[:3]))
-    incidents = Table(title="Incidents")
-    for column in ("incident", "severity", "stage", "alerts", "assets", "title"):
+    with demo.store.read() as conn:
+        predicted = {d["id"]: d.get("predicted_next", []) for d in load_incidents(conn)}
+    incidents = Table(title="Incidents (with the attacker's likely next targets)")
+    for column in ("incident", "severity", "stage", "alerts", "assets", "title", "predicted next"):
         incidents.add_column(column)
     for inc in result.incidents:
+        nxt = ", ".join(f"{p['asset']} {p['probability']:.2f}" for p in predicted.get(inc.id, [])[:3])
         incidents.add_row(inc.id, str(inc.severity), str(inc.stage), str(len(inc.alert_ids)),
-                          ", ".join(sorted(inc.assets)[:4]) + (" …" if len(inc.assets) > 4 else ""), inc.title)
+                          ", ".join(sorted(inc.assets)[:4]) + (" …" if len(inc.assets) > 4 else ""), inc.title, nxt)
     summary = {
         "rules": len(ruleset.rules), "rule_problems": len(ruleset.problems), "events": result.events,
         "alerts": len(result.alerts), "alerts_by_rule": dict(Counter(a.title for a in result.alerts)),
         "incidents": [{"id": i.id, "severity": i.severity, "stage": str(i.stage), "alerts": len(i.alert_ids),
-                       "assets": sorted(i.assets)} for i in result.incidents],
+                       "assets": sorted(i.assets), "predicted_next": [p["asset"] for p in predicted.get(i.id, [])]}
+                      for i in result.incidents],
     }
     return StepResult(summary, [alerts, incidents])
 

@@ -68,3 +68,13 @@ def load_incidents(conn: Connection, state: str | None = None) -> list[dict[str,
     if state is not None:
         query = query.where(incidents.c.state == state)
     return [row.document for row in conn.execute(query)]
+
+
+def update_incident_document(conn: Connection, incident_id: str, fields: dict[str, Any]) -> bool:
+    """Merge `fields` into one stored incident document (its indexed columns stay as they are);
+    False when no incident has that id."""
+    document = conn.execute(select(incidents.c.document).where(incidents.c.id == incident_id)).scalar_one_or_none()
+    if document is None:
+        return False
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(document={**document, **fields}))
+    return True

@@ -1,0 +1,172 @@
+"""Live risk: where an incident's attacker goes next, updated incrementally as incidents arrive.
+
+One `LiveTracker` per attack graph holds one `LiveRisk` (one view, built once). A foothold is searched
+once — one bounded Dijkstra from `admin` on the asset, on the shared view — and its reach is kept; an
+incident's predictions are the best of its footholds' reaches (exact: the most likely way from a set
+of footholds is the most likely way from one of them). A new incident therefore costs one search per
+asset not seen before, never a new view; `work` counts what was done so that this can be checked.
+`annotate_incidents` writes the predictions into each open incident's stored document
+(`predicted_next`), where the API and the dashboard read them.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from healthswarm.model.incident import IncidentState
+from healthswarm.risk.attack_graph import SOURCE, AttackGraph, build_attack_graph
+from healthswarm.risk.states import COMPROMISE, Privilege, asset_node
+from healthswarm.risk.whatif import AtRisk, LiveRisk, reach_from
+from healthswarm.store import Store
+from healthswarm.store.alerts import load_incidents, update_incident_document
+from healthswarm.store.inventory import load_inventory
+from healthswarm.store.vulns import load_findings
+
+CLOSED_STATES = frozenset({str(IncidentState.CLOSED), str(IncidentState.FALSE_POSITIVE)})
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    asset: str
+    organisation: str
+    privilege: str
+    probability: float
+    harm: float
+    how: str  # the last move of the most likely way there, explained
+    via: str = ""  # the incident asset it starts from
+
+    @property
+    def risk(self) -> float:
+        return self.probability * self.harm
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"asset": self.asset, "organisation": self.organisation, "privilege": self.privilege,
+                "probability": round(self.probability, 4), "harm": round(self.harm, 4),
+                "risk": round(self.risk, 4), "how": self.how, "via": self.via}
+
+
+@dataclass
+class Work:
+    """What a recompute did, in counts: moves scanned to build views, searches run, states settled."""
+
+    moves_scanned: int = 0
+    searches: int = 0
+    states_settled: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.moves_scanned + self.states_settled
+
+
+class LiveTracker:
+    """The incremental predictor of one attack graph (see the module docstring)."""
+
+    def __init__(self, graph: AttackGraph, skill: int = 2, min_p: float = 0.01) -> None:
+        self.graph = graph
+        self.live = LiveRisk(graph, skill=skill, min_p=min_p)
+        self.work = Work(moves_scanned=graph.edge_count)  # the one view LiveRisk built
+        self.reach: dict[str, list[AtRisk]] = {}  # per foothold: every asset it reaches, best privilege
+        self.at_risk: dict[str, AtRisk] = {}  # the ecosystem-wide picture over all footholds so far
+
+    def add_foothold(self, asset: str) -> list[AtRisk]:
+        """Search from a new foothold (once); returns what it reaches on its own."""
+        if asset in self.reach:
+            return self.reach[asset]
+        # LiveRisk reports what a foothold *improves*; searched against an empty record it reports all
+        # it reaches. The ecosystem-wide record is merged back afterwards.
+        known, footholds = self.live.best, self.live.footholds
+        self.live.best, self.live.footholds = {}, []
+        try:
+            found = self.live.add_foothold(asset, Privilege.ADMIN)
+            self.work.searches += 1
+            self.work.states_settled += len(self.live.best)
+            for state, p in self.live.best.items():
+                known[state] = max(p, known.get(state, 0.0))
+        finally:
+            self.live.best, self.live.footholds = known, [*footholds, asset]
+        self.reach[asset] = found
+        for r in found:
+            current = self.at_risk.get(r.asset)
+            if current is None or r.p * r.harm > current.p * current.harm:
+                self.at_risk[r.asset] = r
+        return found
+
+    def predict(self, assets: Iterable[str], k: int = 5) -> list[Prediction]:
+        """The k likeliest-and-most-harmful next targets of an attacker holding `assets` (unknown ids ignored)."""
+        held = [a for a in dict.fromkeys(assets) if a in self.graph.facts.assets]
+        best: dict[str, Prediction] = {}
+        for foothold in held:
+            for r in self.add_foothold(foothold):
+                if r.asset in held:
+                    continue
+                p = Prediction(r.asset, r.organisation, r.privilege, r.p, r.harm, r.next_move, foothold)
+                if r.asset not in best or _better(p, best[r.asset]):
+                    best[r.asset] = p
+        return sorted(best.values(), key=_order)[:k]
+
+
+def _better(a: Prediction, b: Prediction) -> bool:
+    return _order(a) < _order(b)
+
+
+def _order(p: Prediction) -> tuple[float, float, str, str]:
+    return (-round(p.risk, 12), -round(p.probability, 12), p.asset, p.via)
+
+
+_TRACKERS: dict[int, LiveTracker] = {}
+
+
+def tracker_for(graph: AttackGraph) -> LiveTracker:
+    """The one tracker of `graph`, made on first use and dropped with the graph."""
+    key = id(graph)
+    if key not in _TRACKERS:
+        _TRACKERS[key] = LiveTracker(graph)
+        weakref.finalize(graph, _TRACKERS.pop, key, None)
+    return _TRACKERS[key]
+
+
+def predict_next(graph: AttackGraph, incident_assets: Iterable[str], k: int = 5) -> list[Prediction]:
+    """The likely next targets of an incident whose assets are compromised, from `graph`'s tracker."""
+    return tracker_for(graph).predict(incident_assets, k)
+
+
+def full_recompute(graph: AttackGraph, incident_assets: Iterable[str], k: int = 5,
+                   skill: int = 2, min_p: float = 0.01) -> tuple[list[Prediction], Work]:
+    """The same answer from scratch (a new view with the footholds, one search): the reference the
+    incremental tracker is checked and measured against."""
+    held = [a for a in dict.fromkeys(incident_assets) if a in graph.facts.assets]
+    footholds = [(asset_node(a, Privilege.ADMIN), 1.0, f"{a} is compromised") for a in held]
+    view = graph.view(None, skill=skill, footholds=footholds)
+    reached = [r for r in reach_from(graph, view, min_p) if r.asset not in held]
+    settled = nx.single_source_dijkstra_path_length(view, SOURCE, cutoff=-math.log(min_p), weight="w")
+    wanted = {q.value for q in COMPROMISE}
+    work = Work(moves_scanned=graph.edge_count, searches=1,
+                states_settled=sum(1 for n in settled if n.kind == "asset" and n.privilege in wanted))
+    found = [Prediction(r.asset, r.organisation, r.privilege, r.p, r.harm, r.next_move) for r in reached]
+    return sorted(found, key=_order)[:k], work
+
+
+def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 5) -> int:
+    """Store `predicted_next` (and `predicted_from`, the footholds used) in every open incident's
+    document; the graph is built from the stored inventory and findings unless given. Returns how
+    many incidents were annotated."""
+    with store.read() as conn:
+        documents = [d for d in load_incidents(conn) if d.get("state") not in CLOSED_STATES]
+        if graph is None and documents:
+            graph = build_attack_graph(load_inventory(conn), load_findings(conn))
+    if graph is None:
+        return 0
+    tracker = tracker_for(graph)
+    updates = {}
+    for doc in documents:
+        assets = [a for a in doc.get("assets", []) if isinstance(a, str)]
+        updates[doc["id"]] = {"predicted_next": [p.as_dict() for p in tracker.predict(assets, k)],
+                              "predicted_from": [a for a in assets if a in graph.facts.assets]}
+    with store.transaction() as conn:
+        return sum(update_incident_document(conn, ident, fields) for ident, fields in updates.items())
