@@ -130,13 +130,13 @@ def test_annotate_incidents_stores_predictions_on_open_incidents(demo_workspace:
     try:
         with store.transaction() as conn:
             docs = load_incidents(conn)
-            closed = docs[-1]["id"]
-            assert update_incident_document(conn, closed, {"state": "closed"})
+            closed = docs[-1]["id"]  # closed, and without the predictions the demo stored
+            assert update_incident_document(conn, closed, {"state": "closed", "predicted_next": None})
             assert not update_incident_document(conn, "no-such-incident", {"x": 1})
         assert annotate_incidents(store) == len(docs) - 1
         with store.read() as conn:
             after = {d["id"]: d for d in load_incidents(conn)}
-        assert "predicted_next" not in after[closed]
+        assert after[closed]["predicted_next"] is None
         phishing = next(d for d in after.values() if "sta-ws-03" in d["assets"])
         assert phishing["predicted_next"][0]["asset"] == "sta-mri-01"
         assert {"asset", "privilege", "probability", "harm", "how"} <= set(phishing["predicted_next"][0])

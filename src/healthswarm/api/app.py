@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from healthswarm import __version__
-from healthswarm.api import problems, routes, stream
+from healthswarm.api import cases, problems, routes, stream
 from healthswarm.config import Settings
 from healthswarm.share.taxii.server import make_router as taxii_router
 from healthswarm.store import Store
@@ -31,7 +31,10 @@ def create_app(settings: Settings, engine: Engine | None = None, stream_poll: fl
         app.state.stream_poll = stream_poll
     problems.install(app)
     app.include_router(routes.router)
+    app.include_router(cases.router)
     app.include_router(stream.router)
+    from healthswarm.api.risk import router as risk_router
+    app.include_router(risk_router)
     app.include_router(taxii_router(engine, api_root="taxii2/api1"), include_in_schema=False)
     from healthswarm.web import mount
 
