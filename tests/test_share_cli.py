@@ -131,3 +131,18 @@ def test_validate_and_bad_options(hospital: dict[str, Path]) -> None:
                              capture_output=True, text=True, timeout=120, env={**os.environ, **ENV})
     assert refused.returncode == 2 and "TLP:RED may not go to the sector group" in refused.stderr
     assert "Traceback" not in refused.stderr and not (base / "x.json").exists()
+
+
+def test_trust_accepts_a_key_that_starts_with_a_dash(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from healthswarm.share.signing import b64u
+
+    # one key in 64 starts with "-" in base64url; as a bare argument it would be read as an option
+    while not (text := b64u(Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+               ).startswith("-"):
+        pass
+    result = run("-w", str(tmp_path), "share", "keys", "trust", "Dash Hospital", f"ed25519:{text}")
+    assert result.exit_code == 0, result.output
+    assert "trusted Dash Hospital" in result.output

@@ -210,6 +210,10 @@ def leak_check(
         emit([], fmt, [])
 
 
+# The prefix keeps a base64url key that starts with "-" from being read as a command-line option.
+KEY_PREFIX = "ed25519:"
+
+
 @keys_app.command("show")
 def keys_show(ctx: typer.Context) -> None:
     """This organisation's public key, key id and pseudonym (what peers add with `keys trust`)."""
@@ -218,7 +222,7 @@ def keys_show(ctx: typer.Context) -> None:
     pair = load_or_create_keys(workspace)
     pseudo = Pseudonymiser(load_or_create_secret(workspace))
     print(f"key id:     {pair.key_id}")
-    print(f"public key: {pair.public_text}")
+    print(f"public key: {KEY_PREFIX}{pair.public_text}")
     print(f"pseudonym:  {pseudo.organisation(actx.settings.organisation or 'local')}")
     peers = TrustStore.in_workspace(workspace).peers()
     print(f"trusted peers: {len(peers)}")
@@ -230,12 +234,13 @@ def keys_show(ctx: typer.Context) -> None:
 def keys_trust(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A name for the peer")],
-    public_key: Annotated[str, typer.Argument(help="The peer's public key (base64url, from its `keys show`)")],
+    public_key: Annotated[str, typer.Argument(help="The public key as `keys show` prints it (ed25519:…)")],
     group: Annotated[Group, typer.Option(help="The peer group it belongs to")] = Group.sector,
 ) -> None:
     """Add (or replace) a peer's public key in the trust store."""
     try:
-        peer = TrustStore.in_workspace(app_context(ctx).settings.workspace).trust(name, public_key, group.value)
+        store = TrustStore.in_workspace(app_context(ctx).settings.workspace)
+        peer = store.trust(name, public_key.removeprefix(KEY_PREFIX), group.value)
     except ValueError as exc:
         raise _bad(str(exc)) from None
     console.print(f"trusted {peer.name}: key id {peer.key_id} ({peer.group})")
@@ -287,7 +292,7 @@ def _loopback(host: str) -> str:
     except ValueError:
         if host == "localhost":
             return host
-    raise _bad(f"--host {host}: only loopback addresses (127.0.0.1, ::1) are served; put a TLS proxy in front")
+    raise _bad(f"--host {host}: only loopback addresses (127.0.0.1, ::1) are served without TLS; configure [tls]")
 
 
 @app.command("serve-taxii")
@@ -299,14 +304,19 @@ def serve_taxii(
     psi: Annotated[bool, typer.Option(help="Also answer private matching (/psi/intersect) on our indicators")] = False,
     psi_reveal: Annotated[bool, typer.Option(help="Let peers learn the intersection, not only its size")] = True,
 ) -> None:
-    """Run the TAXII 2.1 server alone (uvicorn) on a loopback address."""
+    """Run the TAXII 2.1 server alone (uvicorn): over HTTPS on any address with [tls], else on loopback only."""
     import uvicorn
 
+    from healthswarm.security.tls import uvicorn_options
     from healthswarm.share.taxii.server import make_app
 
-    _loopback(host)
-    application = make_app(app_context(ctx).store.engine, api_root, psi=psi, psi_reveal=psi_reveal)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    actx = app_context(ctx)
+    tls = uvicorn_options(actx.settings.tls)
+    if not tls:
+        _loopback(host)
+    application = make_app(actx.store.engine, api_root, psi=psi, psi_reveal=psi_reveal,
+                           limits=actx.settings.rate_limit)
+    uvicorn.run(application, host=host, port=port, log_level="warning", **tls)
 
 
 @app.command("pull")
@@ -321,11 +331,14 @@ def pull(
     added_after: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Pull a collection from a TAXII 2.1 server, validate it and store its indicators."""
+    from healthswarm.security.tls import client_context
     from healthswarm.share.taxii.client import TaxiiClient, TaxiiClientError
 
     actx = app_context(ctx)
+    # with [tls] the server must chain to our CA (and sees our certificate); else the system's CAs
+    verify = client_context(actx.settings.tls) if actx.settings.tls.enabled or actx.settings.tls.ca else True
     try:
-        with TaxiiClient(url, token=token, user=user, password=password) as client:
+        with TaxiiClient(url, token=token, user=user, password=password, verify=verify) as client:
             root = api_root or client.discover().get("default") or client.api_roots()[0]
             objects = list(client.objects(root, collection, added_after=added_after))
     except (TaxiiClientError, IndexError) as exc:
