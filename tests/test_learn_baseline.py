@@ -141,3 +141,15 @@ def test_cli_trains_a_baseline_from_a_real_zeek_log(tmp_path: Path) -> None:
     assert isinstance(model, AssetBaseline) and model.profiles["192.168.33.10"].events == top["events"]
     result = runner.invoke(app, ["-w", ws, "model", "evaluate", "net", "--data", str(shared("zeek", "conn.log"))])
     assert result.exit_code != 0 and "unsupervised" in str(result.exception)
+
+
+def test_baseline_as_a_pipeline_detector() -> None:
+    from healthswarm.detect.base import Detector
+    from healthswarm.detect.learn.detector import ModelDetector
+    from healthswarm.detect.stage import run_detectors
+
+    detector = ModelDetector(warmed())
+    assert isinstance(detector, Detector) and detector.name == "asset-baseline"
+    events = [flow(61, "pump-icu-07", "iomt-gw", 2575, "hl7"), flow(62, "pump-icu-07", "", 445, dst_ip="10.2.0.5")]
+    seen, alerts = run_detectors(events, [detector])
+    assert seen == 2 and [a.rule_id for a in alerts] == ["asset-baseline/new-service-and-destination"]

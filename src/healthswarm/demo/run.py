@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 
 from healthswarm import respond
 from healthswarm.demo import ADVISORIES, ECOSYSTEM, LOGS, RULES
+from healthswarm.detect.learn.asset_baseline import AssetBaseline, BaselineConfig
+from healthswarm.detect.learn.detector import ModelDetector
 from healthswarm.detect.sensor import SensorAlertDetector
 from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
 from healthswarm.detect.stage import detect_stored
@@ -174,10 +176,16 @@ DEMO_PLACEHOLDERS = {
 }
 
 
+# The demo's logs span two hours, so the per-asset baselines warm up on the first 45 minutes of each
+# asset's traffic (the default asks for 50 events over 24 hours).
+DEMO_BASELINE = BaselineConfig(warmup_events=8, warmup_hours=0.75)
+
+
 def detect_and_correlate(demo: DemoRun) -> StepResult:
     ruleset = load_rules([RULES, HEALTHCARE_RULES], cache_dir=demo.workspace / "cache" / "sigma",
                          placeholders=DEMO_PLACEHOLDERS)
-    result = detect_stored(demo.store, [SigmaDetector(ruleset), SensorAlertDetector()])
+    baseline = AssetBaseline(DEMO_BASELINE, demo.inventory.assets)
+    result = detect_stored(demo.store, [SigmaDetector(ruleset), SensorAlertDetector(), ModelDetector(baseline)])
     annotate_incidents(demo.store)  # predicted next targets on every open incident
     demo.incidents = result.incidents
     alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules and the sensors' own, over {result.events} events;"
@@ -309,7 +317,7 @@ STEPS: Sequence[Step] = (
     Step("Load the reference ecosystem", load_ecosystem),
     Step("Match medical-device advisories", match_advisories),
     Step("Ingest the scenario's logs", ingest_logs),
-    Step("Detect with Sigma and the sensors, correlate into incidents", detect_and_correlate),
+    Step("Detect with Sigma, the sensors and learned baselines; correlate into incidents", detect_and_correlate),
     Step("Respond: a case, the phishing playbook (dry run), the regulators' clocks", respond_to_incident),
     Step("Attack paths to the shared PACS, and what to fix first", attack_paths),
     Step("Warn the neighbour: a signed, sanitised STIX bundle", share_with_peer),
