@@ -26,7 +26,7 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
     assert {f["format"] for f in ingested.values()} == {"suricata", "windows-json", "fhir", "hl7", "dicom"}
     assert len(ingested) == 6
     assert all(f["rejects"] == 0 and f["events"] > 0 for f in ingested.values())
-    detected = first["Detect with Sigma, the sensors, learned baselines and clinical analytics; correlate"]
+    detected = first["Detect: Sigma, sensors, baselines, clinical analytics, patient privacy; correlate"]
     for rule in ("Suspicious Encoded PowerShell Command Line", "FHIR Mass Patient Record Reads by One Account",
                  "DICOM C-MOVE to an Unknown AE Title", "HL7 ADT Message Flood From One Facility",
                  "ET JA3 Hash - Possible Malware - Cobalt Strike Beacon",
@@ -34,7 +34,10 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
                  "Infusion pump ICU bed 2: new service and destination", "Office workstation 3: volume",
                  # the clinical protocol analytics, learned per interface, AE title and user
                  "DICOM C-MOVE to a Destination Never Used by This AE", "HL7 Sender Never Seen on This Interface",
-                 "FHIR Bulk $export by a Principal Not Seen Exporting"):
+                 "FHIR Bulk $export by a Principal Not Seen Exporting",
+                 # patient privacy: reads judged against care relationships from the ADT feed and the staff directory
+                 "Patient records read without care relationship by k.schmidt",
+                 "After-hours burst of patient record reads by k.schmidt"):
         assert detected["alerts_by_rule"].get(rule), rule
     phishing = next(i for i in detected["incidents"] if "sta-ws-03" in i["assets"])
     assert phishing["severity"] == 4 and phishing["stage"] in ("lateral-movement", "objectives")

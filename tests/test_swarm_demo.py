@@ -14,7 +14,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     workspace = tmp_path_factory.mktemp("ws")
     run = DemoRun(store=Store.open(f"sqlite:///{workspace / 'healthswarm.db'}"), workspace=workspace)
     wanted = ("Load the reference ecosystem", "Ingest the scenario's logs",
-              "Detect with Sigma, the sensors, learned baselines and clinical analytics; correlate")
+              "Detect: Sigma, sensors, baselines, clinical analytics, patient privacy; correlate")
     for step in STEPS:
         if step.title in wanted:
             step.run(run)

@@ -18,10 +18,11 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from healthswarm import respond
-from healthswarm.demo import ADVISORIES, ECOSYSTEM, LOGS, RULES
+from healthswarm.demo import ADVISORIES, ECOSYSTEM, LOGS, RULES, STAFF
 from healthswarm.detect.healthcare import protocol_detectors
 from healthswarm.detect.learn.asset_baseline import AssetBaseline, BaselineConfig
 from healthswarm.detect.learn.detector import ModelDetector
+from healthswarm.detect.privacy import PrivacyMonitor, load_directory
 from healthswarm.detect.sensor import SensorAlertDetector
 from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
 from healthswarm.detect.stage import detect_stored
@@ -187,11 +188,11 @@ def detect_and_correlate(demo: DemoRun) -> StepResult:
                          placeholders=DEMO_PLACEHOLDERS)
     baseline = AssetBaseline(DEMO_BASELINE, demo.inventory.assets)
     result = detect_stored(demo.store, [SigmaDetector(ruleset), SensorAlertDetector(), ModelDetector(baseline),
-                                        *protocol_detectors()])
+                                        *protocol_detectors(), PrivacyMonitor(load_directory(STAFF))])
     annotate_incidents(demo.store)  # predicted next targets on every open incident
     demo.incidents = result.incidents
-    alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules, the sensors, baselines and clinical analytics, "
-                         f"over {result.events} events; first 25)")
+    alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules, the sensors, baselines, clinical and "
+                         f"privacy analytics, over {result.events} events; first 25)")
     for column in ("time (UTC)", "detector", "level", "rule", "ATT&CK", "assets"):
         alerts.add_column(column)
     for alert in _distinct(sorted(result.alerts, key=lambda a: a.timestamp))[:25]:
@@ -319,7 +320,7 @@ STEPS: Sequence[Step] = (
     Step("Load the reference ecosystem", load_ecosystem),
     Step("Match medical-device advisories", match_advisories),
     Step("Ingest the scenario's logs", ingest_logs),
-    Step("Detect with Sigma, the sensors, learned baselines and clinical analytics; correlate", detect_and_correlate),
+    Step("Detect: Sigma, sensors, baselines, clinical analytics, patient privacy; correlate", detect_and_correlate),
     Step("Respond: a case, the phishing playbook (dry run), the regulators' clocks", respond_to_incident),
     Step("Attack paths to the shared PACS, and what to fix first", attack_paths),
     Step("Warn the neighbour: a signed, sanitised STIX bundle", share_with_peer),
