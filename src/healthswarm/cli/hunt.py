@@ -44,7 +44,7 @@ def detection_row(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _placeholders(values: list[str]) -> dict[str, list[str]]:
+def placeholders_of(values: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = defaultdict(list)
     problems = []
     for item in values:
@@ -135,7 +135,7 @@ def hunt(
         raise typer.Exit(2)
     try:
         files = expand(events)
-        values = _placeholders(placeholder or [])
+        values = placeholders_of(placeholder or [])
     except InputError as exc:
         error_lines(str(p) for p in exc.problems)
         raise typer.Exit(2) from None

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("healthswarm.cli.ingest", "ingest"),
     "quarantine": ("healthswarm.cli.ingest", "quarantine_app"),
     "hunt": ("healthswarm.cli.hunt", "hunt"),
+    "detect": ("healthswarm.cli.detect", "detect"),
     "model": ("healthswarm.cli.model", "app"),
     "risk": ("healthswarm.cli.risk", "app"),
     "share": ("healthswarm.cli.share", "app"),

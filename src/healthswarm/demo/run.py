@@ -19,13 +19,9 @@ from sqlalchemy import func, select
 
 from healthswarm import respond
 from healthswarm.demo import ADVISORIES, ECOSYSTEM, LOGS, RULES, STAFF
-from healthswarm.detect.healthcare import protocol_detectors
-from healthswarm.detect.learn.asset_baseline import AssetBaseline, BaselineConfig
-from healthswarm.detect.learn.detector import ModelDetector
-from healthswarm.detect.privacy import PrivacyMonitor, load_directory
-from healthswarm.detect.sensor import SensorAlertDetector
-from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
+from healthswarm.detect.learn.asset_baseline import BaselineConfig
 from healthswarm.detect.stage import detect_stored
+from healthswarm.detect.suite import SuiteSpec, build_suite
 from healthswarm.ingest.pipeline import IngestStats, Pipeline
 from healthswarm.ingest.sources.file import ingest_file, source_name
 from healthswarm.inventory import load_inventory
@@ -184,11 +180,10 @@ DEMO_BASELINE = BaselineConfig(warmup_events=8, warmup_hours=0.75)
 
 
 def detect_and_correlate(demo: DemoRun) -> StepResult:
-    ruleset = load_rules([RULES, HEALTHCARE_RULES], cache_dir=demo.workspace / "cache" / "sigma",
-                         placeholders=DEMO_PLACEHOLDERS)
-    baseline = AssetBaseline(DEMO_BASELINE, demo.inventory.assets)
-    result = detect_stored(demo.store, [SigmaDetector(ruleset), SensorAlertDetector(), ModelDetector(baseline),
-                                        *protocol_detectors(), PrivacyMonitor(load_directory(STAFF))])
+    suite = build_suite(SuiteSpec(rules=[RULES], placeholders=DEMO_PLACEHOLDERS, baseline=DEMO_BASELINE, staff=STAFF,
+                                  cache_dir=demo.workspace / "cache" / "sigma"), demo.inventory.assets)
+    ruleset = suite.ruleset
+    result = detect_stored(demo.store, suite.detectors)
     annotate_incidents(demo.store)  # predicted next targets on every open incident
     demo.incidents = result.incidents
     alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules, the sensors, baselines, clinical and "

@@ -1,0 +1,54 @@
+"""Every detector an agent runs, built from one description: Sigma rules (the bundled healthcare rules
+and any others), the sensors' own alerts, per-asset baselines, the clinical protocol analytics and,
+when a staff directory is given, patient-privacy monitoring. The demo, `healthswarm detect` and the
+scale-out workers build their detectors here, so they agree on what "detection" means."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from healthswarm.detect.base import Detector
+from healthswarm.detect.healthcare import protocol_detectors
+from healthswarm.detect.learn.asset_baseline import AssetBaseline, BaselineConfig
+from healthswarm.detect.learn.detector import ModelDetector
+from healthswarm.detect.privacy import PrivacyMonitor, load_directory
+from healthswarm.detect.sensor import SensorAlertDetector
+from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
+from healthswarm.detect.sigma.ruleset import RuleSet
+from healthswarm.model import Asset
+
+
+@dataclass
+class SuiteSpec:
+    rules: Sequence[Path] = ()                   # Sigma rule files or folders besides the bundled healthcare rules
+    healthcare_rules: bool = True
+    placeholders: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    baseline: BaselineConfig | None = field(default_factory=BaselineConfig)   # None: no per-asset baselines
+    clinical: bool = True                        # HL7 / DICOM / FHIR protocol analytics
+    staff: Path | None = None                    # a staff directory turns on patient-privacy monitoring
+    cache_dir: Path | None = None                # compiled Sigma rules
+
+
+@dataclass
+class Suite:
+    detectors: list[Detector]
+    ruleset: RuleSet  # empty when no rule path was given
+
+
+def build_suite(spec: SuiteSpec, assets: Sequence[Asset] = ()) -> Suite:
+    """The detectors of `spec`; a bad staff directory raises InputError (file, line, field)."""
+    detectors: list[Detector] = []
+    paths = [*spec.rules, *([HEALTHCARE_RULES] if spec.healthcare_rules else [])]
+    ruleset = load_rules(paths, cache_dir=spec.cache_dir, placeholders=spec.placeholders)
+    if ruleset.rules or ruleset.correlations:
+        detectors.append(SigmaDetector(ruleset))
+    detectors.append(SensorAlertDetector())
+    if spec.baseline is not None:
+        detectors.append(ModelDetector(AssetBaseline(spec.baseline, assets)))
+    if spec.clinical:
+        detectors.extend(protocol_detectors())
+    if spec.staff is not None:
+        detectors.append(PrivacyMonitor(load_directory(spec.staff)))
+    return Suite(detectors, ruleset)
