@@ -163,6 +163,17 @@ def test_possibly_affected_and_kev_change_probabilities() -> None:
     assert k_best_paths(epss.view(PROFILES["external"]), ["web"]).paths[0].p == pytest.approx(1 - (1 - p0) * 0.5)
 
 
+def test_swarm_raised_risk_multiplies_the_exploit_probability() -> None:
+    base = [finding("web", "CVE-A", RCE_HARD)]
+    p0 = k_best_paths(build_attack_graph(hospital(), base).view(PROFILES["external"]), ["web"]).paths[0]
+    raised = hospital()
+    web = next(a for a in raised.assets if a.id == "web")
+    web.attributes["swarm.risk"] = "1.5"  # what swarm/exposure_store writes when peers report its model
+    path = k_best_paths(build_attack_graph(raised, base).view(PROFILES["external"]), ["web"]).paths[0]
+    assert path.p == pytest.approx(min(0.99, p0.p * 1.5))
+    assert "raised ×1.5 by the swarm" in " ".join(m["description"] for m in path.moves)
+
+
 def test_unscored_and_unknown_assets_are_handled() -> None:
     inv = hospital()
     graph = build_attack_graph(inv, [Finding("web", "ICSMA-X", "", FindingStatus.AFFECTED),

@@ -67,6 +67,8 @@ def status(config: ConfigOpt,
     console.print(drops)
     for line in data.get("actions", []):
         console.print(f"• {line}", highlight=False)
+    for line in data.get("risk_raised", []):
+        console.print(f"risk: {line}", markup=False, highlight=False)
 
 
 @app.command("publish")

@@ -299,7 +299,7 @@ def share_with_peer(demo: DemoRun) -> StepResult:
 
 def swarm_warning(demo: DemoRun) -> StepResult:
     """One agent per organisation on loopback sockets: St. Aurelia's indicators spread by gossip."""
-    summary, show = swarm_demo_step(demo.store, demo.workspace, demo.inventory, sockets=True)
+    summary, show = swarm_demo_step(demo.store, demo.workspace, demo.inventory, sockets=True, corroborate=True)
     return StepResult(summary, list(show))
 
 

@@ -168,6 +168,11 @@ def exploit_move(f: Facts, finding: Finding) -> Move | None:
         p, raised = f.likelihood.adjust(finding.cve, p)
         if raised:
             why.append(raised)
+    # the swarm raises the risk of assets whose model, vendor or providers peers report under attack
+    swarm = float(asset.attributes.get("swarm.risk", "1") or 1)
+    if swarm > 1:
+        p = min(0.99, p * swarm)
+        why.append(f"raised ×{swarm:g} by the swarm")
     name = finding.cve or finding.advisory_id
     difficulty = e.difficulty + (e.av == "P" and e.pr != "N")
     text = f"exploit {name} on {asset.id} ({finding.cvss_vector or 'unscored'}) -> {post.value}"

@@ -1,6 +1,7 @@
 """Acting on the threat field: above the threshold a node raises the watchlist priority of the key,
-retro-hunts its stored events for indicators, credits the reporters whose warning its own data confirms,
-and writes down why — one explanation line per action.
+retro-hunts its stored events for indicators (and its alerts for techniques), credits the reporters
+whose warning its own data confirms, raises the risk of its own assets (`exposure.py`), and writes down
+why — one explanation line per action.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from healthswarm.swarm.exposure import Raise, RiskRaiser, per_asset
 from healthswarm.swarm.node import SwarmNode
 from healthswarm.swarm.retro import Trace
 
 #: values → their first local trace (a retro-hunt over the node's store)
 Hunter = Callable[[list[str]], dict[str, Trace]]
+#: asset → (factor, why): where raised risk is kept (exposure_store.store_raises on the node's store)
+RaiseSink = Callable[[dict[str, tuple[float, str]]], object]
 
 
 @dataclass
@@ -30,6 +34,26 @@ class Action:
     first_seen_here: str | None = None
     where: str | None = None
     explanation: str = ""
+
+
+def corroborations(actions: list[Action]) -> list[tuple[str, dict[str, object]]]:
+    """(kind, data) to publish for the peers' warnings our own data confirms: our own, independent report
+    of each, which is what reinforces the field (one organisation's report counts once, however relayed)."""
+    out: list[tuple[str, dict[str, object]]] = []
+    for a in actions:
+        if a.first_seen_here is None or not a.reporters:
+            continue
+        if a.key.startswith("indicator:"):
+            _, kind, value = a.key.split(":", 2)
+            out.append(("sighting", {"type": kind, "value": value, "confidence": 70}))
+        elif a.key.startswith("technique:"):
+            out.append(("technique", {"technique": _value(a.key), "confidence": 60}))
+    return out
+
+
+def _raise_id(r: Raise) -> tuple[str, tuple[str, ...], tuple[str, ...], float]:
+    """What makes a raise the same raise: the level drifting with evaporation does not."""
+    return r.reason, r.keys, r.assets, r.factor
 
 
 def _value(key: str) -> str:
@@ -46,6 +70,10 @@ class Actor:
     hunter: Hunter | None = None
     folder: Path | None = None            # where watchlist.json and actions.jsonl go; None keeps them in memory
     actions: dict[str, Action] = field(default_factory=dict)
+    technique_hunter: Hunter | None = None   # technique ids → the first of our alerts showing them
+    raiser: RiskRaiser | None = None
+    sink: RaiseSink | None = None
+    raised: list[Raise] = field(default_factory=list)
 
     def review(self, now: float) -> list[Action]:
         """New actions for keys whose level reached a threshold since the last review.
@@ -53,6 +81,7 @@ class Actor:
         At the threshold the key's watchlist priority becomes "high"; at half of it, "elevated" (one
         trusted peer's report): both retro-hunt. A key acts again only when its priority rises.
         """
+        self._raise_risk(now)
         threshold = self.node.params.threshold
         due = []
         for k, lvl, _ in self.node.field.top(now, self.node.weight, n=10_000):
@@ -63,7 +92,10 @@ class Actor:
         if not due:
             return []
         indicators = [_value(k) for k, _, _ in due if k.startswith("indicator:")]
+        techniques = [_value(k) for k, _, _ in due if k.startswith("technique:")]
         traces = self.hunter(indicators) if self.hunter and indicators else {}
+        if self.technique_hunter and techniques:
+            traces |= self.technique_hunter(techniques)
         new = []
         for key, level, priority in due:
             bar = threshold if priority == "high" else threshold / 2
@@ -89,14 +121,37 @@ class Actor:
         self._save(new)
         return new
 
+    def _raise_risk(self, now: float) -> None:
+        """Recompute the raises from the field; log the new ones and the lifted ones, keep the current set."""
+        if self.raiser is None:
+            return
+        current = self.raiser.raises(self.node, now)
+        before, after = {_raise_id(r) for r in self.raised}, {_raise_id(r) for r in current}
+        if before == after:
+            return
+        at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+        lines = [{"kind": "risk-raised", "at": at, **asdict(r)} for r in current if _raise_id(r) not in before]
+        lines += [{"kind": "risk-lifted", "at": at, **asdict(r),
+                   "explanation": f"below the threshold again: {r.explanation}"}
+                  for r in self.raised if _raise_id(r) not in after]
+        self.raised = current
+        if self.sink is not None:
+            self.sink(per_asset(current))
+        self._log(lines)
+
     def _save(self, new: list[Action]) -> None:
         if self.folder is None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "actions.jsonl", "a", encoding="utf-8") as out:
-            for action in new:
-                out.write(json.dumps(asdict(action)) + "\n")
+        self._log([asdict(action) for action in new])
         watch = {a.key: {"priority": a.priority, "level": a.level, "why": a.explanation} for a in self.actions.values()}
         tmp = self.folder / "watchlist.tmp"
         tmp.write_text(json.dumps(watch, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, self.folder / "watchlist.json")
+
+    def _log(self, lines: list[dict[str, object]]) -> None:
+        if self.folder is None or not lines:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "actions.jsonl", "a", encoding="utf-8") as out:
+            for line in lines:
+                out.write(json.dumps(line) + "\n")

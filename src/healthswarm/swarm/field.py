@@ -12,6 +12,7 @@ timer and no message, and replicas with the same state and trust agree on the le
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -60,3 +61,12 @@ class ThreatField:
         """(key, level, reporting organisations), highest level first."""
         rows = [(k, self.level(k, now, weight), len(self.state[k])) for k in (keys or self.state)]
         return sorted(rows, key=lambda r: (-r[1], r[0]))[:n]
+
+    def digest(self) -> str:
+        """A hash of the state (not the levels, which depend on the reader's trust and clock): two replicas
+        with the same digest have converged."""
+        h = hashlib.blake2b(digest_size=12)
+        for key in sorted(self.state):
+            for org, e in sorted(self.state[key].items()):
+                h.update(f"{key}\x00{org}\x00{e.time!r}\x00{e.strength!r}\x00{e.key_id}\n".encode())
+        return h.hexdigest()

@@ -9,6 +9,7 @@ field keys it reinforces and with what strength — a new kind is one entry, not
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,11 +77,20 @@ def _technique(data: dict[str, Any]) -> list[Mark]:
     return [Mark(f"technique:{_text(data, 'technique', 32)}", _confidence(data))]
 
 
+def normalise(name: str) -> str:
+    """Case, punctuation and spacing removed: organisations spell one vendor differently
+    ("Becton, Dickinson and Company (BD)", "becton dickinson and company bd") and must reinforce one key."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower()).split())
+
+
 def _risk(data: dict[str, Any]) -> list[Mark]:
     strength = _confidence(data)
-    marks = [Mark(f"vendor:{_text(data, 'vendor', 128).lower()}", strength)]
-    if data.get("model") is not None:
-        marks.append(Mark(f"model:{_text(data, 'model', 128).lower()}", strength))
+    vendor = normalise(_text(data, "vendor", 128))
+    if not vendor:
+        raise Drop("malformed", "item vendor has no letters or digits")
+    marks = [Mark(f"vendor:{vendor}", strength)]
+    if data.get("model") is not None and (model := normalise(_text(data, "model", 128))):
+        marks.append(Mark(f"model:{model}", strength))
     return marks
 
 

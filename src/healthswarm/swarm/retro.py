@@ -1,4 +1,6 @@
-"""Retro-hunt: the first stored event that contains an indicator — when the threat was first present here."""
+"""Retro-hunt: the first stored event that contains an indicator — when the threat was first present here —
+and, for ATT&CK techniques, the first of our stored alerts that shows the technique on one of our assets.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from healthswarm.store import Store
+from healthswarm.store.alerts import load_alerts
 from healthswarm.store.events import iter_events
+from healthswarm.store.tables import assets
 
 
 @dataclass(frozen=True)
@@ -19,8 +25,11 @@ class Trace:
     record: int | None
     field: str
     events: int
+    label: str = ""   # says where when the trace is not a record of a log (an alert)
 
     def where(self) -> str:
+        if self.label:
+            return self.label
         name = Path(self.source).name if self.source else "?"
         return f"{name} record {self.record}" if self.record is not None else name
 
@@ -57,4 +66,35 @@ def retro_hunt(store: Store, values: list[str], organisation: str | None = None)
                 else:
                     first[value] = Trace(seen.value, seen.first_seen, seen.source, seen.record, seen.field,
                                          seen.events + 1)
+    return first
+
+
+def technique_hunt(store: Store, techniques: list[str], organisation: str | None = None) -> dict[str, Trace]:
+    """For each ATT&CK technique id, the earliest stored alert showing it (or a sub-technique of it).
+
+    With `organisation`, only alerts on that organisation's assets count: a provider's PACS appearing in
+    an alert is its own data, even when the alert was raised on a client's traffic.
+    """
+    wanted = set(techniques)
+    with store.read() as conn:
+        ours = None if organisation is None else set(conn.execute(
+            select(assets.c.id).where(assets.c.organisation == organisation)).scalars())
+        documents = load_alerts(conn)
+    first: dict[str, Trace] = {}
+    for doc in reversed(documents):   # oldest first
+        involved = [a for a in doc.get("assets", []) if ours is None or a in ours]
+        if not involved:
+            continue
+        shown = {str(t.get("id", "")) if isinstance(t, dict) else str(t) for t in doc.get("techniques", [])}
+        for technique in wanted:
+            if not any(t == technique or t.startswith(technique + ".") for t in shown):
+                continue
+            seen = first.get(technique)
+            if seen is None:
+                moment = datetime.fromisoformat(str(doc["timestamp"]))
+                first[technique] = Trace(technique, moment, "alerts", None, "techniques", 1,
+                                         f"alert '{doc.get('title', doc.get('rule_id', '?'))}' on {involved[0]}")
+            else:
+                first[technique] = Trace(seen.value, seen.first_seen, seen.source, seen.record, seen.field,
+                                         seen.events + 1, seen.label)
     return first

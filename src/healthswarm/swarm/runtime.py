@@ -1,6 +1,8 @@
 """A real node: the protocol core on the loopback TCP transport, wall-clock time, the workspace's keys,
 trust store, reputation and store; it persists items, takes publish requests from its outbox, acts on
-the threat field, and writes `<workspace>/swarm/status.json` every round for `healthswarm node status`.
+the threat field (retro-hunts, and raises the risk of the organisation's assets in the store when the
+workspace has one), obeys its deny list (`partition.py`), and writes `<workspace>/swarm/status.json`
+every round for `healthswarm node status`.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from typing import Any
 
 from healthswarm.share.signing import load_or_create_keys
 from healthswarm.store import Store
+from healthswarm.store.inventory import load_inventory
 from healthswarm.swarm import outbox
 from healthswarm.swarm.act import Actor
 from healthswarm.swarm.config import NodeConfig
+from healthswarm.swarm.exposure import RiskRaiser
+from healthswarm.swarm.exposure_store import store_raises
 from healthswarm.swarm.guard import Drop
 from healthswarm.swarm.items import check_item
 from healthswarm.swarm.keyring import Keyring
 from healthswarm.swarm.node import Out, SwarmNode
+from healthswarm.swarm.partition import DenyList
 from healthswarm.swarm.persist import ItemLog
-from healthswarm.swarm.retro import retro_hunt
+from healthswarm.swarm.retro import retro_hunt, technique_hunt
 from healthswarm.swarm.tcp import TcpTransport
 from healthswarm.swarm.trust import WorkspaceTrust
 
@@ -52,17 +58,33 @@ class NodeRuntime:
             except Drop:
                 continue
         self.node.listeners.append(lambda item: self.log.append(item.raw))
-        store = _store_of(config.workspace)
-        self.actor = Actor(self.node, (lambda values: retro_hunt(store, values)) if store else None, config.folder)
+        self.actor = Actor(self.node, folder=config.folder)
+        if (store := _store_of(config.workspace)) is not None:
+            self._use_store(store)
+        self.deny = DenyList(config.folder)
+        self.deny.reload()
         host, port = config.host_port
         self.transport = TcpTransport(host, port, self._on_frame, self.node.drops.count, config.params.max_message)
+
+    def _use_store(self, store: Store) -> None:
+        """Hunt in the workspace's own store; raise the risk of the assets of the organisation named like
+        the node (the inventory's organisation id), keeping it with the assets."""
+        name = self.config.name
+        self.actor.hunter = lambda values: retro_hunt(store, values)
+        self.actor.technique_hunter = lambda values: technique_hunt(store, values)
+        with store.read() as conn:
+            inventory = load_inventory(conn)
+        if any(a.organisation == name for a in inventory.assets):
+            self.actor.raiser = RiskRaiser(inventory, name)
+            self.actor.sink = lambda wanted: store_raises(store, name, wanted)
 
     def _on_frame(self, frame: bytes) -> None:
         self._send(self.node.receive(frame, time.time()))
 
     def _send(self, out: Out) -> None:
         for addr, frame in out:
-            self.transport.send(addr, frame)
+            if self.deny.allows(addr):
+                self.transport.send(addr, frame)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.transport.start()
@@ -82,6 +104,7 @@ class NodeRuntime:
                     last_round = self.node.round
                     if last_round % 10 == 0:
                         self.keyring.reload()
+                    self.deny.reload()
                     self.actor.review(now)
                     self.write_status(now)
                 with contextlib.suppress(TimeoutError):
@@ -97,6 +120,10 @@ class NodeRuntime:
         status["pid"] = os.getpid()
         status["send_failures"] = self.transport.send_failures
         status["actions"] = [a.explanation for a in self.actor.actions.values()]
+        status["risk_raised"] = [r.explanation for r in self.actor.raised]
+        status["field_digest"] = self.node.field.digest()
+        status["denied"] = sorted(self.deny.denied)
+        status["blocked"] = self.deny.blocked
         return status
 
     def write_status(self, now: float) -> None:
