@@ -6,6 +6,7 @@ The workspace is one folder that holds the SQLite database, keys, checkpoints, m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tomllib
@@ -18,6 +19,33 @@ from healthswarm.errors import ConfigError
 ENV_PREFIX = "HEALTHSWARM_"
 DEFAULT_WORKSPACE = Path(".healthswarm")
 CONFIG_FILE = "config.toml"
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """`[tls]` / `HEALTHSWARM_TLS_<NAME>`: PEM paths for the API, TAXII and node traffic; no cert means plain."""
+
+    cert: str = ""  # this agent's certificate (chain), presented as server and, for mutual TLS, as client
+    key: str = ""  # its private key (unencrypted PEM; protect it with file permissions)
+    ca: str = ""  # the CA (bundle) peers' certificates must chain to; empty: the system's trust store
+    mutual: bool = True  # node traffic: also require the connecting node's certificate (consortium CA)
+    min_version: str = "1.2"  # "1.2" or "1.3"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert or self.key)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """`[rate_limit]` / `HEALTHSWARM_RATE_LIMIT_<NAME>`: token buckets per client IP address."""
+
+    enabled: bool = True
+    auth_failures: int = 10  # failed authentications (401) allowed in a burst …
+    auth_window: float = 60.0  # … refilled evenly over this many seconds
+    public_requests: int = 120  # requests without credentials (health, discovery, docs, dashboard files) …
+    public_window: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +60,8 @@ class Settings:
     mqtt: str = "mqtt://127.0.0.1:1883"
     # The organisation this agent belongs to (an `organisations[].id` of the inventory).
     organisation: str = ""
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    rate_limit: RateLimits = field(default_factory=RateLimits)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -52,7 +82,9 @@ class Settings:
                 values.update(tomllib.loads(config_path.read_text(encoding="utf-8")))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
-        known = {f.name for f in dataclasses.fields(cls)} - {"workspace", "extra"}
+        sections = {"tls": _section(TlsSettings, "tls", values.pop("tls", {}), config_path),
+                    "rate_limit": _section(RateLimits, "rate_limit", values.pop("rate_limit", {}), config_path)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"workspace", "extra", *sections}
         for name in known:
             env_value = os.environ.get(ENV_PREFIX + name.upper())
             if env_value is not None:
@@ -62,8 +94,46 @@ class Settings:
         for name, value in values.items():
             if not isinstance(value, str):
                 raise ConfigError(f"{config_path}: {name}: expected a string, got {type(value).__name__}")
-        return cls(workspace=ws, extra=unknown, **values)
+        return cls(workspace=ws, extra=unknown, **sections, **values)
 
     def ensure_workspace(self) -> Path:
         self.workspace.mkdir(parents=True, exist_ok=True)
         return self.workspace
+
+
+def _section(kind: type[Any], name: str, table: Any, config_path: Path) -> Any:
+    """One `[name]` table of config.toml, each key overridden by `HEALTHSWARM_<NAME>_<KEY>`, typed like its default."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{config_path}: {name}: expected a table [{name}]")
+    allowed = {f.name: f.default for f in dataclasses.fields(kind)}
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{config_path}: {name}.{unknown[0]}: unknown key (expected one of {', '.join(allowed)})")
+    values: dict[str, Any] = {}
+    for key, default in allowed.items():
+        env_name = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
+        if env_name in os.environ:
+            values[key] = _typed(os.environ[env_name], default, env_name)
+        elif key in table:
+            values[key] = _typed(table[key], default, f"{config_path}: {name}.{key}")
+    return kind(**values)
+
+
+def _typed(value: Any, default: Any, where: str) -> Any:
+    """`value` (a TOML value or an environment string) as the type of `default`, or a ConfigError saying where."""
+    wanted = type(default)
+    result: Any = None
+    if isinstance(value, str) and wanted is bool:
+        text = value.strip().lower()
+        result = (text in _TRUE) if text in _TRUE | _FALSE else None
+    elif isinstance(value, str) and wanted in (int, float):
+        with contextlib.suppress(ValueError):
+            result = wanted(value.strip())
+    elif isinstance(value, bool) != (wanted is bool):
+        result = None  # TOML's true is an int to Python; a flag and a number are not interchangeable
+    elif isinstance(value, wanted) or (wanted is float and isinstance(value, int)):
+        result = wanted(value)
+    if result is None or (wanted in (int, float) and result <= 0):
+        positive = " > 0" if wanted in (int, float) else ""
+        raise ConfigError(f"{where}: expected {wanted.__name__}{positive}, got {value!r}")
+    return result

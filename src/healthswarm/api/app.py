@@ -8,6 +8,8 @@ from sqlalchemy import Engine
 from healthswarm import __version__
 from healthswarm.api import cases, problems, routes, stream
 from healthswarm.config import Settings
+from healthswarm.security import redact
+from healthswarm.security.ratelimit import RateLimitMiddleware
 from healthswarm.share.taxii.server import make_router as taxii_router
 from healthswarm.store import Store
 
@@ -39,4 +41,8 @@ def create_app(settings: Settings, engine: Engine | None = None, stream_poll: fl
     from healthswarm.web import mount
 
     mount(app)
+    redact.install()
+    # outermost, so a refused request costs no database work; health and discovery answer anyone
+    app.add_middleware(RateLimitMiddleware, limits=settings.rate_limit,
+                       public_paths=("/api/v1/health", "/taxii2/"), taxii_prefixes=("/taxii2/",))
     return app

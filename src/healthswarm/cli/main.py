@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "case": ("healthswarm.cli.case", "app"),
     "playbook": ("healthswarm.cli.playbook", "app"),
     "serve": ("healthswarm.cli.serve", "serve"),
+    "tls": ("healthswarm.cli.tls", "app"),
     "token": ("healthswarm.cli.serve", "token_app"),
     "incidents": ("healthswarm.cli.incidents", "app"),
     "status": ("healthswarm.cli.status", "status"),

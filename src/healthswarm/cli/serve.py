@@ -16,16 +16,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
 ) -> None:
-    """Run the REST API (/api/v1), the dashboard (/) and TAXII 2.1 (/taxii2/) with uvicorn."""
+    """Run the REST API (/api/v1), the dashboard (/) and TAXII 2.1 (/taxii2/) with uvicorn (HTTPS with [tls])."""
     import uvicorn
 
     from healthswarm.api import create_app
+    from healthswarm.security.tls import uvicorn_options
 
     app = app_context(ctx)
+    tls = uvicorn_options(app.settings.tls)
     api = create_app(app.settings, engine=app.store.engine)
-    err_console.print(f"dashboard: http://{host}:{port}/#token=<token>   API docs: http://{host}:{port}/api/v1/docs\n"
+    base = f"{'https' if tls else 'http'}://{host}:{port}"
+    err_console.print(f"dashboard: {base}/#token=<token>   API docs: {base}/api/v1/docs\n"
                       "a token: healthswarm token create --role viewer --name NAME")
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    uvicorn.run(api, host=host, port=port, log_level="info", **tls)
 
 
 class Role(StrEnum):

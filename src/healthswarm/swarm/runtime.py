@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from healthswarm.config import Settings
 from healthswarm.share.signing import load_or_create_keys
 from healthswarm.store import Store
 from healthswarm.store.inventory import load_inventory
@@ -31,7 +32,7 @@ from healthswarm.swarm.node import Out, SwarmNode
 from healthswarm.swarm.partition import DenyList
 from healthswarm.swarm.persist import ItemLog
 from healthswarm.swarm.retro import retro_hunt, technique_hunt
-from healthswarm.swarm.tcp import TcpTransport
+from healthswarm.swarm.tcp import TcpTransport, TransportTls
 from healthswarm.swarm.trust import WorkspaceTrust
 
 STATUS = "status.json"
@@ -64,7 +65,10 @@ class NodeRuntime:
         self.deny = DenyList(config.folder)
         self.deny.reload()
         host, port = config.host_port
-        self.transport = TcpTransport(host, port, self._on_frame, self.node.drops.count, config.params.max_message)
+        # node traffic is TLS when the workspace's settings name certificates ([tls] / HEALTHSWARM_TLS_*)
+        tls = TransportTls.from_settings(Settings.load(config.workspace).tls)
+        self.transport = TcpTransport(host, port, self._on_frame, self.node.drops.count, config.params.max_message,
+                                      tls=tls)
 
     def _use_store(self, store: Store) -> None:
         """Hunt in the workspace's own store; raise the risk of the assets of the organisation named like

@@ -6,6 +6,7 @@ Paging follows whichever the server offers: `next` (TAXII 2.1) or, when a server
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,9 @@ class TaxiiClientError(Exception):
 
 class TaxiiClient:
     def __init__(self, base_url: str, token: str | None = None, user: str | None = None,
-                 password: str | None = None, timeout: float = 30.0, verify: bool = True) -> None:
+                 password: str | None = None, timeout: float = 30.0, verify: bool | ssl.SSLContext = True) -> None:
+        """`verify`: True checks the server against the system's CAs; an SSLContext (`security.tls.client_context`)
+        checks it against the consortium CA and presents our client certificate."""
         auth: httpx.Auth | None = None
         headers = {"Accept": TAXII_MEDIA}
         if token:

@@ -20,6 +20,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Connection, Engine
 
+from healthswarm.config import RateLimits
 from healthswarm.share.taxii import storage
 from healthswarm.share.taxii.storage import TAXII_MEDIA, Filters, Principal
 
@@ -274,11 +275,16 @@ def make_router(engine: Engine, api_root: str = "api1", title: str = "healthswar
     return router
 
 
-def make_app(engine: Engine, api_root: str = "api1", psi: bool = False, psi_reveal: bool = True) -> Any:
+def make_app(engine: Engine, api_root: str = "api1", psi: bool = False, psi_reveal: bool = True,
+             limits: RateLimits | None = None) -> Any:
     """A standalone FastAPI app serving TAXII (what `healthswarm share serve-taxii` runs) and, with `psi`,
-    private matching of our own stored indicators at `/psi/intersect` for the same tokens."""
+    private matching of our own stored indicators at `/psi/intersect` for the same tokens; rate-limited
+    per client address (`limits`, default: the defaults of `[rate_limit]`)."""
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
+
+    from healthswarm.security import redact
+    from healthswarm.security.ratelimit import RateLimitMiddleware
 
     storage.setup(engine)
     app = FastAPI(title="healthswarm TAXII 2.1", openapi_url=None, docs_url=None, redoc_url=None)
@@ -302,6 +308,9 @@ def make_app(engine: Engine, api_root: str = "api1", psi: bool = False, psi_reve
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
         return error_response(TaxiiError(400, "Bad Request", str(exc.errors()[:3])))
 
+    redact.install()
+    app.add_middleware(RateLimitMiddleware, limits=limits or RateLimits(), public_paths=("/taxii2/",),
+                       taxii_prefixes=("/taxii2/", f"/{api_root}/"))
     return app
 
 

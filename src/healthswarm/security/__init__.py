@@ -1,0 +1,1 @@
+"""Transport and operational security: TLS contexts, a test CA, rate limits and log redaction."""
