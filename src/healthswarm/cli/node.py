@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from healthswarm.cli.federate import federate
 from healthswarm.cli.output import OutputFormat, console, emit
 from healthswarm.errors import ConfigError
 from healthswarm.swarm import outbox
@@ -95,3 +96,6 @@ def publish(config: ConfigOpt,
         raise ConfigError(f"{kind}: {exc}") from exc
     path = outbox.post(cfg.folder, kind, data)
     console.print(f"queued {path.name} for {cfg.name}", highlight=False)
+
+
+app.command("federate")(federate)

@@ -1,0 +1,49 @@
+"""The aggregation strategies, all Flower's own: FedAvg, FedTrimmedAvg (coordinate-wise trimmed mean,
+Yin et al. 2018) and Krum / multi-Krum (Blanchard et al. 2017), wrapped in the update screen and,
+on request, in Flower's central-DP wrapper.
+
+Order of the wrappers, outermost first: screen → DP → aggregation. The screen must come first so the
+DP wrapper never clips an update of the wrong shape; DP is offered with FedAvg only, because its noise
+is calibrated to a mean (a trimmed mean or Krum's choice has another sensitivity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from flwr.common import ndarrays_to_parameters
+from flwr.server.strategy import FedAvg, FedTrimmedAvg, Krum, Strategy
+
+from healthswarm.swarm.federated.dp import DPSettings, wrap
+from healthswarm.swarm.federated.model import NDArrays
+from healthswarm.swarm.federated.screen import ScreenedStrategy
+
+StrategyName = Literal["fedavg", "trimmed-mean", "krum"]
+STRATEGIES: tuple[StrategyName, ...] = ("fedavg", "trimmed-mean", "krum")
+EvaluateFn = Callable[[int, NDArrays, dict], tuple[float, dict] | None]
+
+
+def build(name: StrategyName, initial: NDArrays, clients: int, evaluate_fn: EvaluateFn | None = None,
+          trim_beta: float = 0.2, krum_malicious: int = 0, dp: DPSettings | None = None) -> ScreenedStrategy:
+    """A screened Flower strategy in which every one of `clients` organisations trains every round."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+    if dp is not None and name != "fedavg":
+        raise ValueError("differential privacy is calibrated for fedavg only")
+    common = {"fraction_fit": 1.0, "fraction_evaluate": 0.0, "min_fit_clients": clients,
+              "min_evaluate_clients": 0, "min_available_clients": clients, "evaluate_fn": evaluate_fn,
+              "on_fit_config_fn": lambda r: {"server_round": r},
+              "initial_parameters": ndarrays_to_parameters(initial)}
+    inner: Strategy
+    if name == "fedavg":
+        inner = FedAvg(**common)
+    elif name == "trimmed-mean":
+        inner = FedTrimmedAvg(beta=trim_beta, **common)
+    else:
+        # multi-Krum: keep the n − f updates Krum scores best and average them (f = assumed attackers)
+        inner = Krum(num_malicious_clients=krum_malicious, num_clients_to_keep=max(1, clients - krum_malicious),
+                     **common)
+    if dp is not None:
+        inner = wrap(inner, dp, clients)
+    return ScreenedStrategy(inner, [tuple(p.shape) for p in initial], uniform=dp is not None)
