@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from healthswarm import __version__
-from healthswarm.api import cases, problems, routes, stream
+from healthswarm.api import cases, problems, routes, stream, swarm
 from healthswarm.config import Settings
 from healthswarm.security import redact
 from healthswarm.security.ratelimit import RateLimitMiddleware
@@ -37,6 +37,7 @@ def create_app(settings: Settings, engine: Engine | None = None, stream_poll: fl
     app.include_router(stream.router)
     from healthswarm.api.risk import router as risk_router
     app.include_router(risk_router)
+    app.include_router(swarm.make_router(settings.workspace))
     app.include_router(taxii_router(engine, api_root="taxii2/api1"), include_in_schema=False)
     from healthswarm.web import mount
 
