@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from healthswarm.detect.attack import AttackCatalog, catalog
+from healthswarm.detect.entities import ASSET_FIELDS
 from healthswarm.detect.privacy.baseline import HourProfile, VolumeStats, hours_text, widen
 from healthswarm.detect.privacy.directory import Directory, StaffMember, fold
 from healthswarm.detect.privacy.relationships import CareRelationships, Explanation
@@ -73,6 +74,12 @@ class Access:
     at: datetime
     btg: bool
     explanation: Explanation | None = None
+    # where the read came from and the display name the EHR logged: what other detectors' alerts name, so the
+    # correlator can join a privacy alert with theirs (same workstation, same user)
+    where: dict[str, str] = field(default_factory=dict)
+
+
+WHERE_FIELDS = (*ASSET_FIELDS, "source.ip", "user.name")
 
 
 @dataclass
@@ -170,7 +177,8 @@ class PrivacyMonitor:
         self.counts["reads"] += 1
         access = Access(EventRef(event.source, event.record, event.key, event.timestamp),
                         str(fields.get("event.id") or ""), member, str(patient), event.timestamp,
-                        bool(fields.get("fhir.break_the_glass")))
+                        bool(fields.get("fhir.break_the_glass")),
+                        where={k: str(fields[k]) for k in WHERE_FIELDS if fields.get(k)})
         self._pending.append(access)
         self._peers.setdefault(access.patient, deque()).append((access.at, member.id))
 
@@ -374,15 +382,21 @@ class PrivacyMonitor:
     def _alert(self, rule: str, title: str, level: str, reads: list[Access], description: str,
                extra: dict[str, Any]) -> Alert:
         member = reads[0].member
+
+        def seen(name: str) -> list[str]:
+            return sorted({r.where[name] for r in reads if name in r.where})
+
+        entities = {"user": [member.logins[0], *seen("user.name")], "ip": seen("source.ip")}
         details = {
             "user": member.logins[0], "staff_id": member.id, "role": member.role, "wards": sorted(member.wards),
             "patients": sorted({r.patient for r in reads}), "reads": len(reads),
             "audit_event_ids": [r.audit_id for r in reads if r.audit_id],
             "explanations": sorted({r.explanation.kind for r in reads if r.explanation}),
-            "entities": {"user": [member.logins[0]]}, **extra,
+            "entities": {kind: values for kind, values in entities.items() if values}, **extra,
         }
         return Alert(
             detector=self.name, rule_id=f"privacy:{rule}", title=title, level=level, timestamp=reads[-1].at,
+            assets=tuple(sorted({a for name in ASSET_FIELDS for a in seen(name)})),
             events=tuple(r.ref for r in reads), techniques=self._techniques, tactics=self._tactics,
             tags=("attack.t1213", "attack.collection", "privacy.insider"), description=description, details=details,
         )
