@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -13,6 +13,7 @@ from healthswarm.cli.context import app_context
 from healthswarm.cli.hunt import placeholders_of
 from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
 from healthswarm.detect.learn.asset_baseline import BaselineConfig
+from healthswarm.detect.learn.pipeline import DEFAULT_BUDGET
 from healthswarm.detect.sigma import CACHE_SUBDIR
 from healthswarm.detect.stage import detect_stored
 from healthswarm.detect.suite import SuiteSpec, build_suite
@@ -32,18 +33,23 @@ def detect(
     clinical: Annotated[bool, typer.Option(help="HL7 / DICOM / FHIR protocol analytics")] = True,
     placeholder: Annotated[list[str] | None, typer.Option(
         "--placeholder", help="Values for Sigma |expand placeholders: NAME=v1,v2 (repeatable)")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="A trained model of the workspace to run (`healthswarm model list`; repeatable)")] = None,
+    model_budget: Annotated[int, typer.Option(
+        min=1, help="Model alerts per source, class and UTC day; the rest are counted")] = DEFAULT_BUDGET,
     since: Annotated[datetime | None, typer.Option(help="Only events from this time (UTC)")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
 ) -> None:
-    """Run Sigma rules, the sensors' alerts, learned baselines, clinical analytics and (with --staff) privacy
-    monitoring over the stored events, in time order; store the alerts and the incidents they form. Running
-    it again over the same events stores nothing twice."""
+    """Run Sigma rules, the sensors' alerts, learned baselines, clinical analytics, (with --staff) privacy
+    monitoring and (with --model) trained models over the stored events, in time order; store the alerts
+    and the incidents they form. Running it again over the same events stores nothing twice."""
     actx = app_context(ctx)
     try:
         spec = SuiteSpec(rules=rules or [], placeholders=placeholders_of(placeholder or []),
                          baseline=BaselineConfig(warmup_events=warmup_events, warmup_hours=warmup_hours)
                          if baseline else None,
-                         clinical=clinical, staff=staff, cache_dir=actx.settings.workspace / CACHE_SUBDIR)
+                         clinical=clinical, staff=staff, cache_dir=actx.settings.workspace / CACHE_SUBDIR,
+                         models=model or [], workspace=actx.settings.workspace, model_budget=model_budget)
         with actx.store.read() as conn:
             assets = load_inventory(conn).assets
         suite = build_suite(spec, assets)
@@ -60,10 +66,25 @@ def detect(
         progress.add_task("detect", total=None)
         result = detect_stored(actx.store, suite.detectors, **filters)
     rows = [{"detector": name, "alerts": count} for name, count in sorted(result.per_detector.items())]
+    models = suite.model_stats()
     if fmt is OutputFormat.table:
         emit(rows, fmt, ["detector", "alerts"], title=f"Alerts by detector over {result.events} events")
+        for name, stats in models.items():
+            console.print(_model_line(name, stats))
         console.print(f"{len(result.alerts)} alerts ({result.new_alerts} new) in {len(result.incidents)} incidents; "
                       "`healthswarm incidents list` shows them")
     else:
         emit([{"events": result.events, "alerts": len(result.alerts), "new_alerts": result.new_alerts,
-               "incidents": [i.id for i in result.incidents], "by_detector": dict(result.per_detector)}], fmt, [])
+               "incidents": [i.id for i in result.incidents], "by_detector": dict(result.per_detector),
+               "models": models}], fmt, [])
+
+
+def _model_line(name: str, stats: dict[str, Any]) -> str:
+    """`cic: 1,200 scored, 312 alerts, 40 over budget; skipped 37 (suricata: not a cicflowmeter flow …)`"""
+    skipped = stats["skipped"]
+    reasons = "; ".join(f"{n:,} {why}" for why, n in list(skipped.items())[:3]) + ("; …" if len(skipped) > 3 else "")
+    line = (f"model {name}: {stats['scored']:,} events scored, {stats['alerts']:,} alerts, "
+            f"{stats['suppressed']:,} over budget")
+    if stats["unseen_categories"]:
+        line += f", {stats['unseen_categories']:,} with a category unseen in training (scored as other)"
+    return line + (f"; skipped {sum(skipped.values()):,} ({reasons})" if skipped else "")

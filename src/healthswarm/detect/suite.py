@@ -1,7 +1,9 @@
 """Every detector an agent runs, built from one description: Sigma rules (the bundled healthcare rules
 and any others), the sensors' own alerts, per-asset baselines, the clinical protocol analytics and,
-when a staff directory is given, patient-privacy monitoring. The demo, `healthswarm detect` and the
-scale-out workers build their detectors here, so they agree on what "detection" means."""
+when a staff directory is given, patient-privacy monitoring, and the trained models named from the
+workspace (flow classifier, telemetry, saved baselines; see detect/learn/pipeline.py). The demo,
+`healthswarm detect` and the scale-out workers build their detectors here, so they agree on what
+"detection" means."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ from healthswarm.detect.base import Detector
 from healthswarm.detect.healthcare import protocol_detectors
 from healthswarm.detect.learn.asset_baseline import AssetBaseline, BaselineConfig
 from healthswarm.detect.learn.detector import ModelDetector
+from healthswarm.detect.learn.pipeline import DEFAULT_BUDGET, ModelStats, pipeline_detector
+from healthswarm.detect.learn.workspace import load_model
 from healthswarm.detect.privacy import PrivacyMonitor, load_directory
 from healthswarm.detect.sensor import SensorAlertDetector
 from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
 from healthswarm.detect.sigma.ruleset import RuleSet
+from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Asset
 
 
@@ -29,16 +34,27 @@ class SuiteSpec:
     clinical: bool = True                        # HL7 / DICOM / FHIR protocol analytics
     staff: Path | None = None                    # a staff directory turns on patient-privacy monitoring
     cache_dir: Path | None = None                # compiled Sigma rules
+    models: Sequence[str] = ()                   # names of trained models in the workspace's models/ folder
+    workspace: Path | None = None                # where those models live (required with `models`)
+    model_budget: int = DEFAULT_BUDGET           # model alerts per source, class and UTC day
 
 
 @dataclass
 class Suite:
     detectors: list[Detector]
     ruleset: RuleSet  # empty when no rule path was given
+    models: list[ModelDetector] = field(default_factory=list)  # the workspace models among `detectors`
+
+    def model_stats(self) -> dict[str, dict[str, object]]:
+        """Per model detector: events scored, alerts, suppressed, and skipped events by reason."""
+        return {d.name: stats.as_dict() for d in self.models
+                if isinstance(stats := getattr(d.model, "stats", None), ModelStats)}
 
 
 def build_suite(spec: SuiteSpec, assets: Sequence[Asset] = ()) -> Suite:
-    """The detectors of `spec`; a bad staff directory raises InputError (file, line, field)."""
+    """The detectors of `spec`; a bad staff directory, or a named model that is missing, of another card
+    format or of a kind that cannot observe events, raises InputError (file, line, field)."""
+    models = _models(spec)
     detectors: list[Detector] = []
     paths = [*spec.rules, *([HEALTHCARE_RULES] if spec.healthcare_rules else [])]
     ruleset = load_rules(paths, cache_dir=spec.cache_dir, placeholders=spec.placeholders)
@@ -51,4 +67,15 @@ def build_suite(spec: SuiteSpec, assets: Sequence[Asset] = ()) -> Suite:
         detectors.extend(protocol_detectors())
     if spec.staff is not None:
         detectors.append(PrivacyMonitor(load_directory(spec.staff)))
-    return Suite(detectors, ruleset)
+    detectors.extend(models)
+    return Suite(detectors, ruleset, models)
+
+
+def _models(spec: SuiteSpec) -> list[ModelDetector]:
+    if not spec.models:
+        return []
+    if spec.workspace is None:
+        raise InputError(Problem(Location("--model"), "models named without a workspace", "a workspace folder"))
+    # dict.fromkeys: naming a model twice would score every event twice
+    return [ModelDetector(pipeline_detector(load_model(spec.workspace, name), spec.model_budget), name)
+            for name in dict.fromkeys(spec.models)]

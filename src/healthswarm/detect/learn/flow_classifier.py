@@ -117,12 +117,23 @@ class FlowClassifier(Classifier):
         """predict_proba of one row without scikit-learn's per-call checks (about 20× faster for one
         event; the same numbers: the forest's probability is the mean of its trees' leaf fractions)."""
         estimator = self._ready()
-        one = row.astype(np.float32).reshape(1, -1)
+        with np.errstate(over="ignore"):  # beyond float32 is ±inf, as it was when training cast its rows
+            one = row.astype(np.float32).reshape(1, -1)
         total = sum(tree.tree_.predict(one) for tree in estimator.estimators_)
         proba = np.asarray(total, dtype=np.float64).reshape(1, -1) / len(estimator.estimators_)
         if proba.shape[1] != len(self.classes):
             return estimator.predict_proba(row.reshape(1, -1))
         return proba
+
+    def classify_row(self, row: np.ndarray) -> tuple[str, float, np.ndarray]:
+        """Class, attack probability and per-class probabilities of one row already encoded as `spec` does
+        (the pipeline detector builds rows straight from events, without a dict per flow)."""
+        proba = self._proba_one(row)
+        return str(self._decide(proba)[0]), float(self._attack_probability(proba)[0]), proba[0]
+
+    def importances(self) -> np.ndarray:
+        """The forest's impurity-based importance of each feature (in `features` order)."""
+        return np.asarray(self._ready().feature_importances_, dtype=np.float64)
 
     def score_one(self, x: Mapping[str, Any]) -> float:
         self._ready()

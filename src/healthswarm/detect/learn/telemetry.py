@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from healthswarm.detect.learn.base import Classifier
+from healthswarm.detect.learn.boosting import positive_probability
 from healthswarm.detect.learn.datasets import LabelledData
 from healthswarm.detect.learn.datasets.toniot import DEVICES
 from healthswarm.detect.learn.registry import register
@@ -139,10 +140,21 @@ class TelemetryModel(Classifier):
 
     def score_one(self, x: Mapping[str, Any]) -> float:
         device = str(x.get("device"))
-        readings, envelope, clf = self._model(device)
+        readings, _, _ = self._model(device)
         values = self._values(x, device, readings)
-        row = self._state.setdefault(device, SequenceState()).step(values, float(x["time"]), envelope)
-        return float(clf.predict_proba(row[None, :])[0, 1])
+        return self.score_stream(device, values, float(x["time"]), self._state.setdefault(device, SequenceState()))[0]
+
+    def readings(self, device: str) -> list[str]:
+        """The reading columns the model of `device` expects, in order."""
+        return self._model(device)[0]
+
+    def score_stream(self, device: str, values: np.ndarray, time: float, state: SequenceState
+                     ) -> tuple[float, np.ndarray]:
+        """Attack probability and sequence-feature row of one reading of a stream whose state the caller
+        keeps: the pipeline keeps one per physical device, since two fridges must not share a sequence."""
+        _, envelope, clf = self._model(device)
+        row = state.step(values, time, envelope)
+        return positive_probability(clf, row), row
 
     def predict_one(self, x: Mapping[str, Any]) -> str:
         return "attack" if self.score_one(x) >= 0.5 else BENIGN

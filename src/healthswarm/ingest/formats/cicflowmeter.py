@@ -10,7 +10,16 @@ ECS: `source.ip/port`, `destination.ip/port`, `network.transport` and `network.i
 the protocol number), `event.duration` (CICFlowMeter writes microseconds; ECS wants nanoseconds),
 `source.bytes/packets`, `destination.bytes/packets`, `network.bytes/packets`, `flow.id`, and the
 ground-truth `Label` as `flow.label` (kept for evaluation: no detector may use it as a feature).
-`original` is the whole row, column → text, so every numeric feature is there as written.
+`original` is the whole row, column → text, so every numeric feature is there as written: the flow
+classifier's pipeline detector (detect/learn/flow_detector.py) builds its feature row from it. `Label`
+(and `Attempted Category`) stay there too, but no detector reads them.
+
+Feature columns (every column but the identifiers, addresses, Timestamp and labels) must be numbers; a
+row with anything else there is rejected naming the line and the column. `NaN`, `Infinity` and
+`-Infinity` are numbers CICFlowMeter writes (its rate columns divide by the flow duration, zero for a
+one-packet flow), so they are accepted and kept as written; the model's feature pipeline turns them into
+-1 ("rate undefined") in the four rate columns, as training did, and skips (counts) a flow that has one
+anywhere else.
 
 Timestamps: CIC-IDS2017 wrote local (Atlantic) times without a zone, as `3/7/2017 8:55`,
 `07/07/2017 03:30:00 PM` (day first) or, in the corrected release, `2017-07-06 16:25:41.298564`.
@@ -43,6 +52,9 @@ _INT_FIELDS = {
     "total length of fwd packet": "source.bytes", "total length of fwd packets": "source.bytes",
     "total length of bwd packet": "destination.bytes", "total length of bwd packets": "destination.bytes",
 }
+# columns that are not flow statistics: everything else must be a number (NaN/Infinity included)
+_NOT_FEATURES = frozenset(("id", "flow id", "src ip", "source ip", "dst ip", "destination ip", "timestamp", "label",
+                           "attempted category"))
 _TEXT_FIELDS = {"src ip": "source.ip", "source ip": "source.ip", "dst ip": "destination.ip",
                 "destination ip": "destination.ip", "flow id": "flow.id", "label": "flow.label"}
 
@@ -106,6 +118,8 @@ class CicFlowMeterFormat:
         proto_at = canon.index("protocol") if "protocol" in canon else None
         time_at = canon.index("timestamp") if "timestamp" in canon else None
         duration_at = canon.index("flow duration") if "flow duration" in canon else None
+        done = {i for i, _ in ints} | {proto_at, duration_at}
+        checked = [i for i, c in enumerate(canon) if c not in _NOT_FEATURES and i not in done]
         for item in csv_rows(stream, source, max(start, header_end), NAME, len(names)):
             if type(item) is not tuple:
                 yield item
@@ -138,6 +152,13 @@ class CicFlowMeterFormat:
                     f["event.duration"] = int(float(value) * 1000)
                 except (ValueError, OverflowError):
                     bad = f"line {record}: column 'Flow Duration': {value[:40]!r} is not a number"
+            if bad is None:
+                i = -1
+                try:
+                    for i in checked:
+                        float(cells[i])
+                except ValueError:
+                    bad = f"line {record}: column {names[i]!r}: {cells[i].strip()[:40]!r} is not a number"
             if bad is not None:
                 yield Reject(source, position, bad, line, NAME, record)
                 continue

@@ -6,9 +6,13 @@ normal, ddos, injection, password, xss, ransomware, backdoor, scanning, mitm). D
 thermostat, GPS tracker, garage door, Modbus, motion light, weather.
 
 ECS: `event.kind` "metric", `event.dataset` "ton_iot.<device>", `device.type` (from the reading
-columns, else the file name), readings under `iomt.metrics.<column>` (numbers as numbers, the rest
-as stripped text), the ground truth as `iomt.label` / `iomt.attack_type` (evaluation only, never a
-feature). `original` is the row, column → text.
+columns, else the file name), `device.id`, readings under `iomt.metrics.<column>` (numbers as numbers,
+the rest as stripped text), the ground truth as `iomt.label` / `iomt.attack_type` (evaluation only,
+never a feature). `original` is the row, column → text.
+
+`device.id`: TON_IoT names no device, and one file holds one device's readings, so the id is the
+source's file name without `.csv` (`Train_Test_IoT_Fridge`). The telemetry detector keeps one reading
+sequence per id, so two devices' files ingested together are not taken for one device.
 
 Times: TON_IoT wrote testbed local time (Canberra) without a zone; there is nothing to convert from,
 so they are taken as UTC, like every zone-less time here. `ts`, when present, is epoch seconds.
@@ -111,6 +115,7 @@ class TonIotFormat:
         readings = [(i, f"iomt.metrics.{names[i]}") for i, n in enumerate(lowered)
                     if n not in _TIME_COLUMNS and n not in _TRUTH]
         dataset = f"ton_iot.{device}"
+        device_id = os.path.basename(source).rsplit(".", 1)[0] or source
         dates: dict[tuple[str, str], datetime | None] = {}
         for item in csv_rows(stream, source, max(start, header_end), NAME, len(names)):
             if type(item) is not tuple:
@@ -140,6 +145,7 @@ class TonIotFormat:
             f: dict[str, Any] = {
                 "event.kind": "metric", "event.module": "ton_iot", "event.dataset": dataset,
                 "observer.type": "ton-iot", "device.type": device,
+                "device.id": device_id,
             }
             for i, ecs in readings:
                 if value := cells[i].strip():

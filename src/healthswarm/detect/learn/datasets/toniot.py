@@ -38,7 +38,8 @@ def device_of(header: list[str]) -> str | None:
     return next((d for d, cols in DEVICES.items() if cols == readings), None)
 
 
-def _reading(text: str) -> float:
+def reading(text: str) -> float:
+    """A TON_IoT reading as a number: switch words (any case, any blanks) as 1/0, else the float."""
     text = text.strip().lower()
     return SWITCH[text] if text in SWITCH else float(text)
 
@@ -74,7 +75,7 @@ class TonIotLayout:
                                         "a date like 25-Apr-19 and a time like 19:19:40"))
             for j, name in enumerate(readings):
                 try:
-                    values[i, j] = _reading(row[2 + j])
+                    values[i, j] = reading(row[2 + j])
                 except ValueError:
                     problems.append(Problem(Location(str(path), i + 2, name), f"{row[2 + j]!r} is not a reading",
                                             "a number or one of " + "/".join(SWITCH)))
