@@ -8,11 +8,15 @@ the test instead: a skipped service test must not pass CI.
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 from sqlalchemy import Table, create_engine, func, select, text
 
 from healthswarm.store import Store
@@ -40,6 +44,33 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not available: {path} (tests read ../shared/data beside the checkout)")
     return path
+
+
+def wait_until(what: str, check: Callable[[], bool], seconds: float) -> None:
+    """Poll `check` until it holds; fail naming `what` after `seconds` (bounded, unlike a bare loop)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+@contextmanager
+def uvicorn_in_thread(config: uvicorn.Config) -> Iterator[uvicorn.Server]:
+    """A real uvicorn server for `config` in a daemon thread, started before the body runs, stopped after."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def rows_in(url: str, table: Table = events) -> int:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 import uvicorn
 
 from api_support import DemoApi, demo_workspace, open_demo_api  # noqa: F401
-from conftest import service_unavailable
+from conftest import service_unavailable, uvicorn_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,16 +35,8 @@ def free_port() -> int:
 def live(demo_workspace: Path, tmp_path: Path) -> Iterator[tuple[str, DemoApi]]:
     api = open_demo_api(demo_workspace, tmp_path / "ws", stream_poll=0.2)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", api
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_in_thread(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning")):
+        yield f"http://127.0.0.1:{port}", api
     api.store.close()
 
 

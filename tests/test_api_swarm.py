@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from api_support import DemoApi, demo_workspace, open_demo_api  # noqa: F401
+from conftest import uvicorn_in_thread
 from healthswarm.api.swarm import make_router
 from test_api_browser import browser, free_port  # noqa: F401
 
@@ -154,16 +153,8 @@ def test_openapi_documents_the_swarm_view(client: TestClient) -> None:
 def swarm_live(demo_workspace: Path, tmp_path: Path) -> Iterator[tuple[str, DemoApi]]:
     api = open_swarm_api(demo_workspace, tmp_path / "ws")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", api
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_in_thread(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning")):
+        yield f"http://127.0.0.1:{port}", api
     api.store.close()
 
 

@@ -8,11 +8,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import wait_until
 from healthswarm.swarm import outbox
 from healthswarm.swarm.config import NodeConfig, load_node_config
 from healthswarm.swarm.consortium import free_ports, make_consortium
@@ -48,14 +49,6 @@ def _item_ids(cfg: NodeConfig) -> set[str]:
     return ids
 
 
-def _wait(what: str, check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds} s: {what}")
-
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[dict[str, NodeConfig]]:
@@ -76,12 +69,12 @@ def nodes(tmp_path: Path) -> Iterator[dict[str, NodeConfig]]:
 def test_partition_heals_without_losing_intelligence(nodes: dict[str, NodeConfig]) -> None:
     started = time.monotonic()
     every = list(nodes.values())
-    _wait("everyone sees the four others alive", lambda: all(len(_alive(c)) == len(NAMES) - 1 for c in every), 20)
+    wait_until("everyone sees the four others alive", lambda: all(len(_alive(c)) == len(NAMES) - 1 for c in every), 20)
 
     for side, other in ((LEFT, RIGHT), (RIGHT, LEFT)):
         for name in side:
             write_deny(nodes[name].folder, [nodes[o].listen for o in other])
-    _wait("each side declares the other dead",
+    wait_until("each side declares the other dead",
           lambda: all(_alive(nodes[n]) == set(side) - {n} for side in (LEFT, RIGHT) for n in side), 20)
 
     outbox.post(nodes["st-aurelia"].folder, "indicator",
@@ -90,7 +83,7 @@ def test_partition_heals_without_losing_intelligence(nodes: dict[str, NodeConfig
     outbox.post(nodes["citylab"].folder, "sighting", {"type": "domain", "value": "cdn-update.example",
                                                       "confidence": 70})
     outbox.post(nodes["medtech"].folder, "risk", {"vendor": "BD", "model": "Alaris 8015", "confidence": 70})
-    _wait("each side spreads its own intelligence",
+    wait_until("each side spreads its own intelligence",
           lambda: all(len(_item_ids(nodes[n])) == 2 for n in NAMES), 15)
     time.sleep(1.0)   # several rounds more: the partition really holds
     left, right = _item_ids(nodes["st-aurelia"]), _item_ids(nodes["citylab"])
@@ -109,7 +102,7 @@ def test_partition_heals_without_losing_intelligence(nodes: dict[str, NodeConfig
                 and len({s.get("field_digest") for s in statuses}) == 1
                 and all(s.get("items") == len(everything) for s in statuses))
 
-    _wait("membership, items and threat field converge after healing", converged, 25)
+    wait_until("membership, items and threat field converge after healing", converged, 25)
     heal_seconds = time.monotonic() - healed
     keys = {row["key"] for row in _status(nodes["northfield"])["threat_field"]}  # type: ignore[index, union-attr]
     assert {"indicator:ipv4:198.51.100.77", "technique:T1083", "indicator:domain:cdn-update.example",

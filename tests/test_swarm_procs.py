@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import wait_until
 from healthswarm.swarm import outbox
 from healthswarm.swarm.config import load_node_config
 from healthswarm.swarm.consortium import free_ports, make_consortium
@@ -33,14 +34,6 @@ def _status(config: Path) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
 
-
-def _wait(what: str, check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 @pytest.fixture
@@ -69,26 +62,27 @@ def test_five_processes_disseminate_survive_kill_and_catch_up(
         swarm: tuple[list[Path], dict[str, subprocess.Popen[bytes]]]) -> None:
     configs, procs = swarm
     started = time.monotonic()
-    _wait("every node sees the four others alive",
+    wait_until("every node sees the four others alive",
           lambda: all(len(_members(c)) == len(NAMES) - 1 for c in configs), 20)
 
     outbox.post(load_node_config(configs[0]).folder, "indicator",
                 {"type": "ipv4", "value": "198.51.100.77", "confidence": 80, "techniques": ["T1071.001"]})
-    _wait("the indicator reaches every node", lambda: all(_has_key(c, "indicator:ipv4:198.51.100.77")
+    wait_until("the indicator reaches every node", lambda: all(_has_key(c, "indicator:ipv4:198.51.100.77")
                                                           for c in configs), 15)
 
     victim = configs[3]
     os.kill(procs["lab"].pid, signal.SIGKILL)
     procs["lab"].wait(5)
-    _wait("the others declare lab dead", lambda: all("lab" in _members(c, "dead") for c in configs if c != victim), 15)
+    wait_until("the others declare lab dead",
+               lambda: all("lab" in _members(c, "dead") for c in configs if c != victim), 15)
 
     outbox.post(load_node_config(configs[1]).folder, "sighting",
                 {"type": "domain", "value": "cdn-update.example", "confidence": 70})
-    _wait("the sighting spreads among the living",
+    wait_until("the sighting spreads among the living",
           lambda: all(_has_key(c, "indicator:domain:cdn-update.example") for c in configs if c != victim), 15)
 
     procs["lab"] = _start(victim, victim.parent / "lab.log")
-    _wait("lab is back alive everywhere and caught up by anti-entropy",
+    wait_until("lab is back alive everywhere and caught up by anti-entropy",
           lambda: all("lab" in _members(c) for c in configs if c != victim)
           and _has_key(victim, "indicator:domain:cdn-update.example")
           and _has_key(victim, "indicator:ipv4:198.51.100.77"), 20)

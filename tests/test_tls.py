@@ -7,7 +7,6 @@ import os
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine
 
+from conftest import uvicorn_in_thread
 from healthswarm.config import TlsSettings
 from healthswarm.errors import ConfigError
 from healthswarm.security.testca import make_test_ca
@@ -185,19 +185,9 @@ def test_two_real_nodes_gossip_over_mutual_tls(pki: dict[str, TlsSettings], tmp_
 def serving(app: Any, tls: TlsSettings) -> Iterator[str]:
     """`app` on a free loopback port with uvicorn (HTTPS when `tls` has a cert), in a thread; yields its base URL."""
     port = free_ports(1)[0]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="info",
-                                           **uvicorn_options(tls)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with uvicorn_in_thread(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="info",
+                                          **uvicorn_options(tls))):
         yield f"{'https' if tls.enabled else 'http'}://localhost:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_api_over_https_verified_with_the_ca(pki: dict[str, TlsSettings], tmp_path: Path) -> None:
