@@ -27,7 +27,7 @@ from typing import Any
 
 from healthswarm.detect.attack import AttackCatalog
 from healthswarm.detect.healthcare.alerts import MAX_EVIDENCE, AlertSink, Rule, listing, text
-from healthswarm.detect.healthcare.windows import BucketRate, KeyTable, SlidingCount, Warmup, remember
+from healthswarm.detect.healthcare.windows import Burst, KeyTable, Warmup, remember
 from healthswarm.model import Alert, Event, Reject
 
 NEW_SENDER = Rule("healthcare.hl7.new-sender", "HL7 Sender Never Seen on This Interface", "medium",
@@ -62,19 +62,15 @@ class Hl7Config:
 
 @dataclass(slots=True)
 class _Interface:
-    rate: BucketRate
-    window: SlidingCount
+    flood: Burst
     senders: dict[str, set[str]] = field(default_factory=dict)
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=MAX_EVIDENCE))
-    flooding: bool = False
 
 
 @dataclass(slots=True)
 class _Source:
-    rate: BucketRate
-    window: SlidingCount
+    probe: Burst
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=MAX_EVIDENCE))
-    probing: bool = False
 
 
 def endpoint(fields: dict[str, Any], side: str) -> str:
@@ -125,9 +121,9 @@ class Hl7Analytics:
         self.stats = self.sink.stats
         self.warmup = Warmup(c.warmup_events, c.warmup_seconds)
         self.interfaces: KeyTable[str, _Interface] = KeyTable(
-            lambda: _Interface(BucketRate(c.flood_window, c.flood_alpha), SlidingCount(c.flood_window)), c.max_keys)
+            lambda: _Interface(Burst(c.flood_window, c.flood_alpha)), c.max_keys)
         self.sources: KeyTable[str, _Source] = KeyTable(
-            lambda: _Source(BucketRate(c.probe_window, c.flood_alpha), SlidingCount(c.probe_window)), c.max_keys)
+            lambda: _Source(Burst(c.probe_window, c.flood_alpha)), c.max_keys)
 
     def detect(self, event: Event) -> list[Alert]:
         fields = event.fields
@@ -189,17 +185,9 @@ class Hl7Analytics:
     def _flood(self, event: Event, interface: _Interface, receiver: str, kind: str, t: float,
                armed: bool) -> list[Alert]:
         c = self.config
-        count = interface.window.add(t)
-        interface.rate.add(t)
-        expected = interface.rate.mean
-        if interface.flooding:
-            interface.rate.hold()
-            interface.flooding = count >= c.flood_min / 2
+        fired, count, expected = interface.flood.step(t, armed, c.flood_min, c.flood_factor)
+        if not fired:
             return []
-        if not armed or count < c.flood_min or count <= c.flood_factor * expected:
-            return []
-        interface.flooding = True
-        interface.rate.hold()
         prefix = "/".join(c.flood_prefixes)
         senders = Counter(endpoint(e.fields, "sending") for e in interface.recent)
         why = (f"{count} {prefix} messages within {c.flood_window:g} s into {receiver} (threshold "
@@ -218,17 +206,9 @@ class Hl7Analytics:
         key = text(event.fields, "source.ip") or event.source or endpoint(event.fields, "sending") or "?"
         source = self.sources.get(key)
         source.recent.append(event)
-        count = source.window.add(t)
-        source.rate.add(t)
-        expected = source.rate.mean
-        if source.probing:
-            source.rate.hold()
-            source.probing = count >= c.probe_min / 2
+        fired, count, expected = source.probe.step(t, armed, c.probe_min, c.probe_factor)
+        if not fired:
             return []
-        if not armed or count < c.probe_min or count <= c.probe_factor * expected:
-            return []
-        source.probing = True
-        source.rate.hold()
         why = (f"{count} malformed or rejected HL7 messages from {key} within {c.probe_window:g} s (threshold "
                f"{c.probe_min}; its learned rate {expected:.2f} per {c.probe_window:g} s); latest: {problem[:160]}")
         return self.sink.emit(PROBE, list(source.recent), why, {

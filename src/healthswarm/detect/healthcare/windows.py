@@ -197,3 +197,31 @@ def remember(known: set[str], value: str, cap: int) -> bool:
         return False
     known.add(value)
     return True
+
+
+class Burst:
+    """A count over a sliding window judged against its own learned rate, with hysteresis: `step` fires once
+    when the count reaches `minimum` and exceeds `factor` × the learned rate, then stays quiet until the count
+    falls below half the minimum; buckets during a burst are held out of the learned rate."""
+
+    __slots__ = ("active", "rate", "window")
+
+    def __init__(self, window: float, alpha: float) -> None:
+        self.window = SlidingCount(window)
+        self.rate = BucketRate(window, alpha)
+        self.active = False
+
+    def step(self, t: float, armed: bool, minimum: int, factor: float) -> tuple[bool, int, float]:
+        """(fired, count in the window, learned rate) after one more event at `t`."""
+        count = self.window.add(t)
+        self.rate.add(t)
+        expected = self.rate.mean
+        if self.active:
+            self.rate.hold()
+            self.active = count >= minimum / 2
+            return False, count, expected
+        if not armed or count < minimum or count <= factor * expected:
+            return False, count, expected
+        self.active = True
+        self.rate.hold()
+        return True, count, expected
