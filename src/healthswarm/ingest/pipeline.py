@@ -13,17 +13,25 @@ Events are published to the bus inside the batch's transaction, before the commi
 newly stored: a crash between publishing and committing re-publishes them on restart (with the same
 key, which JetStream's duplicate window and consumers use to drop the copy), so the bus gets every
 stored event at least once and never one that was already published by an earlier run's commit.
+
+Durability on SQLite (WAL, synchronous=NORMAL; see store/db.py): a commit is in the WAL file when
+`commit()` returns, so a killed process (SIGKILL, OOM, a crash) loses nothing committed, and its
+checkpoint with it. Only an operating-system crash or power loss can lose the last few commits
+(NORMAL does not fsync the WAL on each commit); the batch and its checkpoint are then lost
+together, so reading resumes from the older checkpoint and exactly-once still holds.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,19 +40,53 @@ from healthswarm.bus.codec import event_to_bytes
 from healthswarm.ingest.enrich import Enricher
 from healthswarm.ingest.formats import FORMAT_MODULES, SNIFF_BYTES, Format, detect_format, get_format
 from healthswarm.model import Event, Reject, event_key
+from healthswarm.model.event import event_keyer
 from healthswarm.store import Store
 from healthswarm.store.events import insert_events, insert_rejects, set_checkpoint
 from healthswarm.store.inventory import load_inventory
 
 DEFAULT_BATCH = 5_000
+EVENTS_SUBJECT = "healthswarm.events"
 # parsers say where in their reasons ("line 12: invalid JSON …"); counts group by the rest
 _WHERE = re.compile(r"^(?:line|record|message|entry|member) \d+[:,]\s*")
+# with the automatic collector paused (see _collect_per_batch), a full collection every this many batches
+_FULL_GC_BATCHES = 64
 
 
 def reason_kind(reason: str) -> str:
     """A reject reason without its leading location, so counts group alike problems."""
     return _WHERE.sub("", reason, count=1)
-EVENTS_SUBJECT = "healthswarm.events"
+
+
+@contextmanager
+def _collect_per_batch() -> Iterator[Callable[[], None]]:
+    """Pause CPython's automatic garbage collector while a stream is read; yields the function to
+    call after each batch is released, which collects instead.
+
+    Why: a batch holds thousands of events (each a few dicts and lists) until it commits. The
+    automatic collector runs every 700 new objects, so it traverses the growing batch again and
+    again and promotes it, which then triggers full collections of the whole heap: measured at 20-25 %
+    of ingestion's CPU time. Events hold no reference cycles; collecting the young generations once
+    per released batch (when they are nearly empty) and the whole heap every _FULL_GC_BATCHES batches
+    keeps memory as bounded as before (other threads' cyclic garbage included) at a negligible cost.
+    Leaves the collector alone when the caller (or another pipeline's thread) has already paused it.
+    """
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    batches = 0
+
+    def collect() -> None:
+        nonlocal batches
+        if paused:
+            batches += 1
+            gc.collect(2 if batches % _FULL_GC_BATCHES == 0 else 1)
+
+    try:
+        yield collect
+    finally:
+        if paused:
+            gc.enable()
 
 
 @dataclass
@@ -176,6 +218,8 @@ class Pipeline:
         committed: int | None = None
         same = 0
         pending: Future[None] | None = None
+        key_of = event_keyer(identity)
+        enrich = self.enricher.enrich if self.enricher is not None else None
 
         def flush(position: int) -> None:
             # With `overlap`, batches commit one at a time and in order on a writer thread while the
@@ -191,27 +235,38 @@ class Pipeline:
             else:
                 pending = self._writer.submit(self._commit, *job)
 
-        try:
-            for item in records:
-                position = item.position
-                if position == last:
-                    same += 1
-                else:
-                    if last is not None and len(batch) >= self.batch_size:
-                        flush(last)
-                        if on_commit is not None and committed is not None:
-                            on_commit(committed)  # the batch before: known committed now
-                        committed = last
-                        batch = _Batch()
-                    last, same = position, 0
-                key = event_key(identity, position if not same else f"{position}#{same}")
-                self._add(batch, item, key, stats)
-            if last is not None and last != committed:
-                flush(last)
-                committed = last
-        finally:
-            if pending is not None:
-                pending.result()
+        with _collect_per_batch() as collect:
+            try:
+                events = batch.events
+                for item in records:
+                    position = item.position
+                    if position == last:
+                        same += 1
+                    else:
+                        if last is not None and len(batch) >= self.batch_size:
+                            flush(last)
+                            if on_commit is not None and committed is not None:
+                                on_commit(committed)  # the batch before: known committed now
+                            committed = last
+                            batch = _Batch()
+                            events = batch.events
+                            collect()
+                        last, same = position, 0
+                    key = key_of(position if not same else f"{position}#{same}")
+                    if type(item) is Event:  # _add, inlined for the common case: once per event
+                        item.key = key
+                        if enrich is not None:
+                            enrich(item)
+                        events.append(item)
+                        stats.events += 1
+                    else:
+                        self._add(batch, item, key, stats)
+                if last is not None and last != committed:
+                    flush(last)
+                    committed = last
+            finally:
+                if pending is not None:
+                    pending.result()
         if on_commit is not None and committed is not None:
             on_commit(committed)
         elapsed = time.perf_counter() - started

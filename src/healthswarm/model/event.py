@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,10 @@ class Event:
     or record number there, for people; `position` is where reading resumes after it (the byte
     offset just past the record for text formats, the record ordinal for container formats such as
     EVTX), for checkpoints; `key` is the idempotency key the source assigns (see `event_key`).
+    `original_json` is the original's JSON text exactly as read, set by parsers of JSON input that
+    kept the line, so the store writes those bytes instead of serialising `original` again (the
+    largest value of an event). It is not a constructor argument, so `dataclasses.replace` (a new
+    `original`) drops it; code that changes `original` in place must set it to None.
     """
 
     timestamp: datetime
@@ -30,9 +35,13 @@ class Event:
     record: int = 0
     position: int = 0
     key: str = ""
+    original_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.timestamp.tzinfo is None:
+        zone = self.timestamp.tzinfo
+        if zone is UTC:  # what parsers produce: skips a utcoffset() call per event on the ingest hot path
+            return
+        if zone is None:
             raise ValueError("event timestamps must be timezone-aware (UTC)")
         if self.timestamp.utcoffset():
             self.timestamp = self.timestamp.astimezone(UTC)
@@ -58,6 +67,20 @@ class Event:
 def event_key(source_identity: str, position: int | str) -> str:
     """Idempotency key of an event: the same record read twice gets the same key."""
     return hashlib.blake2b(f"{source_identity}\x00{position}".encode(), digest_size=16).hexdigest()
+
+
+def event_keyer(source_identity: str) -> Callable[[int | str], str]:
+    """`event_key` bound to one source: the same keys, about twice as fast per event, because the
+    hash state after the identity is computed once and copied (a stream keys every record)."""
+    prefix = hashlib.blake2b(f"{source_identity}\x00".encode(), digest_size=16)
+    copy = prefix.copy
+
+    def key(position: int | str) -> str:
+        state = copy()
+        state.update(str(position).encode())
+        return state.hexdigest()
+
+    return key
 
 
 @dataclass(slots=True)

@@ -7,6 +7,8 @@ either both are committed or neither, which is what makes a kill -9 during inges
 
 JSON columns are bound as text serialised by orjson rather than through the JSON type's `json.dumps`:
 on the write path that is most of the cost of an insert. PostgreSQL gets an explicit CAST to JSON.
+An event's `original` is not serialised at all when the parser kept the JSON text it was read from
+(`Event.original_json`): those bytes are stored as they are.
 """
 
 from __future__ import annotations
@@ -19,25 +21,12 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, ColumnElement, Connection, Text, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import TypeDecorator
 
 from healthswarm.model import Event, Reject
 from healthswarm.store.tables import checkpoints, events, quarantine
 
 # Executemany chunks: large enough to amortise a round trip, small enough to bound memory.
 CHUNK = 5_000
-
-
-class _OrjsonText(TypeDecorator[Any]):
-    """A value bound as its orjson text (what SQLAlchemy's JSON type would store, faster)."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        if value is None:
-            return None
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=_json_default).decode()
 
 
 def _json_default(value: Any) -> Any:
@@ -49,7 +38,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _json_param(name: str, dialect: str) -> ColumnElement[Any]:
-    param = bindparam(name, type_=_OrjsonText())
+    # bound as the JSON text the rows carry (see _json_text), what SQLAlchemy's JSON type would store
+    param = bindparam(name, type_=Text())
     # SQLite stores JSON as text anyway (and CAST AS JSON there would mean NUMERIC affinity)
     return cast(param, JSON) if dialect == "postgresql" else param
 
@@ -67,6 +57,16 @@ def _event_asset(fields: dict[str, Any]) -> str | None:
     return fields.get("asset.id") or fields.get("source.asset.id") or fields.get("destination.asset.id")
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=_json_default).decode()
+
+
+def _original_text(e: Event) -> str | None:
+    if e.original_json is not None:
+        return e.original_json.decode()  # valid UTF-8: the parser decoded it as JSON
+    return None if e.original is None else _json_text(e.original)
+
+
 def _event_rows(batch: Sequence[Event]) -> list[dict[str, Any]]:
     rows = []
     for e in batch:
@@ -74,8 +74,8 @@ def _event_rows(batch: Sequence[Event]) -> list[dict[str, Any]]:
         rows.append({
             "key": e.key, "timestamp": e.timestamp, "observer_type": f.get("observer.type") or "",
             "organization_id": f.get("organization.id"), "asset_id": _event_asset(f),
-            "source": e.source, "record": e.record, "position": e.position, "fields_json": f,
-            "original_json": e.original,
+            "source": e.source, "record": e.record, "position": e.position, "fields_json": _json_text(f),
+            "original_json": _original_text(e),
         })
     return rows
 
@@ -102,19 +102,28 @@ def _sqlite_tuples(batch: Sequence[Event]) -> list[tuple[Any, ...]]:
     dumps, option, default = orjson.dumps, orjson.OPT_NON_STR_KEYS, _json_default
     rows = []
     append = rows.append
+    # The text form SQLAlchemy's SQLite DateTime writes and reads back, "2022-02-08 14:40:29.080710"
+    # (timestamps are UTC, so no zone). Formatting a datetime costs more than the rest of a row
+    # (isoformat() ~12,000 instructions here); events of a batch share few seconds, so the text up
+    # to the second is formatted once per second and the microseconds are appended.
+    seconds: dict[tuple[int, ...], str] = {}
     for e in batch:
         f = e.fields
         get = f.get
-        original = e.original
+        ts = e.timestamp
+        second = (ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.second)
+        if (prefix := seconds.get(second)) is None:
+            prefix = seconds[second] = "%04d-%02d-%02d %02d:%02d:%02d." % second  # noqa: UP031
+        raw = e.original_json
+        if raw is not None:
+            original: str | None = raw.decode()
+        else:
+            original = None if e.original is None else dumps(e.original, option=option, default=default).decode()
         append((
-            # the text form SQLAlchemy's SQLite DateTime writes and reads back: timestamps are UTC,
-            # so the ISO text without its "+00:00"
-            e.key, e.timestamp.isoformat(" ", "microseconds")[:26],
+            e.key, prefix + str(1_000_000 + ts.microsecond)[1:],
             get("observer.type") or "", get("organization.id"),
             get("asset.id") or get("source.asset.id") or get("destination.asset.id"), e.source, e.record,
-            e.position,
-            dumps(f, option=option, default=default).decode(),
-            None if original is None else dumps(original, option=option, default=default).decode(),
+            e.position, dumps(f, option=option, default=default).decode(), original,
         ))
     return rows
 

@@ -10,7 +10,10 @@ tls, smtp/email, fileinfo, anomaly, dhcp, ssh, stats; app-layer objects carried 
 fileinfo events (http, tls, dns, smtp, email) are mapped too.
 
 This is the hot path of ingestion (bench target: at least half the speed of a bare `orjson.loads`
-loop), hence plain dict work, no per-event regex, no copies: `original` is the parsed object itself.
+loop), hence plain dict work, no per-event regex, no copies: `original` is the parsed object itself
+and `original_json` the line it was parsed from (the store writes it as is). What is the same for
+every event of one type (kind, module, dataset, observer, category, type, a fixed protocol) is a
+template dict per event type, copied at C speed, so the handlers only read the type's own section.
 """
 
 from __future__ import annotations
@@ -62,10 +65,13 @@ def _timestamp(text: Any) -> datetime | None:
     return parse_iso(text)
 
 
-# event.category / event.type per event type; lists are shared between events (treat as read-only)
+# event.category / event.type values; lists are shared between events (treat as read-only)
 _NETWORK = ["network"]
 _PROTOCOL = ["protocol"]
 _INFO = ["info"]
+_CONNECTION_END = ["connection", "end"]
+_DENIED = ["denied"]
+_ALLOWED = ["allowed"]
 
 
 def _flow_counts(f: dict[str, Any], flow: dict[str, Any]) -> None:
@@ -91,8 +97,6 @@ def _span(f: dict[str, Any], section: dict[str, Any]) -> None:
 
 
 def _flow(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = ["connection", "end"]
     flow = o.get("flow")
     if type(flow) is dict:
         _flow_counts(f, flow)
@@ -104,8 +108,6 @@ def _flow(f: dict[str, Any], o: dict[str, Any]) -> None:
 
 
 def _netflow(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = ["connection", "end"]
     nf = o.get("netflow")
     if type(nf) is dict:
         if (v := nf.get("bytes")) is not None:
@@ -142,9 +144,6 @@ def _dns_section(f: dict[str, Any], dns: dict[str, Any]) -> None:
 
 
 def _dns(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = _PROTOCOL
-    f["network.protocol"] = "dns"
     dns = o.get("dns")
     if type(dns) is dict:
         _dns_section(f, dns)
@@ -172,9 +171,6 @@ def _http_section(f: dict[str, Any], http: dict[str, Any]) -> None:
 
 
 def _http(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = ["network", "web"]
-    f["event.type"] = ["access", "protocol"]
-    f["network.protocol"] = "http"
     http = o.get("http")
     if type(http) is dict:
         _http_section(f, http)
@@ -208,9 +204,6 @@ def _tls_section(f: dict[str, Any], tls: dict[str, Any]) -> None:
 
 
 def _tls(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = _PROTOCOL
-    f["network.protocol"] = "tls"
     tls = o.get("tls")
     if type(tls) is dict:
         _tls_section(f, tls)
@@ -238,16 +231,7 @@ def _smtp_section(f: dict[str, Any], o: dict[str, Any]) -> None:
             f["email.attachments.file.name"] = v
 
 
-def _smtp(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = ["network", "email"]
-    f["event.type"] = _PROTOCOL
-    f["network.protocol"] = "smtp"
-    _smtp_section(f, o)
-
-
 def _fileinfo(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = ["network", "file"]
-    f["event.type"] = _INFO
     fi = o.get("fileinfo")
     if type(fi) is dict:
         if (v := fi.get("filename")) is not None:
@@ -263,8 +247,6 @@ def _fileinfo(f: dict[str, Any], o: dict[str, Any]) -> None:
 
 
 def _alert(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.kind"] = "alert"
-    f["event.category"] = ["network", "intrusion_detection"]
     alert = o.get("alert")
     action = "allowed"
     if type(alert) is dict:
@@ -282,7 +264,7 @@ def _alert(f: dict[str, Any], o: dict[str, Any]) -> None:
             f["event.severity"] = v
         action = alert.get("action") or action
         f["event.action"] = action
-    f["event.type"] = ["denied"] if action in ("blocked", "drop") else ["allowed"]
+    f["event.type"] = _DENIED if action in ("blocked", "drop") else _ALLOWED
     flow = o.get("flow")
     if type(flow) is dict:
         _flow_counts(f, flow)
@@ -302,8 +284,6 @@ def _app_layer(f: dict[str, Any], o: dict[str, Any]) -> None:
 
 
 def _anomaly(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = _INFO
     an = o.get("anomaly")
     if type(an) is dict:
         if (v := an.get("event")) is not None:
@@ -313,9 +293,6 @@ def _anomaly(f: dict[str, Any], o: dict[str, Any]) -> None:
 
 
 def _dhcp(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = _PROTOCOL
-    f["network.protocol"] = "dhcp"
     d = o.get("dhcp")
     if type(d) is dict:
         if (v := d.get("client_mac")) is not None:
@@ -327,22 +304,12 @@ def _dhcp(f: dict[str, Any], o: dict[str, Any]) -> None:
 
 
 def _ssh(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = _PROTOCOL
-    f["network.protocol"] = "ssh"
     s = o.get("ssh")
     if type(s) is dict and type(c := s.get("client")) is dict and (v := c.get("software_version")) is not None:
         f["user_agent.original"] = v
 
 
-def _drop(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.category"] = _NETWORK
-    f["event.type"] = ["denied"]
-    f["event.action"] = "drop"
-
-
 def _stats(f: dict[str, Any], o: dict[str, Any]) -> None:
-    f["event.kind"] = "metric"
     stats = o.get("stats")
     if type(stats) is dict and (v := stats.get("uptime")) is not None:
         f["suricata.stats.uptime"] = v
@@ -350,29 +317,51 @@ def _stats(f: dict[str, Any], o: dict[str, Any]) -> None:
 
 def _protocol(f: dict[str, Any], o: dict[str, Any]) -> None:
     """Any other app-layer event type (smb, krb5, rdp, sip, snmp, mqtt, ...): the protocol it names."""
-    f["event.category"] = _NETWORK
-    f["event.type"] = _PROTOCOL
     if "network.protocol" not in f:
         f["network.protocol"] = o["event_type"]
 
 
-_HANDLERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
-    "alert": _alert,
-    "flow": _flow,
-    "netflow": _netflow,
-    "dns": _dns,
-    "http": _http,
-    "tls": _tls,
-    "smtp": _smtp,
-    "fileinfo": _fileinfo,
-    "anomaly": _anomaly,
-    "dhcp": _dhcp,
-    "ssh": _ssh,
-    "drop": _drop,
-    "stats": _stats,
+Handler = Callable[[dict[str, Any], dict[str, Any]], None]
+
+# Per event type: the fields every event of the type has (they now come first in `fields`, before
+# source and destination) and the handler for the rest. A type with a fixed `network.protocol`
+# ignores `app_proto`, as its handler used to overwrite it.
+_KINDS: dict[str, tuple[dict[str, Any], Handler | None]] = {
+    "alert": ({"event.kind": "alert", "event.category": ["network", "intrusion_detection"]}, _alert),
+    "flow": ({"event.category": _NETWORK, "event.type": _CONNECTION_END}, _flow),
+    "netflow": ({"event.category": _NETWORK, "event.type": _CONNECTION_END}, _netflow),
+    "dns": ({"event.category": _NETWORK, "event.type": _PROTOCOL, "network.protocol": "dns"}, _dns),
+    "http": ({"event.category": ["network", "web"], "event.type": ["access", "protocol"], "network.protocol": "http"},
+             _http),
+    "tls": ({"event.category": _NETWORK, "event.type": _PROTOCOL, "network.protocol": "tls"}, _tls),
+    "smtp": ({"event.category": ["network", "email"], "event.type": _PROTOCOL, "network.protocol": "smtp"},
+             _smtp_section),
+    "fileinfo": ({"event.category": ["network", "file"], "event.type": _INFO}, _fileinfo),
+    "anomaly": ({"event.category": _NETWORK, "event.type": _INFO}, _anomaly),
+    "dhcp": ({"event.category": _NETWORK, "event.type": _PROTOCOL, "network.protocol": "dhcp"}, _dhcp),
+    "ssh": ({"event.category": _NETWORK, "event.type": _PROTOCOL, "network.protocol": "ssh"}, _ssh),
+    "drop": ({"event.category": _NETWORK, "event.type": _DENIED, "event.action": "drop"}, None),
+    "stats": ({"event.kind": "metric"}, _stats),
 }
-_DATASETS: dict[str, str] = {}
+_OTHER: tuple[dict[str, Any], Handler | None] = ({"event.category": _NETWORK, "event.type": _PROTOCOL}, _protocol)
 _TRANSPORTS = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "IPv6-ICMP": "ipv6-icmp", "SCTP": "sctp"}
+
+
+class _Kind:
+    """What the parser needs per event type, built once per type seen."""
+
+    __slots__ = ("fixed_protocol", "handler", "template")
+
+    def __init__(self, event_type: str) -> None:
+        extra, self.handler = _KINDS.get(event_type, _OTHER)
+        self.template: dict[str, Any] = {
+            "event.kind": "event", "event.module": "suricata", "event.dataset": "suricata." + event_type,
+            "observer.type": "suricata", **extra,
+        }
+        self.fixed_protocol = "network.protocol" in extra
+
+
+_TYPES: dict[str, _Kind] = {name: _Kind(name) for name in _KINDS}
 
 
 class SuricataFormat:
@@ -393,18 +382,21 @@ class SuricataFormat:
         return 0.95 if hits == len(objects) else 0.7
 
     def parse(self, stream: BinaryIO, source: str, start: int = 0) -> Iterator[Event | Reject]:
-        # rows.json_lines inlined (same helpers for every failure): this loop is the ingest hot path
-        handlers, datasets, transports = _HANDLERS, _DATASETS, _TRANSPORTS
-        loads, decode_error, timestamp = orjson.loads, orjson.JSONDecodeError, _timestamp
+        # rows.json_lines and _timestamp's common case inlined: this loop is the ingest hot path, and
+        # a generator or a call less per line is measurable on it
+        kinds, transports, offsets = _TYPES, _TRANSPORTS, _OFFSETS
+        loads, decode_error, timestamp, fromiso = orjson.loads, orjson.JSONDecodeError, _timestamp, _fromiso
         base = count_lines_before(stream, start)
         for line, position, number in iter_lines(stream, start):
             record = base + number
             if line is None:
                 yield too_long(NAME, source, position, record)
                 continue
+            raw: bytes | None = line
             try:
                 o = loads(line)
             except decode_error as exc:
+                raw = None  # a blank line, garbage, or an object behind a byte-order mark
                 o = json_failure(line, exc, NAME, source, position, record)
                 if o is None:
                     continue
@@ -414,64 +406,61 @@ class SuricataFormat:
             if type(o) is not dict:
                 yield not_object(o, line, NAME, source, position, record)
                 continue
-            event_type = o.get("event_type")
-            ts = timestamp(o.get("timestamp"))
+            get = o.get
+            event_type = get("event_type")
+            text = get("timestamp")
+            # EVE's own layout, 2022-02-08T09:40:29.080710-0500, with an offset seen before: as in _timestamp
+            if type(text) is str and len(text) == 31 and (offset := offsets.get(text[26:])) is not None:
+                try:
+                    ts = fromiso(text[:26] + "+00:00") - offset if offset else fromiso(text[:26] + "+00:00")
+                except (ValueError, OverflowError):
+                    ts = None
+            else:
+                ts = timestamp(text)
             if ts is None or type(event_type) is not str:
                 if type(event_type) is not str:
                     reason = f"line {record}: no 'event_type' string: not a Suricata EVE record"
                 else:
-                    reason = f"line {record}: invalid or missing 'timestamp': {str(o.get('timestamp'))[:64]!r}"
+                    reason = f"line {record}: invalid or missing 'timestamp': {str(text)[:64]!r}"
                 yield Reject(source, position, reason, line, NAME, record)
                 continue
-            dataset = datasets.get(event_type)
-            if dataset is None:
-                dataset = "suricata." + event_type
-                if len(datasets) < 256:  # bounded: event types are few, but input is not trusted
-                    datasets[event_type] = dataset
+            kind = kinds.get(event_type)
+            if kind is None:
+                kind = _Kind(event_type)
+                if len(kinds) < 256:  # bounded: event types are few, but input is not trusted
+                    kinds[event_type] = kind
+            f = kind.template.copy()
             if "src_ip" in o:
-                f: dict[str, Any] = {
-                    "event.kind": "event",
-                    "event.module": "suricata",
-                    "event.dataset": dataset,
-                    "observer.type": "suricata",
-                    "source.ip": o["src_ip"],
-                    "source.port": o.get("src_port"),
-                    "destination.ip": o.get("dest_ip"),
-                    "destination.port": o.get("dest_port"),
-                }
-                if f["source.port"] is None:  # ICMP and friends
-                    del f["source.port"]
-                if f["destination.port"] is None:
-                    del f["destination.port"]
-                if f["destination.ip"] is None:
-                    del f["destination.ip"]
-                if (v := o.get("proto")) is not None:
+                f["source.ip"] = o["src_ip"]
+                if (v := get("src_port")) is not None:  # none for ICMP and friends
+                    f["source.port"] = v
+                if (v := get("dest_ip")) is not None:
+                    f["destination.ip"] = v
+                if (v := get("dest_port")) is not None:
+                    f["destination.port"] = v
+                if (v := get("proto")) is not None:
                     f["network.transport"] = transports.get(v) or str(v).lower()
-                if (v := o.get("app_proto")) is not None and v != "failed":
+                if not kind.fixed_protocol and (v := get("app_proto")) is not None and v != "failed":
                     f["network.protocol"] = v
-                if (v := o.get("community_id")) is not None:
+                if (v := get("community_id")) is not None:
                     f["network.community_id"] = v
-                if (v := o.get("flow_id")) is not None:
+                if (v := get("flow_id")) is not None:
                     f["suricata.flow_id"] = v
-            else:
-                f = {
-                    "event.kind": "event",
-                    "event.module": "suricata",
-                    "event.dataset": dataset,
-                    "observer.type": "suricata",
-                }
-            if (v := o.get("host")) is not None:
+            if (v := get("host")) is not None:
                 f["observer.name"] = v
-            if (v := o.get("in_iface")) is not None:
+            if (v := get("in_iface")) is not None:
                 f["observer.ingress.interface.name"] = v
-            try:
-                handlers.get(event_type, _protocol)(f, o)
-            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-                # a well-formed line whose sections have unexpected shapes: quarantine it, say where
-                reason = f"line {record}: unexpected shape in {event_type!r} event: {type(exc).__name__}: {exc}"
-                yield Reject(source, position, reason, line, NAME, record)
-                continue
-            yield Event(ts, f, o, source, record, position)
+            if (handler := kind.handler) is not None:
+                try:
+                    handler(f, o)
+                except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                    # a well-formed line whose sections have unexpected shapes: quarantine it, say where
+                    reason = f"line {record}: unexpected shape in {event_type!r} event: {type(exc).__name__}: {exc}"
+                    yield Reject(source, position, reason, line, NAME, record)
+                    continue
+            event = Event(ts, f, o, source, record, position)
+            event.original_json = raw
+            yield event
 
 
 FORMAT = SuricataFormat()
