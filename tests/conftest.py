@@ -86,22 +86,30 @@ def rows_in(url: str, table: Table = events) -> int:
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL database for this test session, dropped at the end."""
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a new PostgreSQL database named `<prefix>_<random>`, dropped on exit."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"healthswarm_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # any connection failure means the service is not there
         admin.dispose()
         service_unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL}: {type(exc).__name__}: {exc}".splitlines()[0])
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database for this test session, dropped at the end."""
+    with postgres_database("healthswarm_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

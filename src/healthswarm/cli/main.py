@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "playbook": ("healthswarm.cli.playbook", "app"),
     "serve": ("healthswarm.cli.serve", "serve"),
     "tls": ("healthswarm.cli.tls", "app"),
+    "worker": ("healthswarm.cli.worker", "worker"),
     "token": ("healthswarm.cli.serve", "token_app"),
     "incidents": ("healthswarm.cli.incidents", "app"),
     "status": ("healthswarm.cli.status", "status"),

@@ -12,6 +12,7 @@ from healthswarm.store.db import create_store_engine, migrate
 from healthswarm.store.respond_tables import RESPOND_TABLES
 from healthswarm.store.tables import ALL_TABLES
 from healthswarm.store.taxii_tables import SHARE_TABLES
+from healthswarm.store.worker_tables import WORKER_TABLES
 
 
 class Store:
@@ -42,7 +43,7 @@ class Store:
     def clear(self) -> None:
         """Delete every row (tests and `demo --reset`); the schema stays."""
         with self.transaction() as conn:
-            for table in reversed(ALL_TABLES + SHARE_TABLES + RESPOND_TABLES + API_TABLES):
+            for table in reversed(ALL_TABLES + SHARE_TABLES + RESPOND_TABLES + API_TABLES + WORKER_TABLES):
                 conn.execute(delete(table))
 
     def close(self) -> None:

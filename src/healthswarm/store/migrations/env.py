@@ -2,7 +2,12 @@
 
 from alembic import context
 
-from healthswarm.store import api_tables, respond_tables, taxii_tables  # noqa: F401 - register their tables
+from healthswarm.store import (  # noqa: F401 - register their tables
+    api_tables,
+    respond_tables,
+    taxii_tables,
+    worker_tables,
+)
 from healthswarm.store.tables import metadata
 
 engine = context.config.attributes["engine"]

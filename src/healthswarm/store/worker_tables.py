@@ -1,0 +1,33 @@
+"""Tables of the scaled-out workers: the transactional outbox.
+
+A worker writes an outbox row in the same transaction as the effect it announces (stored events, a stored
+alert); a relay publishes unsent rows to JetStream and marks them sent. A crash can therefore never leave an
+effect without its message, nor a message without its effect. `msg_id` is the effect's idempotency key (the
+event key, the alert id): it is the row's unique key here and the `Nats-Msg-Id` on the bus, so a row written
+twice is stored once and a row published twice (crash between publish and mark) is dropped by JetStream.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
+
+from healthswarm.store.tables import metadata
+
+outbox = Table(
+    "outbox",
+    metadata,
+    # BIGINT on PostgreSQL (rows come and go forever); INTEGER on SQLite, where only that is the rowid
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("msg_id", String(64), nullable=False, unique=True),
+    Column("subject", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    # when the record this message descends from entered the system (epoch seconds): end-to-end latency
+    Column("born", Float, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("sent", DateTime(timezone=True), nullable=True),
+)
+
+# the relay's query: the oldest unsent rows
+Index("ix_outbox_unsent", outbox.c.sent, outbox.c.id)
+
+WORKER_TABLES = (outbox,)

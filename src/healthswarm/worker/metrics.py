@@ -1,0 +1,29 @@
+"""Prometheus metrics of a worker (one process, one registry); `role` labels the stage a figure is about."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+MESSAGES = Counter("healthswarm_worker_messages", "Messages taken from JetStream and acked", ["role"],
+                   registry=REGISTRY)
+EVENTS_IN = Counter("healthswarm_worker_events_in", "Events parsed (ingest) or read (detect)", ["role"],
+                    registry=REGISTRY)
+EVENTS_STORED = Counter("healthswarm_worker_events_stored", "Events newly stored (ingest)", registry=REGISTRY)
+REJECTS = Counter("healthswarm_worker_rejects", "Records that could not be parsed (quarantined)", registry=REGISTRY)
+ALERTS = Counter("healthswarm_worker_alerts", "Alerts newly stored (detect)", registry=REGISTRY)
+INCIDENTS = Counter("healthswarm_worker_incidents_updated", "Incidents written (correlate)", registry=REGISTRY)
+FAILURES = Counter("healthswarm_worker_batch_failures", "Batches that failed and were nak'ed", ["role"],
+                   registry=REGISTRY)
+PUBLISHED = Counter("healthswarm_worker_outbox_published", "Outbox messages published (events out, alerts out)",
+                    ["kind"], registry=REGISTRY)
+LAG = Gauge("healthswarm_worker_consumer_pending", "Messages the role's durable consumer has not delivered yet",
+            ["role"], registry=REGISTRY)
+OUTBOX_BACKLOG = Gauge("healthswarm_worker_outbox_backlog", "Outbox messages not published yet", registry=REGISTRY)
+BATCH_SECONDS = Histogram("healthswarm_worker_batch_seconds", "Time to process and commit one batch", ["role"],
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
+EVENT_TO_ALERT = Histogram(
+    "healthswarm_worker_event_to_alert_seconds",
+    "From the raw record entering JetStream (oldest of its ingest batch) to its alert being committed",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=REGISTRY)

@@ -1,0 +1,20 @@
+"""What the runner asks of a role: take a batch of deliveries and commit its effects, or raise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from healthswarm.worker.delivery import Delivery
+
+
+class Stage(Protocol):
+    def active(self) -> bool:
+        """May this worker take messages now? (False: a standby correlator.) Called from a thread."""
+        ...
+
+    def handle(self, batch: Sequence[Delivery]) -> None:
+        """Commit the batch's effects idempotently; raising leaves nothing committed and the batch is nak'ed."""
+        ...
+
+    def close(self) -> None: ...
