@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -113,9 +112,6 @@ def bench_audit(entries: int, workdir: Path) -> dict[str, Any]:
 
 
 def bench_demo(workdir: Path, repeat: int) -> tuple[dict[str, Any], ActionContext, float]:
-    # bench/sigma.py would shadow pySigma's `sigma` package that detection imports
-    here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != here]
     from healthswarm.demo.run import DemoRun, detect_and_correlate, ingest_logs, load_ecosystem
 
     store = Store.open(f"sqlite:///{workdir / 'demo.db'}")

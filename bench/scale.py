@@ -45,8 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NATS = "nats://127.0.0.1:4222"
 ADMIN = os.environ.get("HEALTHSWARM_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ALERT_EVERY = 10
-# the real CLI; -P keeps the working folder off sys.path (bench/sigma.py would shadow pySigma from bench/)
-HEALTHSWARM = (sys.executable, "-P", "-m", "healthswarm")
+HEALTHSWARM = (sys.executable, "-m", "healthswarm")  # the real CLI, as installed
 TICK = os.sysconf("SC_CLK_TCK")
 REPEATS = 2
 

@@ -144,7 +144,7 @@ def test_all_sigmahq_rules_load_and_unevaluable_ones_have_reasons(tmp_path: Path
         assert problem.location.file and problem.message, problem
     # the only unevaluable SigmaHQ rules are those needing site-specific |expand values
     assert all("placeholder" in p.message for p in ruleset.problems), [str(p) for p in ruleset.problems]
-    # the second load comes from the cache (how fast is bench/sigma.py's business, not a test's)
+    # the second load comes from the cache (how fast is bench/detection.py's business, not a test's)
     warm = load_rules(folders, cache_dir=tmp_path)
     assert warm.cached and len(warm.rules) == len(ruleset.rules)
 

@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_NATS = "nats://127.0.0.1:4222"
 NATS_SERVER = "/usr/sbin/nats-server"
 ALERT_EVERY = 10  # every tenth record is a Suricata alert: one healthswarm alert each
-# the real CLI; -P keeps the working folder off sys.path (bench/sigma.py would shadow pySigma from bench/)
-HEALTHSWARM = (sys.executable, "-P", "-m", "healthswarm")
+HEALTHSWARM = (sys.executable, "-m", "healthswarm")  # the real CLI, as installed
 
 
 def record(i: int) -> bytes:

@@ -12,9 +12,9 @@ Measures, in one run:
   run (from YAML) and cached, as the issue compares with Zircolite (≈ 21 s / ≈ 2.0 s here);
 - peak memory (max RSS).
 
-    python bench/sigma.py [--quick]
+    python bench/detection.py [--quick]
 
-Prints a table and writes bench/results/sigma.json.
+Prints a table and writes bench/results/detection.json.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("HEALTHSWARM_SHARED_DATA", ROOT.parent / "shared" / "data"))
-RESULTS = ROOT / "bench" / "results" / "sigma.json"
+RESULTS = ROOT / "bench" / "results" / "detection.json"
 WINDOWS = re.compile(rb"^\s*product:\s*windows\s*$", re.MULTILINE)
 
 # This file is named like pySigma's package: keep its folder off the import path, or `import sigma` finds it.
