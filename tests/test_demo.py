@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import shared
+from healthswarm.demo.flows import flow_model_step
+from healthswarm.demo.steps import DemoRun
+from healthswarm.store import Store
+
 
 def run_demo(workspace: Path) -> dict:
     result = subprocess.run([sys.executable, "-m", "healthswarm", "-w", str(workspace), "demo", "--format", "json"],
@@ -56,8 +61,22 @@ def test_demo_summary_and_rerun(tmp_path: Path) -> None:
     assert set(swarm) == {"st-aurelia", "northfield", "regio-imaging", "citylab", "medtech-support"}
     assert all(o["items"] == swarm["st-aurelia"]["items"] for o in swarm.values())
     assert "first seen here 2026-11-26 14:02" in " ".join(swarm["northfield"]["actions"])
+    assert "skipped" in first["Learned models in the pipeline: the flow classifier on labelled flows (--flows)"]
     assert (tmp_path / "ws" / "healthswarm.db").exists()
     # a second run starts from a clean store and gives the same figures
     second = run_demo(tmp_path / "ws")
     for step in ("Load the reference ecosystem", "Match medical-device advisories", "Ingest the scenario's logs"):
         assert second[step] == first[step]
+
+
+def test_flow_classifier_step_needs_labelled_flows(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'hs.db'}")
+    skipped = flow_model_step(DemoRun(store=store, workspace=tmp_path))
+    assert "--flows" in skipped.summary["skipped"]
+    ran = flow_model_step(DemoRun(store=store, workspace=tmp_path, flows_path=shared("flows", "cicids2017")))
+    summary = ran.summary
+    assert summary["events"] == summary["held_out"] > 500  # every held-out flow stored and scored
+    assert summary["precision"] >= 0.9 and summary["recall"] >= 0.95, summary
+    assert {"DDoS", "Portscan", "SSH-Patator"} <= set(summary["alerts_by_class"])
+    assert (tmp_path / "models").is_dir()  # saved like `healthswarm model train` saves
+    store.close()

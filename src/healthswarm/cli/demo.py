@@ -13,7 +13,8 @@ from rich.panel import Panel
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console
 from healthswarm.demo import ADVISORIES
-from healthswarm.demo.run import STEPS, DemoRun
+from healthswarm.demo.run import STEPS
+from healthswarm.demo.steps import DemoRun
 
 
 def demo(
@@ -21,6 +22,9 @@ def demo(
     advisories: Annotated[
         Path, typer.Option(help="Advisories to import (CSAF/CVE JSON files or folders); default: the bundled ones")
     ] = ADVISORIES,
+    flows: Annotated[Path | None, typer.Option(
+        help="Labelled CICFlowMeter flows (e.g. ../shared/data/flows/cicids2017): train the flow classifier on part "
+             "and run it as a detector over the rest")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table: show each step; json: the summary")] = (
         OutputFormat.table
     ),
@@ -29,7 +33,7 @@ def demo(
     app = app_context(ctx)
     store = app.store
     store.clear()
-    run = DemoRun(store=store, workspace=app.settings.workspace, advisories_path=advisories)
+    run = DemoRun(store=store, workspace=app.settings.workspace, advisories_path=advisories, flows_path=flows)
     summaries = {}
     for number, step in enumerate(STEPS, 1):
         if fmt is OutputFormat.table:

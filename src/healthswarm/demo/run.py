@@ -7,18 +7,16 @@ show (Rich renderables) and a summary (plain data for `--format json`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import orjson
-from rich.console import RenderableType
 from rich.table import Table
 from sqlalchemy import func, select
 
 from healthswarm import respond
-from healthswarm.demo import ADVISORIES, ECOSYSTEM, LOGS, RULES, STAFF
+from healthswarm.demo import ECOSYSTEM, LOGS, RULES, STAFF
+from healthswarm.demo.flows import flow_model_step
+from healthswarm.demo.steps import DemoRun, Step, StepResult
 from healthswarm.detect.learn.asset_baseline import BaselineConfig
 from healthswarm.detect.stage import detect_stored
 from healthswarm.detect.suite import SuiteSpec, build_suite
@@ -26,8 +24,7 @@ from healthswarm.ingest.pipeline import IngestStats, Pipeline
 from healthswarm.ingest.sources.file import ingest_file, source_name
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.advisories import load_advisories, match_findings
-from healthswarm.model import Alert, Finding, FindingStatus, Inventory, Level
-from healthswarm.model.incident import Incident
+from healthswarm.model import Alert, Finding, FindingStatus, Level
 from healthswarm.risk.aco import AcoParams
 from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
 from healthswarm.risk.engine import find_paths, parse_attacker
@@ -45,28 +42,6 @@ from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.tables import events
 from healthswarm.store.vulns import load_findings, replace_findings, save_advisories
 from healthswarm.swarm.demo import demo_step as swarm_demo_step
-
-
-@dataclass
-class DemoRun:
-    store: Store
-    workspace: Path
-    advisories_path: Path = ADVISORIES
-    inventory: Inventory = field(default_factory=Inventory)
-    findings: list[Finding] = field(default_factory=list)
-    incidents: list[Incident] = field(default_factory=list)
-
-
-@dataclass
-class StepResult:
-    summary: dict[str, Any]
-    show: list[RenderableType] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Step:
-    title: str
-    run: Callable[[DemoRun], StepResult]
 
 
 def load_ecosystem(demo: DemoRun) -> StepResult:
@@ -320,4 +295,5 @@ STEPS: Sequence[Step] = (
     Step("Attack paths to the shared PACS, and what to fix first", attack_paths),
     Step("Warn the neighbour: a signed, sanitised STIX bundle", share_with_peer),
     Step("The swarm: every organisation's agent warned by gossip", swarm_warning),
+    Step("Learned models in the pipeline: the flow classifier on labelled flows (--flows)", flow_model_step),
 )
