@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 
 from healthswarm.detect.learn.base import Model
@@ -60,20 +61,19 @@ def lower(level: str) -> str:
     return LEVELS[max(1, LEVELS.index(level) - 1)]
 
 
+#: model kind → the detector class that runs it over events, `(model, budget_per_day)`; imported on first use
+DETECTORS = {
+    "flow-classifier": "healthswarm.detect.learn.flow_detector:FlowDetector",
+    "telemetry": "healthswarm.detect.learn.telemetry_detector:TelemetryDetector",
+}
+
+
 def pipeline_detector(model: Model, budget_per_day: int = DEFAULT_BUDGET) -> ObservingModel:
     """The observing detector of a loaded model; InputError for a kind that cannot score single events."""
-    if model.kind == "flow-classifier":
-        from healthswarm.detect.learn.flow_classifier import FlowClassifier
-        from healthswarm.detect.learn.flow_detector import FlowDetector
-
-        assert isinstance(model, FlowClassifier)
-        return FlowDetector(model, budget_per_day)
-    if model.kind == "telemetry":
-        from healthswarm.detect.learn.telemetry import TelemetryModel
-        from healthswarm.detect.learn.telemetry_detector import TelemetryDetector
-
-        assert isinstance(model, TelemetryModel)
-        return TelemetryDetector(model, budget_per_day)
+    if (target := DETECTORS.get(model.kind)) is not None:
+        module, _, name = target.partition(":")
+        detector: ObservingModel = getattr(import_module(module), name)(model, budget_per_day)
+        return detector
     if isinstance(model, ObservingModel):  # the asset baselines observe (and keep learning) by themselves
         return model
     raise InputError(Problem(Location(model.card.name or model.kind, field="kind"),
