@@ -9,7 +9,11 @@
 - p50/p99 event-to-alert latency under steady load at 80 % of the best measured throughput (and, for the
   pipeline's own latency, at 10 %): from the raw record entering JetStream (the oldest record of its ingest
   batch) to its alert's message on the bus;
-- worker memory over a soak at that load: RSS sampled at the start and end (and between).
+- worker memory over a soak at that load: RSS sampled at the start and end (and between);
+- the Correlator alone (in this process, no bus, no database): 20,000 alerts over 50 addresses, all within
+  one join window, so that they make a few incidents of thousands of alerts (its worst case), in alerts/s and
+  CPU seconds; and the memory it holds over a stream five days long, with and without the worker's eviction.
+  `--correlator-baseline REF` measures the Correlator of a git revision the same way, in the same run.
 
 Full: 60,000 records per throughput run, 10 minutes of steady load (latency over all of it, ≥ the issue's 5);
 --quick: 15,000 records and 30 seconds. Needs NATS at 127.0.0.1:4222 and PostgreSQL at 127.0.0.1:5432
@@ -27,9 +31,12 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -37,8 +44,11 @@ from sqlalchemy import create_engine, func, select, text
 
 from common import report
 from healthswarm.bus.nats import NatsBus
+from healthswarm.detect import correlate
+from healthswarm.model import Alert, EventRef
 from healthswarm.store.tables import alerts, events
 from healthswarm.store.worker_tables import outbox
+from healthswarm.worker.correlate import LATENESS
 from healthswarm.worker.delivery import BORN_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,10 +258,74 @@ def steady(workers: int, rate: float, seconds: float, tmp: Path) -> dict[str, An
             "rss_growth_ratio": round(end_rss / start_rss, 3) if start_rss else None}
 
 
+def correlator_alerts(n: int, addresses: int, spacing: timedelta, drift: int | None = None) -> list[Alert]:
+    """`n` alerts `spacing` apart, each naming one or two of `addresses` addresses (new ones every `drift`
+    alerts); deterministic, so every version measured gets the same stream."""
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        era = i // drift if drift else 0
+        net = f"10.{era // 250}.{era % 250}"
+        ips = {f"{net}.{i * 7 % addresses}"} | ({f"{net}.{i * 13 % addresses}"} if i % 3 == 0 else set())
+        out.append(Alert(detector="bench", rule_id=f"r{i % 5}", title=f"rule {i % 5}", level=("low", "medium")[i % 2],
+                         timestamp=t0 + spacing * i, events=(EventRef("bench", i, f"k{i}"),),
+                         details={"entities": {"ip": sorted(ips)}}))
+    return out
+
+
+def correlator_version(ref: str | None) -> ModuleType:
+    """healthswarm.detect.correlate as it is, or as it was at git revision `ref` (read with `git show`)."""
+    if ref is None:
+        return correlate
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:src/healthswarm/detect/correlate.py"],
+                            capture_output=True, check=True, text=True).stdout
+    module = ModuleType(f"correlate_at_{ref}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    exec(compile(source, f"{ref}:correlate.py", "exec"), module.__dict__)  # our own file, at a revision
+    return module
+
+
+def correlator_figures(ref: str | None = None) -> dict[str, Any]:
+    """Throughput in the worst case (few, huge incidents) and memory held over a long stream."""
+    module = correlator_version(ref)
+    burst = correlator_alerts(20_000, 50, timedelta(seconds=1))
+    c = module.Correlator()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for alert in burst:
+        c.add(alert)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    figures: dict[str, Any] = {
+        "version": ref or "working tree", "alerts": len(burst), "addresses": 50,
+        "incidents": len(c.incidents), "largest_incident": max(len(i.alert_ids) for i in c.incidents.values()),
+        "seconds": round(wall, 3), "cpu_s": round(cpu, 3), "alerts_per_s": round(len(burst) / wall, 1),
+        "alerts_per_cpu_s": round(len(burst) / cpu, 1)}
+    # five days at one alert per 20 s, addresses renewed every 2,000 alerts (11 h): what stays in memory
+    long = correlator_alerts(21_600, 50, timedelta(seconds=20), drift=2_000)
+    modes: dict[str, dict[str, Any]] = {"unbounded": {}}
+    if ref is None:
+        modes["evicting"] = {"lateness": LATENESS}
+    for mode, kwargs in modes.items():
+        tracemalloc.start()
+        c = module.Correlator(**kwargs)
+        for alert in long:
+            c.add(alert)
+        held, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        figures[f"memory_{mode}"] = {"alerts": len(long), "incidents_held": len(c.incidents),
+                                     "mib_held": round(held / 2**20, 1)}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="15,000 records per run and 30 s of steady load")
+    parser.add_argument("--correlator-baseline", metavar="REF",
+                        help="also measure the Correlator of this git revision (e.g. HEAD), for a before/after")
     args = parser.parse_args()
+    # first, while no worker of this run loads the machine: in-process, no bus, no database
+    correlator = [correlator_figures()]
+    if args.correlator_baseline:
+        correlator.append(correlator_figures(args.correlator_baseline))
     n, soak = (15_000, 30.0) if args.quick else (60_000, 600.0)
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"hsbench-{uuid.uuid4().hex[:8]}"
     # interleaved repeats, best of each: the machine is shared, and a neighbour's burst should not decide
@@ -267,6 +341,7 @@ def main() -> None:
     # the same at a tenth of the best rate: the pipeline's own latency, without queueing behind a saturated CPU
     light = steady(int(best["workers"]), 0.1 * best["events_per_s"], min(soak, 30.0), tmp)
     figures = {"throughput": runs, "throughput_trials": trials, "baseline_events_per_s_1_worker": base,
+               "correlator": correlator,
                "steady": load, "light_load": {k: v for k, v in light.items() if k != "rss_samples_mib"},
                "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
                "mode": "quick (30 s steady load)" if args.quick else "full (10 min steady load)",
@@ -278,6 +353,10 @@ def main() -> None:
              (f"… at {light['rate_per_s']:,.0f}/s (10 %)", f"{light['p50_ms']:,.0f} ms / {light['p99_ms']:,.0f} ms"),
              ("worker RSS start → end", f"{load['rss_start_mib']:.0f} → {load['rss_end_mib']:.0f} MiB "
                                         f"(×{load['rss_growth_ratio']})")]
+    rows += [(f"Correlator ({c['version']})", f"{c['alerts_per_s']:,.0f} alerts/s, {c['cpu_s']:.2f} CPU s for "
+                                              f"{c['alerts']:,}; {c['memory_unbounded']['mib_held']} MiB held"
+              + (f", {c['memory_evicting']['mib_held']} evicting" if "memory_evicting" in c else ""))
+             for c in correlator]
     report("scale", figures, rows, args.quick)
 
 

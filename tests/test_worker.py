@@ -9,16 +9,23 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import create_engine, select
 
 from healthswarm.errors import ConfigError
+from healthswarm.model import Alert
 from healthswarm.store import Store
+from healthswarm.store.tables import alerts
 from healthswarm.worker import outbox
 from healthswarm.worker.config import Role, WorkerConfig, redact
+from healthswarm.worker.correlate import CorrelateStage
+from healthswarm.worker.delivery import Delivery
+from healthswarm.worker.detect import DetectStage
 from healthswarm.worker.logs import JsonFormatter
 from test_worker_support import HEALTHSWARM, ROOT, SHARED_NATS, Deployment, deployment, free_port, tmp_db  # noqa: F401
 
@@ -41,6 +48,7 @@ def test_config_names_one_durable_per_role_and_partitions_events() -> None:
     ({"prefix": "a.>"}, "--prefix"),
     ({"stream": "a.b"}, "--stream"),
     ({"partitions": 2, "partition": 2}, "--partition 2"),
+    ({"flush_interval": 0}, "--flush-interval"),
 ])
 def test_config_rejects_bad_values_with_one_line(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -191,3 +199,210 @@ def test_workers_detect_what_the_batch_stage_detects(sqlite_deployment: Deployme
         store.close()
     got = Counter((a["detector"], a["rule_id"]) for a in stored if a["detector"] != "sigma-correlation")
     assert got == want
+
+
+# --- the stages without a bus: timer flushes (detect), eviction and merges (correlate) ---------------------
+
+LONE_LOGIN = """
+    title: successful login
+    id: 00000000-0000-0000-0000-00000000000b
+    name: successful_login
+    logsource: {product: test}
+    detection:
+        sel:
+            event.action: login
+            event.outcome: success
+        condition: sel
+    level: low
+    ---
+    title: too few successes
+    id: 00000000-0000-0000-0000-0000000000d1
+    correlation:
+        type: event_count
+        rules: [successful_login]
+        group-by: [user.name]
+        timespan: 1h
+        condition: {lt: 2}
+    level: medium
+    """
+
+
+def _login_delivery(prefix: str, user: str, n: int) -> Delivery:
+    from datetime import UTC, datetime, timedelta
+
+    from healthswarm.bus.codec import event_to_bytes
+    from healthswarm.model import Event
+
+    event = Event(datetime(2026, 3, 1, 8, tzinfo=UTC) + timedelta(seconds=n),
+                  {"observer.type": "test", "event.action": "login", "event.outcome": "success", "user.name": user},
+                  None, source="t", record=n, key=f"k{n}")
+    return Delivery(f"{prefix}.events.p0.test", event_to_bytes(event), f"m{n}", 0.0, 1)
+
+
+def _detect_stage(store: Store, tmp_path: Path, prefix: str) -> DetectStage:
+    import textwrap
+
+    rules = tmp_path / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "lone.yml").write_text(textwrap.dedent(LONE_LOGIN), encoding="utf-8")
+    return DetectStage(store, WorkerConfig(Role.detect, "sqlite://", prefix=prefix, rules=(rules,)), None)
+
+
+def _stored(store: Store) -> tuple[list[dict[str, object]], list[str]]:
+    from healthswarm.store.alerts import load_alerts
+    from healthswarm.store.worker_tables import outbox as outbox_table
+
+    with store.read() as conn:
+        return load_alerts(conn), list(conn.execute(select(outbox_table.c.subject)).scalars())
+
+
+def test_detect_flush_stores_lt_correlations_once_and_keeps_them_when_the_commit_fails(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stage = _detect_stage(store, tmp_path, "hsflush")
+    stage.handle([_login_delivery("hsflush", "alice", 0), _login_delivery("hsflush", "bob", 1),
+                  _login_delivery("hsflush", "bob", 2)])
+    assert _stored(store) == ([], []), "an lt condition is judged when its window closes, not per event"
+    stage.flush()
+    assert _stored(store) == ([], []), "a flush closes no window whose hour has not passed in stream time"
+    # carol's login 90 minutes later moves stream time past alice's and bob's windows (her own stays open)
+    stage.handle([_login_delivery("hsflush", "carol", 5400)])
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "transaction", broken)
+        with pytest.raises(OSError):
+            stage.flush()
+    stage.flush()  # the alert the failed flush completed is committed now, though the windows are gone
+    stored, subjects = _stored(store)
+    assert [(a["rule_id"], a["details"]["group_by"]) for a in stored] == [  # type: ignore[index]
+        ("00000000-0000-0000-0000-0000000000d1", {"user.name": "alice"})]
+    assert subjects == ["hsflush.alerts.p0"]
+    # another worker that saw the same events completes the same alert: same id, stored and announced once
+    twin = _detect_stage(store, tmp_path, "hsflush")
+    twin.handle([_login_delivery("hsflush", "alice", 0), _login_delivery("hsflush", "carol", 5400)])
+    twin.flush()
+    assert _stored(store) == (stored, subjects)
+
+
+def _alert(minutes: int, ip: str, rule: str = "r") -> Alert:
+    from datetime import UTC, datetime, timedelta
+
+    from healthswarm.model import EventRef
+
+    return Alert(detector="sigma", rule_id=rule, title=rule, level="medium",
+                 timestamp=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=minutes),
+                 events=(EventRef("t", minutes, f"{rule}{minutes}{ip}"),), details={"entities": {"ip": [ip]}})
+
+
+def _correlate(stage: CorrelateStage, store: Store, batch: list[Alert]) -> None:
+    from healthswarm.store.alerts import save_alerts
+
+    with store.transaction() as conn:  # what the detect role stores before announcing
+        save_alerts(conn, batch)
+    assert stage.active()
+    stage.handle([Delivery("p.alerts.p0", orjson.dumps(a.as_dict()), a.id, 0.0, 1) for a in batch])
+
+
+def _placements(store: Store) -> tuple[dict[str, str | None], set[str]]:
+    from healthswarm.store.tables import alerts, incidents
+
+    with store.read() as conn:
+        return ({a: i for a, i in conn.execute(select(alerts.c.id, alerts.c.incident_id))},
+                set(conn.execute(select(incidents.c.id)).scalars()))
+
+
+def test_correlate_dedups_a_redelivery_of_an_evicted_incident_through_the_store(store: Store) -> None:
+    stage = CorrelateStage(store, WorkerConfig(Role.correlate, "sqlite://", prefix=f"hsev{uuid.uuid4().hex[:8]}"))
+    try:
+        first = _alert(0, "10.0.0.1")
+        _correlate(stage, store, [first])
+        later = _alert(3 * 24 * 60, "10.0.0.1")  # three days on: the first incident can join nothing more
+        _correlate(stage, store, [later])
+        assert stage.correlator is not None and len(stage.correlator.incidents) == 1
+        before = _placements(store)
+        assert len(before[1]) == 2 and before[0][first.id] != before[0][later.id]
+        _correlate(stage, store, [first])  # redelivered: the Correlator has forgotten it, the store has not
+        assert _placements(store) == before
+        stage.correlator = None  # a restart rebuilds from the joinable incidents only
+        _correlate(stage, store, [first, later])
+        assert _placements(store) == before and stage.correlator is not None
+        assert set(stage.correlator.incidents) == {before[0][later.id]}
+    finally:
+        stage.close()
+
+
+def test_correlate_writes_a_chain_of_merges_in_one_batch_as_one_incident(store: Store) -> None:
+    stage = CorrelateStage(store, WorkerConfig(Role.correlate, "sqlite://", prefix=f"hsmg{uuid.uuid4().hex[:8]}"))
+    try:
+        z, y, x = _alert(0, "10.0.0.3"), _alert(1, "10.0.0.2"), _alert(2, "10.0.0.1")
+        _correlate(stage, store, [z, y, x])
+        assert len(_placements(store)[1]) == 3
+        # x's incident merges into y's (the older), then y's into z's: both rows go, every alert points at z's
+        bridge_xy = _alert(3, "10.0.0.1", "xy")
+        bridge_xy.details["entities"]["ip"].append("10.0.0.2")
+        bridge_yz = _alert(4, "10.0.0.2", "yz")
+        bridge_yz.details["entities"]["ip"].append("10.0.0.3")
+        _correlate(stage, store, [bridge_xy, bridge_yz])
+        placed, rows = _placements(store)
+        assert len(rows) == 1 and set(placed.values()) == rows
+    finally:
+        stage.close()
+
+
+@pytest.mark.service
+def test_a_detect_worker_flushes_lt_correlations_on_its_timer(sqlite_deployment: Deployment, tmp_path: Path) -> None:
+    """An lt condition completes with time alone: no later event closes the windows; stream time, advanced by
+    the idle wall-clock time, passes their 2-second timespan and the timer judges them."""
+    import textwrap
+
+    d = sqlite_deployment
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "lone.yml").write_text(textwrap.dedent("""
+        title: policy alert
+        id: 00000000-0000-0000-0000-0000000000e1
+        name: policy_alert
+        logsource: {product: suricata}
+        detection:
+            sel:
+                event.kind: alert
+            condition: sel
+        level: low
+        ---
+        title: lone policy alert from one source
+        id: 00000000-0000-0000-0000-0000000000e2
+        correlation:
+            type: event_count
+            rules: [policy_alert]
+            group-by: [source.ip]
+            timespan: 2s
+            condition: {lt: 2}
+        level: medium
+        """), encoding="utf-8")
+    n = 200  # 20 Suricata alerts, each from a source address of its own
+    d.publish(0, n)
+    proc = d.start("--role", "all", "--rules", str(rules), "--flush-interval", "1")
+    lone = "00000000-0000-0000-0000-0000000000e2"
+
+    def counts() -> dict[str, int]:
+        engine = create_engine(d.db)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(select(alerts.c.rule_id, alerts.c.incident_id)).all()
+        finally:
+            engine.dispose()
+        return {"lone": sum(r.rule_id == lone for r in rows),
+                "lone_correlated": sum(r.rule_id == lone and r.incident_id is not None for r in rows)}
+
+    assert d.wait_for(lambda c: c["events"] >= n, 40)["events"] == n, d.log_text()[-3000:]
+    deadline = time.monotonic() + 20
+    while (got := counts())["lone_correlated"] < n // 10 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert proc.poll() is None, "fired while running, not only at the stop"
+    assert got == {"lone": n // 10, "lone_correlated": n // 10}, d.log_text()[-3000:]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    assert counts() == got  # the final flush found nothing left to add
+    assert d.wait_for(lambda c: c["unsent"] == 0, 5)["unsent"] == 0

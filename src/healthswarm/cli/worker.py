@@ -39,6 +39,9 @@ def worker(
         min=0, help="detect: bind this partition's durable only (exact Sigma correlation rules)")] = None,
     ack_wait: Annotated[float, typer.Option(
         min=0.5, help="Seconds before what a dead worker held is delivered again")] = 30.0,
+    flush_interval: Annotated[float, typer.Option(
+        min=0.5, help="detect: seconds between flushes of Sigma correlations that only time completes "
+                      "(lt/lte/neq conditions); also flushed at a graceful stop")] = 30.0,
     rules: Annotated[list[Path] | None, typer.Option(
         "--rules", "-r", help="detect: Sigma rule files or folders [default: the healthcare pack]")] = None,
 ) -> None:
@@ -52,7 +55,7 @@ def worker(
     bus = settings.bus if settings.bus.startswith("nats://") else DEFAULT_NATS
     config = WorkerConfig(role=role, db=db or settings.db_url, nats=nats_url or bus, batch=batch,
                           max_in_flight=max_in_flight, metrics_port=metrics_port, prefix=prefix, stream=stream,
-                          partitions=partitions, partition=partition, ack_wait=ack_wait,
+                          partitions=partitions, partition=partition, ack_wait=ack_wait, flush_interval=flush_interval,
                           organisation=settings.organisation, rules=tuple(rules or ()),
                           placeholders=_placeholders(settings.extra))
     raise typer.Exit(run_worker(config, settings.workspace))

@@ -10,10 +10,16 @@ Infrastructure hubs (domain controllers, DNS servers, proxies, firewalls, SIEMs)
 every attack and in every normal day: they are kept on the incident but never used to join, or a
 busy hospital would have one incident. Suppressions silence a rule (optionally only for one entity)
 until they expire, with a reason, and are counted.
+
+Memory: in a stream that never ends (the correlate worker), `lateness` bounds what is kept. An incident
+whose last alert is more than `window + lateness` older than the newest alert seen can join no alert that
+arrives at most `lateness` late, so it is evicted with the ids of its alerts (the store deduplicates a
+redelivered one). Without `lateness` every incident stays, as a batch run that returns them all needs.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -78,7 +84,7 @@ class Correlator:
     """Streaming alert → incident grouping; `add()` returns the incident the alert is now part of."""
 
     def __init__(self, assets: Iterable[Asset] = (), window: timedelta = timedelta(hours=24),
-                 suppressions: Iterable[Suppression] = ()) -> None:
+                 suppressions: Iterable[Suppression] = (), lateness: timedelta | None = None) -> None:
         self.window = window
         self.suppressions = list(suppressions)
         self.stats = CorrelationStats()
@@ -86,9 +92,15 @@ class Correlator:
         self._hubs = {("asset", a.id) for a in self._assets.values() if a.kind in HUB_KINDS}
         self._hubs |= {("host", h.lower()) for a in self._assets.values() if a.kind in HUB_KINDS for h in a.hostnames}
         self._hubs |= {("ip", ip) for a in self._assets.values() if a.kind in HUB_KINDS for ip in a.addresses}
+        self.lateness = lateness
         self.incidents: dict[str, Incident] = {}
         self._by_entity: dict[Entity, set[str]] = {}
         self._seen_alerts: set[str] = set()
+        # per incident, kept up to date on each alert so that rating one costs no pass over its timeline
+        self._worst: dict[str, TimelineEntry] = {}
+        self._safety: dict[str, Level] = {}
+        self._newest: datetime | None = None
+        self._swept: datetime | None = None
 
     def add(self, alert: Alert) -> Incident | None:
         """Place one alert; None when it is a duplicate or suppressed."""
@@ -102,6 +114,7 @@ class Correlator:
                 self.stats.suppressed[suppression.reason] += 1
                 return None
         self._seen_alerts.add(alert.id)
+        self._advance(alert.timestamp)
         joinable = entities - self._hubs
         candidates = sorted(
             (self.incidents[i] for e in joinable for i in self._by_entity.get(e, ()) if self._open(i, alert)),
@@ -147,9 +160,19 @@ class Correlator:
         incident.tactics.update(t.shortname or t.id for t in alert.tactics)
         incident.entities.update(entities)
         incident.stage = max(incident.stage, alert_stage(alert))
-        incident.timeline.append(TimelineEntry(alert.timestamp, alert.id, alert.title, alert.level,
-                                               tuple(t.shortname or t.id for t in alert.tactics), alert.assets, note))
-        incident.timeline.sort(key=lambda e: e.timestamp)
+        entry = TimelineEntry(alert.timestamp, alert.id, alert.title, alert.level,
+                              tuple(t.shortname or t.id for t in alert.tactics), alert.assets, note)
+        # after the entries of the same time, as a stable sort would put it; alerts mostly arrive in order
+        if incident.timeline and incident.timeline[-1].timestamp > entry.timestamp:
+            bisect.insort_right(incident.timeline, entry, key=_entry_time)
+        else:
+            incident.timeline.append(entry)
+        worst = self._worst.get(incident.id)
+        if worst is None or _badness(entry) > _badness(worst):  # a tie keeps the earlier entry, as max() does
+            self._worst[incident.id] = entry
+        safety = max((self._assets[a].criticality.safety for a in alert.assets if a in self._assets),
+                     default=Level.NONE)
+        self._safety[incident.id] = max(self._safety.get(incident.id, Level.NONE), safety)
         for entity in entities:
             self._by_entity.setdefault(entity, set()).add(incident.id)
         self._rate(incident, alert)
@@ -157,13 +180,11 @@ class Correlator:
     def _rate(self, incident: Incident, alert: Alert) -> None:
         """Severity: the worst alert, raised by a safety-critical asset and by an attack that has spread."""
         incident.alert_severity = max(incident.alert_severity, alert.severity)
-        safety = max((self._assets[a].criticality.safety for a in incident.assets if a in self._assets),
-                     default=Level.NONE)
         spread = incident.stage >= Stage.LATERAL_MOVEMENT
-        incident.severity = min(4, incident.alert_severity + (safety >= Level.HIGH) + spread)
-        worst = max(incident.timeline, key=lambda e: (LEVELS.index(e.level), -e.timestamp.timestamp()))
+        incident.severity = min(4, incident.alert_severity + (self._safety[incident.id] >= Level.HIGH) + spread)
+        worst = self._worst[incident.id]
         # name the incident after its worst alert and where that alert happened
-        where = worst.assets[0] if worst.assets else (sorted(incident.assets)[0] if incident.assets else "")
+        where = worst.assets[0] if worst.assets else min(incident.assets, default="")
         more = len(incident.alert_ids) - 1
         incident.title = f"{worst.title}" + (f" on {where}" if where else "") + (f" (+{more} alerts)" if more else "")
 
@@ -175,7 +196,12 @@ class Correlator:
         for name in ("assets", "organisations", "techniques", "tactics", "entities"):
             getattr(target, name).update(getattr(source, name))
         target.stage = max(target.stage, source.stage)
-        target.timeline = sorted(target.timeline + source.timeline, key=lambda e: e.timestamp)
+        target.timeline = sorted(target.timeline + source.timeline, key=_entry_time)
+        # on a tie the target's entry comes first in the merged timeline, so it stays the worst
+        source_worst = self._worst.pop(source.id)
+        if _badness(source_worst) > _badness(self._worst[target.id]):
+            self._worst[target.id] = source_worst
+        self._safety[target.id] = max(self._safety[target.id], self._safety.pop(source.id))
         target.merged_from.append(source.id)
         target.alert_severity = max(target.alert_severity, source.alert_severity)
         for entity in source.entities:
@@ -183,3 +209,36 @@ class Correlator:
             ids.discard(source.id)
             ids.add(target.id)
         del self.incidents[source.id]
+
+    def _advance(self, when: datetime) -> None:
+        """Evict, at most once per sixteenth of the window of alert time, what can no longer be joined."""
+        if self.lateness is None or (self._newest is not None and when <= self._newest):
+            return
+        self._newest = when
+        if self._swept is not None and when - self._swept < self.window / 16:
+            return
+        self._swept = when
+        # _open() joins an alert at t when t <= last_seen + window; no alert arrives older than newest - lateness
+        horizon = when - self.lateness - self.window
+        for incident in [i for i in self.incidents.values() if i.last_seen < horizon]:
+            self._evict(incident)
+
+    def _evict(self, incident: Incident) -> None:
+        del self.incidents[incident.id]
+        del self._worst[incident.id]
+        del self._safety[incident.id]
+        self._seen_alerts.difference_update(incident.alert_ids)
+        for entity in incident.entities:
+            ids = self._by_entity[entity]
+            ids.discard(incident.id)
+            if not ids:
+                del self._by_entity[entity]
+
+
+def _entry_time(entry: TimelineEntry) -> datetime:
+    return entry.timestamp
+
+
+def _badness(entry: TimelineEntry) -> tuple[int, float]:
+    """Worse level first, then the earlier alert: the one an incident is named after."""
+    return LEVELS.index(entry.level), -entry.timestamp.timestamp()

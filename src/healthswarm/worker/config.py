@@ -67,6 +67,8 @@ class WorkerConfig:
     # detect only: bind the partition's own durable (exact Sigma correlations); None shares every partition
     partition: int | None = None
     ack_wait: float = 30.0
+    # seconds between flushes of what only time completes (Sigma correlations with lt/lte/neq conditions)
+    flush_interval: float = 30.0
     organisation: str = ""
     rules: tuple[Path, ...] = ()
     placeholders: dict[str, list[str]] = field(default_factory=dict)
@@ -79,6 +81,8 @@ class WorkerConfig:
             raise ConfigError(f"--stream {self.stream!r}: expected letters, digits, _ and - (a JetStream name)")
         if self.partition is not None and not 0 <= self.partition < self.partitions:
             raise ConfigError(f"--partition {self.partition}: expected 0 to {self.partitions - 1} (--partitions)")
+        if self.flush_interval <= 0:
+            raise ConfigError(f"--flush-interval {self.flush_interval}: expected a positive number of seconds")
         if self.partition is not None and self.role is not Role.detect:
             raise ConfigError("--partition: only the detect role binds one partition")
         object.__setattr__(self, "nats", check_nats_url(self.nats))

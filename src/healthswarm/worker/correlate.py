@@ -5,10 +5,15 @@ time: on PostgreSQL it holds a session advisory lock and commits each batch on t
 cannot write once the lock is gone (connection cut: the batch fails, is nak'ed, and the lock is taken again);
 other correlate workers wait as hot standbys. SQLite allows one worker, so it needs no lock.
 
-Exactly once: the Correlator skips an alert id it has placed; after a restart (or a failed batch) the state is
-rebuilt from the store, from the alerts of open incidents, so redelivered alerts are recognised. Replaying in
-time order may name an incident after a different first alert than the live run did: the stale row is then
-recorded as merged into the rebuilt one and deleted with the next write.
+Exactly once: an alert the store already shows in an incident is skipped (a redelivery, even of an alert
+whose incident the Correlator has evicted), and so is one the Correlator placed in this run. After a restart
+(or a failed batch) the state is rebuilt from the store, from the alerts of open incidents that can still be
+joined. Replaying in time order may name an incident after a different first alert than the live run did: the
+stale row is then recorded as merged into the rebuilt one and deleted with the next write.
+
+Memory: the Correlator evicts incidents that no alert at most LATENESS late can join any more (their last
+alert older than the join window plus LATENESS, in alert time). Writes: an incident's row is rewritten when
+the batch changed it, and only the batch's alerts (and those of incidents merged into it) are pointed at it.
 """
 
 from __future__ import annotations
@@ -16,15 +21,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 import orjson
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from healthswarm.detect.correlate import CLOSED_STATES, Correlator
 from healthswarm.model.incident import Incident
 from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.store import Store
-from healthswarm.store.alerts import save_incidents
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.tables import alerts, incidents
 from healthswarm.worker import metrics
@@ -32,6 +37,9 @@ from healthswarm.worker.config import WorkerConfig
 from healthswarm.worker.delivery import Delivery
 
 log = logging.getLogger("healthswarm.worker.correlate")
+# how late (in alert time, behind the newest alert placed) an alert may arrive and still join exactly as if it
+# had come in order: detect workers, redeliveries and timer-flushed Sigma correlations all arrive a little late
+LATENESS = timedelta(hours=1)
 
 
 class Lease:
@@ -81,16 +89,16 @@ class CorrelateStage:
             return False
         return True
 
-    def _write(self, live: list[Incident]) -> None:
+    def _write(self, changes: Changes) -> None:
         if self.lease is None:
             with self.store.transaction() as conn:
-                save_incidents(conn, live)
+                changes.save(conn)
             return
         conn = self.lease.conn
         if conn is None:
             raise RuntimeError("correlator lease lost before the write")
         with conn.begin():  # on the lock's own connection: no lock, no write
-            save_incidents(conn, live)
+            changes.save(conn)
 
     def handle(self, batch: Sequence[Delivery]) -> None:
         try:
@@ -102,25 +110,37 @@ class CorrelateStage:
             raise
 
     def _handle(self, batch: Sequence[Delivery]) -> None:
-        touched: dict[str, Incident] = {}
+        changes = Changes()
         if self.correlator is None:
-            self.correlator, touched = self._rebuild()
-        for alert in sorted((alert_from_dict(orjson.loads(d.data)) for d in batch), key=lambda a: a.timestamp):
+            self.correlator, changes.touched = self._rebuild()
+        found = [alert_from_dict(orjson.loads(d.data)) for d in batch]
+        with self.store.read() as conn:
+            placed = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_([a.id for a in found]),
+                                                                alerts.c.incident_id.is_not(None))).scalars())
+        for alert in sorted((a for a in found if a.id not in placed), key=lambda a: a.timestamp):
             incident = self.correlator.add(alert)
             if incident is not None:
-                touched[incident.id] = incident
-        live = [i for i in touched.values() if i.id in self.correlator.incidents]
-        if live:
-            self._write(live)
-            metrics.INCIDENTS.inc(len(live))
+                changes.touched[incident.id] = incident
+                changes.placed.append((alert.id, incident.id))
+        written = changes.resolve(self.correlator.incidents)
+        if written:
+            self._write(changes)
+            metrics.INCIDENTS.inc(written)
 
     def _rebuild(self) -> tuple[Correlator, dict[str, Incident]]:
-        """The Correlator as the store says: every alert of an open incident, replayed in time order."""
+        """The Correlator as the store says: every alert of an open incident that can still be joined, replayed in
+        time order."""
         with self.store.read() as conn:
-            correlator = Correlator(load_inventory(conn).assets)
-            open_ids = select(incidents.c.id).where(incidents.c.state.not_in([str(s) for s in CLOSED_STATES]))
-            rows = conn.execute(select(alerts.c.document, alerts.c.incident_id)
-                                .where(alerts.c.incident_id.in_(open_ids))).all()
+            correlator = Correlator(load_inventory(conn).assets, lateness=LATENESS)
+            is_open = incidents.c.state.not_in([str(s) for s in CLOSED_STATES])
+            newest = conn.execute(select(func.max(incidents.c.last_seen)).where(is_open)).scalar()
+            rows = []
+            if newest is not None:
+                # what the live Correlator had not evicted: the rest can be joined by no alert to come
+                joinable = newest - correlator.window - LATENESS
+                open_ids = select(incidents.c.id).where(is_open, incidents.c.last_seen >= joinable)
+                rows = conn.execute(select(alerts.c.document, alerts.c.incident_id)
+                                    .where(alerts.c.incident_id.in_(open_ids))).all()
         stored_incident = {}
         for row in sorted(rows, key=lambda r: (r.document["timestamp"], r.document["id"])):
             alert = alert_from_dict(row.document)
@@ -135,6 +155,54 @@ class CorrelateStage:
         log.info("correlator state rebuilt", extra={"alerts": len(rows), "incidents": len(correlator.incidents)})
         return correlator, touched
 
+    def flush(self) -> None:
+        """Incidents change with each alert: nothing waits for time."""
+
     def close(self) -> None:
         if self.lease is not None:
             self.lease.release()
+
+
+class Changes:
+    """What one batch did to the incidents, and the rows that makes: every incident it touched that still
+    exists (in the Correlator, or evicted from it) is rewritten; one merged into another is deleted."""
+
+    def __init__(self) -> None:
+        self.touched: dict[str, Incident] = {}
+        self.placed: list[tuple[str, str]] = []  # (alert id, the incident it joined at the time)
+        self.write: list[Incident] = []
+        self.into: dict[str, str] = {}  # a merged incident → the incident written that now holds its alerts
+
+    def resolve(self, live: dict[str, Incident]) -> int:
+        """Decide the rows; returns how many incidents will be written."""
+        # a merge target is touched by the alert that merged, so every merge of the batch is in here (with the
+        # merges of earlier batches, whose rows are already gone)
+        parent = {m: t.id for t in self.touched.values() for m in t.merged_from}
+        self.write = [t for t in self.touched.values() if t.id in live or t.id not in parent]
+        written = {t.id for t in self.write}
+        for merged in parent:
+            if merged not in written:
+                target = parent[merged]
+                while target not in written:  # merged, then merged again within the batch
+                    target = parent[target]
+                self.into[merged] = target
+        return len(self.write)
+
+    def save(self, conn: Connection) -> None:
+        for incident in self.write:
+            row = {"title": incident.title, "state": str(incident.state), "stage": str(incident.stage),
+                   "severity": incident.severity, "first_seen": incident.first_seen,
+                   "last_seen": incident.last_seen, "document": incident.as_dict()}
+            if not conn.execute(update(incidents).where(incidents.c.id == incident.id).values(**row)).rowcount:
+                conn.execute(insert(incidents).values(id=incident.id, **row))
+        by_target: dict[str, list[str]] = {}
+        for alert_id, incident_id in self.placed:
+            by_target.setdefault(self.into.get(incident_id, incident_id), []).append(alert_id)
+        for target, alert_ids in by_target.items():
+            conn.execute(update(alerts).where(alerts.c.id.in_(alert_ids)).values(incident_id=target))
+        merged_into: dict[str, list[str]] = {}
+        for merged, target in self.into.items():
+            merged_into.setdefault(target, []).append(merged)
+        for target, merged_ids in merged_into.items():
+            conn.execute(update(alerts).where(alerts.c.incident_id.in_(merged_ids)).values(incident_id=target))
+            conn.execute(delete(incidents).where(incidents.c.id.in_(merged_ids)))

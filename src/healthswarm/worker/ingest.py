@@ -81,6 +81,9 @@ class IngestStage:
                 self._formats[name] = None
         return self._formats[name]
 
+    def flush(self) -> None:
+        """Parsing completes with each record: nothing waits for time."""
+
     def close(self) -> None:
         self.pipeline.close()
 

@@ -1,7 +1,9 @@
-"""One stage's consume loop: fetch a batch, commit its effects (in a thread), ack it; nak it on failure.
+"""One stage's consume loop: fetch a batch, commit its effects (in a thread), ack it; nak it on failure; and
+every `flush_every` seconds, between batches, let the stage commit what only time completes.
 
 A stop request is looked at between batches only, so a batch in flight is finished and acked before the
-loop ends; what was never fetched stays with the durable for the other workers of the role.
+loop ends, and the stage is flushed one last time; what was never fetched stays with the durable for the
+other workers of the role.
 """
 
 from __future__ import annotations
@@ -27,21 +29,27 @@ NAK_DELAY = 1.0  # seconds before a failed batch comes back: a cut database gets
 
 class StageLoop:
     def __init__(self, role: Role, stage: Stage, consumer: Consumer, stream_created: str, batch: int,
-                 on_commit: asyncio.Event) -> None:
+                 on_commit: asyncio.Event, flush_every: float) -> None:
         self.role = role
         self.stage = stage
         self.consumer = consumer
         self.stream_created = stream_created
         self.batch = batch
         self.on_commit = on_commit
+        self.flush_every = flush_every
         self.active = False
 
     async def run(self, stop: asyncio.Event) -> None:
+        next_flush = time.monotonic() + self.flush_every
         while not stop.is_set():
             self.active = await asyncio.to_thread(self.stage.active)
             if not self.active:
                 await _sleep_unless(stop, 1.0)
                 continue
+            # checked at least once a second: a fetch waits no longer for its first message
+            if time.monotonic() >= next_flush:
+                await self._flush()
+                next_flush = time.monotonic() + self.flush_every
             try:
                 msgs = await self._fetch()
             except nats.errors.TimeoutError:
@@ -51,6 +59,18 @@ class StageLoop:
                 await _sleep_unless(stop, 0.5)
                 continue
             await self._process(msgs)
+        if self.active:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        role = self.role.value
+        try:
+            await asyncio.to_thread(self.stage.flush)
+        except Exception as exc:
+            metrics.FAILURES.labels(role).inc()
+            log.error("flush failed; retried with the next one", exc_info=exc, extra={"role": role})
+            return
+        self.on_commit.set()
 
     async def _fetch(self) -> list[Any]:
         """Wait up to a second for the first message, then take what else is there within LINGER: a pull for a

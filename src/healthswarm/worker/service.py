@@ -1,5 +1,6 @@
 """A worker process: connect, bind one durable per stage, run the stage loops, the outbox relay, the lag probe
-and the HTTP endpoints; on SIGTERM/SIGINT finish the batches in flight, flush the outbox and exit 0."""
+and the HTTP endpoints; on SIGTERM/SIGINT finish the batches in flight, flush the stages, then the outbox, and
+exit 0."""
 
 from __future__ import annotations
 
@@ -78,14 +79,19 @@ class Worker:
                 stages.append(stage)
                 consumer = await bind(js, config.stream, config.durable(role), config.filter_subject(role),
                                       config.max_in_flight, config.ack_wait)
-                self.loops.append(StageLoop(role, stage, consumer, created, config.batch, relay.wake))
+                self.loops.append(StageLoop(role, stage, consumer, created, config.batch, relay.wake,
+                                            config.flush_interval))
             log.info("worker started", extra={"role": config.role.value, "db": redact(config.db),
                                                "nats": redact(config.nats), "stream": config.stream,
                                                "durables": [config.durable(r) for r in config.role.stages()]})
             probe = asyncio.create_task(self._probe(stop))
-            relaying = asyncio.create_task(relay.run(stop))
+            # the relay outlives the stage loops: what their last batch and last flush queued is published too
+            loops_done = asyncio.Event()
+            relaying = asyncio.create_task(relay.run(loops_done))
             await asyncio.gather(*(stage_loop.run(stop) for stage_loop in self.loops))
-            log.info("stopping: batches in flight finished; flushing the outbox")
+            log.info("stopping: batches in flight finished and stages flushed; flushing the outbox")
+            loops_done.set()
+            relay.wake.set()
             await relaying
             probe.cancel()
         finally:

@@ -17,4 +17,9 @@ class Stage(Protocol):
         """Commit the batch's effects idempotently; raising leaves nothing committed and the batch is nak'ed."""
         ...
 
+    def flush(self) -> None:
+        """Commit what only the passing of time completes (on a timer, and once at a graceful stop); raise to
+        have it retried at the next call. Called from a thread, never while `handle` runs."""
+        ...
+
     def close(self) -> None: ...
