@@ -173,6 +173,27 @@ def test_lt_condition_fires_when_the_window_closes(tmp_path: Path) -> None:
     assert [a.details["group_by"]["user.name"] for a in alerts] == ["alice"]
 
 
+def test_expire_judges_only_the_windows_whose_timespan_has_passed(tmp_path: Path) -> None:
+    det = detector(tmp_path, """
+        title: too few successes
+        correlation:
+            type: event_count
+            rules: [successful_login]
+            group-by: [user.name]
+            timespan: 1m
+            condition: {lt: 2}
+        level: medium
+        """)
+    for event in (login("success", "alice", 0), login("success", "bob", 50)):
+        det.detect(event)
+    assert correlated(det.expire(T0 + timedelta(seconds=30))) == [], "no window has closed yet"
+    closed = correlated(det.expire(T0 + timedelta(seconds=61)))
+    assert [a.details["group_by"]["user.name"] for a in closed] == ["alice"]  # bob's minute is still running
+    det.detect(login("success", "bob", 70))  # bob's second success in his window: not "too few"
+    assert correlated(det.expire(T0 + timedelta(seconds=200))) == []
+    assert correlated(det.flush()) == []  # alice was judged once, bob's window is gone
+
+
 def test_aliases_map_group_fields_per_rule(tmp_path: Path) -> None:
     det = detector(tmp_path, """
         title: same host

@@ -137,6 +137,21 @@ class CorrelationEngine:
         return CorrelationResult(corr, group, [h.event for h in hits], measure,
                                  {"group_by": dict(zip(corr.group_by, group, strict=True)), "value": measure})
 
+    def expire(self, now: float) -> list[CorrelationResult]:
+        """Judge and close the windows of close-time conditions whose timespan has passed by `now` (stream
+        time, epoch seconds): what `feed` would close on the group's next event, without waiting for one.
+        Windows still open stay open, so a long-running consumer can call this on a timer."""
+        out: list[CorrelationResult] = []
+        for index, corr in enumerate(self.correlations):
+            if corr.operator not in _AT_CLOSE:
+                continue
+            groups = self._state[index]
+            for group in [g for g, w in groups.items() if w and now - w[0].time > corr.timespan]:
+                result = self._judge(corr, group, list(groups.pop(group)))
+                if result is not None:
+                    out.append(result)
+        return out
+
     def flush(self) -> list[CorrelationResult]:
         """End of stream: judge the open windows of conditions that fire when a window closes."""
         out: list[CorrelationResult] = []

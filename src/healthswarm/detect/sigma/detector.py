@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from healthswarm.detect.entities import event_assets, event_entities
@@ -61,6 +62,10 @@ class SigmaDetector:
 
     def flush(self) -> list[Alert]:
         return [self._correlated(r) for r in self.correlations.flush()]
+
+    def expire(self, now: datetime) -> list[Alert]:
+        """Correlation windows that closed by `now` (stream time), judged; open ones stay (see `flush`)."""
+        return [self._correlated(r) for r in self.correlations.expire(now.timestamp())]
 
     @staticmethod
     def _correlated(result: CorrelationResult) -> Alert:
