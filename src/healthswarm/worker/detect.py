@@ -28,8 +28,8 @@ import orjson
 
 from healthswarm.bus.codec import event_from_bytes
 from healthswarm.detect.base import Detector
-from healthswarm.detect.sensor import SensorAlertDetector
-from healthswarm.detect.sigma import CACHE_SUBDIR, HEALTHCARE_RULES, SigmaDetector, load_rules
+from healthswarm.detect.sigma import CACHE_SUBDIR, SigmaDetector
+from healthswarm.detect.suite import SuiteSpec, build_suite
 from healthswarm.errors import ConfigError
 from healthswarm.model import Alert
 from healthswarm.store import Store
@@ -42,13 +42,16 @@ log = logging.getLogger("healthswarm.worker.detect")
 
 
 def detectors(config: WorkerConfig, workspace: Path | None) -> list[Detector]:
-    ruleset = load_rules(list(config.rules) or [HEALTHCARE_RULES],
-                         cache_dir=workspace / CACHE_SUBDIR if workspace is not None else None,
-                         placeholders=config.placeholders)
-    missing = [p for p in ruleset.problems if p.message == "no such file or folder"]
+    """Sigma (the healthcare pack, or `--rules` instead) and the sensors' own alerts: the stateless part of the
+    agent's detector suite. Baselines, clinical analytics and privacy monitoring keep state per asset, interface
+    or user, which one worker holds only with partitions by those keys (not yet)."""
+    suite = build_suite(SuiteSpec(rules=config.rules, healthcare_rules=not config.rules,
+                                  placeholders=config.placeholders, baseline=None, clinical=False,
+                                  cache_dir=workspace / CACHE_SUBDIR if workspace is not None else None))
+    missing = [p for p in suite.ruleset.problems if p.message == "no such file or folder"]
     if missing:
         raise ConfigError(f"--rules: {missing[0]}")
-    return [SigmaDetector(ruleset), SensorAlertDetector()]
+    return suite.detectors
 
 
 class DetectStage:
