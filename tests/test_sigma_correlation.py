@@ -157,33 +157,27 @@ def test_temporal_ordered_cares_about_order(tmp_path: Path) -> None:
     assert correlated(run(det, late)) == [], "outside the timespan"
 
 
+TOO_FEW_SUCCESSES = """
+    title: too few successes
+    correlation:
+        type: event_count
+        rules: [successful_login]
+        group-by: [user.name]
+        timespan: 1m
+        condition: {lt: 2}
+    level: medium
+    """
+
+
 def test_lt_condition_fires_when_the_window_closes(tmp_path: Path) -> None:
-    det = detector(tmp_path, """
-        title: too few successes
-        correlation:
-            type: event_count
-            rules: [successful_login]
-            group-by: [user.name]
-            timespan: 1m
-            condition: {lt: 2}
-        level: medium
-        """)
+    det = detector(tmp_path, TOO_FEW_SUCCESSES)
     alerts = correlated(run(det, [login("success", "alice", 0), login("success", "bob", 0),
                                   login("success", "bob", 1)]))
     assert [a.details["group_by"]["user.name"] for a in alerts] == ["alice"]
 
 
 def test_expire_judges_only_the_windows_whose_timespan_has_passed(tmp_path: Path) -> None:
-    det = detector(tmp_path, """
-        title: too few successes
-        correlation:
-            type: event_count
-            rules: [successful_login]
-            group-by: [user.name]
-            timespan: 1m
-            condition: {lt: 2}
-        level: medium
-        """)
+    det = detector(tmp_path, TOO_FEW_SUCCESSES)
     for event in (login("success", "alice", 0), login("success", "bob", 50)):
         det.detect(event)
     assert correlated(det.expire(T0 + timedelta(seconds=30))) == [], "no window has closed yet"
