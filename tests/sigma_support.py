@@ -7,6 +7,7 @@ The flattening here only stands in for the EVTX parser where it is absent (tests
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,3 +109,29 @@ def evtx_events(path: Path) -> list[Event]:
 
 def ecs_event(fields: dict[str, Any], original: Any = None, when: datetime | None = None) -> Event:
     return Event(timestamp=when or datetime(2026, 1, 1, tzinfo=UTC), fields=fields, original=original)
+
+
+#: two single-event rules over login events, for correlation tests to refer to by name
+LOGIN_RULES = textwrap.dedent("""
+    title: failed login
+    id: 00000000-0000-0000-0000-00000000000a
+    name: failed_login
+    logsource: {product: test}
+    detection:
+        sel:
+            event.action: login
+            event.outcome: failure
+        condition: sel
+    level: low
+    ---
+    title: successful login
+    id: 00000000-0000-0000-0000-00000000000b
+    name: successful_login
+    logsource: {product: test}
+    detection:
+        sel:
+            event.action: login
+            event.outcome: success
+        condition: sel
+    level: low
+    """)

@@ -9,31 +9,8 @@ from pathlib import Path
 
 from healthswarm.detect.sigma import SigmaDetector, load_rules
 from healthswarm.model import Alert, Event
+from sigma_support import LOGIN_RULES as BASE
 from sigma_support import ecs_event
-
-BASE = textwrap.dedent("""
-    title: failed login
-    id: 00000000-0000-0000-0000-00000000000a
-    name: failed_login
-    logsource: {product: test}
-    detection:
-        sel:
-            event.action: login
-            event.outcome: failure
-        condition: sel
-    level: low
-    ---
-    title: successful login
-    id: 00000000-0000-0000-0000-00000000000b
-    name: successful_login
-    logsource: {product: test}
-    detection:
-        sel:
-            event.action: login
-            event.outcome: success
-        condition: sel
-    level: low
-    """)
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

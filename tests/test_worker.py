@@ -27,6 +27,7 @@ from healthswarm.worker.correlate import CorrelateStage
 from healthswarm.worker.delivery import Delivery
 from healthswarm.worker.detect import DetectStage
 from healthswarm.worker.logs import JsonFormatter
+from sigma_support import LOGIN_RULES
 from test_worker_support import HEALTHSWARM, ROOT, SHARED_NATS, Deployment, deployment, free_port, tmp_db  # noqa: F401
 
 
@@ -203,18 +204,7 @@ def test_workers_detect_what_the_batch_stage_detects(sqlite_deployment: Deployme
 
 # --- the stages without a bus: timer flushes (detect), eviction and merges (correlate) ---------------------
 
-LONE_LOGIN = """
-    title: successful login
-    id: 00000000-0000-0000-0000-00000000000b
-    name: successful_login
-    logsource: {product: test}
-    detection:
-        sel:
-            event.action: login
-            event.outcome: success
-        condition: sel
-    level: low
-    ---
+TOO_FEW = """
     title: too few successes
     id: 00000000-0000-0000-0000-0000000000d1
     correlation:
@@ -244,7 +234,8 @@ def _detect_stage(store: Store, tmp_path: Path, prefix: str) -> DetectStage:
 
     rules = tmp_path / "rules"
     rules.mkdir(exist_ok=True)
-    (rules / "lone.yml").write_text(textwrap.dedent(LONE_LOGIN), encoding="utf-8")
+    (rules / "logins.yml").write_text(LOGIN_RULES, encoding="utf-8")
+    (rules / "lone.yml").write_text(textwrap.dedent(TOO_FEW), encoding="utf-8")
     return DetectStage(store, WorkerConfig(Role.detect, "sqlite://", prefix=prefix, rules=(rules,)), None)
 
 
