@@ -49,6 +49,17 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class IngestLimits:
+    """`[ingest]` / `HEALTHSWARM_INGEST_<NAME>`: bounds on what one input may cost (decompression bombs,
+    runaway records). An input over a bound is quarantined with the reason, the rest of it unread."""
+
+    max_total_bytes: int = 1 << 30  # bytes decompressed from one input (every layer of its containers)
+    max_ratio: float = 100.0  # decompressed bytes per compressed byte read, checked …
+    ratio_grace_bytes: int = 4 << 20  # … once this many bytes were decompressed
+    max_record_bytes: int = 16 << 20  # the longest line or record a format holds; longer ones are rejected
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable. Field names are the TOML keys; `HEALTHSWARM_<NAME>` overrides."""
 
@@ -62,6 +73,7 @@ class Settings:
     organisation: str = ""
     tls: TlsSettings = field(default_factory=TlsSettings)
     rate_limit: RateLimits = field(default_factory=RateLimits)
+    ingest: IngestLimits = field(default_factory=IngestLimits)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -83,7 +95,8 @@ class Settings:
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
         sections = {"tls": _section(TlsSettings, "tls", values.pop("tls", {}), config_path),
-                    "rate_limit": _section(RateLimits, "rate_limit", values.pop("rate_limit", {}), config_path)}
+                    "rate_limit": _section(RateLimits, "rate_limit", values.pop("rate_limit", {}), config_path),
+                    "ingest": _section(IngestLimits, "ingest", values.pop("ingest", {}), config_path)}
         known = {f.name for f in dataclasses.fields(cls)} - {"workspace", "extra", *sections}
         for name in known:
             env_value = os.environ.get(ENV_PREFIX + name.upper())
