@@ -220,6 +220,11 @@ def mitigate(
     console.print(f"risk {d['baseline_risk']:.4f} -> {d['residual_risk']:.4f} on the candidate paths "
                   f"({d['reduction']:.0%} less); re-evaluated on the whole graph: {d['true_baseline_risk']} -> "
                   f"{d['true_residual_risk']}", markup=False)
+    console.print("risk = harm × P(at least one path succeeds); P is never below the best path's p", markup=False)
+    for pair in d["pairs"]:
+        console.print(f"  {pair['target']} ({pair['attacker']}): P {pair['p']:.4f} over {pair['paths']} path(s), "
+                      f"best path {pair['best_path_p']:.4f}; harm {pair['harm']:.2f}; risk {pair['risk']:.4f} -> "
+                      f"{pair['residual_risk']:.4f}", markup=False)
     for name in ("greedy", "aco"):
         if plan.gap and name in plan.gap:
             g = plan.gap[name]

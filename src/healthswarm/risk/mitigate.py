@@ -2,11 +2,17 @@
 
 Model: for each (attacker profile, target) pair the k most likely paths (Yen). A control removes
 the techniques carrying its tag; a move is cut when none of its usable techniques survives; a path
-is cut when one of its moves is. The residual risk of a pair is harm(target) × the probability of
-its most likely uncut path; the objective is the sum over pairs. Solvers of the same model:
+is cut when one of its moves is. The residual risk of a pair is harm(target) × P(target), where
+P(target) is the probability that **at least one** of its uncut candidate paths succeeds, each move
+succeeding independently with its probability (`risk.aggregate.union_probability`: exact, never
+below the best path, never lowered by one more path); the objective is the sum over pairs.
+Solvers of the same model:
 
 - `milp`: exact, scipy.optimize.milp (HiGHS), with x_c (control chosen), u_e (move cut),
-  z_π (path cut) and r_g (residual probability of pair g) — all linear.
+  z_π (path cut) and r_g (residual probability of pair g) — all linear: r_g ≥ U(S)·(1 − Σ_{π∈S} z_π)
+  for every set S of the pair's paths, U(S) the at-least-one probability of S; since U grows with
+  S, r_g is the union of exactly the uncut paths (exact up to `MILP_MAX_SUBSET_PATHS` paths a pair;
+  beyond, sets of at most two paths are written and the plan is not called optimal).
 - `greedy`: best risk-cut per cost first (with a little credit for paths cut, which the max hides),
   then local search (fill the budget, single swaps).
 - `aco`: an ant colony over controls, polished by the same local search; the default at scale.
@@ -31,7 +37,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import lil_matrix
 
-from healthswarm.risk.attack_graph import SOURCE, AttackGraph, attach_goal, detach_goal, target_states
+from healthswarm.risk.aggregate import union_probability
+from healthswarm.risk.attack_graph import SOURCE, AttackGraph
 from healthswarm.risk.controls import Control, candidate_controls
 from healthswarm.risk.impact import worst_harm
 from healthswarm.risk.paths import k_best_paths
@@ -40,12 +47,27 @@ from healthswarm.risk.states import Node
 
 MILP_MAX_CONTROLS = 400
 MILP_MAX_PATHS = 5_000
+MILP_MAX_SUBSET_PATHS = 8  # per pair: 2^8 - 1 = 255 rows, the exact union in the MILP
 
 
 @dataclass
 class PathModel:
     p: float
     moves: list[int]  # indices into Model.moves
+    # the probability of each move, aligned with `moves`; without them the path is one event of
+    # probability p, independent of every other path
+    move_p: list[float] | None = None
+
+    def events(self, key: int) -> list[tuple[object, float]]:
+        """The independent events the path needs, for `union_probability`."""
+        if self.move_p is None:
+            return [(("path", key), self.p)]
+        return [(("move", m), p) for m, p in zip(self.moves, self.move_p, strict=True)]
+
+
+def pair_probability(paths: list[PathModel]) -> float:
+    """P(at least one of `paths` succeeds): the pair's aggregate, ≥ its best path's p."""
+    return union_probability([pm.events(i) for i, pm in enumerate(paths)])
 
 
 @dataclass
@@ -54,6 +76,8 @@ class Model:
     # per move: for each usable technique, the indices of the controls that remove it
     moves: list[list[list[int]]] = field(default_factory=list)
     groups: list[tuple[str, str, float, list[PathModel]]] = field(default_factory=list)  # profile, target, harm, paths
+    k: int = 5  # candidate paths per pair (the re-evaluation on the real graph takes as many)
+    _cache: dict[tuple[int, tuple[int, ...]], float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def baseline(self) -> float:
@@ -63,12 +87,28 @@ class Model:
         return all(any(c in chosen for c in removers) for removers in self.moves[m])
 
     def residual(self, chosen: set[int]) -> float:
+        return sum(harm * p for harm, p in zip((g[2] for g in self.groups), self.probabilities(chosen), strict=True))
+
+    def probabilities(self, chosen: set[int]) -> list[float]:
+        """Per pair, P(at least one uncut candidate path succeeds)."""
         cut = [self.move_cut(m, chosen) for m in range(len(self.moves))]
-        total = 0.0
-        for _, _, harm, paths in self.groups:
-            best = max((pm.p for pm in paths if not any(cut[m] for m in pm.moves)), default=0.0)
-            total += harm * best
-        return total
+        out = []
+        for g, (_, _, _, paths) in enumerate(self.groups):
+            uncut = tuple(i for i, pm in enumerate(paths) if not any(cut[m] for m in pm.moves))
+            key = (g, uncut)
+            if key not in self._cache:  # the solvers ask for the same sets of uncut paths many times
+                self._cache[key] = pair_probability([paths[i] for i in uncut])
+            out.append(self._cache[key])
+        return out
+
+    def pairs(self, chosen: set[int]) -> list[dict[str, Any]]:
+        """Each pair's figures before and after `chosen`: best path, aggregate probability, harm, risk."""
+        before, after = self.probabilities(set()), self.probabilities(chosen)
+        return [{"attacker": name, "target": target, "paths": len(paths),
+                 "best_path_p": round(max((pm.p for pm in paths), default=0.0), 6),
+                 "p": round(b, 6), "harm": round(harm, 6), "risk": round(harm * b, 6),
+                 "residual_p": round(a, 6), "residual_risk": round(harm * a, 6)}
+                for (name, target, harm, paths), b, a in zip(self.groups, before, after, strict=True)]
 
     def cost(self, chosen: set[int]) -> float:
         return sum(self.controls[c].cost for c in chosen)
@@ -87,6 +127,7 @@ class Plan:
     true_baseline: float | None = None  # re-evaluated on the real graph
     true_residual: float | None = None
     gap: dict[str, Any] | None = None
+    pairs: list[dict[str, Any]] = field(default_factory=list)  # per (attacker, target): see Model.pairs
 
     def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "optimal": self.optimal, "cost": self.cost,
@@ -95,13 +136,18 @@ class Plan:
                 "true_baseline_risk": None if self.true_baseline is None else round(self.true_baseline, 6),
                 "true_residual_risk": None if self.true_residual is None else round(self.true_residual, 6),
                 "seconds": round(self.seconds, 4), "note": self.note, "gap": self.gap,
+                "risk_definition": RISK_DEFINITION, "pairs": self.pairs,
                 "controls": [c.as_dict() for c in self.chosen]}
+
+
+RISK_DEFINITION = ("risk = Σ over (attacker, target) of harm(target) × P(target); P(target) = probability that at "
+                   "least one candidate path succeeds, moves independent (≥ the best path's p)")
 
 
 def build_model(graph: AttackGraph, profiles: list[Profile | Attacker], targets: list[str], k: int = 5,
                 organisation: str | None = None, costs: dict[str, float] | None = None,
                 max_steps: int | None = None, time_limit: float = 10.0) -> Model:
-    raw: list[tuple[str, str, float, list[list[tuple[Node, Node]]]]] = []
+    raw: list[tuple[str, str, float, list[tuple[float, list[tuple[Node, Node]], list[float]]]]] = []
     techniques_of: dict[tuple[Node, Node], list[frozenset[str]]] = {}
     tags: list[str] = []
     for item in profiles:
@@ -130,18 +176,20 @@ def build_model(graph: AttackGraph, profiles: list[Profile | Attacker], targets:
     for i, c in enumerate(controls):
         for tag in c.tags:
             by_tag.setdefault(tag, []).append(i)
-    model = Model(controls)
+    model = Model(controls, k=k)
     index: dict[tuple[Node, Node], int] = {}
     for e, usable in techniques_of.items():
         index[e] = len(model.moves)
         model.moves.append([sorted({c for tag in ts for c in by_tag.get(tag, [])}) for ts in usable])
     for name, t, harm, paths in raw:
-        model.groups.append((name, t, harm, [PathModel(p, [index[e] for e in edges]) for p, edges in paths]))
+        model.groups.append((name, t, harm, [PathModel(p, [index[e] for e in edges], move_p)
+                                             for p, edges, move_p in paths]))
     return model
 
 
-def _with_p(view: nx.DiGraph, edges: list[tuple[Node, Node]]) -> tuple[float, list[tuple[Node, Node]]]:
-    return math.prod(view[u][v]["p"] for u, v in edges), edges
+def _with_p(view: nx.DiGraph, edges: list[tuple[Node, Node]]) -> tuple[float, list[tuple[Node, Node]], list[float]]:
+    move_p = [view[u][v]["p"] for u, v in edges]
+    return math.prod(move_p), edges, move_p
 
 
 def _usable_all(graph: AttackGraph, view: nx.DiGraph, e: tuple[Node, Node], skill: int) -> list[Any]:
@@ -151,9 +199,29 @@ def _usable_all(graph: AttackGraph, view: nx.DiGraph, e: tuple[Node, Node], skil
     return [t for t in graph.techniques(*e) if t.difficulty <= skill]
 
 
+def _subsets(model: Model) -> tuple[list[tuple[int, list[int], float]], bool]:
+    """The MILP's residual rows: (pair, indices of its paths in the pair, U(those paths)) for every
+    non-empty set of a pair's paths (exact), or the sets of at most two paths of a pair with more
+    than MILP_MAX_SUBSET_PATHS paths (then not exact); and whether every pair was exact."""
+    rows: list[tuple[int, list[int], float]] = []
+    exact = True
+    for g, (_, _, _, paths) in enumerate(model.groups):
+        n = len(paths)
+        sizes = range(1, n + 1) if n <= MILP_MAX_SUBSET_PATHS else range(1, 3)
+        exact = exact and n <= MILP_MAX_SUBSET_PATHS
+        for size in sizes:
+            for combo in itertools.combinations(range(n), size):
+                rows.append((g, list(combo), pair_probability([paths[i] for i in combo])))
+    return rows, exact
+
+
 def solve_milp(model: Model, budget: float, time_limit: float = 30.0) -> tuple[set[int], bool, str]:
     nc, nm = len(model.controls), len(model.moves)
     paths = [(g, pm) for g, (_, _, _, pms) in enumerate(model.groups) for pm in pms]
+    first = {}  # pair -> index of its first path in `paths`
+    for j, (g, _) in enumerate(paths):
+        first.setdefault(g, j)
+    subsets, exact = _subsets(model)
     npaths, ng = len(paths), len(model.groups)
     # variables: x (nc) | u (nm) | z (npaths) | r (ng)
     nvar = nc + nm + npaths + ng
@@ -162,7 +230,7 @@ def solve_milp(model: Model, budget: float, time_limit: float = 30.0) -> tuple[s
         c[i] = 1e-7 * ctrl.cost
     for g, (_, _, harm, _) in enumerate(model.groups):
         c[nc + nm + npaths + g] = harm
-    n_rows = 1 + sum(len(m) for m in model.moves) + nm + 2 * npaths
+    n_rows = 1 + sum(len(m) for m in model.moves) + nm + npaths + len(subsets)
     a = lil_matrix((n_rows, nvar))
     lo: list[float] = []
     hi: list[float] = []
@@ -185,16 +253,18 @@ def solve_milp(model: Model, budget: float, time_limit: float = 30.0) -> tuple[s
             lo.append(-np.inf)
             hi.append(0)
             r += 1
-    for j, (g, pm) in enumerate(paths):
+    for j, (_, pm) in enumerate(paths):
         a[r, nc + nm + j] = 1  # z_path <= sum of its moves cut
         for m in set(pm.moves):
             a[r, nc + m] -= 1
         lo.append(-np.inf)
         hi.append(0)
         r += 1
-        a[r, nc + nm + npaths + g] = 1  # r_g >= p (1 - z): r_g + p z >= p
-        a[r, nc + nm + j] = pm.p
-        lo.append(pm.p)
+    for g, members, u in subsets:  # r_g >= U(S) (1 - Σ_{π∈S} z_π): r_g + U Σ z >= U
+        a[r, nc + nm + npaths + g] = 1
+        for i in members:
+            a[r, nc + nm + first[g] + i] = u
+        lo.append(u)
         hi.append(np.inf)
         r += 1
     integrality = np.concatenate([np.ones(nc + nm + npaths), np.zeros(ng)])
@@ -203,7 +273,9 @@ def solve_milp(model: Model, budget: float, time_limit: float = 30.0) -> tuple[s
     if res.x is None:
         return set(), False, f"MILP found no solution: {res.message}"
     chosen = {i for i in range(nc) if res.x[i] > 0.5}
-    return chosen, res.status == 0, str(res.message)
+    message = str(res.message) if exact else (f"{res.message} (a pair has more than {MILP_MAX_SUBSET_PATHS} "
+                                             "paths: sets of at most two paths are exact, not optimal overall)")
+    return chosen, res.status == 0 and exact, message
 
 
 def solve_greedy(model: Model, budget: float) -> set[int]:
@@ -317,20 +389,20 @@ def solve_brute(model: Model, budget: float) -> set[int]:
 
 
 def true_risk(graph: AttackGraph, profiles: list[Profile | Attacker], targets: list[str], removed: frozenset[str],
-              organisation: str | None = None) -> float:
-    """Σ harm × best-path probability on the real graph with `removed` tags gone (one Dijkstra per profile)."""
+              organisation: str | None = None, k: int = 5) -> float:
+    """Σ harm × P(target) on the real graph with `removed` tags gone: P(target) is the at-least-one
+    probability of the k most likely paths found afresh (so ≥ the best remaining path's p)."""
     total = 0.0
     for item in profiles:
         who = attacker_of(item, organisation)
         view = graph.view(who.profile, who.organisation, removed=removed)
         if SOURCE not in view:
             continue
-        attach_goal(view, [])
-        dist = nx.single_source_dijkstra_path_length(view, SOURCE, weight="w")
-        detach_goal(view)
         for t in targets:
-            d = min((dist[s] for s in target_states(t) if s in dist), default=math.inf)
-            total += worst_harm(graph.facts.assets[t]) * (math.exp(-d) if d < math.inf else 0.0)
+            found = k_best_paths(view, [t], k=k)
+            events = [[((u, v), view[u][v]["p"]) for u, v in itertools.pairwise([SOURCE, *ap.nodes])]
+                      for ap in found.paths]
+            total += worst_harm(graph.facts.assets[t]) * union_probability(events)
     return total
 
 
@@ -358,7 +430,7 @@ def solve(graph: AttackGraph, model: Model, budget: float, method: str = "auto",
     else:
         raise ValueError(f"unknown method {method!r}")
     plan = Plan(use, [model.controls[i] for i in sorted(chosen)], model.cost(chosen), baseline,
-                model.residual(chosen), time.perf_counter() - start, optimal, note)
+                model.residual(chosen), time.perf_counter() - start, optimal, note, pairs=model.pairs(chosen))
     if compare and use == "milp":
         plan.gap = {}
         for name, heuristic in (("greedy", solve_greedy), ("aco", solve_aco)):
@@ -374,6 +446,6 @@ def solve(graph: AttackGraph, model: Model, budget: float, method: str = "auto",
         plan.gap["exact_residual"] = round(plan.residual, 6)
     if profiles is not None and targets is not None:
         removed = frozenset(t for c in plan.chosen for t in c.tags)
-        plan.true_baseline = true_risk(graph, profiles, targets, frozenset(), organisation)
-        plan.true_residual = true_risk(graph, profiles, targets, removed, organisation)
+        plan.true_baseline = true_risk(graph, profiles, targets, frozenset(), organisation, model.k)
+        plan.true_residual = true_risk(graph, profiles, targets, removed, organisation, model.k)
     return plan
