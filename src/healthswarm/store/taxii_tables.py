@@ -69,18 +69,27 @@ taxii_objects = Table(
     Column("version", String(40), nullable=False),
     Column("spec_version", String(8), nullable=False),
     Column("date_added", DateTime(timezone=True), nullable=False),
-    # the newest version of its object in its collection (match[version]=last, the default, is an index scan)
+    # the newest / oldest version of its object in its collection (match[version]=last, the default / first)
     Column("is_latest", Boolean, nullable=False),
     Column("is_first", Boolean, nullable=False),
     Column("media_type", String(64), nullable=False),
     Column("document", JSON, nullable=False),
     UniqueConstraint("collection_id", "object_id", "version", name="uq_taxii_objects_collection_object_version"),
 )
-# pages come in (date_added, pk) order: these make a page an index seek, with or without match[version]=last
-Index("ix_taxii_objects_latest", taxii_objects.c.collection_id, taxii_objects.c.is_latest, taxii_objects.c.date_added,
+# A page is the first `limit` rows in (date_added, pk) order that match the filters. Each index below
+# serves one kind of filter as an equality prefix followed by that order, so a page is an index seek
+# that stops after `limit` rows (keyset pagination; `next` is a row-value seek past the cursor):
+# - no match[type]: one range per (is_latest, is_first) pair that match[version] admits
+#   (last: (1, 0) and (1, 1); first: (0, 1) and (1, 1); all: the four), merged by storage.query_objects;
+# - match[type]: the same, per listed type;
+# - match[version]=<timestamp>: one range per timestamp;
+# - match[id] and single objects: the unique (collection_id, object_id, version) index.
+Index("ix_taxii_objects_page", taxii_objects.c.collection_id, taxii_objects.c.is_latest, taxii_objects.c.is_first,
+      taxii_objects.c.date_added, taxii_objects.c.pk)
+Index("ix_taxii_objects_type", taxii_objects.c.collection_id, taxii_objects.c.type, taxii_objects.c.is_latest,
+      taxii_objects.c.is_first, taxii_objects.c.date_added, taxii_objects.c.pk)
+Index("ix_taxii_objects_version", taxii_objects.c.collection_id, taxii_objects.c.version, taxii_objects.c.date_added,
       taxii_objects.c.pk)
-Index("ix_taxii_objects_object", taxii_objects.c.collection_id, taxii_objects.c.object_id)
-Index("ix_taxii_objects_added", taxii_objects.c.collection_id, taxii_objects.c.date_added, taxii_objects.c.pk)
 
 taxii_status = Table(
     "taxii_status",

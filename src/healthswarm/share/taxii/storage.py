@@ -220,7 +220,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page ended: objects come in (date added, pk) order, so the cursor is the last row's pair."""
+    """Where a page ended: objects come in (date added, pk) order, so the cursor is the last row's pair
+    (the next page is a seek past it in each index range, not an offset)."""
 
     date_added: datetime
     pk: int
@@ -244,39 +245,92 @@ def _naive_for(conn: Connection, moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if conn.dialect.name == "sqlite" else moment
 
 
+# (is_latest, is_first) pairs that match[version]=last / first admit; "all" admits the four
+_FLAG_PAIRS = {"last": ((True, False), (True, True)), "first": ((False, True), (True, True)),
+               "all": ((False, False), (False, True), (True, False), (True, True))}
+
+
 def query_objects(conn: Connection, collection_id: str, f: Filters, object_id: str | None = None) -> tuple[
         list[Any], bool]:
-    """Rows of one page (in date-added order) and whether more follow."""
+    """Rows of one page (in (date added, pk) order) and whether more follow.
+
+    Keyset pagination over index ranges (see the indexes of `taxii_objects`): with match[id] (or one object)
+    the unique (collection, object, version) index finds every candidate and they are ordered here; otherwise
+    each range that can hold a match (one per type and (is_latest, is_first) pair, one per version timestamp)
+    gives its first `limit + 1` keys past the cursor in index order, and the smallest `limit + 1` of their
+    union make the page. No plan reads more than (ranges x (limit + 1)) index entries, whatever the size.
+    """
     c = taxii_objects.c
-    conds = [c.collection_id == collection_id]
-    if object_id is not None:
-        conds.append(c.object_id == object_id)
-    if f.ids:
-        conds.append(c.object_id.in_(f.ids))
-    if f.types:
-        conds.append(c.type.in_(f.types))
+    base = [c.collection_id == collection_id]
     if f.spec_versions:
-        conds.append(c.spec_version.in_(f.spec_versions))
-    if f.added_after is not None:
-        conds.append(c.date_added > _naive_for(conn, f.added_after))
+        base.append(c.spec_version.in_(f.spec_versions))
+    # one lower bound on (date_added, pk): the cursor or added_after, whichever is further on
+    cursor: tuple[datetime, int] | None = None
+    after: datetime | None = None
     if f.next is not None:
-        # (date_added, pk) > cursor, with the redundant bound that lets the index seek
-        conds.append(c.date_added >= _naive_for(conn, f.next.date_added))
-        conds.append(or_(c.date_added > _naive_for(conn, f.next.date_added),
-                         and_(c.date_added == _naive_for(conn, f.next.date_added), c.pk > f.next.pk)))
+        cursor = (_naive_for(conn, f.next.date_added), f.next.pk)
+    if f.added_after is not None:
+        candidate = _naive_for(conn, f.added_after)
+        if cursor is None or candidate >= cursor[0]:
+            cursor, after = None, candidate
     versions = f.versions or ["last"]
-    if "all" not in versions:
-        alternatives = []
-        if "last" in versions:
-            alternatives.append(c.is_latest.is_(True))
-        if "first" in versions:
-            alternatives.append(c.is_first.is_(True))
-        stamps = [v for v in versions if v not in {"last", "first"}]
-        if stamps:
-            alternatives.append(c.version.in_(stamps))
-        conds.append(or_(*alternatives))
-    rows = list(conn.execute(select(c.pk, c.object_id, c.version, c.date_added, c.media_type, c.document)
-                             .where(and_(*conds)).order_by(c.date_added, c.pk).limit(f.limit + 1)))
+    stamps = [v for v in versions if v not in _FLAG_PAIRS]
+    pairs = sorted({pair for v in versions if v in _FLAG_PAIRS for pair in _FLAG_PAIRS[v]})
+    want = f.limit + 1
+    keys: dict[int, Any] = {}
+    if object_id is not None or f.ids:
+        # every version of the named objects is a short range of the unique index: take them all, order here
+        conds = [*base, c.object_id == object_id] if object_id is not None else [*base]
+        if f.ids:
+            conds.append(c.object_id.in_(f.ids))
+        if f.types:
+            conds.append(c.type.in_(f.types))
+        if "all" not in versions:
+            alternatives = [and_(c.is_latest.is_(latest), c.is_first.is_(first)) for latest, first in pairs]
+            if stamps:
+                alternatives.append(c.version.in_(stamps))
+            conds.append(or_(*alternatives))
+        if after is not None:
+            conds.append(c.date_added > after)
+        if cursor is not None:
+            conds.append(or_(c.date_added > cursor[0], and_(c.date_added == cursor[0], c.pk > cursor[1])))
+        for row in conn.execute(select(c.pk, c.date_added).where(and_(*conds))):
+            keys[row.pk] = row.date_added
+    else:
+        ranges = []
+        for latest, first in pairs:
+            flags = [c.is_latest.is_(latest), c.is_first.is_(first)]
+            if f.types:
+                ranges += [("ix_taxii_objects_type", [c.type == kind, *flags]) for kind in f.types]
+            else:
+                ranges.append(("ix_taxii_objects_page", flags))
+        if "all" not in versions:
+            extra = [c.type.in_(f.types)] if f.types else []
+            ranges += [("ix_taxii_objects_version", [c.version == stamp, *extra]) for stamp in stamps]
+
+        def first_keys(index: str, conds: list[Any], limit: int) -> list[Any]:
+            return list(conn.execute(select(c.pk, c.date_added).where(and_(*base, *conds))
+                                     .order_by(c.date_added, c.pk).limit(limit)
+                                     .with_hint(taxii_objects, f"INDEXED BY {index}", "sqlite")))
+
+        for index, conds in ranges:
+            got: list[Any] = []
+            if cursor is not None:
+                # the rest of the cursor's own date_added (a whole POST shares one), then what comes after:
+                # two seeks (SQLite seeks a row-value bound on its first column only and would scan the rest)
+                got = first_keys(index, [*conds, c.date_added == cursor[0], c.pk > cursor[1]], want)
+                if len(got) < want:
+                    got += first_keys(index, [*conds, c.date_added > cursor[0]], want - len(got))
+            else:
+                got = first_keys(index, [*conds, c.date_added > after] if after is not None else conds, want)
+            for row in got:
+                keys[row.pk] = row.date_added
+    page = sorted(keys.items(), key=lambda item: (item[1], item[0]))[:want]
+    if not page:
+        return [], False
+    order = {pk: n for n, (pk, _added) in enumerate(page)}
+    rows = sorted(conn.execute(select(c.pk, c.object_id, c.version, c.date_added, c.media_type, c.document)
+                               .where(c.pk.in_(list(order)))), key=lambda r: order[r.pk])
     return rows[:f.limit], len(rows) > f.limit
 
 
