@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("healthswarm.cli.serve", "serve"),
     "tls": ("healthswarm.cli.tls", "app"),
     "worker": ("healthswarm.cli.worker", "worker"),
+    "agent": ("healthswarm.cli.agent", "app"),
     "token": ("healthswarm.cli.serve", "token_app"),
     "incidents": ("healthswarm.cli.incidents", "app"),
     "status": ("healthswarm.cli.status", "status"),

@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from healthswarm.detect.correlate import CLOSED_STATES, Correlator
+from healthswarm.model import Alert
 from healthswarm.model.incident import Incident
 from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.store import Store
@@ -78,9 +79,10 @@ class Lease:
 
 
 class CorrelateStage:
-    def __init__(self, store: Store, config: WorkerConfig) -> None:
+    def __init__(self, store: Store, config: WorkerConfig | None = None) -> None:
         self.store = store
-        self.lease = Lease(store, f"healthswarm-correlator:{config.prefix}") if store.backend == "postgresql" else None
+        prefix = config.prefix if config is not None else "healthswarm"
+        self.lease = Lease(store, f"healthswarm-correlator:{prefix}") if store.backend == "postgresql" else None
         self.correlator: Correlator | None = None
 
     def active(self) -> bool:
@@ -110,10 +112,18 @@ class CorrelateStage:
             raise
 
     def _handle(self, batch: Sequence[Delivery]) -> None:
+        changes = self.place([alert_from_dict(orjson.loads(d.data)) for d in batch])
+        if changes.write:
+            self._write(changes)
+            metrics.INCIDENTS.inc(len(changes.write))
+
+    def place(self, found: Sequence[Alert]) -> Changes:
+        """Place alerts (in time order) in the Correlator; returns the rows to write, for the caller to save in
+        its transaction (`Changes.save`). If that transaction fails, set `correlator = None`: the next call
+        rebuilds the state from the store. The embedded agent calls this with the alerts of one detection step."""
         changes = Changes()
         if self.correlator is None:
             self.correlator, changes.touched = self._rebuild()
-        found = [alert_from_dict(orjson.loads(d.data)) for d in batch]
         with self.store.read() as conn:
             placed = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_([a.id for a in found]),
                                                                 alerts.c.incident_id.is_not(None))).scalars())
@@ -122,10 +132,8 @@ class CorrelateStage:
             if incident is not None:
                 changes.touched[incident.id] = incident
                 changes.placed.append((alert.id, incident.id))
-        written = changes.resolve(self.correlator.incidents)
-        if written:
-            self._write(changes)
-            metrics.INCIDENTS.inc(written)
+        changes.resolve(self.correlator.incidents)
+        return changes
 
     def _rebuild(self) -> tuple[Correlator, dict[str, Incident]]:
         """The Correlator as the store says: every alert of an open incident that can still be joined, replayed in

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from healthswarm.worker.metrics import REGISTRY
 
@@ -19,7 +19,7 @@ log = logging.getLogger("healthswarm.worker.health")
 Readiness = Callable[[], tuple[dict[str, bool], dict[str, Any]]]
 
 
-def _handler(readiness: Readiness) -> type[BaseHTTPRequestHandler]:
+def _handler(readiness: Readiness, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/healthz":
@@ -30,7 +30,7 @@ def _handler(readiness: Readiness) -> type[BaseHTTPRequestHandler]:
                 body = orjson.dumps({"ready": ready, "checks": checks, **facts}) + b"\n"
                 self._send(200 if ready else 503, body, "application/json")
             elif self.path == "/metrics":
-                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             else:
                 self._send(404, b"not found\n", "text/plain")
 
@@ -47,9 +47,11 @@ def _handler(readiness: Readiness) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(port: int, readiness: Readiness, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; port 0 picks a free one (read it from `server.server_port`)."""
-    server = ThreadingHTTPServer((host, port), _handler(readiness))
+def serve(port: int, readiness: Readiness, host: str = "0.0.0.0",
+          registry: CollectorRegistry = REGISTRY) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; port 0 picks a free one (read it from `server.server_port`). The embedded
+    agent serves its own `registry`."""
+    server = ThreadingHTTPServer((host, port), _handler(readiness, registry))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()
     log.info("health and metrics endpoints listening", extra={"port": server.server_port})

@@ -1,0 +1,155 @@
+"""Streaming detection for the embedded agent: newly stored events → every detector of the suite → alerts →
+the correlator → incidents, committed with the stage's cursor in one transaction.
+
+The cursor is the id of the last stored event the stage has judged (SQLite assigns ids in commit order: the
+store has one writer at a time), kept in the `checkpoints` table under `CURSOR`. A step reads the events after
+it, page by page, never the whole store; its alerts, the incident rows they change and the new cursor commit
+together, so after a kill -9 the next run starts exactly after the last step that committed: no event judged
+twice, no alert or incident written twice (alert ids are deterministic and the correlator skips an alert the
+store already shows in an incident). Detector state (Sigma correlation windows, baselines) lives in memory
+and starts afresh after a restart, as in a scale-out detect worker: a window cut by a crash may miss, never
+fire twice.
+
+Correlation is the scale-out correlate role's own code (`worker.correlate.CorrelateStage.place` and its
+`Changes`), whose state is rebuilt from the store after a restart or a failed commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from healthswarm.detect.base import Detector
+from healthswarm.detect.sigma import SigmaDetector
+from healthswarm.model import Alert
+from healthswarm.store import Store
+from healthswarm.store.alerts import save_alerts
+from healthswarm.store.events import get_checkpoint, search_events, set_checkpoint
+from healthswarm.worker.correlate import CorrelateStage
+
+log = logging.getLogger("healthswarm.agent.detect")
+CURSOR = "agent:detect"
+
+
+@dataclass
+class StepResult:
+    events: int = 0
+    alerts: int = 0  # newly stored
+    incidents: list[str] = field(default_factory=list)  # ids of incidents written
+    born: float = 0.0  # wall time the step started (latency figures)
+    found: list[Alert] = field(default_factory=list)  # every alert of the step (new or already stored)
+
+
+@dataclass
+class DetectStats:
+    events: int = 0
+    alerts: int = 0
+    incidents_written: int = 0
+    steps: int = 0
+    failures: int = 0
+    per_detector: dict[str, int] = field(default_factory=dict)
+
+
+class StreamDetector:
+    """One instance per agent; `step()` is called from one thread (the detection loop)."""
+
+    def __init__(self, store: Store, detectors: Sequence[Detector], write_lock: threading.Lock, *,
+                 batch: int = 2_000, correlate: CorrelateStage | None = None,
+                 on_commit: Callable[[StepResult], None] | None = None) -> None:
+        self.store = store
+        self.detectors = list(detectors)
+        self.write_lock = write_lock
+        self.batch = batch
+        self.correlate = correlate or CorrelateStage(store)
+        self.on_commit = on_commit
+        self.stats = DetectStats()
+        with store.read() as conn:
+            cp = get_checkpoint(conn, CURSOR)
+        self.cursor = cp.position if cp is not None else 0
+        self._latest: float | None = None  # the latest event time judged (epoch seconds) …
+        self._seen_at = 0.0  # … and when: stream time advances with idle wall time
+        self._pending: list[Alert] = []  # alerts from flushes and retro-hunts, committed with the next step
+
+    def add_alerts(self, found: Sequence[Alert]) -> None:
+        """Alerts from outside the event stream (a retro-hunt): committed and correlated with the next step."""
+        self._pending.extend(found)
+
+    def backlog(self) -> int:
+        """Stored events not judged yet."""
+        from sqlalchemy import func, select
+
+        from healthswarm.store.tables import events
+
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(events)
+                                    .where(events.c.id > self.cursor)).scalar_one())
+
+    def step(self) -> StepResult:
+        """Judge up to `batch` events after the cursor (and whatever alerts are pending); commit."""
+        result = StepResult(born=time.time())
+        with self.store.read() as conn:
+            stored = search_events(conn, after_id=self.cursor, limit=self.batch)
+        found: list[Alert] = []
+        if stored:
+            # in event time within the step, as the batch stage reads them (correlations need the order)
+            events = sorted((s.event for s in stored), key=lambda e: (e.timestamp, e.key))
+            latest = events[-1].timestamp.timestamp()
+            self._latest = latest if self._latest is None else max(self._latest, latest)
+            self._seen_at = time.monotonic()
+            for event in events:
+                for detector in self.detectors:
+                    out = detector.detect(event)
+                    if out:
+                        found.extend(out)
+        found.extend(self._pending)
+        if not stored and not found:
+            return result
+        cursor = stored[-1].id if stored else self.cursor
+        result.events = len(stored)
+        result.found = found
+        result.alerts, result.incidents = self._commit(found, cursor)
+        self._pending = []
+        self.cursor = cursor
+        self.stats.events += len(stored)
+        self.stats.steps += 1
+        for alert in found:
+            self.stats.per_detector[alert.detector] = self.stats.per_detector.get(alert.detector, 0) + 1
+        if self.on_commit is not None:
+            self.on_commit(result)
+        return result
+
+    def _commit(self, found: list[Alert], cursor: int) -> tuple[int, list[str]]:
+        try:
+            changes = self.correlate.place(sorted(found, key=lambda a: a.timestamp)) if found else None
+            with self.write_lock, self.store.transaction() as conn:
+                new = save_alerts(conn, found)
+                if changes is not None and changes.write:
+                    changes.save(conn)
+                set_checkpoint(conn, CURSOR, "", cursor)
+        except Exception:
+            self.correlate.correlator = None  # ahead of the store now: rebuilt from it next time
+            self.stats.failures += 1
+            raise
+        written = [i.id for i in changes.write] if changes is not None else []
+        self.stats.alerts += new
+        self.stats.incidents_written += len(written)
+        return new, written
+
+    def stream_time(self) -> datetime | None:
+        if self._latest is None:
+            return None
+        return datetime.fromtimestamp(self._latest + (time.monotonic() - self._seen_at), UTC)
+
+    def flush(self) -> None:
+        """Judge what only the passing of stream time completes (Sigma correlations with lt/lte/neq); the
+        alerts are committed with the next step."""
+        now = self.stream_time()
+        if now is None:
+            return
+        for detector in self.detectors:
+            if isinstance(detector, SigmaDetector):
+                self._pending.extend(detector.expire(now))

@@ -1,0 +1,501 @@
+"""The embedded agent: one process, SQLite, the in-memory bus; sources → ingest → streaming detection →
+correlation → incidents → live risk, the watchlist fed by peers, the swarm node, the API, health and metrics.
+
+Threads:
+- one per source (followed files, the syslog receiver's listeners and writer, each MQTT/NATS URL, stdin),
+  each with its own `AgentPipeline` (its commits wake detection through the bus);
+- `agent-detect`: the detection loop (`StreamDetector.step` until caught up, then waits for a wake-up on
+  the bus); between steps it refreshes the watchlist (and retro-hunts new values) and judges what only time
+  completes;
+- `agent-risk`: live risk, re-annotating open incidents when a step changed incidents (at most every
+  `[risk] interval` seconds);
+- the swarm node's asyncio loop, uvicorn's (with `[api] enabled`) and the health endpoint's.
+
+Stopping (SIGTERM/SIGINT, or `stop()`): the sources stop first and commit what they hold, detection catches
+up with everything stored (bounded by `drain_timeout`) and flushes, then the node leaves the swarm and the
+servers close; the process exits 0. A kill -9 instead loses nothing committed (see agent/detect.py and
+ingest/pipeline.py for why a restart then neither skips nor repeats anything).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from healthswarm.agent import metrics
+from healthswarm.agent.config import AgentConfig
+from healthswarm.agent.detect import StepResult, StreamDetector
+from healthswarm.agent.sources import STORED_SUBJECT, AgentPipeline, FileWatcher, choose_format, consume_url
+from healthswarm.agent.swarm import read_json as _read_json
+from healthswarm.agent.swarm import write_json as _write_json
+from healthswarm.bus.memory import MemoryBus
+from healthswarm.config import Settings
+from healthswarm.detect.watchlist import Watch, WatchlistDetector
+from healthswarm.errors import ConfigError
+from healthswarm.model import Alert, EventRef
+from healthswarm.store import Store
+from healthswarm.store.inventory import load_inventory
+
+log = logging.getLogger("healthswarm.agent")
+STATUS = "status.json"
+HUNTED = "hunted.json"
+
+
+def default_packs() -> tuple[str, ...] | None:
+    """The rule packs `detect` loads by default, where this version has packs (detect/sigma/packs.py)."""
+    try:
+        from healthswarm.detect.sigma import packs
+    except ImportError:
+        return None
+    value = getattr(packs, "DEFAULT_PACKS", None)
+    return tuple(value) if value else None
+
+
+def build_detectors(config: AgentConfig, workspace: Path, assets: list[Any]) -> tuple[list[Any], WatchlistDetector]:
+    """The whole suite of detect/suite.py as configured, plus the watchlist detector."""
+    import dataclasses
+
+    from healthswarm.detect.learn.asset_baseline import BaselineConfig
+    from healthswarm.detect.sigma import CACHE_SUBDIR
+    from healthswarm.detect.suite import SuiteSpec, build_suite
+
+    d = config.detect
+    spec: dict[str, Any] = {
+        "rules": tuple(config.path(r) for r in d.rules),
+        "baseline": BaselineConfig() if d.baselines else None,
+        "clinical": d.clinical,
+        "staff": config.path(d.staff) if d.staff else None,
+        "cache_dir": workspace / CACHE_SUBDIR,
+        "models": d.models,
+        "workspace": workspace,
+    }
+    if "packs" in {f.name for f in dataclasses.fields(SuiteSpec)}:
+        packs = d.packs or default_packs()
+        if packs:
+            spec["packs"] = packs
+    suite = build_suite(SuiteSpec(**spec), assets)
+    missing = [p for p in suite.ruleset.problems if p.message == "no such file or folder"]
+    if missing:
+        raise ConfigError(f"detect.rules: {missing[0]}")
+    watchlist = WatchlistDetector()
+    return [*suite.detectors, watchlist], watchlist
+
+
+@dataclass
+class Bound:
+    """Addresses actually listened on (port 0 in the config picks a free one)."""
+
+    health: str = ""
+    syslog_udp: str = ""
+    syslog_tcp: str = ""
+    api: str = ""
+    swarm: str = ""
+
+
+@dataclass
+class AgentState:
+    started: float = field(default_factory=time.time)
+    ready: bool = False
+    stopping: bool = False
+    last_step: float = 0.0
+    incidents_changed: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        self.errors.append(text[:300])
+        del self.errors[:-20]
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, settings: Settings, *, drain_timeout: float = 30.0) -> None:
+        self.config = config
+        self.settings = settings
+        self.workspace = settings.ensure_workspace() if not settings.db else settings.workspace
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.folder = self.workspace / "agent"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.drain_timeout = drain_timeout
+        self.store = Store.open(settings.db_url)
+        self.write_lock = threading.Lock()
+        self.bus = MemoryBus()
+        self.stop_event = threading.Event()
+        self.state = AgentState()
+        self.bound = Bound()
+        with self.store.read() as conn:
+            inventory = load_inventory(conn)
+        self.organisation = config.organisation or settings.organisation or (
+            inventory.organisations[0].id if len(inventory.organisations) == 1 else "")
+        self.assets = list(inventory.assets)
+        self.detectors, self.watchlist = build_detectors(config, self.workspace, self.assets)
+        self.detector = StreamDetector(self.store, self.detectors, self.write_lock, batch=config.detect.batch,
+                                       on_commit=self._on_step)
+        self.pipelines: list[AgentPipeline] = []
+        self.threads: list[threading.Thread] = []
+        self.syslog: Any = None
+        self.swarm: Any = None
+        self.api_server: Any = None
+        self.health_server: Any = None
+        self.step_listeners: list[Any] = []
+        self._hunted: set[str] = set(_read_json(self.folder / HUNTED, []))
+        self._risk_wake = threading.Event()
+        self._graph: Any = None
+        self._stored_at: list[tuple[int, float]] = []  # (events stored so far, when): store→incident latency
+        self._stored_total = 0
+        self._stored_lock = threading.Lock()
+        self._sources_done = threading.Event()
+
+    # --- building -------------------------------------------------------------------------------
+
+    def pipeline(self) -> AgentPipeline:
+        pipeline = AgentPipeline.for_store(self.store, self.organisation, write_lock=self.write_lock, bus=self.bus)
+        pipeline.on_stored = self._on_stored
+        self.pipelines.append(pipeline)
+        return pipeline
+
+    def _on_stored(self, count: int) -> None:
+        metrics.EVENTS_STORED.inc(count)
+        with self._stored_lock:
+            self._stored_total += count
+            self._stored_at.append((self._stored_total, time.time()))
+            del self._stored_at[:-10_000]
+
+    def _thread(self, target: Any, name: str, *args: Any) -> None:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception as exc:
+                log.exception("%s stopped", name)
+                self.state.error(f"{name}: {type(exc).__name__}: {exc}")
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def start(self) -> None:
+        cfg = self.config
+        if cfg.health:
+            from healthswarm.ingest.sources.syslog import parse_address
+            from healthswarm.worker.health import serve
+
+            host, port = parse_address(cfg.health, 9108)
+            self.health_server = serve(port, self.readiness, host, registry=metrics.REGISTRY)
+            self.bound.health = f"{host}:{self.health_server.server_port}"
+        self._thread(self._detect_loop, "agent-detect")
+        if cfg.risk.live:
+            self._thread(self._risk_loop, "agent-risk")
+        if cfg.files:
+            watcher = FileWatcher(self.pipeline(), cfg)
+            self._thread(watcher.run, "agent-files", self.stop_event)
+        if cfg.syslog.enabled:
+            self._start_syslog()
+        for kind in ("mqtt", "nats"):
+            source = getattr(cfg, kind)
+            fmt = choose_format(source.format, f"sources.{kind}.format")
+            for url in source.urls:
+                if not url.startswith(f"{kind}://"):
+                    raise ConfigError(f"sources.{kind}.urls: {url!r}: expected {kind}://host:port/…")
+                self._thread(consume_url, f"agent-{kind}", self.pipeline(), url, fmt, self.stop_event)
+        if cfg.stdin.enabled:
+            from healthswarm.ingest.sources.file import ingest_stdin
+
+            self._thread(ingest_stdin, "agent-stdin", self.pipeline(), choose_format(cfg.stdin.format, "stdin"))
+        if cfg.swarm.enabled:
+            from healthswarm.agent.swarm import AgentSwarm
+
+            self.swarm = AgentSwarm(cfg.swarm, self.workspace, self.organisation, self.store)
+            self.swarm.start()
+            self.bound.swarm = cfg.swarm.listen
+        if cfg.api.enabled:
+            self._start_api()
+        self.state.ready = True
+        self.write_status()
+        log.info("agent started", extra={"workspace": str(self.workspace), "bound": self.bound.__dict__,
+                                         "detectors": [d.name for d in self.detectors]})
+
+    def _start_syslog(self) -> None:
+        from healthswarm.ingest.sources.syslog import SyslogReceiver
+
+        s = self.config.syslog
+        tls = None
+        if s.tls_cert or s.tls_key:
+            import ssl
+
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            tls.load_cert_chain(self.config.path(s.tls_cert), self.config.path(s.tls_key or s.tls_cert))
+        try:
+            self.syslog = SyslogReceiver(self.pipeline(), udp=s.udp, tcp=s.tcp, tls=tls, batch=s.batch,
+                                         latency=s.latency).start()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"sources.syslog: cannot listen: {exc}") from None
+        if (udp := self.syslog.udp_address) is not None:
+            self.bound.syslog_udp = f"{udp[0]}:{udp[1]}"
+        if (tcp := self.syslog.tcp_address) is not None:
+            self.bound.syslog_tcp = f"{tcp[0]}:{tcp[1]}"
+
+    def _start_api(self) -> None:
+        import uvicorn
+
+        from healthswarm.api import create_app
+        from healthswarm.ingest.sources.syslog import parse_address
+        from healthswarm.security.tls import uvicorn_options
+
+        host, port = parse_address(self.config.api.listen, 8000)
+        app = create_app(self.settings, engine=self.store.engine)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                               **uvicorn_options(self.settings.tls)))
+        self.api_server = server
+        thread = threading.Thread(target=server.run, name="agent-api", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if server.started and server.servers:
+            sock = server.servers[0].sockets[0].getsockname()
+            self.bound.api = f"{sock[0]}:{sock[1]}"
+
+    # --- the detection loop ---------------------------------------------------------------------
+
+    def _detect_loop(self) -> None:
+        """Step until caught up, then wait for a wake-up; after a stop request, until the sources have committed
+        their last batches and everything stored is judged, then flush once more."""
+        subscription = self.bus.subscribe(STORED_SUBJECT, "agent-detect")
+        next_flush = time.monotonic() + self.config.detect.flush_interval
+        next_refresh = 0.0
+        next_status = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_refresh:
+                self._refresh_watchlist()
+                next_refresh = now + self.config.watchlist.refresh
+            if now >= next_flush:
+                self.detector.flush()
+                next_flush = now + self.config.detect.flush_interval
+            try:
+                result = self.detector.step()
+            except Exception as exc:
+                metrics.FAILURES.labels("detect").inc()
+                self.state.error(f"detect: {type(exc).__name__}: {exc}")
+                log.warning("detection step failed; retried", exc_info=exc)
+                time.sleep(0.5)
+                continue
+            if now >= next_status:
+                self.write_status()
+                next_status = now + 1.0
+            if result.events or result.alerts or result.incidents:
+                continue  # more may be waiting: no wait until caught up
+            if self._sources_done.is_set():
+                self.detector.flush()
+                self.detector.step()
+                return
+            for message in subscription.fetch(1_000, 0.5):
+                message.ack()
+
+    def _on_step(self, result: StepResult) -> None:
+        self.state.last_step = time.time()
+        metrics.EVENTS_JUDGED.inc(result.events)
+        metrics.INCIDENTS.inc(len(result.incidents))
+        for alert in result.found:
+            metrics.ALERTS.labels(alert.detector).inc()
+        metrics.STEP_SECONDS.observe(time.time() - result.born)
+        if result.incidents:
+            self.state.incidents_changed = True
+            self._risk_wake.set()
+            # latency: from when the events of this step were stored (the oldest batch it read) to now
+            with self._stored_lock:
+                judged = self.detector.stats.events
+                stored_at = next((t for total, t in self._stored_at if total >= judged), None)
+            if stored_at is not None:
+                metrics.STORE_TO_INCIDENT.observe(max(time.time() - stored_at, 0.0))
+        for listener in self.step_listeners:
+            listener(result)
+
+    # --- the watchlist --------------------------------------------------------------------------
+
+    def watches(self) -> list[Watch]:
+        """Peers' indicators imported into the store, the responders' watchlist and the swarm's warnings."""
+        from healthswarm.respond.watchlist import load_watchlist
+        from healthswarm.share.indicators import load_indicators
+
+        floor = self.config.watchlist.min_confidence
+        out: list[Watch] = []
+        with self.store.read() as conn:
+            for ind in load_indicators(conn):
+                if ind.source and ind.confidence >= floor:
+                    out.append(Watch(ind.type, ind.value, f"peer:{ind.source}", ind.confidence, ind.techniques,
+                                     ind.description))
+            for row in load_watchlist(conn):
+                out.append(Watch(str(row["type"]), str(row["value"]), f"case:{row['case_id']}", 90, (),
+                                 str(row.get("reason") or "")))
+        if self.swarm is not None:
+            out.extend(w for w in self.swarm.received() if w.confidence >= floor)
+        return out
+
+    def _refresh_watchlist(self) -> None:
+        try:
+            watches = self.watches()
+        except Exception as exc:
+            self.state.error(f"watchlist: {type(exc).__name__}: {exc}")
+            return
+        self.watchlist.replace(watches)
+        metrics.WATCHLIST.set(len(self.watchlist))
+        new = [w for w in self.watchlist.index.values() if f"{w.type}:{w.value}" not in self._hunted]
+        if not new:
+            return
+        if self.config.watchlist.retro_hunt:
+            self.detector.add_alerts(self.retro_hunt(new))
+        self._hunted.update(f"{w.type}:{w.value}" for w in new)
+        _write_json(self.folder / HUNTED, sorted(self._hunted))
+
+    def retro_hunt(self, watches: list[Watch]) -> list[Alert]:
+        """One pass over the stored events (swarm/retro.py) for values newly on the watchlist: an alert for each
+        value found, at the first event that shows it, saying it was here before the warning."""
+        from healthswarm.swarm.retro import retro_hunt
+
+        metrics.RETRO_HUNTS.inc(len(watches))
+        by_value = {w.value: w for w in watches}
+        traces = retro_hunt(self.store, list(by_value), self.organisation or None)
+        alerts = []
+        for value, trace in traces.items():
+            watch = by_value[value]
+            alerts.append(Alert(
+                detector="watchlist", rule_id=f"watchlist-retro:{watch.type}:{watch.value}",
+                title=f"Retro-hunt: {watch.type} {watch.value} ({watch.origin}) was seen here before the warning",
+                level="high" if watch.confidence >= 80 else "medium", timestamp=trace.first_seen,
+                events=(EventRef(trace.source, trace.record or 0, "", trace.first_seen),),
+                tags=("watchlist", "retro-hunt"),
+                description=f"first seen {trace.first_seen.isoformat()} in {trace.where()} ({trace.events} events)",
+                details={"entities": {_entity(watch): [watch.value]}, "field": trace.field, "events": trace.events,
+                         "indicator": {"type": watch.type, "value": watch.value, "origin": watch.origin,
+                                       "confidence": watch.confidence}}))
+        log.info("retro-hunt", extra={"values": len(watches), "found": len(alerts)})
+        return alerts
+
+    # --- live risk ------------------------------------------------------------------------------
+
+    def _risk_loop(self) -> None:
+        from healthswarm.risk.live import annotate_incidents
+
+        while not self.stop_event.is_set():
+            if not self._risk_wake.wait(1.0):
+                continue
+            self._risk_wake.clear()
+            try:
+                if self._graph is None:
+                    self._graph = self._attack_graph()
+                if self._graph is not None:
+                    with self.write_lock:
+                        annotate_incidents(self.store, self._graph)
+            except Exception as exc:
+                metrics.FAILURES.labels("risk").inc()
+                self.state.error(f"risk: {type(exc).__name__}: {exc}")
+            self.stop_event.wait(self.config.risk.interval)
+
+    def _attack_graph(self) -> Any:
+        from healthswarm.risk.attack_graph import build_attack_graph
+        from healthswarm.store.vulns import load_findings
+
+        with self.store.read() as conn:
+            inventory = load_inventory(conn)
+            if not inventory.assets:
+                return None
+            return build_attack_graph(inventory, load_findings(conn))
+
+    # --- health, status, stopping ---------------------------------------------------------------
+
+    def readiness(self) -> tuple[dict[str, bool], dict[str, Any]]:
+        try:
+            with self.store.read() as conn:
+                conn.execute(text("SELECT 1"))
+            db = True
+        except Exception:
+            db = False
+        detect_alive = any(t.name == "agent-detect" and t.is_alive() for t in self.threads)
+        checks = {"database": db, "started": self.state.ready and not self.state.stopping, "detection": detect_alive}
+        if self.swarm is not None:
+            checks["swarm"] = not self.swarm.error
+        return checks, {"backlog": self.detector.backlog() if db else None, "errors": self.state.errors[-5:]}
+
+    def status(self) -> dict[str, Any]:
+        d = self.detector.stats
+        stored = sum(p.stats.stored for p in self.pipelines)
+        return {
+            "pid": os.getpid(), "started": self.state.started, "written": time.time(), "ready": self.state.ready,
+            "organisation": self.organisation, "bound": self.bound.__dict__,
+            "detectors": [det.name for det in self.detectors],
+            "events_stored": stored, "events_judged": d.events, "alerts": d.alerts,
+            "incidents_written": d.incidents_written, "per_detector": d.per_detector,
+            "watchlist": len(self.watchlist), "watchlist_hits": self.watchlist.hits,
+            "syslog_received": self.syslog.stats.received if self.syslog is not None else 0,
+            "swarm": self.swarm.status() if self.swarm is not None else None,
+            "errors": self.state.errors[-10:],
+        }
+
+    def write_status(self) -> None:
+        if not self.config.status_file:
+            return
+        try:
+            _write_json(self.folder / STATUS, self.status())
+        except OSError as exc:
+            log.warning("status file: %s", exc)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def shutdown(self) -> None:
+        """Sources first (their last batches commit), then detection catches up and flushes, then the rest."""
+        self.stop_event.set()
+        self._risk_wake.set()
+        if self.syslog is not None:
+            self.syslog.stop()
+        for thread in self.threads:
+            if thread.name in ("agent-files", "agent-mqtt", "agent-nats"):
+                thread.join(10)
+        self._sources_done.set()
+        for thread in self.threads:
+            if thread.name == "agent-detect":
+                thread.join(self.drain_timeout)
+                if thread.is_alive():
+                    log.warning("detection did not catch up within %.0f s; the rest is judged after the restart",
+                                self.drain_timeout)
+        self.state.stopping = True
+        for thread in self.threads:
+            if thread.name == "agent-risk":
+                thread.join(10)
+        if self.swarm is not None:
+            self.swarm.stop()
+        if self.api_server is not None:
+            self.api_server.should_exit = True
+        self.write_status()
+        if self.health_server is not None:
+            self.health_server.shutdown()
+        for pipeline in self.pipelines:
+            pipeline.close()
+        self.bus.close()
+        log.info("agent stopped")
+
+    def run(self, install_signals: bool = True) -> int:
+        """Start, wait for SIGTERM/SIGINT (or `stop()`), shut down; the exit status."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda _s, _f: self.stop_event.set())
+        self.start()
+        while not self.stop_event.wait(1.0):
+            pass
+        log.info("stopping: sources, then detection catches up")
+        self.shutdown()
+        return 0
+
+
+def _entity(watch: Watch) -> str:
+    return {"ip": "ip", "domain": "domain", "url": "url", "hash": "sha256", "email": "email"}.get(watch.kind, "value")
+
+

@@ -1,0 +1,142 @@
+"""The agent's sources, each in its own thread, all into the ingest pipeline (ingest/pipeline.py) with its
+checkpoints: followed files and folders (ingest/sources/follow.py), the syslog receiver
+(ingest/sources/syslog.py), MQTT and NATS subscriptions (ingest/sources/mqtt.py, nats.py) and stdin.
+
+Every store write of the agent goes through one lock (`AgentPipeline.write_lock`): SQLite has one writer
+anyway, and a transaction that reads before it writes (the detection step) could otherwise fail with
+"database is locked" instead of waiting. After each commit the pipeline publishes a wake-up on the bus
+(`STORED_SUBJECT`), which the detection loop waits on.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from healthswarm.agent.config import AgentConfig, FileSource
+from healthswarm.bus.base import Bus
+from healthswarm.errors import ConfigError
+from healthswarm.ingest.formats import Format, get_format
+from healthswarm.ingest.pipeline import Pipeline
+from healthswarm.store import Store
+
+log = logging.getLogger("healthswarm.agent.sources")
+STORED_SUBJECT = "healthswarm.agent.stored"
+# names a log rotation gives the files it moved aside: app.log.1, app.log.2.gz, app.log-20261201, *.gz
+ROTATED = re.compile(r"(\.\d+(\.(gz|bz2|xz|zst))?|[-_.]\d{8}(\d{2,6})?(\.(gz|bz2|xz|zst))?|\.(gz|bz2|xz|zst))$")
+
+
+class AgentPipeline(Pipeline):
+    """The ingest pipeline whose commits take the agent's write lock and then wake the detection loop."""
+
+    def __init__(self, store: Store, *, write_lock: threading.Lock, bus: Bus | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(store, **kwargs)
+        self.write_lock = write_lock
+        self.wake_bus = bus
+        self.on_stored: Callable[[int], None] | None = None
+
+    def _commit(self, batch: Any, stats: Any, checkpoint: tuple[str, str, int] | None) -> None:
+        before = stats.stored
+        with self.write_lock:
+            super()._commit(batch, stats, checkpoint)
+        stored = stats.stored - before
+        if stored:
+            if self.wake_bus is not None:
+                self.wake_bus.publish(STORED_SUBJECT, str(stored).encode())
+            if self.on_stored is not None:
+                self.on_stored(stored)
+
+
+def choose_format(name: str, where: str) -> Format | None:
+    if not name:
+        return None
+    try:
+        return get_format(name)
+    except KeyError as exc:
+        raise ConfigError(f"{where}: {exc.args[0]}") from None
+
+
+def matching_files(source: FileSource, config: AgentConfig) -> tuple[list[Path], list[Path]]:
+    """(files matched now, explicit file paths to wait for) of one files source; rotated names left out."""
+    found: list[Path] = []
+    waiting: list[Path] = []
+    for text in source.paths:
+        path = config.path(text)
+        if glob.has_magic(str(path)):
+            found.extend(Path(p) for p in sorted(glob.glob(str(path), recursive=True)) if Path(p).is_file())
+        elif path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        else:
+            waiting.append(path)  # a file that may not exist yet: followed once it does
+    return [p for p in found if not ROTATED.search(p.name)], waiting
+
+
+class FileWatcher:
+    """Follows every file of the [[sources.files]] tables, picking up new files every `rescan` seconds."""
+
+    def __init__(self, pipeline: Pipeline, config: AgentConfig) -> None:
+        from healthswarm.ingest.sources.follow import Follower
+
+        self._follower = Follower
+        self.pipeline = pipeline
+        self.config = config
+        self.followers: dict[Path, Any] = {}
+        self.formats = [choose_format(s.format, f"sources.files[{i}].format") for i, s in enumerate(config.files)]
+
+    def rescan(self) -> None:
+        for source, fmt in zip(self.config.files, self.formats, strict=True):
+            found, waiting = matching_files(source, self.config)
+            for path in [*found, *waiting]:
+                key = path.resolve() if path.exists() else path.absolute()
+                if key not in self.followers:
+                    self.followers[key] = self._follower(self.pipeline, path, fmt)
+
+    def run(self, stop: threading.Event) -> None:
+        rescan_every = min((s.rescan for s in self.config.files), default=2.0) or 2.0
+        interval, next_scan = 0.1, 0.0
+        import time
+
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_scan:
+                    self.rescan()
+                    next_scan = time.monotonic() + rescan_every
+                busy = False
+                for follower in list(self.followers.values()):
+                    try:
+                        busy |= follower.step()
+                    except OSError as exc:  # a file vanished or turned unreadable mid-read: try it again later
+                        log.warning("file source: %s: %s", follower.path, exc)
+                if not busy:
+                    stop.wait(interval)
+                interval = 0.1 if busy else min(interval * 2, 1.0)
+        finally:
+            for follower in self.followers.values():
+                follower._close()
+
+
+def consume_url(pipeline: Pipeline, url: str, fmt: Format | None, stop: threading.Event) -> None:
+    """An MQTT or NATS subscription until `stop`; reconnects after a failure (the broker keeps what was not acked)."""
+    from healthswarm.bus.base import BusError
+
+    while not stop.is_set():
+        try:
+            if url.startswith("mqtt://"):
+                from healthswarm.ingest.sources.mqtt import MqttSource
+
+                with MqttSource.from_url(url, client_prefix="healthswarm-agent") as source:
+                    pipeline.consume(source, scheme="mqtt", fmt=fmt, name=url, should_stop=stop.is_set)
+            else:
+                from healthswarm.ingest.sources.nats import NatsSource
+
+                with NatsSource.from_url(url, group="healthswarm-agent") as source:
+                    pipeline.consume(source, scheme="nats", fmt=fmt, name=url, should_stop=stop.is_set)
+        except (BusError, OSError) as exc:
+            log.warning("source %s: %s; retrying in 5 s", url, exc)
+            stop.wait(5.0)

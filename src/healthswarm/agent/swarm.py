@@ -1,0 +1,228 @@
+"""The agent's swarm node: `swarm.runtime.NodeRuntime` on its own asyncio loop thread, plus the two things
+the agent adds to it.
+
+- **Publishing by policy.** Every `interval` seconds, incidents at or above `min_severity` that have been
+  known here for `hold` seconds (an analyst's window: `healthswarm agent share INCIDENT --veto|--now` vetoes
+  one or cuts its hold short; closed and false-positive incidents are never due) make the agent call
+  `healthswarm.swarm.service.publish_from_store(store, node, workspace, organisation)`: the egress gate
+  (select → sanitise → leak check → sign) decides what leaves, and nothing else here signs or sends.
+  Incidents that triggered a publication are remembered in `<workspace>/agent/published.json`.
+- **Receiving.** Indicators and sightings that other organisations' nodes signed (verified by the node on
+  arrival) become watchlist entries (`Watch`, origin `swarm:<organisation>`); the agent's watchlist refresh
+  picks them up and retro-hunts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from healthswarm.agent.config import SwarmConfig
+from healthswarm.detect.correlate import CLOSED_STATES
+from healthswarm.detect.watchlist import TYPE_KINDS, Watch
+from healthswarm.store import Store
+from healthswarm.store.alerts import load_incidents
+
+log = logging.getLogger("healthswarm.agent.swarm")
+DECISIONS = "share-decisions.json"
+PUBLISHED = "published.json"
+
+
+def agent_folder(workspace: Path) -> Path:
+    folder = workspace / "agent"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def set_decision(workspace: Path, incident_id: str, decision: str) -> None:
+    """`veto` (never publish this incident's indicators), `now` (publish without waiting for the hold) or
+    `hold` (the default again)."""
+    path = agent_folder(workspace) / DECISIONS
+    decisions = read_json(path, {})
+    if decision == "hold":
+        decisions.pop(incident_id, None)
+    else:
+        decisions[incident_id] = decision
+    write_json(path, decisions)
+
+
+@dataclass
+class PublishPolicy:
+    """Which incidents are due: severity, hold time since first known here, the analyst's decisions."""
+
+    min_severity: int = 3
+    hold: float = 300.0
+    first_known: dict[str, float] = field(default_factory=dict)
+
+    def due(self, documents: list[dict[str, Any]], decisions: dict[str, str], published: set[str],
+            now: float) -> list[str]:
+        out = []
+        for doc in documents:
+            ident = str(doc.get("id", ""))
+            if not ident or ident in published or str(doc.get("state", "")) in {str(s) for s in CLOSED_STATES}:
+                continue
+            if int(doc.get("severity", 0)) < self.min_severity:
+                continue
+            decision = decisions.get(ident)
+            if decision == "veto":
+                continue
+            seen = self.first_known.setdefault(ident, now)
+            if decision == "now" or now - seen >= self.hold:
+                out.append(ident)
+        return out
+
+
+class AgentSwarm:
+    """The node in a thread; `received()` gives the watchlist entries peers have sent so far."""
+
+    def __init__(self, config: SwarmConfig, workspace: Path, organisation: str, store: Store) -> None:
+        from healthswarm.swarm.config import NodeConfig
+        from healthswarm.swarm.params import Params
+
+        self.config = config
+        self.workspace = workspace
+        self.organisation = organisation
+        self.name = config.name or organisation or "agent"
+        self.store = store
+        self.node_config = NodeConfig(workspace=workspace, name=self.name, listen=config.listen,
+                                      seeds=list(config.seeds), params=Params(**config.params))
+        self.policy = PublishPolicy(config.min_severity, config.hold)
+        self.folder = agent_folder(workspace)
+        self.published: set[str] = set(read_json(self.folder / PUBLISHED, []))
+        self.published_items: list[str] = []
+        self.publish_state = "off" if not config.publish else "waiting"
+        self._received: dict[tuple[str, str], Watch] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self.runtime: Any = None
+        self.started = threading.Event()
+        self.error = ""
+
+    # --- receiving ------------------------------------------------------------------------------
+
+    def _on_item(self, item: Any) -> None:
+        raw = item.raw
+        if raw.get("kind") not in ("indicator", "sighting") or item.org == self.name:
+            return
+        data = raw.get("data", {})
+        kind, value = str(data.get("type", "")), str(data.get("value", ""))
+        if kind not in TYPE_KINDS or not value:
+            return
+        watch = Watch(kind, value, f"swarm:{item.org}", int(data.get("confidence", 50)),
+                      tuple(str(t) for t in data.get("techniques", []) if isinstance(t, str)))
+        with self._lock:
+            known = self._received.get((kind, value))
+            if known is None or watch.confidence > known.confidence:
+                self._received[(kind, value)] = watch
+
+    def received(self) -> list[Watch]:
+        with self._lock:
+            return list(self._received.values())
+
+    # --- running --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="agent-swarm", daemon=True)
+        self._thread.start()
+        self.started.wait(30)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except Exception as exc:  # the node could not start (address in use, bad keys): the agent runs on
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("swarm node stopped: %s", self.error)
+            self.started.set()
+
+    async def _run(self) -> None:
+        from healthswarm.swarm.runtime import NodeRuntime
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        runtime = NodeRuntime(self.node_config)
+        self.runtime = runtime
+        for item in list(runtime.node.items.values()):  # what the item log kept from earlier runs
+            self._on_item(item)
+        runtime.node.listeners.append(self._on_item)
+        node_task = asyncio.create_task(runtime.run(self._stop))
+        self.started.set()
+        if self.config.publish:
+            publisher = asyncio.create_task(self._publisher())
+            await node_task
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+        else:
+            await node_task
+
+    async def _publisher(self) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                self.publish_due(time.time())
+            except Exception as exc:
+                log.warning("publishing failed; retried in %.0f s: %s", self.config.interval, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.config.interval)
+
+    def publish_due(self, now: float) -> list[str]:
+        """Publish through the egress gate when an incident is due; the item ids published. Runs on the node's
+        loop (the node is not thread-safe)."""
+        with self.store.read() as conn:
+            documents = load_incidents(conn)
+        decisions = read_json(self.folder / DECISIONS, {})
+        due = self.policy.due(documents, decisions, self.published, now)
+        if not due:
+            return []
+        try:
+            from healthswarm.swarm.service import publish_from_store  # the lead's gate-backed publisher
+        except ImportError:
+            if self.publish_state != "unavailable":
+                log.warning("incidents due for publishing, but swarm.service.publish_from_store is not available "
+                            "in this version: nothing published")
+            self.publish_state = "unavailable"
+            return []
+        items = list(publish_from_store(self.store, self.runtime.node, self.workspace, self.organisation))
+        self.published.update(due)
+        write_json(self.folder / PUBLISHED, sorted(self.published))
+        self.published_items.extend(items)
+        self.publish_state = "publishing"
+        log.info("published %d items for incidents %s", len(items), ", ".join(due))
+        return items
+
+    def status(self) -> dict[str, Any]:
+        node = self.runtime.node if self.runtime is not None else None
+        return {"name": self.name, "listen": self.config.listen, "error": self.error,
+                "members": len(node.members) if node is not None and hasattr(node, "members") else 0,
+                "items": len(node.items) if node is not None else 0,
+                "received_warnings": len(self._received), "published_incidents": len(self.published),
+                "published_items": len(self.published_items), "publishing": self.publish_state}
