@@ -25,7 +25,7 @@ app = typer.Typer(help="Medical-device advisories (CSAF 2.0, CVE JSON 5) and the
                   no_args_is_help=True)
 
 FINDING_COLUMNS = ["asset_id", "advisory_id", "cve", "status", "severity", "cvss_score", "product", "asset_version",
-                   "version_rule"]
+                   "version_rule", "matched_on"]
 
 
 class Severity(StrEnum):
@@ -55,6 +55,8 @@ def finding_row(f: Finding) -> dict[str, Any]:
         "product": f.explanation.get("advisory_product", ""),
         "asset_version": f.explanation.get("asset_version", ""),
         "version_rule": f.explanation.get("version_rule", ""),
+        # how the asset met the advisory: which name, form or alias, and which version rule decided
+        "matched_on": f.explanation.get("matched_on", ""), "why": f.explanation.get("why", ""),
         "remediation": f.remediation, "explanation": dict(f.explanation),
     }
 

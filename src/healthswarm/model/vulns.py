@@ -34,6 +34,9 @@ class ProductEntry:
     cpe: str = ""
     purl: str = ""
     full_name: str = ""
+    # other identifiers of the product, "kind:value": the CSAF product_identification_helper's
+    # model numbers and SKUs ("model_number:VLFT10GEN", "sku:8015-100")
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

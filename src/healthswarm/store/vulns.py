@@ -25,7 +25,7 @@ def advisory_to_dict(a: Advisory) -> dict[str, Any]:
         "publisher": a.publisher,
         "products": [
             {"product_id": p.product_id, "vendor": p.vendor, "product": p.product, "version_rule": p.version_rule,
-             "cpe": p.cpe, "purl": p.purl, "full_name": p.full_name}
+             "cpe": p.cpe, "purl": p.purl, "full_name": p.full_name, "aliases": list(p.aliases)}
             for p in a.products
         ],
         "vulnerabilities": [
@@ -46,7 +46,7 @@ def advisory_from_dict(d: dict[str, Any]) -> Advisory:
     return Advisory(
         id=d["id"], title=d.get("title", ""), source=d.get("source", ""), format=d.get("format", ""),
         published=d.get("published", ""), publisher=d.get("publisher", ""),
-        products=tuple(ProductEntry(**p) for p in d.get("products", ())),
+        products=tuple(ProductEntry(**{**p, "aliases": tuple(p.get("aliases", ()))}) for p in d.get("products", ())),
         vulnerabilities=tuple(
             Vulnerability(
                 cve=v.get("cve", ""), title=v.get("title", ""), cwe=tuple(v.get("cwe", ())),

@@ -99,14 +99,20 @@ def _products(tree: dict[str, Any], reader: _Reader) -> dict[str, ProductEntry]:
         entries.setdefault(pid, ProductEntry(
             product_id=pid, vendor=component.vendor, product=component.product,
             version_rule=component.version_rule, cpe=component.cpe, purl=component.purl,
-            full_name=_text(fpn.get("name")) or component.full_name,
+            full_name=_text(fpn.get("name")) or component.full_name, aliases=component.aliases,
         ))
     return entries
 
 
-def _helper(product: dict[str, Any]) -> tuple[str, str]:
+_ALIAS_FIELDS = (("model_numbers", "model_number"), ("skus", "sku"))
+
+
+def _helper(product: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """CPE, purl and the other identifiers ("model_number:…", "sku:…") of a product_identification_helper."""
     helper = _dict(product.get("product_identification_helper"))
-    return _text(helper.get("cpe")), _text(helper.get("purl"))
+    aliases = [f"{kind}:{_text(value)}" for field, kind in _ALIAS_FIELDS for value in _list(helper.get(field))
+               if _text(value)]
+    return _text(helper.get("cpe")), _text(helper.get("purl")), tuple(dict.fromkeys(aliases))
 
 
 def _full_product_name(fpn: Any, where: str, reader: _Reader) -> ProductEntry | None:
@@ -115,9 +121,9 @@ def _full_product_name(fpn: Any, where: str, reader: _Reader) -> ProductEntry | 
     if not pid:
         reader.problem(where, "full_product_name without product_id")
         return None
-    cpe, purl = _helper(fpn)
+    cpe, purl, aliases = _helper(fpn)
     # no branch tells the vendor: only a CPE or purl can match this product to assets
-    return ProductEntry(product_id=pid, vendor="", product=name, cpe=cpe, purl=purl, full_name=name)
+    return ProductEntry(product_id=pid, vendor="", product=name, cpe=cpe, purl=purl, full_name=name, aliases=aliases)
 
 
 def _walk(branches: list[Any], where: str, path: dict[str, str], reader: _Reader) -> Iterator[ProductEntry]:
@@ -141,7 +147,7 @@ def _walk(branches: list[Any], where: str, path: dict[str, str], reader: _Reader
             if not pid:
                 reader.problem(here + ".product", "product without product_id")
             else:
-                cpe, purl = _helper(product)
+                cpe, purl, aliases = _helper(product)
                 yield ProductEntry(
                     product_id=pid,
                     vendor=step.get("vendor", ""),
@@ -150,6 +156,7 @@ def _walk(branches: list[Any], where: str, path: dict[str, str], reader: _Reader
                     cpe=cpe,
                     purl=purl,
                     full_name=_text(product.get("name")),
+                    aliases=aliases,
                 )
         yield from _walk(_list(branch.get("branches")), here + ".branches", step, reader)
 

@@ -22,7 +22,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from healthswarm.inventory.advisories.products import Cpe, cpe_name_keys, parse_cpe, product_keys, vendor_keys
+from healthswarm.inventory.advisories.products import (
+    Cpe,
+    NameForm,
+    compact,
+    core_words,
+    cpe_name_keys,
+    model_codes,
+    name_forms,
+    parse_cpe,
+    vendor_keys,
+)
 from healthswarm.inventory.advisories.scoring import disagreement
 from healthswarm.inventory.advisories.versions import Decision, RuleKind, Verdict, parse_rule, rule_matches
 from healthswarm.model import Advisory, Asset, Finding, FindingStatus, ProductEntry, ProductStatus, Vulnerability
@@ -36,13 +46,41 @@ _MAX_REMEDIATION = 4000
 MODEL_MATCH = "vendor/model"
 
 
+ASSET_MODEL_ATTRIBUTES = ("model", "model_number", "model-number", "sku", "part_number", "part-number")
+SUBSET_MATCH = "vendor/product (the asset's words name one product)"
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """An asset an advisory product entry names, and why."""
+
+    asset: Asset
+    matched_on: str  # "cpe", "vendor/product", "vendor/model", "alias (model number)", SUBSET_MATCH, ...
+    key: str  # "medtronic / valleylab ft10 energy platform"
+    # which name forms met: "advisory '…' read without (VLFT10GEN), without 'software' = asset '…' as written"
+    how: str = ""
+
+
 @dataclass
 class AssetIndex:
-    """Assets by normalised (vendor key, product key) and by CPE (vendor, product)."""
+    """Assets by normalised (vendor key, name form), by model code and by CPE (vendor, product).
 
-    by_name: dict[tuple[str, str], list[Asset]] = field(default_factory=lambda: defaultdict(list))
+    Name forms are exact after normalisation (`products.name_forms`); a looser *word-subset* match
+    ("FT10 Energy Platform" for "Valleylab FT10 Energy Platform (VLFT10GEN) software") is allowed
+    only when `prepare` has seen the advisories and the asset's words name exactly one of the
+    vendor's products there (see `_subset_targets`).
+    """
+
+    by_name: dict[tuple[str, str], list[tuple[Asset, NameForm]]] = field(default_factory=lambda: defaultdict(list))
+    by_code: dict[tuple[str, str], list[tuple[Asset, str]]] = field(default_factory=lambda: defaultdict(list))
     by_cpe: dict[tuple[str, str], list[Asset]] = field(default_factory=lambda: defaultdict(list))
     cpes: dict[str, Cpe] = field(default_factory=dict)
+    # (vendor key, the product's core words) -> assets whose words name only that product
+    by_subset: dict[tuple[str, frozenset[str]], list[tuple[Asset, str]]] = field(
+        default_factory=lambda: defaultdict(list))
+    _words: dict[tuple[str, frozenset[str]], list[tuple[Asset, str]]] = field(
+        default_factory=lambda: defaultdict(list))
+    _prepared: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, assets: Iterable[Asset]) -> AssetIndex:
@@ -52,16 +90,53 @@ class AssetIndex:
             if cpe is not None:
                 index.cpes[asset.id] = cpe
                 index.by_cpe[cpe.key].append(asset)
-            keys: set[tuple[str, str]] = set()
+            entries: dict[tuple[str, str], NameForm] = {}
+            vendors: tuple[str, ...] = ()
             if asset.vendor and asset.product:
-                products = product_keys(asset.product, asset.vendor)
-                keys.update((v, p) for v in vendor_keys(asset.vendor) for p in products)
+                vendors = vendor_keys(asset.vendor)
+                forms = name_forms(asset.product, asset.vendor)
+                for v in vendors:
+                    for form in forms:
+                        entries.setdefault((v, form.key), form)
+                    words = frozenset(forms[-1].text.split()) if forms else frozenset()
+                    if words:
+                        index._words[(v, words)].append((asset, asset.product))
             elif cpe is not None:
                 vendor, products = cpe_name_keys(cpe)
-                keys.update((vendor, p) for p in products)
-            for key in keys:
-                index.by_name[key].append(asset)
+                vendors = (vendor,)
+                for p in products:
+                    entries.setdefault((vendor, p.replace(" ", "")), NameForm(p.replace(" ", ""), p, "from its CPE"))
+            for key, form in entries.items():
+                index.by_name[key].append((asset, form))
+            codes = {compact(asset.product): "product"} if asset.product else {}
+            for attribute in ASSET_MODEL_ATTRIBUTES:
+                value = str(asset.attributes.get(attribute, "") or "")
+                if value and compact(value):
+                    codes.setdefault(compact(value), f"attributes.{attribute}")
+            for v in vendors:
+                for code, where in codes.items():
+                    index.by_code[(v, code)].append((asset, where))
         return index
+
+    def prepare(self, advisories: Iterable[Advisory]) -> None:
+        """Learn each vendor's product names from the advisories, for the word-subset match."""
+        corpus: dict[str, set[frozenset[str]]] = defaultdict(set)
+        for advisory in advisories:
+            for entry in advisory.products:
+                if entry.vendor and entry.product:
+                    words = core_words(entry.product, entry.vendor)
+                    for v in vendor_keys(entry.vendor):
+                        if words:
+                            corpus[v].add(words)
+        fingerprint = repr(sorted((v, sorted(map(sorted, names))) for v, names in corpus.items()))
+        if fingerprint in self._prepared:
+            return
+        self._prepared = {fingerprint}
+        self.by_subset.clear()
+        for (vendor, words), assets in self._words.items():
+            target = _subset_target(words, corpus.get(vendor, set()))
+            if target is not None:
+                self.by_subset[(vendor, target)].extend(assets)
 
     def version_of(self, asset: Asset) -> str:
         """The asset's version, or the version its CPE names when the field is empty."""
@@ -71,32 +146,95 @@ class AssetIndex:
         return cpe.version if cpe is not None and cpe.has_version else ""
 
     def lookup(self, entry: ProductEntry) -> list[tuple[Asset, str, str]]:
-        """The assets an entry names, each with how it matched and the key.
+        """The assets an entry names, each with how it matched and the key (see `reach`)."""
+        return [(r.asset, r.matched_on, r.key) for r in self.reach(entry)]
 
-        How: "cpe", "vendor/product", or "vendor/model" when CISA put the model in the version
-        field ("Point of Care handheld medical devices" / "CoaguChek XS Plus"): the asset's
-        product is then that model, and every version of it is meant.
+    def reach(self, entry: ProductEntry) -> list[Reach]:
+        """The assets an entry names, each with how it matched, strongest way first.
+
+        How: "cpe"; "vendor/product" (a name form of the entry equals one of the asset's);
+        "vendor/model" when CISA put the model in the version field ("Point of Care handheld
+        medical devices" / "CoaguChek XS Plus": the asset's product is then that model, and every
+        version of it is meant); "alias (…)" when the asset's product or model attribute is a model
+        number, SKU or parenthesised model code of the entry; and the word-subset match.
         """
-        found: dict[str, tuple[Asset, str, str]] = {}
+        found: dict[str, Reach] = {}
         entry_cpe = parse_cpe(entry.cpe) if entry.cpe else None
         if entry_cpe is not None:
             for asset in self.by_cpe.get(entry_cpe.key, ()):
-                found.setdefault(asset.id, (asset, "cpe", f"cpe {entry_cpe.vendor}:{entry_cpe.product}"))
-        name_keys: list[tuple[tuple[str, str], str]] = []
+                found.setdefault(asset.id, Reach(asset, "cpe", f"cpe {entry_cpe.vendor}:{entry_cpe.product}",
+                                                 f"the asset's CPE names {entry_cpe.vendor}:{entry_cpe.product}"))
         if entry.vendor and entry.product:
             vendors = vendor_keys(entry.vendor)
-            name_keys = [((v, p), "vendor/product") for v in vendors for p in product_keys(entry.product, entry.vendor)]
+            forms = name_forms(entry.product, entry.vendor)
+            for v in vendors:
+                for form in forms:
+                    for asset, asset_form in self.by_name.get((v, form.key), ()):
+                        found.setdefault(asset.id, Reach(
+                            asset, "vendor/product", f"{v} / {form.text}",
+                            f"advisory name {entry.product!r} read {form.how} = asset name {asset.product!r} "
+                            f"read {asset_form.how}"))
             if parse_rule(entry.version_rule).kind is RuleKind.TEXT:
-                models = product_keys(entry.version_rule, entry.vendor) + product_keys(
-                    f"{entry.product} {entry.version_rule}", entry.vendor)
-                name_keys += [((v, m), MODEL_MATCH) for v in vendors for m in models]
+                for model_name in (entry.version_rule, f"{entry.product} {entry.version_rule}"):
+                    for form in name_forms(model_name, entry.vendor):
+                        for v in vendors:
+                            for asset, asset_form in self.by_name.get((v, form.key), ()):
+                                found.setdefault(asset.id, Reach(
+                                    asset, MODEL_MATCH, f"{v} / {form.text}",
+                                    f"the advisory's version field names the model {entry.version_rule!r}, read "
+                                    f"{form.how} = asset name {asset.product!r} read {asset_form.how}"))
+            for kind, alias in _aliases(entry):
+                for v in vendors:
+                    for asset, where in self.by_code.get((v, compact(alias)), ()):
+                        found.setdefault(asset.id, Reach(
+                            asset, f"alias ({kind})", f"{v} / {alias}",
+                            f"the advisory's {kind} {alias!r} = the asset's {where} "
+                            f"{asset.product if where == 'product' else asset.attributes.get(where[11:], '')!r}"))
+            words = core_words(entry.product, entry.vendor)
+            for v in vendors:
+                for asset, product in self.by_subset.get((v, words), ()):
+                    found.setdefault(asset.id, Reach(
+                        asset, SUBSET_MATCH, f"{v} / {' '.join(sorted(words))}",
+                        f"every word of the asset name {product!r} is in the advisory name {entry.product!r}, "
+                        f"and of {v}'s products in the advisories only this one has them all"))
         elif entry_cpe is not None:
             vendor, products = cpe_name_keys(entry_cpe)
-            name_keys = [((vendor, p), "vendor/product") for p in products]
-        for key, how in name_keys:
-            for asset in self.by_name.get(key, ()):
-                found.setdefault(asset.id, (asset, how, f"{key[0]} / {key[1]}"))
+            for p in products:
+                for asset, asset_form in self.by_name.get((vendor, p.replace(" ", "")), ()):
+                    found.setdefault(asset.id, Reach(asset, "vendor/product", f"{vendor} / {p}",
+                                                     f"the advisory's CPE product {p!r} = asset name "
+                                                     f"{asset.product!r} read {asset_form.how}"))
         return list(found.values())
+
+
+def _aliases(entry: ProductEntry) -> list[tuple[str, str]]:
+    """(kind, alias): the CSAF product_identification_helper's model numbers and SKUs, and the
+    model codes the product name gives in parentheses."""
+    out = [tuple(a.split(":", 1)) for a in entry.aliases if ":" in a]
+    out += [("model code in the name", code) for code in model_codes(entry.product)]
+    return [(k.replace("_", " "), v) for k, v in out if compact(v)]  # type: ignore[misc]
+
+
+def _subset_target(words: frozenset[str], names: set[frozenset[str]]) -> frozenset[str] | None:
+    """The one product name (core words) of a vendor that the asset's words name, or None.
+
+    The asset's words must all be in that name and in no other of the vendor's names ("Energy
+    Platform" names both the FX8 and the FT10 platform: nothing), one of them must be in no other
+    name of the vendor (a distinctive word such as "FT10"), they must be at least half the name's
+    words, and two words or one with a digit ("T34"): a bare "Exchange" names nothing.
+    """
+    if not words or (len(words) < 2 and not any(c.isdigit() for w in words for c in w)):
+        return None
+    holders = [n for n in names if words <= n]
+    if len(holders) != 1 or holders[0] == words:
+        return None  # none, several, or the same name (an exact match already)
+    target = holders[0]
+    if 2 * len(words) < len(target):
+        return None
+    others = [n for n in names if n != target]
+    if not any(all(w not in n for n in others) for w in words):
+        return None
+    return target
 
 
 def _entry_rule(entry: ProductEntry, group: str) -> str:
@@ -123,15 +261,18 @@ class _Candidate:
     matched_on: str
     key: str
     decision: Decision
+    how: str = ""
 
 
 def match_findings(advisories: Iterable[Advisory], assets: Iterable[Asset] | AssetIndex) -> list[Finding]:
     """Every finding the advisories raise on the assets, most severe first."""
+    advisories = list(advisories)
     index = assets if isinstance(assets, AssetIndex) else AssetIndex.build(assets)
+    index.prepare(advisories)
     findings: list[Finding] = []
     for advisory in advisories:
         entries = {e.product_id: e for e in advisory.products}
-        reach: dict[str, list[tuple[Asset, str, str]]] = {}
+        reach: dict[str, list[Reach]] = {}
         for number, vuln in enumerate(advisory.vulnerabilities, start=1):
             per_asset: dict[str, list[_Candidate]] = defaultdict(list)
             assets_by_id: dict[str, Asset] = {}
@@ -141,14 +282,15 @@ def match_findings(advisories: Iterable[Advisory], assets: Iterable[Asset] | Ass
                     if entry is None:
                         continue
                     if pid not in reach:
-                        reach[pid] = index.lookup(entry)
+                        reach[pid] = index.reach(entry)
                     rule = _entry_rule(entry, group)
-                    for asset, matched_on, key in reach[pid]:
+                    for r in reach[pid]:
                         # a model named in the version field covers every version of that model
-                        applied = "" if matched_on == MODEL_MATCH else rule
-                        decision = rule_matches(applied, index.version_of(asset))
-                        assets_by_id[asset.id] = asset
-                        per_asset[asset.id].append(_Candidate(group, entry, applied, matched_on, key, decision))
+                        applied = "" if r.matched_on == MODEL_MATCH else rule
+                        decision = rule_matches(applied, index.version_of(r.asset))
+                        assets_by_id[r.asset.id] = r.asset
+                        per_asset[r.asset.id].append(_Candidate(group, entry, applied, r.matched_on, r.key,
+                                                                decision, r.how))
             cve = vuln.cve or f"{advisory.id}#{number}"
             remedies: dict[str, str] = {}  # per product id: many assets share one entry
             for asset_id, candidates in per_asset.items():
@@ -189,11 +331,14 @@ def _finding(advisory: Advisory, vuln: Vulnerability, cve: str, asset: Asset, in
         "rule_read_as": _describe(c.rule),
         "matched_on": c.matched_on,
         "match_key": c.key,
+        "name_match": c.how,
         "asset_vendor": asset.vendor,
         "asset_product": asset.product,
         "asset_version": index.version_of(asset) or "(unknown)",
         "decision": c.decision.how,
     }
+    explanation["why"] = (f"{c.matched_on}: {c.how or c.key}; version rule {c.entry.version_rule or 'all versions'!r}"
+                          f" read as {explanation['rule_read_as']}: {c.decision.how}")
     if c.matched_on == MODEL_MATCH:
         explanation["rule_applied"] = f"the version field names the model {c.entry.version_rule!r}: all its versions"
     elif c.rule != c.entry.version_rule and c.entry.version_rule:

@@ -11,38 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tomllib
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-# canonical vendor key -> other spellings (already in normalised form, see `_basic`)
-VENDOR_ALIASES: dict[str, tuple[str, ...]] = {
-    "bd": ("becton dickinson", "becton dickinson and", "becton dickinson and company", "carefusion",
-           "bd carefusion"),
-    "ge": ("ge healthcare", "general electric", "ge medical systems", "gehc", "ge medical"),
-    "philips": ("koninklijke philips", "phillips", "philips healthcare", "philips medical systems",
-                "royal philips"),
-    "siemens": ("siemens healthineers", "siemens healthcare", "siemens medical solutions"),
-    # Abbott bought St. Jude Medical (2017); its implant advisories name either
-    "abbott": ("abbott laboratories", "st jude", "st jude medical", "saint jude medical"),
-    # Baxter bought Hillrom (2021), which owned Welch Allyn; ICSMA advisories name all three
-    "baxter": ("baxter international", "baxter healthcare", "hillrom", "hill rom", "welch allyn"),
-    "b braun": ("b braun melsungen", "b braun medical", "braun", "bbraun"),
-    "draeger": ("drager", "draegerwerk", "dragerwerk"),
-    "fresenius kabi": ("fresenius",),
-    "roche": ("roche diagnostics", "f hoffmann la roche", "hoffmann la roche"),
-    "smiths medical": ("smiths",),
-    "fujifilm": ("fuji", "fujifilm medical systems", "fuji film"),
-    "medtronic": ("medtronic minimed", "minimed", "covidien"),
-    "johnson johnson": ("j j", "jnj", "ethicon"),
-    "natus": ("natus medical",),
-    "hamilton": ("hamilton medical",),
-    "boston scientific": ("bsci",),
-    "zoll": ("zoll medical",),
-    "qualcomm life": ("qualcomm",),
-    "vyaire": ("vyaire medical",),
-    "innokas": ("innokas yhtyma",),
-}
+# canonical vendor key -> other spellings, from the data file beside this module (vendor_aliases.toml)
+ALIASES_FILE = Path(__file__).with_name("vendor_aliases.toml")
+
+
+def _read_aliases(path: Path) -> dict[str, tuple[str, ...]]:
+    with path.open("rb") as handle:
+        table = tomllib.load(handle).get("vendors", {})
+    return {_basic(canonical): tuple(dict.fromkeys(_basic(a) for a in spellings if _basic(a)))
+            for canonical, spellings in table.items()}
+
 
 # Removed from the end of a vendor name, repeatedly: "Natus Medical, Inc." -> "natus".
 _SUFFIXES = frozenset({
@@ -53,8 +37,6 @@ _SUFFIXES = frozenset({
 })
 _TRADEMARKS = re.compile(r"[®™©℠]|\((r|tm|c)\)", re.IGNORECASE)
 
-_ALIAS_TO_CANONICAL = {alias: canonical for canonical, aliases in VENDOR_ALIASES.items() for alias in aliases}
-_ALIAS_TO_CANONICAL.update({canonical: canonical for canonical in VENDOR_ALIASES})
 
 
 def _fold(text: str) -> str:
@@ -80,6 +62,12 @@ def _strip_suffixes(key: str) -> str:
     while len(words) > 1 and words[-1] in _SUFFIXES:
         words.pop()
     return " ".join(words)
+
+
+VENDOR_ALIASES: dict[str, tuple[str, ...]] = _read_aliases(ALIASES_FILE)
+_ALIAS_TO_CANONICAL = {form: canonical for canonical, aliases in VENDOR_ALIASES.items() for alias in aliases
+                       for form in (alias, _strip_suffixes(alias))}
+_ALIAS_TO_CANONICAL.update({canonical: canonical for canonical in VENDOR_ALIASES})
 
 
 @lru_cache(maxsize=16384)
@@ -139,6 +127,78 @@ def product_keys(product: str, vendor: str = "") -> tuple[str, ...]:
             if candidate not in keys:
                 keys.append(candidate)
     return tuple(keys)
+
+
+# Words that say what kind of thing a product is, not which one: "Valleylab FT10 Energy Platform
+# (VLFT10GEN) software" is the "Valleylab FT10 Energy Platform" on the purchase order.
+GENERIC_WORDS = frozenset({"software", "firmware", "application", "applications", "app", "sw", "fw"})
+
+
+@dataclass(frozen=True, slots=True)
+class NameForm:
+    """One way a product name reads: `key` (no spaces: "FT-10" = "FT10" = "ft 10") and how it was got."""
+
+    key: str
+    text: str  # the normalised words ("valleylab ft10 energy platform")
+    how: str  # "as written", "without (VLFT10GEN), without 'software'", ...
+
+
+def compact(text: str) -> str:
+    """A normalised name without spaces: the form names are compared in."""
+    return _basic(text).replace(" ", "")
+
+
+@lru_cache(maxsize=65536)
+def name_forms(product: str, vendor: str = "") -> tuple[NameForm, ...]:
+    """Every form a product name is matched in, first the closest to what was written.
+
+    From the name as written and without its parenthesised asides (model codes such as
+    "(VLFT10GEN)", "(including EC)"): with and without a leading vendor name, then with and without
+    the generic words (software, firmware, application). Forms never drop any other word.
+    """
+    forms: dict[str, NameForm] = {}
+    starts = [(product or "", "as written")]
+    asides = re.findall(r"\(([^()]*)\)", product or "")
+    if asides:
+        starts.append((re.sub(r"\([^)]*\)", " ", product), "without " + ", ".join(f"({a.strip()})" for a in asides)))
+    prefixes = _vendor_prefixes(vendor)
+    for text, how in starts:
+        key = _basic(text)
+        if not key:
+            continue
+        variants = [(key, how)]
+        for prefix in prefixes:
+            if key.startswith(prefix + " ") and len(key) > len(prefix) + 1:
+                variants.append((key[len(prefix) + 1:], f"{how}, without the vendor's name {prefix!r}"))
+                break
+        for words_text, words_how in variants:
+            words = words_text.split()
+            kept = [w for w in words if w not in GENERIC_WORDS]
+            options = [(words_text, words_how)]
+            if kept and len(kept) < len(words):
+                dropped = ", ".join(repr(w) for w in words if w in GENERIC_WORDS)
+                options.append((" ".join(kept), f"{words_how}, without {dropped}"))
+            for option, option_how in options:
+                forms.setdefault(option.replace(" ", ""), NameForm(option.replace(" ", ""), option, option_how))
+    return tuple(forms.values())
+
+
+@lru_cache(maxsize=65536)
+def model_codes(product: str) -> tuple[str, ...]:
+    """Model codes a product name gives in parentheses, usable as aliases: one word with a digit and
+    at least four characters ("VLFT10GEN", "718095"), not an acronym ("CSM") or an aside ("including EC")."""
+    codes = []
+    for aside in re.findall(r"\(([^()]*)\)", product or ""):
+        key = _basic(aside)
+        if key and " " not in key and len(key) >= 4 and any(c.isdigit() for c in key):
+            codes.append(aside.strip())
+    return tuple(codes)
+
+
+def core_words(product: str, vendor: str = "") -> frozenset[str]:
+    """The words of a product's shortest form (no asides, vendor name or generic words)."""
+    forms = name_forms(product, vendor)
+    return frozenset(forms[-1].text.split()) if forms else frozenset()
 
 
 def _vendor_prefixes(vendor: str) -> list[str]:
