@@ -1,17 +1,20 @@
-"""`healthswarm inventory validate|load|show|graph`."""
+"""`healthswarm inventory validate|load|show|graph|discover|merge`."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
-from healthswarm.errors import InputError
+from healthswarm.errors import InputError, Location, Problem
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.graph import to_graph, write_graph
 from healthswarm.model import Inventory
@@ -96,3 +99,111 @@ def graph(
         g = to_graph(stored_inventory(conn))
     write_graph(g, out, fmt.value)
     console.print(f"wrote {out}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges ({fmt.value})")
+
+
+def _since(text: str | None) -> datetime | None:
+    """`--since`: an ISO 8601 time (UTC when no zone is given) or a span back from now (30m, 12h, 7d)."""
+    if text is None:
+        return None
+    text = text.strip()
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(Problem(Location("--since"), f"{text!r} is not a time",
+                                 "ISO 8601 (2026-11-27T08:00) or a span back from now (30m, 12h, 7d)")) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@app.command()
+def discover(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Only events from then on: ISO 8601 or a span (12h, 7d)")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    patch: Annotated[Path | None, typer.Option("--patch", help="Write a YAML patch of the inventory to review")] = None,
+    fingerprints: Annotated[list[Path] | None, typer.Option(
+        "--fingerprints", help="More fingerprint YAML files or folders (beside the shipped ones)")] = None,
+    alerts: Annotated[bool, typer.Option(
+        "--alerts/--no-alerts", help="Store alerts for undeclared flows into safety-critical devices")] = True,
+) -> None:
+    """Devices, services and flows seen in the stored events, against the declared inventory."""
+    from healthswarm.inventory.discover.patch import write_patch
+    from healthswarm.inventory.discover.service import discover_stored, discovered_findings, fingerprints_for
+    from healthswarm.inventory.discover.service import flow_alerts as undeclared_flow_alerts
+    from healthswarm.store.alerts import save_alerts
+    from healthswarm.store.vulns import load_advisories
+
+    context = app_context(ctx)
+    store = context.store
+    prints = fingerprints_for(context.settings.workspace, fingerprints or [])
+    _, report, inventory = discover_stored(store, since=_since(since), fingerprints=prints)
+    with store.read() as conn:
+        advisories = load_advisories(conn)
+    found = discovered_findings(report, inventory, advisories)
+    raised = undeclared_flow_alerts(report.flows, inventory)
+    if alerts and raised:
+        with store.transaction() as conn:
+            save_alerts(conn, raised)
+    written = write_patch(report, inventory, patch) if patch is not None else None
+    if fmt is not OutputFormat.table:
+        document = report.as_dict()
+        document["discovered_findings"] = [
+            {"asset_id": f.asset_id, "advisory_id": f.advisory_id, "cve": f.cve, "status": str(f.status),
+             "severity": f.severity, "cvss_score": f.cvss_score, "explanation": f.explanation} for f in found]
+        document["alerts"] = [a.as_dict() for a in raised]
+        if fmt is OutputFormat.json:
+            sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str) + b"\n")
+        else:
+            for section in ("undeclared_devices", "undeclared_flows", "contradictions", "discovered_findings",
+                            "alerts"):
+                for row in document[section]:
+                    sys.stdout.buffer.write(orjson.dumps({"type": section, **row}, default=str) + b"\n")
+            sys.stdout.buffer.write(orjson.dumps({"type": "summary", **document["summary"]}) + b"\n")
+    else:
+        s = report.summary()
+        console.print(f"{s['events']} events ({s['flow_events']} flow records), {report.window['first']} .. "
+                      f"{report.window['last']}: {s['devices_seen']} devices ({s['undeclared_devices']} undeclared), "
+                      f"{s['flows']} flows ({s['undeclared_flows']} undeclared, {s['undeclared_flows_high']} high), "
+                      f"{s['silent_assets']} silent assets, {s['contradictions']} contradicted versions")
+        emit([{**d.as_dict(), "model": " ".join(x for x in ((d.fingerprint.vendor, d.fingerprint.product,
+                                                            d.fingerprint.version) if d.fingerprint else ()) if x),
+               "confidence": f"{d.fingerprint.confidence:.2f}" if d.fingerprint else ""}
+              for d in report.undeclared_devices],
+             fmt, ["ip", "organisation", "zone", "kind", "model", "confidence", "services", "first_seen"],
+             title="Undeclared devices")
+        emit([f.as_dict() for f in report.undeclared_flows], fmt,
+             ["severity", "source", "target", "protocol", "port", "connections", "concerns", "first_seen"],
+             title="Undeclared flows")
+        emit([c.as_dict() for c in report.contradictions], fmt,
+             ["asset_id", "field", "declared", "observed", "confidence"], title="Contradicted declarations")
+        emit(report.silent, fmt, ["asset_id", "kind", "zone", "addresses"],
+             title="Silent declared assets (their zone was seen, they were not)")
+        if found:
+            emit([{"asset": f.asset_id, "advisory": f.advisory_id, "cve": f.cve, "status": str(f.status),
+                   "severity": f.severity, "evidence": f.explanation.get("evidence", "")} for f in found], fmt,
+                 ["asset", "advisory", "cve", "status", "severity", "evidence"], title="Findings on discovered devices")
+        if raised:
+            console.print(f"[red]{len(raised)} alert(s)[/red]: undeclared flows into safety-critical devices"
+                          + (" (stored)" if alerts else ""))
+    if written is not None:
+        console.print(f"wrote {patch}: {len(written.assets)} device(s), {len(written.updated)} version update(s), "
+                      f"{len(written.flows)} flow(s), {len(written.held_back)} held back", highlight=False)
+
+
+@app.command()
+def merge(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A reviewed inventory patch (YAML, the inventory's own schema)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, change nothing")] = False,
+) -> None:
+    """Validate a patch against the stored inventory and apply it in one transaction (nothing on error)."""
+    from healthswarm.inventory.discover.patch import merge_patch
+
+    result = merge_patch(app_context(ctx).store, file, dry_run=dry_run)
+    verb = "would merge" if dry_run else "merged"
+    console.print(f"{verb} {file}: {len(result.added_assets)} new asset(s), {len(result.replaced_assets)} "
+                  f"replaced, {result.added_flows} flow(s), {result.added_dependencies} dependency(ies); findings "
+                  f"{result.findings_before} → {result.findings_after}; now {summary(result.inventory)}",
+                  highlight=False)
