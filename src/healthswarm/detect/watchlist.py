@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from healthswarm.detect.attack import AttackCatalog, catalog
@@ -102,7 +102,7 @@ class WatchlistDetector:
             key = (watch.kind, normalise(watch.kind, watch.value))
             known = index.get(key)
             if known is None or watch.confidence > known.confidence:
-                index[key] = watch
+                index[key] = replace(watch, value=key[1])  # alerts name the value as compared
         self.index = index
         self._domains = {v for k, v in index if k == "domain"}
         self._text_kinds = {k for k, _ in index}

@@ -67,6 +67,12 @@ def split_frames(buffer: bytearray, max_message: int = MAX_MESSAGE) -> tuple[lis
     frames: list[bytes] = []
     cut = 0
     while buffer:
+        skip = 0
+        while skip < len(buffer) and buffer[skip] in b"\x00\r\n":  # trailers and blank lines between frames
+            skip += 1
+        if skip:
+            del buffer[:skip]
+            continue
         if buffer[0:1].isdigit():
             space = buffer.find(b" ", 0, 12)
             if space > 0 and buffer[:space].isdigit():

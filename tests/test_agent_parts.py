@@ -1,0 +1,228 @@
+"""The agent's parts one by one: syslog framing and the receiver (UDP, TCP, TLS), the watchlist detector, the
+agent's configuration, the publishing policy, followed folders with rotation, and the detection step's cursor."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_until
+from healthswarm.agent.config import DEFAULT_CONFIG, load_config, parse_config
+from healthswarm.agent.detect import CURSOR, StreamDetector
+from healthswarm.agent.sources import ROTATED, AgentPipeline, FileWatcher
+from healthswarm.agent.swarm import PublishPolicy
+from healthswarm.detect.sensor import SensorAlertDetector
+from healthswarm.detect.watchlist import Watch, WatchlistDetector
+from healthswarm.errors import ConfigError
+from healthswarm.ingest.sources.syslog import FramingError, SyslogReceiver, split_frames
+from healthswarm.model import Event
+from healthswarm.store import Store
+from healthswarm.store.events import get_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+EVE = ROOT / "src" / "healthswarm" / "demo" / "logs" / "suricata-eve.json"
+T0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+
+
+def _store(tmp_path: Path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'hs.db'}")
+
+
+def _count(store: Store, sql: str) -> int:
+    from sqlalchemy import text
+
+    with store.read() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+# --- syslog framing and the receiver ------------------------------------------------------------------------
+
+def test_frames_octet_counting_newlines_and_partial_frames() -> None:
+    buffer = bytearray(b"11 <13>hello a<13>line two\r\n\x0012 <13>partial")
+    frames, cut = split_frames(buffer)
+    assert frames == [b"<13>hello a", b"<13>line two"] and cut == 0
+    assert buffer == b"12 <13>partial"  # waits for the rest of the counted frame
+    buffer += b"!!\n"
+    assert split_frames(buffer) == ([b"<13>partial!", b"!"], 0) and buffer == b""
+    long = bytearray(b"x" * 100 + b"\n")
+    assert split_frames(long, max_message=10) == ([b"x" * 10], 1)
+    with pytest.raises(FramingError):
+        split_frames(bytearray(b"99999999 <13>x"), max_message=1000)
+
+
+@pytest.fixture
+def tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    from healthswarm.security.testca import make_test_ca
+
+    ca, issued = make_test_ca(tmp_path / "ca")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(issued["server"].cert, issued["server"].key)
+    client = ssl.create_default_context(cafile=str(ca))
+    return server, client
+
+
+def test_receiver_stores_udp_tcp_and_tls_messages_once_each(
+        tmp_path: Path, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    store = _store(tmp_path)
+    pipeline = AgentPipeline(store, write_lock=threading.Lock())
+    plain = SyslogReceiver(pipeline, udp="127.0.0.1:0", tcp="127.0.0.1:0", latency=0.05).start()
+    secure = SyslogReceiver(pipeline, tcp="127.0.0.1:0", tls=tls_contexts[0], latency=0.05, name="syslog-tls").start()
+    try:
+        line = b"<34>1 2026-12-06T10:00:00Z ehr-01 sshd 123 - - Failed password for root"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(line, plain.udp_address)
+            udp.sendto(line, plain.udp_address)  # the same line twice is two messages: two events
+        with socket.create_connection(plain.tcp_address) as tcp:
+            tcp.sendall(b"<13>Dec  6 10:00:01 pacs-01 app[7]: newline framed\n"
+                        + _counted(b"<13>Dec  6 10:00:02 pacs-01 app[7]: counted"))
+        with socket.create_connection(secure.tcp_address) as raw, \
+                tls_contexts[1].wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(_counted(b"<13>Dec  6 10:00:03 pacs-01 app[7]: over TLS!"))
+        wait_until("five events", lambda: _count(store, "SELECT count(*) FROM events") == 5, 30)
+    finally:
+        plain.stop()
+        secure.stop()
+    sources = {row for row in _rows(store, "SELECT source FROM events")}
+    assert sources == {"syslog://udp/127.0.0.1", "syslog://tcp/127.0.0.1"}
+    messages = _rows(store, "SELECT json_extract(fields, '$.message') FROM events ORDER BY id")
+    assert {"newline framed", "counted", "over TLS!"} <= set(messages)
+    assert _count(store, "SELECT count(*) FROM quarantine") == 0
+
+
+def _counted(message: bytes) -> bytes:
+    return f"{len(message)} ".encode() + message
+
+
+def _rows(store: Store, sql: str) -> list[str]:
+    from sqlalchemy import text
+
+    with store.read() as conn:
+        return [r[0] for r in conn.execute(text(sql))]
+
+
+# --- the watchlist detector ---------------------------------------------------------------------------------
+
+def _event(fields: dict[str, object], record: int = 1) -> Event:
+    return Event(T0, fields, None, source="test", record=record, position=record, key=f"k{record}")
+
+
+def test_watchlist_matches_observables_subdomains_hashes_and_text() -> None:
+    detector = WatchlistDetector([
+        Watch("ipv4", "198.51.100.77", "peer:identity--x", 90, ("T1071",)),
+        Watch("domain", "Evil.Example", "swarm:northfield", 60),
+        Watch("sha256", "A" * 64, "case:CASE-1", 90),
+        Watch("ipv4", "198.51.100.77", "peer:identity--y", 40),  # the stronger warning about a value wins
+    ])
+    assert len(detector) == 3
+    assert detector.detect(_event({"source.ip": "10.0.0.1", "destination.ip": "10.0.0.2"})) == []
+    [hit] = detector.detect(_event({"destination.ip": "198.51.100.77", "source.ip": "10.0.0.5"}))
+    assert hit.detector == "watchlist" and hit.level == "high"
+    assert hit.details["indicator"]["origin"] == "peer:identity--x"
+    assert [t.id for t in hit.techniques] == ["T1071"] and "198.51.100.77" in hit.details["entities"]["ip"]
+    [sub] = detector.detect(_event({"dns.question.name": "cdn.evil.example"}, 2))
+    assert sub.rule_id == "watchlist:domain:evil.example" and sub.level == "medium"
+    assert detector.detect(_event({"dns.question.name": "example"}, 3)) == []
+    [sysmon] = detector.detect(_event({"process.hash.sha256": f"MD5=00,SHA256={'a' * 64}"}, 4))
+    assert sysmon.details["matched"] == "a" * 64
+    [text] = detector.detect(_event({"message": "connect to [198.51.100.77]:443 refused"}, 5))
+    assert text.details["field"] == "message"
+    detector.replace([])
+    assert detector.detect(_event({"destination.ip": "198.51.100.77"}, 6)) == []
+
+
+# --- configuration and the publishing policy ----------------------------------------------------------------
+
+def test_the_default_config_parses_and_mistakes_name_where(tmp_path: Path) -> None:
+    config = load_config(None)
+    assert config.health == "127.0.0.1:9108" and not config.syslog.enabled and not config.swarm.enabled
+    assert config.swarm.min_severity == 3 and config.swarm.hold == 300.0
+    path = tmp_path / "agent.toml"
+    path.write_text(DEFAULT_CONFIG.replace('udp = ""', 'udp = "127.0.0.1:0"'))
+    assert load_config(path).syslog.udp == "127.0.0.1:0"
+    for text, where in [('[detect]\nbatchh = 1\n', "detect.batchh"), ('[swarm]\nmin_severity = 7\n', "min_severity"),
+                        ('[sources.kafka]\nurls = []\n', "sources.kafka"), ('[risk]\nlive = "yes"\n', "risk.live")]:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=where):
+            load_config(path)
+    one = parse_config({"sources": {"files": {"paths": ["logs"]}}}, "x", tmp_path)
+    assert one.files[0].paths == ("logs",) and one.path("logs") == tmp_path / "logs"
+
+
+def test_publish_policy_waits_for_the_hold_and_obeys_the_analyst() -> None:
+    policy = PublishPolicy(min_severity=3, hold=60)
+    docs = [{"id": "INC-a", "severity": 4, "state": "new"}, {"id": "INC-b", "severity": 2, "state": "new"},
+            {"id": "INC-c", "severity": 3, "state": "closed"}, {"id": "INC-d", "severity": 3, "state": "triaged"},
+            {"id": "INC-e", "severity": 4, "state": "new"}]
+    assert policy.due(docs, {}, set(), now=1000.0) == []  # first seen now: held
+    decisions = {"INC-d": "now", "INC-e": "veto"}
+    assert policy.due(docs, decisions, set(), now=1001.0) == ["INC-d"]
+    assert policy.due(docs, decisions, set(), now=1060.0) == ["INC-a", "INC-d"]
+    assert policy.due(docs, decisions, {"INC-a", "INC-d"}, now=2000.0) == []
+
+
+# --- followed folders: rotation, new files, rotated names left out --------------------------------------------
+
+def test_rotated_names_are_recognised() -> None:
+    for name in ("app.log.1", "eve.json.2.gz", "messages-20261201", "app.log.gz", "x_20261201120000"):
+        assert ROTATED.search(name), name
+    for name in ("eve.json", "app.log", "hl7-adt.hl7", "sysmon.json"):
+        assert not ROTATED.search(name), name
+
+
+def test_a_followed_folder_survives_rotation_without_storing_a_line_twice(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    config = parse_config({"sources": {"files": [{"paths": ["logs"], "rescan": 0.1}]}}, "x", tmp_path)
+    watcher = FileWatcher(AgentPipeline.for_store(store, write_lock=threading.Lock()), config)
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    lines = EVE.read_text().splitlines()
+    try:
+        live = logs / "eve.json"
+        live.write_text("\n".join(lines[:50]) + "\n")
+        wait_until("the first 50 lines", lambda: _count(store, "SELECT count(*) FROM events") == 50, 30)
+        with live.open("a") as out:
+            out.write("\n".join(lines[50:60]) + "\n")
+        live.rename(logs / "eve.json.1")  # rotated: the old file's tail is still read, the new one from its start
+        live.write_text("\n".join(lines[60:100]) + "\n")
+        (logs / "other.json").write_text(lines[100] + "\n")  # a new file in the folder
+        wait_until("every line once", lambda: _count(store, "SELECT count(*) FROM events") == 101, 30)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert _count(store, "SELECT count(DISTINCT original) FROM events") == _count(
+        store, "SELECT count(*) FROM (SELECT DISTINCT original FROM events)")
+    assert not any("eve.json.1" in row for row in _rows(store, "SELECT DISTINCT source FROM events"))
+
+
+# --- the detection step: a cursor, committed with its alerts ---------------------------------------------------
+
+def test_detection_steps_read_only_new_events_and_resume_from_the_cursor(tmp_path: Path) -> None:
+    from healthswarm.ingest.sources.file import ingest_file
+
+    store = _store(tmp_path)
+    lock = threading.Lock()
+    eve = tmp_path / "eve.json"
+    eve.write_text(EVE.read_text())
+    ingest_file(AgentPipeline.for_store(store, write_lock=lock), eve)
+    stored = _count(store, "SELECT count(*) FROM events")
+    alert_lines = sum('"event_type": "alert"' in line for line in EVE.read_text().splitlines())
+    first = StreamDetector(store, [SensorAlertDetector()], lock, batch=40)
+    result = first.step()
+    assert result.events == 40 and first.cursor > 0
+    with store.read() as conn:
+        cursor = get_checkpoint(conn, CURSOR)
+    assert cursor is not None and cursor.position == first.cursor
+    # a new detector (a restarted agent) resumes after the cursor: together they judge every event once
+    second = StreamDetector(store, [SensorAlertDetector()], lock, batch=1000)
+    rest = second.step()
+    assert rest.events == stored - 40 and second.step().events == 0
+    assert _count(store, "SELECT count(*) FROM alerts") == alert_lines
+    assert _count(store, "SELECT count(*) FROM alerts WHERE incident_id IS NULL") == 0
