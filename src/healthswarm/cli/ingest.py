@@ -15,10 +15,11 @@ from rich.table import Table
 from healthswarm.bus.base import Bus, BusError
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, emit, err_console
-from healthswarm.errors import ConfigError
+from healthswarm.errors import ConfigError, InputError, Location, Problem
 from healthswarm.ingest.formats import Format, get_format
+from healthswarm.ingest.limits import Limits, configure
 from healthswarm.ingest.pipeline import DEFAULT_BATCH, Pipeline, reason_kind
-from healthswarm.ingest.sources.file import FileResult, expand, ingest_file, ingest_stdin, sizes
+from healthswarm.ingest.sources.file import FileResult, expand, ingest_file, ingest_stdin, sizes, source_name
 from healthswarm.store.events import count_events, count_quarantine, list_quarantine, quarantine_by_reason
 
 quarantine_app = typer.Typer(help="Input that could not be parsed, kept with where it was and why.",
@@ -63,8 +64,13 @@ def ingest(
     ack_wait: Annotated[float, typer.Option(
         min=0.5, help="NATS: seconds before messages a dead consumer held are delivered again")] = 30.0,
 ) -> None:
-    """Read logs and telemetry, normalise, store (exactly once, resumable) and publish events."""
+    """Read logs and telemetry, normalise, store (exactly once, resumable) and publish events.
+
+    Plain files, gzip/bzip2/xz, zip and tar archives (nested too) are read, within the bounds of
+    [ingest] in the settings. Exit 2 when an input gave nothing that could be parsed.
+    """
     app = app_context(ctx)
+    configure(Limits.from_settings(app.settings.ingest))
     chosen = _format(fmt)
     urls = [t for t in targets if t.startswith(("mqtt://", "nats://"))]
     paths = [t for t in targets if t not in urls and t != "-"]
@@ -79,8 +85,9 @@ def ingest(
     stop = threading.Event()
     # `kill` / systemd stop end a follower like Ctrl-C: the summary is printed, nothing is half-stored
     signal.signal(signal.SIGTERM, _interrupt)
+    results: list[FileResult] = []
     try:
-        _run(pipeline, targets, files, urls, chosen, follow, idle, group, ack_wait, stop)
+        results = _run(pipeline, targets, files, urls, chosen, follow, idle, group, ack_wait, stop)
     except KeyboardInterrupt:
         stop.set()
         err_console.print("interrupted: everything up to the last committed batch is stored")
@@ -91,6 +98,27 @@ def ingest(
         if bus is not None:
             bus.close()
     _summary(pipeline, stats, app.store if stats else None)
+    problems = _unparsed(pipeline, results)
+    if problems:
+        raise InputError(problems)
+
+
+def _unparsed(pipeline: Pipeline, results: list[FileResult]) -> list[Problem]:
+    """One problem for each input of which nothing could be parsed (its records all quarantined)."""
+    problems = []
+    for result in results:
+        name = "stdin" if str(result.path) == "-" else source_name(result.path)
+        st = pipeline.per_source.get(name)
+        rejects = sum(st.rejects.values()) if st is not None else 0
+        if result.skipped == "no format recognised":
+            problems.append(Problem(Location(str(result.path)), "no format recognised; quarantined",
+                                    "one of the formats of `healthswarm ingest --format`"))
+        elif st is not None and st.events == 0 and rejects:
+            top = st.rejects.most_common(1)[0][0]
+            fmt = f" as {result.format}" if result.format else ""
+            problems.append(Problem(Location(str(result.path)),
+                                    f"nothing could be read{fmt}: {rejects:,} record(s) quarantined, e.g. {top}"))
+    return problems
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -98,18 +126,24 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def _run(pipeline: Pipeline, targets: list[str], files: list[Path], urls: list[str], chosen: Format | None,
-         follow: bool, idle: float, group: str, ack_wait: float, stop: threading.Event) -> None:
+         follow: bool, idle: float, group: str, ack_wait: float, stop: threading.Event) -> list[FileResult]:
+    results: list[FileResult] = []
     if "-" in targets:
-        ingest_stdin(pipeline, chosen)
+        results.append(ingest_stdin(pipeline, chosen))
     if files and follow:
         _follow(pipeline, files, chosen, stop)
     elif files:
-        results = _read_files(pipeline, files, chosen)
-        skipped = Counter(r.skipped for r in results if r.skipped)
+        read = _read_files(pipeline, files, chosen)
+        results.extend(read)
+        skipped = Counter(r.skipped for r in read if r.skipped)
         if skipped:
             err_console.print("files: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
+        stopped = [r for r in read if r.stopped]
+        for r in stopped:
+            err_console.print(f"{r.path}: not read to its end: {r.stopped}")
     for url in urls:
         _consume(pipeline, url, chosen, group, None if follow else idle, ack_wait, stop)
+    return results
 
 
 def _read_files(pipeline: Pipeline, files: list[Path], fmt: Format | None) -> list[FileResult]:

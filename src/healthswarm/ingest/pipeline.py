@@ -37,8 +37,12 @@ from typing import Protocol
 
 from healthswarm.bus.base import Bus
 from healthswarm.bus.codec import event_to_bytes
+from healthswarm.ingest import containers
+from healthswarm.ingest.containers import available_formats, detect, unrecognised_reason
 from healthswarm.ingest.enrich import Enricher
-from healthswarm.ingest.formats import FORMAT_MODULES, SNIFF_BYTES, Format, detect_format, get_format
+from healthswarm.ingest.formats import Format
+from healthswarm.ingest.limits import Limits
+from healthswarm.ingest.limits import current as current_limits
 from healthswarm.model import Event, Reject, event_key
 from healthswarm.model.event import event_keyer
 from healthswarm.store import Store
@@ -131,36 +135,6 @@ class MessageSource(Protocol):
     def fetch(self, max_messages: int = 100, timeout: float = 1.0) -> Sequence[Message]: ...
 
 
-def available_formats() -> list[Format]:
-    """Every format whose module exists (the registry names some that may not be written yet)."""
-    out = []
-    for name in FORMAT_MODULES:
-        try:
-            out.append(get_format(name))
-        except ModuleNotFoundError:
-            continue
-    return out
-
-
-def detect(head: bytes, filename: str = "") -> Format | None:
-    """`formats.detect_format`; while some registered format modules are not written yet, the same
-    choice over those that exist."""
-    try:
-        return detect_format(head, filename)
-    except ModuleNotFoundError:
-        pass
-    best, best_score = None, 0.5
-    for fmt in available_formats():
-        score = fmt.sniff(head[:SNIFF_BYTES], filename)
-        if score > best_score:
-            best, best_score = fmt, score
-    return best
-
-
-def unrecognised_reason() -> str:
-    return f"no format recognised (tried {', '.join(f.name for f in available_formats())})"
-
-
 class Pipeline:
     def __init__(
         self,
@@ -171,8 +145,10 @@ class Pipeline:
         batch_size: int = DEFAULT_BATCH,
         subject: str = EVENTS_SUBJECT,
         overlap: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
+        self.limits = limits or current_limits()  # what one input may cost (containers.py)
         self.bus = bus
         self.enricher = enricher if enricher is not None and not enricher.empty else None
         self.batch_size = batch_size
@@ -300,13 +276,13 @@ class Pipeline:
             source = f"{scheme}://{message.subject}"
             ident = message.id or hashlib.blake2b(message.data, digest_size=12).hexdigest()
             identity = f"{scheme}:{message.subject}:{ident}"
-            chosen = fmt or detect(message.data[:SNIFF_BYTES])
-            if chosen is None:
+            opened = containers.Opened(io.BytesIO(message.data), source, fmt, limits=self.limits)
+            if not opened.recognised:
                 self._add(batch, Reject(source, 0, unrecognised_reason(), message.data[:4096]),
                           event_key(identity, "unrecognised"), stats)
                 continue
             last, same = None, 0
-            for item in chosen.parse(io.BytesIO(message.data), source, 0):
+            for item in opened.records(0):  # a compressed or archived payload too, within the limits
                 same = same + 1 if item.position == last else 0
                 last = item.position
                 self._add(batch, item, event_key(identity, item.position if not same else f"{item.position}#{same}"),
@@ -375,3 +351,7 @@ class Pipeline:
             self.stats.stored += stored
             self.stats.quarantined += quarantined
             self.stats.rejects.update(reason_kind(r.reason) for r in batch.rejects)
+
+
+__all__ = ["DEFAULT_BATCH", "EVENTS_SUBJECT", "IngestStats", "Message", "MessageSource", "Pipeline",
+           "available_formats", "detect", "reason_kind", "unrecognised_reason"]

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
-from healthswarm.ingest.formats.lines import MAX_LINE_BYTES, iter_lines
+from healthswarm.ingest.formats.lines import iter_lines, max_line_bytes
 from healthswarm.ingest.formats.timestamps import from_epoch
 from healthswarm.model import Event, Reject
 
@@ -116,7 +116,7 @@ class AuditdFormat:
                 if group:
                     yield self._event(group, source)
                     group = None
-                yield self._reject(source, position, number, f"line longer than {MAX_LINE_BYTES} bytes", b"")
+                yield self._reject(source, position, number, f"line longer than {max_line_bytes()} bytes", b"")
                 continue
             if not line.strip():
                 continue

@@ -158,6 +158,10 @@ def normalise(o: dict[str, Any]) -> tuple[datetime | None, dict[str, Any], str]:
         metrics_fields(f, o[container_key])
     else:
         metrics_fields(f, {k: v for k, v in o.items() if k not in _CONSUMED and not isinstance(v, dict | list)})
+    if "device.id" not in f and "device.type" not in f:
+        # a reading belongs to a device: Suricata, Zeek or any other JSON with a time is not telemetry
+        return None, {}, (f"no device: expected one of device, {', '.join(ID_KEYS[:3])}, … or "
+                          f"{', '.join(TYPE_KEYS)} (is this IoMT telemetry?)")
     device_type = f.get("device.type")
     f["event.dataset"] = f"iomt.{device_type}" if isinstance(device_type, str) and device_type else "iomt.telemetry"
     return ts, f, ""

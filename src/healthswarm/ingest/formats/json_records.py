@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from healthswarm.ingest.formats.lines import MAX_LINE_BYTES, iter_lines
+from healthswarm.ingest.formats.lines import iter_lines, max_line_bytes
 
 _TOKENS = re.compile(rb'\\.|["{}\[\]]')
 _RECORD_SEPARATOR = re.compile(rb"^Record \d+$")
@@ -37,7 +37,8 @@ class JsonItem:
     error: str = ""
 
 
-def _depth(text: bytes) -> int:
+def _scan(text: bytes) -> tuple[int, bool]:
+    """(bracket depth change, whether the line ends inside a string) of one line."""
     depth, in_string = 0, False
     for match in _TOKENS.finditer(text):
         token = match.group()
@@ -47,7 +48,21 @@ def _depth(text: bytes) -> int:
             in_string = not in_string
         elif not in_string:
             depth += 1 if token in (b"{", b"[") else -1
-    return depth
+    return depth, in_string
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _binary(line: bytes) -> bool:
+    """A line no JSON text holds: control bytes or bytes that are not UTF-8."""
+    if _CONTROL.search(line):
+        return True
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def _decode(text: bytes, position: int, line: int) -> JsonItem:
@@ -73,10 +88,11 @@ class _Splitter:
             if self.buffer or self.oversized:
                 yield self._truncated()
             yield JsonItem(
-                None, b"", position, number, f"line longer than {MAX_LINE_BYTES} bytes: expected a JSON record"
+                None, b"", position, number, f"line longer than {max_line_bytes()} bytes: expected a JSON record"
             )
         elif self.buffer or self.oversized:
-            if line[:1] == b"{":
+            if line[:1] == b"{" or _binary(line):
+                # a new record in column 0, or bytes no JSON holds: the open record ends here, cut
                 yield self._truncated()
                 yield from self._start(line, position, number)
             else:
@@ -93,7 +109,7 @@ class _Splitter:
         raw = b"\n".join(self.buffer)
         item = JsonItem(
             None,
-            raw[:MAX_LINE_BYTES],
+            raw[: self.max_bytes],
             self.last_position,
             self.first_line,
             f"truncated JSON: the object that began at line {self.first_line} is not closed "
@@ -111,6 +127,13 @@ class _Splitter:
             return
         if text[:1] == b"[" and not self.in_array:
             value = _decode(text, position, number)
+            if not value.error and isinstance(value.value, list) and not any(
+                isinstance(element, dict) for element in value.value
+            ):
+                # `[1,2,3]`: no record in it, one bad record (the line) that the format rejects as a
+                # list, not one per element
+                yield value
+                return
             if not value.error and isinstance(value.value, list):
                 # one line, many records: distinct positions (the line's last bytes) keep idempotency keys
                 # apart; a checkpoint inside the line makes iter_json_from re-read from the top
@@ -141,14 +164,25 @@ class _Splitter:
             if not value.error:
                 yield value
                 return
-        depth = _depth(text)
+        depth, open_string = _scan(text)
         if depth <= 0:
             yield _decode(text, position, number)
+            return
+        if open_string or _binary(text):
+            # a JSON string cannot span lines: this record is cut here, and the next line is another
+            yield JsonItem(None, text, position, number,
+                           f"truncated JSON: line {number} ends inside a string (expected {depth} more "
+                           "closing bracket(s))")
             return
         self.buffer, self.size, self.depth, self.first_line = [text], len(text), depth, number
 
     def _continue(self, line: bytes, position: int) -> Iterator[JsonItem]:
-        self.depth += _depth(line)
+        change, open_string = _scan(line)
+        self.depth += change
+        if open_string and not self.oversized and self.depth > 0:
+            self.buffer.append(line)
+            yield self._truncated()  # cut inside a string: what was gathered is one broken record
+            return
         if not self.oversized:
             self.buffer.append(line)
             self.size += len(line) + 1
@@ -178,10 +212,11 @@ class _Splitter:
 
 
 def iter_json_items(
-    lines: Iterable[tuple[bytes | None, int, int]], max_bytes: int = MAX_LINE_BYTES
+    lines: Iterable[tuple[bytes | None, int, int]], max_bytes: int | None = None
 ) -> Iterator[JsonItem]:
-    """JSON records from `iter_lines`-style (line, end_position, line_number) triples."""
-    splitter = _Splitter(max_bytes)
+    """JSON records from `iter_lines`-style (line, end_position, line_number) triples; a record longer
+    than `max_bytes` (default `[ingest] max_record_bytes`) is rejected."""
+    splitter = _Splitter(max_bytes or max_line_bytes())
     for line, position, number in lines:
         yield from splitter.feed(line, position, number)
     yield from splitter.finish()

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from healthswarm.ingest.formats.lines import MAX_LINE_BYTES, iter_lines
+from healthswarm.ingest.formats.lines import iter_lines, max_line_bytes
 from healthswarm.model import Reject
 
 BOM = b"\xef\xbb\xbf"
@@ -35,7 +35,7 @@ def count_lines_before(stream: BinaryIO, start: int) -> int:
 
 def too_long(fmt: str, source: str, position: int, record: int) -> Reject:
     # iter_lines dropped the bytes of the runaway line to bound memory: there is no raw to keep
-    return Reject(source, position, f"line {record}: longer than {MAX_LINE_BYTES} bytes", b"", fmt, record)
+    return Reject(source, position, f"line {record}: longer than {max_line_bytes()} bytes", b"", fmt, record)
 
 
 def json_reason(exc: orjson.JSONDecodeError) -> str:

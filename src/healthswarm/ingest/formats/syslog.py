@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, ClassVar
 
-from healthswarm.ingest.formats.lines import MAX_LINE_BYTES, iter_lines
+from healthswarm.ingest.formats.lines import iter_lines, max_line_bytes
 from healthswarm.ingest.formats.timestamps import parse_iso
 from healthswarm.model import Event, Reject
 
@@ -99,7 +99,7 @@ class SyslogFormat:
         reference = _reference_time(stream)
         for line, position, number in iter_lines(stream, start):
             if line is None:
-                yield self._reject(source, position, number, f"line longer than {MAX_LINE_BYTES} bytes", b"")
+                yield self._reject(source, position, number, f"line longer than {max_line_bytes()} bytes", b"")
                 continue
             if not line.strip():
                 continue

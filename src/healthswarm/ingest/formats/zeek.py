@@ -47,6 +47,8 @@ NAME = "zeek"
 # Logs such as loaded_scripts carry no time at all. They get the Unix epoch: deterministic (the same
 # record read twice is the same event) and plainly not a real time, unlike the ingest time would be.
 NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+_UNTIMED_LOGS = frozenset(("loaded_scripts",))  # Zeek logs whose records carry no 'ts'
+
 
 KNOWN_LOGS = frozenset((
     "conn", "dns", "http", "ssl", "x509", "files", "notice", "notice_alarm", "weird", "weird_stats", "smtp",
@@ -189,7 +191,7 @@ def _guess_log(o: dict[str, Any]) -> str:
 
 
 def log_from_filename(name: str) -> str:
-    stem = os.path.basename(name).split(".", 1)[0]
+    stem = os.path.basename(name.rsplit("!", 1)[-1]).split(".", 1)[0]  # `archive!member` names the member
     return stem if stem in KNOWN_LOGS else ""
 
 
@@ -527,8 +529,14 @@ class ZeekFormat:
             if ts is None:
                 reason = f"line {record}: invalid 'ts': {str(o['ts'])[:64]!r}"
                 return Reject(source, position, reason, line, NAME, record)
-        else:
+        elif log in _UNTIMED_LOGS:
             ts = NO_TIME
+        else:
+            # Suricata EVE, IoMT telemetry, any JSON forced through --format zeek: not stamped 1970
+            found = ", ".join(list(o)[:6])
+            reason = (f"line {record}: not a Zeek record: no 'ts' member (found {found or 'no members'}; every "
+                      "Zeek log but loaded_scripts has one)")
+            return Reject(source, position, reason, line, NAME, record)
         return _event(ts, log, o, o, line, source, position, record)
 
     def _row(

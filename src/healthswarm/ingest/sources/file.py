@@ -5,20 +5,20 @@ the identity so a file that was smaller when first seen is re-hashed over the sa
 file with new content is therefore a new source; a checkpoint resumes only the content it was made
 for. A file shorter than its checkpoint was truncated: it starts again as a new generation.
 
-Compressed files (gzip, bzip2, xz; recognised by their magic bytes, not their names) are read
-through the decompressor, and positions are offsets in the decompressed text. Resuming one seeks to
-its checkpoint, which the decompressor does by decompressing and discarding what comes before:
-a re-read of CPU time, never a re-store, and no special case in the formats or the checkpoints.
+Every input goes through the container layer (`ingest/containers.py`): compressed files (gzip,
+bzip2, xz; recognised by their magic bytes, not their names) are read through the decompressor, and
+positions are offsets in the decompressed text. Resuming one seeks to its checkpoint, which the
+decompressor does by decompressing and discarding what comes before: a re-read of CPU time, never a
+re-store, and no special case in the formats or the checkpoints. Archives (zip, tar, tar.gz, nested)
+are read member by member, each with its own sniffed format; positions are item ordinals there.
+What one input may cost is bounded by `[ingest]` (decompression bombs are quarantined).
 """
 
 from __future__ import annotations
 
-import bz2
 import glob
-import gzip
 import hashlib
 import io
-import lzma
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.ingest import containers
 from healthswarm.ingest.formats import SNIFF_BYTES, Format
-from healthswarm.ingest.pipeline import Pipeline, detect
+from healthswarm.ingest.limits import Budget
+from healthswarm.ingest.pipeline import Pipeline
 from healthswarm.store.events import Checkpoint, get_checkpoint
 
 IDENTITY_BYTES = 1024
-_MAGIC: tuple[tuple[bytes, str], ...] = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
-_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz")
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -68,29 +68,20 @@ def expand(paths: list[str]) -> list[Path]:
 
 
 def compression(head: bytes) -> str | None:
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return None
+    """gzip, bzip2 or xz when `head` starts such a stream (`containers.compression`)."""
+    return containers.compression(head)
 
 
 def decompressed(raw: BinaryIO, kind: str | None) -> BinaryIO:
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if kind == "bzip2":
-        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
-    if kind == "xz":
-        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
-    return raw
+    """`raw` decompressed as it is read (trailing bytes tolerated, bounded by `[ingest]`), or `raw`."""
+    if kind is None:
+        return raw
+    return io.BufferedReader(containers.Decompressed(raw, kind, Budget()), 1 << 20)  # type: ignore[return-value]
 
 
 def plain_name(path: Path) -> str:
     """The name a format sniffs: without the compression suffix (`conn.log.gz` → `conn.log`)."""
-    name = path.name
-    for suffix in _SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    return containers.plain_name(path.name)
 
 
 def source_name(path: Path) -> str:
@@ -134,6 +125,8 @@ class FileResult:
     start: int
     position: int | None  # last committed position; None when nothing new was read
     skipped: str = ""  # why nothing was read (empty, unchanged, no format recognised)
+    container: str = "plain"  # plain, gzip, zip, tar, tar.gzip, …
+    stopped: str = ""  # why reading stopped before the end (a bound of [ingest] was reached)
 
 
 def ingest_file(
@@ -149,7 +142,7 @@ def ingest_file(
         size = os.fstat(raw.fileno()).st_size
         if not head:
             return FileResult(path, "", 0, None, "empty")
-        kind = compression(head)
+        kind = containers.kind(head)
         with pipeline.store.read() as conn:
             cp = get_checkpoint(conn, name)
         identity, start = resume_point(name, head, size, kind is not None, cp)
@@ -158,21 +151,23 @@ def ingest_file(
                 progress(size)
             return FileResult(path, fmt.name if fmt else "", start, None, "unchanged since their checkpoint")
         raw.seek(0)
-        stream = decompressed(raw, kind)
-        if fmt is None:
-            sniffed = stream.read(SNIFF_BYTES)
-            stream.seek(0)
-            fmt = detect(sniffed, plain_name(path))
-            if fmt is None:
-                pipeline.quarantine_unrecognised(name, identity, sniffed)
-                if progress:
-                    progress(size)
-                return FileResult(path, "", 0, None, "no format recognised")
+        opened = containers.Opened(raw, name, fmt, name=path.name, limits=pipeline.limits)  # type: ignore[arg-type]
+        if not opened.recognised:
+            pipeline.quarantine_unrecognised(name, identity, opened.head[:SNIFF_BYTES])
+            if progress:
+                progress(size)
+            return FileResult(path, "", 0, None, "no format recognised", opened.kind)
         report = (lambda _pos: progress(raw.tell())) if progress else None
-        last = pipeline.run(fmt.parse(stream, name, start), source=name, identity=identity, on_commit=report)
+        last = pipeline.run(opened.records(start), source=name, identity=identity, on_commit=report)
         if progress:
             progress(size)
-        return FileResult(path, fmt.name, start, last)
+        return FileResult(path, _formats(opened), start, last, container=opened.kind, stopped=opened.stopped)
+
+
+def _formats(opened: containers.Opened) -> str:
+    if opened.format is not None:
+        return opened.format.name
+    return ",".join(sorted(opened.formats))
 
 
 class _Prefixed(io.RawIOBase):
@@ -206,14 +201,13 @@ def ingest_stdin(pipeline: Pipeline, fmt: Format | None = None, stream: BinaryIO
     identity = new_identity(name, head)
     if not head:
         return FileResult(Path("-"), "", 0, None, "empty")
-    if fmt is None:
-        fmt = detect(head, "")
-        if fmt is None:
-            pipeline.quarantine_unrecognised(name, identity, head)
-            return FileResult(Path("-"), "", 0, None, "no format recognised")
     whole = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 20)
-    last = pipeline.run(fmt.parse(whole, name, 0), source=name, identity=identity, checkpoint=False)  # type: ignore[arg-type]
-    return FileResult(Path("-"), fmt.name, 0, last)
+    opened = containers.Opened(whole, name, fmt, name="", limits=pipeline.limits)  # type: ignore[arg-type]
+    if not opened.recognised:
+        pipeline.quarantine_unrecognised(name, identity, opened.head[:SNIFF_BYTES])
+        return FileResult(Path("-"), "", 0, None, "no format recognised", opened.kind)
+    last = pipeline.run(opened.records(0), source=name, identity=identity, checkpoint=False)
+    return FileResult(Path("-"), _formats(opened), 0, last, container=opened.kind, stopped=opened.stopped)
 
 
 def sizes(paths: list[Path]) -> Iterator[int]:
