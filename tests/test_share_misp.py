@@ -10,20 +10,29 @@ import pytest
 
 from healthswarm.errors import InputError
 from healthswarm.model import Alert, AttackRef, Indicator
-from healthswarm.share.misp import feed_from_bundle, read_feed, write_feed
-from healthswarm.share.stix_export import ExportContext, build_bundle
+from healthswarm.share.egress import EgressGate, Selection
+from healthswarm.share.misp import read_feed, write_feed
+from healthswarm.share.sanitise import policy_for
+from healthswarm.share.sensitive import Sensitive
+from healthswarm.share.signing import TrustStore, verify_document
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 
 
 def test_bundle_to_feed_and_back(tmp_path: Path) -> None:
-    ctx = ExportContext("healthswarm-org-x", b"s" * 32, tlp="green", pap="amber", now=NOW)
     indicators = [Indicator("evil.example", "domain", NOW, NOW), Indicator("203.0.113.9", "ipv4", NOW, NOW),
                   Indicator("a" * 64, "sha256", NOW, NOW), Indicator("CVE-2020-25165", "cve", NOW, NOW)]
     alerts = [Alert("sigma", "r", "Lateral movement", "high", NOW, techniques=(AttackRef("T1021.002", "SMB"),))]
-    bundle, _ = build_bundle(ctx, indicators=indicators, alerts=alerts)
-    event_uuid, event = feed_from_bundle(bundle)
-    assert write_feed(tmp_path, [(event_uuid, event)]) == 1
+    gate = EgressGate.in_workspace(tmp_path / "ws", "org-x", Sensitive())
+    released = gate.misp(policy_for("green", "sector"), Selection(alerts=alerts, indicators=indicators), now=NOW,
+                         pap="amber")
+    assert write_feed(tmp_path, released) == 1
+    event_uuid = released.payload[0]
+    # the event file is what the gate signed; a peer verifies it like a bundle
+    assert TrustStore(tmp_path / "t.json").trust("x", gate.keys.public_text) and verify_document(
+        json.loads((tmp_path / f"{event_uuid}.json").read_text()), TrustStore(tmp_path / "t.json"), now=NOW).name == "x"
+    with pytest.raises(TypeError):
+        write_feed(tmp_path, gate.taxii(policy_for("green", "sector"), Selection(indicators=indicators), now=NOW))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest[event_uuid]["Tag"][0] == {"name": "tlp:green"}
     assert len((tmp_path / "hashes.csv").read_text().splitlines()) == 4

@@ -32,8 +32,8 @@ from healthswarm.model import (
 )
 from healthswarm.model.incident import Incident, IncidentState, Stage
 from healthswarm.share.cryptopan import CryptoPAn
+from healthswarm.share.egress import AUDIT, EgressGate, Refused, Selection
 from healthswarm.share.leakcheck import LeakChecker
-from healthswarm.share.pipeline import Exporter, LeakError
 from healthswarm.share.sanitise import Policy, Sanitiser, policy_for
 from healthswarm.share.secrets import Pseudonymiser
 from healthswarm.share.sensitive import from_event_fields, from_inventory
@@ -185,20 +185,23 @@ def test_canary_never_leaves(group: str, tlp: str) -> None:
 
 def test_export_pipeline_blocks_a_leak_and_passes_clean(tmp_path: Path) -> None:
     findings, assets = canary_findings()
-    exporter = Exporter(tmp_path, "st-aurelia", policy_for("amber", "sector"), known())
-    result = exporter.export(alerts=canary_alerts(), findings=findings, assets=assets,
-                             indicators=canary_indicators(), now=NOW)
-    assert LeakChecker(known()).check(result.bundle) == []
-    assert result.report.dropped["internal-indicator"] == 3
+    gate = EgressGate.in_workspace(tmp_path, "st-aurelia", known())
+    selection = Selection(alerts=canary_alerts(), findings=findings, assets=assets, indicators=canary_indicators())
+    released, _skipped = gate.stix(policy_for("amber", "sector"), selection, now=NOW)
+    assert LeakChecker(known()).check(released.payload) == []
+    assert released.removed["internal-indicator"] == 3
     # a value the sanitiser cannot know about (not in inventory or events) but the checker does: blocked
     leaky = known()
     leaky.users.add("svc-backup-canary")
-    exporter.checker = LeakChecker(leaky)
+    gate._checkers = {False: LeakChecker(leaky)}
     alert = Alert("sigma", "r", "x", "low", NOW, techniques=(AttackRef("T1078"),),
                   description="account " + base64.b64encode(b"xx svc-backup-canary").decode())
-    with pytest.raises(LeakError) as caught:
-        exporter.export(alerts=[alert], findings=[], indicators=[], now=NOW)
+    with pytest.raises(Refused) as caught:
+        gate.stix(policy_for("amber", "sector"), Selection(alerts=[alert]), now=NOW)
     assert any("description" in hit.path and hit.object_id.startswith("sighting--") for hit in caught.value.hits)
+    audit = [json.loads(line) for line in (tmp_path / AUDIT).read_text().splitlines()]
+    assert [(e["path"], e["outcome"]) for e in audit] == [("stix", "released"), ("stix", "refused")]
+    assert "svc-backup-canary" not in (tmp_path / AUDIT).read_text()
 
 
 @pytest.mark.parametrize("encode,label", [

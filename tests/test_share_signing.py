@@ -19,7 +19,7 @@ from healthswarm.share.signing import (
     TrustStore,
     VerificationError,
     load_or_create_keys,
-    sign_bundle,
+    sign_document,
     verify_bundle,
 )
 from healthswarm.share.stix_export import ExportContext, build_bundle
@@ -60,7 +60,7 @@ def test_canonical_form_is_rfc8785() -> None:
 
 def test_sign_verify_round_trip(parties: tuple[Path, Path]) -> None:
     sender, receiver = parties
-    signed = sign_bundle(bundle(), load_or_create_keys(sender), "identity--x", now=NOW)
+    signed = sign_document(bundle(), load_or_create_keys(sender), "identity--x", now=NOW)
     peer = verify_bundle(signed, TrustStore.in_workspace(receiver), now=NOW + timedelta(hours=1))
     assert peer.name == "St Aurelia"
 
@@ -69,7 +69,7 @@ def test_rejections(parties: tuple[Path, Path]) -> None:
     sender, receiver = parties
     keys = load_or_create_keys(sender)
     trust = TrustStore.in_workspace(receiver)
-    signed = sign_bundle(bundle(), keys, "identity--x", now=NOW)
+    signed = sign_document(bundle(), keys, "identity--x", now=NOW)
 
     def reason(candidate: dict, when: datetime = NOW, seen: SeenStore | None = None) -> str:
         with pytest.raises(VerificationError) as caught:
@@ -86,18 +86,18 @@ def test_rejections(parties: tuple[Path, Path]) -> None:
     assert reason(extended) == "tampered"
     assert reason(signed, NOW + timedelta(days=8)) == "expired"
     assert reason(signed, NOW - timedelta(hours=1)) == "not-yet-valid"
-    stranger = sign_bundle(bundle(), load_or_create_keys(receiver / "other"), "identity--y", now=NOW)
+    stranger = sign_document(bundle(), load_or_create_keys(receiver / "other"), "identity--y", now=NOW)
     assert reason(stranger) == "untrusted"
     seen = SeenStore.in_workspace(receiver)
     verify_bundle(signed, trust, seen, now=NOW)
     assert reason(signed, seen=seen) == "replayed"
-    again = sign_bundle(signed, keys, "identity--x", now=NOW)  # new nonce, same bundle id
+    again = sign_document(signed, keys, "identity--x", now=NOW)  # new nonce, same bundle id
     assert reason(again, seen=seen) == "replayed"
 
 
 def test_import_signed_validates_then_remembers(parties: tuple[Path, Path]) -> None:
     sender, receiver = parties
-    signed = sign_bundle(bundle(), load_or_create_keys(sender), "identity--x")
+    signed = sign_document(bundle(), load_or_create_keys(sender), "identity--x")
     outcome = import_signed(signed, receiver)
     assert {i.value for i in outcome.result.indicators} >= {"evil.example", "203.0.113.5"}
     with pytest.raises(VerificationError, match="replayed"):
@@ -116,7 +116,7 @@ def test_peer_reputation_weights_incoming_confidence(parties: tuple[Path, Path])
     store.record(keys.key_id, refuted=2)
     faded = store.record(keys.key_id, refuted=0)
     assert faded.refuted == pytest.approx(2 * 0.98)
-    signed = sign_bundle(bundle(), keys, "identity--x")
+    signed = sign_document(bundle(), keys, "identity--x")
     outcome = import_signed(signed, receiver)
     domain = next(i for i in outcome.result.indicators if i.value == "evil.example")
     assert domain.extra["peer_confidence"] == 50 and domain.extra["peer_key"] == keys.key_id

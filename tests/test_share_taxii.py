@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine
 
 from conftest import shared
@@ -26,6 +27,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx at i
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from healthswarm.share.signing import KeyPair, TrustStore, sign_document
 from healthswarm.share.taxii import storage
 from healthswarm.share.taxii.client import TaxiiClient
 from healthswarm.share.taxii.server import make_app
@@ -40,10 +42,20 @@ def indicator(i: int, modified: str = "2026-01-01T00:00:00.000Z") -> dict:
             "valid_from": "2026-01-01T00:00:00Z"}
 
 
+WRITER = KeyPair(Ed25519PrivateKey.generate())
+
+
+def signed(objects: list, keys: KeyPair = WRITER) -> list:
+    """What a peer's egress gate sends: every object signed (tests sign directly; src/ only through the gate)."""
+    return [sign_document(o, keys, "identity--writer") for o in objects]
+
+
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[dict]:
     engine = create_engine(f"sqlite:///{tmp_path / 'taxii.db'}")
-    app = make_app(engine)
+    trust = TrustStore(tmp_path / "trust.json")
+    trust.trust("writer", WRITER.public_text)
+    app = make_app(engine, trust=trust)
     with engine.begin() as conn:
         shared_col = storage.create_collection(conn, "api1", "Shared indicators", "sector feed")
         secret_col = storage.create_collection(conn, "api1", "Secret")
@@ -58,8 +70,9 @@ def client(server: dict, token: str) -> TestClient:
     return TestClient(server["app"], headers={"Authorization": f"Bearer {token}", "Accept": TAXII})
 
 
-def post(c: TestClient, collection: str, objects: list) -> httpx.Response:
-    return c.post(f"/api1/collections/{collection}/objects/", content=json.dumps({"objects": objects}),
+def post(c: TestClient, collection: str, objects: list, sign: bool = True) -> httpx.Response:
+    return c.post(f"/api1/collections/{collection}/objects/",
+                  content=json.dumps({"objects": signed(objects) if sign else objects}),
                   headers={"Content-Type": TAXII})
 
 
@@ -154,7 +167,7 @@ def test_taxii2_client_drives_our_server(server: dict) -> None:
         root = taxii.api_roots[0]
         assert root.versions == [TAXII]
         collection = next(c for c in root.collections if c.id == server["shared"])
-        status = collection.add_objects({"objects": [indicator(i) for i in range(30)]})
+        status = collection.add_objects({"objects": signed([indicator(i) for i in range(30)])})
         assert status.success_count == 30
         from taxii2client.v21 import as_pages
 
@@ -199,3 +212,32 @@ def test_our_client_pulls_from_medallion(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_unsigned_or_untrusted_writes_are_refused_with_the_reason(server: dict) -> None:
+    """A write token is not attribution: unsigned, forged and untrusted objects are refused whole (403)."""
+    admin = client(server, server["admin"])
+    col = server["shared"]
+    unsigned = post(admin, col, [indicator(i) for i in range(250)], sign=False)
+    assert unsigned.status_code == 403
+    assert "250 unsigned" in unsigned.json()["description"] and "nothing was stored" in unsigned.json()["description"]
+    stranger = post(admin, col, signed([indicator(1)], KeyPair(Ed25519PrivateKey.generate())), sign=False)
+    assert stranger.status_code == 403 and "untrusted" in stranger.json()["description"]
+    forged = signed([indicator(2)])
+    forged[0]["pattern"] = "[ipv4-addr:value = '198.51.100.66']"
+    tampered = post(admin, col, signed([indicator(3)]) + forged, sign=False)
+    assert tampered.status_code == 403 and "1 tampered (first: object 1)" in tampered.json()["description"]
+    assert admin.get(f"/api1/collections/{col}/objects/").json().get("objects", []) == []
+    assert post(admin, col, [indicator(4)]).status_code == 202
+
+
+def test_read_only_server_without_a_trust_store(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'taxii.db'}")
+    app = make_app(engine)
+    with engine.begin() as conn:
+        col = storage.create_collection(conn, "api1", "Shared")
+        admin = storage.create_token(conn, "admin", "admin")
+    response = post(TestClient(app, headers={"Authorization": f"Bearer {admin}", "Accept": TAXII}), col,
+                    [indicator(1)])
+    assert response.status_code == 403 and "trusts no writer" in response.json()["description"]
+    engine.dispose()

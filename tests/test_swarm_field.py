@@ -7,9 +7,9 @@ import random
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from healthswarm.share.signing import key_id
+from healthswarm.share.signing import KeyPair, key_id, sign_item
 from healthswarm.swarm.field import ThreatField
-from healthswarm.swarm.items import Item, make_item
+from healthswarm.swarm.items import Item
 from healthswarm.swarm.trust import MemoryTrust
 
 KEY = "indicator:ipv4:198.51.100.77"
@@ -18,9 +18,8 @@ DAY = 86_400.0
 
 
 def _item(org: str, private: Ed25519PrivateKey, at: float, confidence: int = 80) -> Item:
-    kid = key_id(private.public_key().public_bytes_raw())
-    return make_item("sighting", {"type": "ipv4", "value": "198.51.100.77", "confidence": confidence}, org, kid,
-                     private, at, DAY * 7)
+    return Item.of(sign_item("sighting", {"type": "ipv4", "value": "198.51.100.77", "confidence": confidence}, org,
+                             KeyPair(private), at, DAY * 7))
 
 
 def _keys(n: int) -> list[Ed25519PrivateKey]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from healthswarm.share.signing import key_id
+from healthswarm.share.signing import KeyPair, key_id, sign_item
 from healthswarm.swarm.envelope import Sender, seal
-from healthswarm.swarm.items import make_item
+from healthswarm.swarm.items import Item
 from healthswarm.swarm.node import SwarmNode
 from healthswarm.swarm.params import Params
 from healthswarm.swarm.sim import SimNetwork
@@ -35,7 +35,7 @@ def test_sybil_key_not_in_trust_store_is_ignored() -> None:
     assert a.drops.reasons["untrusted"] == 1
     assert "sybil" not in a.members.members
     # a trusted peer relaying the Sybil's item or vouching for its membership changes nothing
-    item = make_item("indicator", IOC, "sybil", sybil.key_id, sybil.private, net.now, 3600)
+    item = Item.of(sign_item("indicator", IOC, "sybil", KeyPair(sybil.private), net.now, 3600))
     b = net.nodes["b"]
     a.receive(_frame(b, "deliver", {"items": [item.raw], "gossip": [sybil.members.me.update()]}, net.now), net.now)
     assert a.drops.reasons["untrusted"] == 2 and item.id not in a.items and "sybil" not in a.members.members
@@ -63,9 +63,9 @@ def test_replay_tamper_oversize_malformed_skew_flood() -> None:
 
 def test_tampered_and_expired_items_are_dropped() -> None:
     net, a, b = _pair()
-    good = make_item("indicator", IOC, "b", b.key_id, b.private, net.now, 3600)
+    good = Item.of(sign_item("indicator", IOC, "b", KeyPair(b.private), net.now, 3600))
     forged = {**good.raw, "data": {**IOC, "value": "192.0.2.1"}}
-    expired = make_item("indicator", IOC, "b", b.key_id, b.private, net.now - 7200, 3600)
+    expired = Item.of(sign_item("indicator", IOC, "b", KeyPair(b.private), net.now - 7200, 3600))
     weird = {**good.raw, "kind": "prophecy"}
     a.receive(_frame(b, "deliver", {"items": [forged, expired.raw, weird, good.raw]}, net.now), net.now)
     assert a.drops.reasons["bad-signature"] == 1 and a.drops.reasons["expired"] == 1
@@ -80,13 +80,13 @@ def test_a_liar_refuted_by_local_data_loses_trust_and_weight() -> None:
         net.send(n.join(["judge"], net.now), n.name)
     net.run(3)
     weight_before = judge.weight(liar.key_id)
-    lie = liar.publish("indicator", {"type": "domain", "value": "update.vendor.example", "confidence": 100}, net.now)
+    lie = net.publish(liar.name, "indicator", {"type": "domain", "value": "update.vendor.example", "confidence": 100})
     net.run(5, until=lambda: lie.id in honest.items)
     assert lie.id not in judge.items and judge.drops.reasons["refuted"] == 1
     assert judge.weight(liar.key_id) < weight_before
     # the liar's later true-looking claim now weighs less than the same claim from an honest peer
-    liar.publish("sighting", {"type": "ipv4", "value": "203.0.113.5", "confidence": 90}, net.now)
-    honest.publish("sighting", {"type": "ipv4", "value": "203.0.113.6", "confidence": 90}, net.now)
+    net.publish(liar.name, "sighting", {"type": "ipv4", "value": "203.0.113.5", "confidence": 90})
+    net.publish(honest.name, "sighting", {"type": "ipv4", "value": "203.0.113.6", "confidence": 90})
     net.run(5)
     assert judge.level("indicator:ipv4:203.0.113.5", net.now) < judge.level("indicator:ipv4:203.0.113.6", net.now)
 

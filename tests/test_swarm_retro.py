@@ -45,13 +45,13 @@ def test_two_trusted_reports_make_the_node_act_and_explain(suricata_store: Store
     net.run(3)
     actor = Actor(here, lambda values: retro_hunt(suricata_store, values), tmp_path / "swarm")
     ioc = {"type": "ipv4", "value": C2, "confidence": 80}
-    aurelia.publish("indicator", ioc, net.now)
+    net.publish(aurelia.name, "indicator", ioc)
     net.run(3)
     [early] = [a for a in actor.review(net.now) if a.key == f"indicator:ipv4:{C2}"]
     assert early.priority == "elevated", "one peer at weight 0.5: below the threshold, above half of it"
     assert early.first_seen_here is not None
     weight_before = here.weight(aurelia.key_id)
-    lab.publish("sighting", ioc, net.now)
+    net.publish(lab.name, "sighting", ioc)
     net.run(3)
     [action] = [a for a in actor.review(net.now) if a.key == f"indicator:ipv4:{C2}"]
     assert action.reporters == ["lab", "st-aurelia"] and action.level >= 0.5 and action.priority == "high"

@@ -66,7 +66,7 @@ def swarm() -> tuple[SimNetwork, dict[str, SwarmNode], Actor]:
 
 
 def _publish(net: SimNetwork, node: SwarmNode, kind: str, data: dict[str, object]) -> None:
-    node.publish(kind, data, net.now)
+    net.publish(node.name, kind, data)
     net.run(2)
 
 
@@ -136,7 +136,7 @@ def test_raised_risk_kept_with_the_asset(tmp_path: Path) -> None:
     net = SimNetwork(seed=2)
     here, a, b = (net.add(n) for n in ("st-aurelia", "northfield", "citylab"))
     for n in (a, b):
-        here.field.add(n.publish("risk", {"vendor": BD, "model": ALARIS, "confidence": 70}, net.now))
+        here.field.add(net.publish(n.name, "risk", {"vendor": BD, "model": ALARIS, "confidence": 70}))
     raises = RiskRaiser(_inventory(), "st-aurelia").raises(here, net.now)
     assert store_raises(store, "st-aurelia", per_asset(raises)) == 7
     assert store_raises(store, "st-aurelia", per_asset(raises)) == 0, "idempotent"

@@ -26,7 +26,7 @@ def _state(net: SimNetwork, name: str, about: str) -> str:
 def test_join_via_seed_and_dissemination_reaches_every_node() -> None:
     net = _joined(24)
     assert all(len(x.members.live()) == 23 for x in net.nodes.values())
-    item = net.nodes["n13"].publish("indicator", IOC, net.now)
+    item = net.publish("n13", "indicator", IOC)
     spent = net.run(20, until=lambda: all(item.id in x.items for x in net.nodes.values()))
     assert all(item.id in x.items for x in net.nodes.values())
     assert spent <= 8.0, f"took {spent:.1f} s of virtual time"
@@ -63,7 +63,7 @@ def test_crashed_node_restarts_and_rejoins() -> None:
     net.run(15)
     assert _state(net, "n0", "n4") == DEAD
     old = net.nodes["n4"]
-    item = net.nodes["n1"].publish("sighting", {"type": "domain", "value": "cdn-update.example"}, net.now)
+    item = net.publish("n1", "sighting", {"type": "domain", "value": "cdn-update.example"})
     net.run(3)
     net.down.discard("n4")
     reborn = net.add("n4", private=old.private)   # a fresh process: empty state, incarnation = start time
@@ -79,8 +79,8 @@ def test_partition_heals_and_replicas_converge() -> None:
     for i in range(6, 12):
         net.groups[f"n{i}"] = 1
     net.run(2)
-    left = net.nodes["n1"].publish("indicator", IOC, net.now)
-    right = net.nodes["n8"].publish("indicator", {**IOC, "confidence": 60}, net.now)
+    left = net.publish("n1", "indicator", IOC)
+    right = net.publish("n8", "indicator", {**IOC, "confidence": 60})
     net.run(20)
     assert right.id not in net.nodes["n2"].items and left.id not in net.nodes["n9"].items
     assert _state(net, "n2", "n9") == DEAD and _state(net, "n9", "n2") == DEAD, "each side gave the other up"
@@ -101,7 +101,7 @@ def test_items_sent_per_round_are_bounded() -> None:
     params = Params(max_items=10, max_bytes=4_000)
     net = _joined(5, params=params)
     for i in range(120):
-        net.nodes["n0"].publish("sighting", {"type": "ipv4", "value": f"203.0.113.{i}"}, net.now)
+        net.publish("n0", "sighting", {"type": "ipv4", "value": f"203.0.113.{i}"})
     sent_before = net.nodes["n0"].stats.items_sent
     net.run(1.0)
     assert 0 < net.nodes["n0"].stats.items_sent - sent_before <= 10

@@ -6,24 +6,23 @@ import ipaddress
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import orjson
 import typer
 
-from healthswarm.cli.context import AppContext, app_context
+from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.errors import InputError
+from healthswarm.share import service
+from healthswarm.share.egress import PATHS, REFUSAL_WORDS, REMOVED_WORDS, Refused
 from healthswarm.share.indicators import load_indicators, save_indicators
-from healthswarm.share.known import known_from_store
 from healthswarm.share.leakcheck import LeakChecker
-from healthswarm.share.pipeline import Exporter, LeakError, import_signed
-from healthswarm.share.sanitise import policy_for
+from healthswarm.share.pipeline import import_signed
+from healthswarm.share.sanitise import Policy, policy_for
 from healthswarm.share.secrets import Pseudonymiser, load_or_create_secret
 from healthswarm.share.signing import TrustStore, VerificationError, load_or_create_keys
 from healthswarm.share.stix_import import import_bundle, read_json
-from healthswarm.store.inventory import load_inventory
-from healthswarm.store.vulns import load_findings
 
 app = typer.Typer(help="Share intelligence with peers: STIX 2.1, sanitising, leak check, signatures, TAXII 2.1.",
                   no_args_is_help=True)
@@ -50,14 +49,6 @@ class Addresses(StrEnum):
     cryptopan = "cryptopan"
 
 
-def _organisation(ctx: AppContext) -> str:
-    if ctx.settings.organisation:
-        return ctx.settings.organisation
-    with ctx.store.read() as conn:
-        orgs = load_inventory(conn).organisations
-    return orgs[0].id if len(orgs) == 1 else ""
-
-
 @app.command("export")
 def export(
     ctx: typer.Context,
@@ -75,69 +66,61 @@ def export(
     validity_days: Annotated[int, typer.Option(help="Days the signature stays valid")] = 7,
     misp_feed: Annotated[Path | None, typer.Option(help="Also add the bundle to this MISP feed folder")] = None,
 ) -> None:
-    """Stored findings, alerts, incidents and our indicators → STIX → sanitise → leak check → sign → FILE.
+    """Stored findings, alerts, incidents and our indicators → the egress gate (policy, sanitise, leak check,
+    sign) → FILE.
 
-    Exit 1 when the leak check finds a sensitive value (nothing is written); 2 on bad input."""
+    Exit 1 when the gate refuses (a leak check hit: nothing is written); 2 on bad input."""
+    from datetime import UTC, datetime
+
     from healthswarm.share.alerts_io import read_alerts
 
     actx = app_context(ctx)
-    try:
-        policy = policy_for(tlp, group.value, coarsen.value if coarsen else None,
-                            addresses.value if addresses else None)
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
-    from datetime import UTC, datetime
-
-    from healthswarm.share.alerts_io import alert_from_dict
-    from healthswarm.store.alerts import load_alerts, load_incidents
-
+    policy = _policy(tlp, group, coarsen, addresses)
     try:
         start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
     except ValueError:
         raise _bad(f"--since {since!r}: expected an ISO date or date-time (UTC)") from None
-    organisation = _organisation(actx)
-    alert_records = [a for path in alerts or [] for a in read_alerts(path)]
-    incident_documents: list[dict[str, object]] = []
-    store = actx.store
-    with store.read() as conn:
-        known = known_from_store(conn, organisation or None)
-        inventory = load_inventory(conn)
-        assets = {a.id: a for a in inventory.assets}
-        stored_findings = [f for f in load_findings(conn) if not organisation
-                           or (f.asset_id in assets and assets[f.asset_id].organisation == organisation)] \
-            if findings else []
-        own = load_indicators(conn, own_only=True) if indicators else []
-        if stored_alerts:
-            alert_records += [alert_from_dict(d) for d in load_alerts(conn, since=start)]
-            incident_documents = [d for d in load_incidents(conn)
-                                  if start is None or datetime.fromisoformat(str(d["last_seen"])) >= start]
-    exporter = Exporter(actx.settings.workspace, organisation, policy, known, pap=pap,
-                        validity=timedelta(days=validity_days))
+    store, workspace = actx.store, actx.settings.workspace
+    organisation = service.organisation_of(store, actx.settings.organisation)
+    selection = service.select_export(store, organisation, since=start, alerts=stored_alerts, findings=findings,
+                                      indicators=indicators)
+    selection.alerts += [a for path in alerts or [] for a in read_alerts(path)]
     try:
-        result = exporter.export(alerts=alert_records, findings=stored_findings, assets=assets, indicators=own,
-                                 incidents=incident_documents)
-    except LeakError as exc:
-        error_lines([str(exc)] + [str(h) for h in exc.hits[:50]])
-        raise typer.Exit(1) from None
+        released, skipped = service.export_stix(store, workspace, organisation, policy, selection, pap=pap,
+                                                validity=timedelta(days=validity_days))
+        if misp_feed is not None:
+            service.export_misp(store, workspace, organisation, policy, selection, misp_feed, pap=pap)
+            console.print(f"added an event to the MISP feed {misp_feed}")
+    except Refused as exc:
+        _refused(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(result.bundle, option=orjson.OPT_INDENT_2) + b"\n")
-    if misp_feed is not None:
-        from healthswarm.share.misp import feed_from_bundle, write_feed
-
-        event = feed_from_bundle(result.bundle)
-        hits = exporter.checker.check(event[1])  # derived from the clean bundle; checked all the same
-        if hits:
-            error_lines(["leak check: the MISP event holds sensitive values; feed not written"]
-                        + [str(h) for h in hits[:50]])
-            raise typer.Exit(1)
-        write_feed(misp_feed, [event])
-        console.print(f"added event {event[0]} to the MISP feed {misp_feed}")
-    report = result.report.as_dict()
-    console.print(f"wrote {out}: {result.object_count} objects, TLP:{policy.tlp.upper()} for the {policy.group} group, "
-                  f"signed by key {exporter.keys.key_id}")
-    console.print(f"sanitised: replaced {report['replaced'] or 'nothing'}; dropped {report['dropped'] or 'nothing'}")
-    for note in result.skipped[:20]:
+    out.write_bytes(orjson.dumps(released.payload, option=orjson.OPT_INDENT_2) + b"\n")
+    console.print(f"wrote {out}: {released.objects} objects, TLP:{policy.tlp.upper()} for the {policy.group} group, "
+                  f"signed by key {released.key_id}", highlight=False)
+    console.print(f"sanitised: {_removed(released.removed)}", highlight=False)
+    for note in skipped[:20]:
         console.print(f"[yellow]skipped[/yellow] {note}", markup=True)
+
+
+def _policy(tlp: str, group: Group, coarsen: Coarsen | None = None, addresses: Addresses | None = None) -> Policy:
+    try:
+        return policy_for(tlp, group.value, coarsen.value if coarsen else None, addresses.value if addresses else None)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+
+
+def _removed(removed: dict[str, int]) -> str:
+    """What the sanitiser did, in words: "3 user names replaced, 2 internal addresses dropped"."""
+    if not removed:
+        return "nothing to remove"
+    return ", ".join(f"{REMOVED_WORDS.get(rule, rule)} ×{count}" for rule, count in sorted(removed.items()))
+
+
+def _refused(exc: Refused) -> NoReturn:
+    error_lines([f"egress refused ({exc.path} to {exc.peer}): "
+                 + ", ".join(f"{REFUSAL_WORDS.get(k, k)} ×{v}" for k, v in sorted(exc.reasons.items()))
+                 + "; nothing was written"] + [str(h) for h in exc.hits[:50]])
+    raise typer.Exit(1)
 
 
 def _bad(message: str) -> Exception:
@@ -197,8 +180,7 @@ def leak_check(
     except (OSError, UnicodeDecodeError) as exc:
         error_lines([f"{file}: cannot read as UTF-8 text: {exc}"])
         raise typer.Exit(2) from None
-    with actx.store.read() as conn:
-        known = known_from_store(conn, actx.settings.organisation or None)
+    known = service.sensitive_values(actx.store, actx.settings.organisation)
     hits = LeakChecker(known).check_text(text)
     if hits:
         emit([h.as_dict() for h in hits], fmt, ["object_id", "path", "kind", "encoding", "fingerprint"],
@@ -208,6 +190,92 @@ def leak_check(
         console.print(f"[green]clean[/green]: {file} holds none of {sum(1 for _ in known.values())} sensitive values")
     else:
         emit([], fmt, [])
+
+
+class EgressPath(StrEnum):
+    stix = "stix"
+    misp = "misp"
+    taxii = "taxii"
+    gossip = "gossip"
+    report = "report"
+
+
+@app.command("preview")
+def preview(
+    ctx: typer.Context,
+    path: Annotated[list[EgressPath] | None,
+                    typer.Option("--path", help="Egress path (repeatable; default all)")] = None,
+    tlp: Annotated[str, typer.Option(help="TLP 2.0 level of the bundle paths")] = "amber",
+    group: Annotated[Group, typer.Option(help="Peer group of the bundle paths")] = Group.sector,
+    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+) -> None:
+    """What would leave now on each egress path after the gate, what it removes and what it refuses, and why.
+
+    Nothing is signed, sent or recorded."""
+    from healthswarm.swarm.service import preview_gossip
+
+    actx = app_context(ctx)
+    store, workspace = actx.store, actx.settings.workspace
+    organisation = service.organisation_of(store, actx.settings.organisation)
+    chosen = [p.value for p in path] if path else list(PATHS)
+    bundles = [p for p in chosen if p != "gossip"]
+    results = service.preview(store, workspace, organisation, _policy(tlp, group), bundles)
+    if "gossip" in chosen:
+        results.append(preview_gossip(store, workspace, organisation))
+    results.sort(key=lambda r: chosen.index(r.path))
+    if fmt is not OutputFormat.table:
+        emit([r.as_dict() for r in results], fmt, ["path", "peer", "candidates", "released", "removed", "refused"])
+        return
+    rows = [{"path": r.path, "to": r.peer, "candidates": r.candidates, "would leave": r.released,
+             "removed": _removed(dict(r.removed)),
+             "refused": ", ".join(f"{REFUSAL_WORDS.get(k, k)} ×{v}" for k, v in sorted(r.refused.items())) or "-"}
+            for r in results]
+    emit(rows, fmt, ["path", "to", "candidates", "would leave", "removed", "refused"],
+         title=f"What would leave {organisation or 'this organisation'} now (TLP:{tlp.upper()}, {group.value} group)")
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    incident: Annotated[str, typer.Argument(help="The incident id (see `incidents list`)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle file to write")],
+    tlp: Annotated[str, typer.Option(help="TLP 2.0 level")] = "amber",
+    group: Annotated[Group, typer.Option(help="Peer group the report is for")] = Group.sector,
+) -> None:
+    """One incident for peers (its report, techniques and public indicators) through the egress gate → FILE."""
+    actx = app_context(ctx)
+    store = actx.store
+    organisation = service.organisation_of(store, actx.settings.organisation)
+    try:
+        released = service.report_for_peers(store, actx.settings.workspace, organisation, _policy(tlp, group), incident)
+    except KeyError:
+        raise _bad(f"no incident {incident!r} (see `healthswarm incidents list`)") from None
+    except Refused as exc:
+        _refused(exc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(released.payload, option=orjson.OPT_INDENT_2) + b"\n")
+    console.print(f"wrote {out}: {released.objects} objects about {incident}, signed by key {released.key_id}; "
+                  f"sanitised: {_removed(released.removed)}", highlight=False)
+
+
+@app.command("publish")
+def publish(
+    ctx: typer.Context,
+    collection: Annotated[str, typer.Option(help="Our TAXII collection id (see `share taxii add-collection`)")],
+    tlp: Annotated[str, typer.Option(help="TLP 2.0 level")] = "amber",
+    group: Annotated[Group, typer.Option(help="Peer group the collection serves")] = Group.sector,
+) -> None:
+    """Our stored intelligence through the egress gate into our TAXII collection, every object signed."""
+    actx = app_context(ctx)
+    store = actx.store
+    organisation = service.organisation_of(store, actx.settings.organisation)
+    try:
+        released, stored = service.publish_taxii(store, actx.settings.workspace, organisation, _policy(tlp, group),
+                                                 service.select_export(store, organisation), collection)
+    except Refused as exc:
+        _refused(exc)
+    console.print(f"published {stored} of {released.objects} signed objects to collection {collection}; "
+                  f"sanitised: {_removed(released.removed)}", highlight=False)
 
 
 # The prefix keeps a base64url key that starts with "-" from being read as a command-line option.
@@ -315,7 +383,7 @@ def serve_taxii(
     if not tls:
         _loopback(host)
     application = make_app(actx.store.engine, api_root, psi=psi, psi_reveal=psi_reveal,
-                           limits=actx.settings.rate_limit)
+                           limits=actx.settings.rate_limit, trust=TrustStore.in_workspace(actx.settings.workspace))
     uvicorn.run(application, host=host, port=port, log_level="warning", **tls)
 
 
@@ -344,13 +412,13 @@ def pull(
     except (TaxiiClientError, IndexError) as exc:
         error_lines([f"{url}: {exc}"])
         raise typer.Exit(2) from None
-    result = import_bundle({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
-                            "objects": objects}, f"{url} {collection}")
+    pulled = service.verify_pulled(objects, actx.settings.workspace, f"{url} {collection}")
     with actx.store.transaction() as conn:
-        inserted, updated = save_indicators(conn, result.indicators)
-    console.print(f"pulled {len(objects)} objects; {len(result.indicators)} indicators: "
-                  f"{inserted} new, {updated} updated")
-
+        inserted, updated = save_indicators(conn, pulled.indicators)
+    refused = ", ".join(f"{reason} ×{count}" for reason, count in sorted(pulled.refused.items()))
+    console.print(f"pulled {len(objects)} objects: {len(objects) - pulled.refused.total()} signed by trusted peers"
+                  + (f", refused {refused}" if refused else "") + f"; {len(pulled.indicators)} indicators: "
+                  f"{inserted} new, {updated} updated", highlight=False)
 
 
 @app.command("indicators")

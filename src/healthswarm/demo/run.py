@@ -30,14 +30,13 @@ from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
 from healthswarm.risk.engine import find_paths, parse_attacker
 from healthswarm.risk.live import annotate_incidents
 from healthswarm.risk.mitigate import build_model, solve
-from healthswarm.share.alerts_io import alert_from_dict
-from healthswarm.share.derive import indicators_from_alerts
-from healthswarm.share.known import known_from_store
-from healthswarm.share.pipeline import Exporter, import_signed
+from healthswarm.share.egress import REMOVED_WORDS
+from healthswarm.share.pipeline import import_signed
 from healthswarm.share.sanitise import policy_for
-from healthswarm.share.signing import TrustStore
+from healthswarm.share.service import report_for_peers, sensitive_values
+from healthswarm.share.signing import TrustStore, load_or_create_keys
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_alerts, load_incidents
+from healthswarm.store.alerts import load_incidents
 from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.tables import events
 from healthswarm.store.vulns import load_findings, replace_findings, save_advisories
@@ -238,35 +237,30 @@ def attack_paths(demo: DemoRun) -> StepResult:
 def share_with_peer(demo: DemoRun) -> StepResult:
     """St. Aurelia's phishing incident reaches Northfield: sanitised, leak-checked, signed, verified."""
     main = max(demo.incidents, key=lambda i: (DEMO_FOOTHOLD in i.assets, i.severity))
-    with demo.store.read() as conn:
-        known = known_from_store(conn, DEMO_SENDER)
-        alerts = [alert_from_dict(d) for d in load_alerts(conn) if d.get("incident_id") == main.id]
-    exporter = Exporter(demo.workspace, DEMO_SENDER, policy_for("amber", "sector"), known)
-    result = exporter.export(alerts=alerts, incidents=[main.as_dict()],
-                             indicators=indicators_from_alerts(alerts, known))
+    known = sensitive_values(demo.store, DEMO_SENDER)
+    released = report_for_peers(demo.store, demo.workspace, DEMO_SENDER, policy_for("amber", "sector"), main.id)
     bundle_path = demo.workspace / "outbox" / f"{main.id}.stix.json"
     bundle_path.parent.mkdir(parents=True, exist_ok=True)
-    bundle_path.write_bytes(orjson.dumps(result.bundle, option=orjson.OPT_INDENT_2))
+    bundle_path.write_bytes(orjson.dumps(released.payload, option=orjson.OPT_INDENT_2))
     # the peer is a second agent with its own workspace, which trusts St. Aurelia's public key
     peer_workspace = demo.workspace / "peers" / DEMO_RECEIVER
-    TrustStore.in_workspace(peer_workspace).trust(DEMO_SENDER, exporter.keys.public_text)
+    TrustStore.in_workspace(peer_workspace).trust(DEMO_SENDER, load_or_create_keys(demo.workspace).public_text)
     received = import_signed(orjson.loads(bundle_path.read_bytes()), peer_workspace, str(bundle_path))
-    report = result.report.as_dict()
     table = Table(title=f"{main.id} shared by {DEMO_SENDER} with {DEMO_RECEIVER} (TLP:AMBER, sector group)")
     table.add_column("step")
     table.add_column("result")
-    table.add_row("exported", f"{result.object_count} STIX 2.1 objects → {bundle_path}")
-    table.add_row("sanitised", "replaced " + (", ".join(f"{k} ×{v}" for k, v in report["replaced"].items()) or "-")
-                  + "; dropped " + (", ".join(f"{k} ×{v}" for k, v in report["dropped"].items()) or "-"))
+    table.add_row("exported", f"{released.objects} STIX 2.1 objects → {bundle_path}")
+    table.add_row("sanitised", ", ".join(f"{REMOVED_WORDS.get(k, k)} ×{v}" for k, v in released.removed.items())
+                  or "nothing to remove")
     table.add_row("leak check", f"clean: none of the {sum(1 for _ in known.values())} sensitive values of "
                                 f"{DEMO_SENDER} (hosts, users, patients, addresses), in any encoding")
-    table.add_row("signed", f"Ed25519 key {exporter.keys.key_id} over RFC 8785 canonical JSON")
+    table.add_row("signed", f"Ed25519 key {released.key_id} over RFC 8785 canonical JSON, by the egress gate")
     table.add_row("verified by peer", f"{received.peer.name} (key {received.peer.key_id})")
     received_iocs = sorted(f"{i.type}:{i.value}" for i in received.result.indicators if i.type != "attack-technique")
     techniques = sum(1 for i in received.result.indicators if i.type == "attack-technique")
     table.add_row("received by the peer", f"{', '.join(received_iocs) or 'no observables'}; {techniques} ATT&CK "
                                           "techniques")
-    summary = {"incident": main.id, "objects": result.object_count, "sanitised": report,
+    summary = {"incident": main.id, "objects": released.objects, "sanitised": released.removed,
                "peer_key": received.peer.key_id,
                "indicators": sorted(f"{i.type}:{i.value}" for i in received.result.indicators)}
     return StepResult(summary, [table])

@@ -20,6 +20,10 @@ class IncidentState(StrEnum):
     FALSE_POSITIVE = "false-positive"
 
 
+#: the states of an incident that is over (a StrEnum compares equal to its text, so both forms match)
+CLOSED_STATES = frozenset({IncidentState.CLOSED, IncidentState.FALSE_POSITIVE})
+
+
 class Stage(IntEnum):
     """How far an attack has got, in the order an intrusion usually progresses."""
 

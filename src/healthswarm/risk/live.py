@@ -7,6 +7,11 @@ of footholds is the most likely way from one of them). A new incident therefore 
 asset not seen before, never a new view; `work` counts what was done so that this can be checked.
 `annotate_incidents` writes the predictions into each open incident's stored document
 (`predicted_next`), where the API and the dashboard read them.
+
+Predictions follow from the incident (`risk.actor.read_incident`): its footholds with the
+privileges its alerts show, and its actor profile. A network intruder and an insider who misuses
+their access move differently, so each actor profile has its own tracker (its own view: skill,
+kinds of move, the insider's data access), each incremental as above.
 """
 
 from __future__ import annotations
@@ -18,17 +23,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
+from sqlalchemy import select
 
-from healthswarm.model.incident import IncidentState
+from healthswarm.model.incident import CLOSED_STATES
+from healthswarm.risk.actor import Actor, Reading, data_access_moves, read_incident
 from healthswarm.risk.attack_graph import SOURCE, AttackGraph, build_attack_graph
 from healthswarm.risk.states import COMPROMISE, Privilege, asset_node
 from healthswarm.risk.whatif import AtRisk, LiveRisk, reach_from
 from healthswarm.store import Store
 from healthswarm.store.alerts import load_incidents, update_incident_document
 from healthswarm.store.inventory import load_inventory
+from healthswarm.store.tables import alerts as alerts_table
 from healthswarm.store.vulns import load_findings
-
-CLOSED_STATES = frozenset({str(IncidentState.CLOSED), str(IncidentState.FALSE_POSITIVE)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +71,39 @@ class Work:
 
 
 class LiveTracker:
-    """The incremental predictor of one attack graph (see the module docstring)."""
+    """The incremental predictor of one attack graph for one actor profile (see the module docstring)."""
 
-    def __init__(self, graph: AttackGraph, skill: int = 2, min_p: float = 0.01) -> None:
+    def __init__(self, graph: AttackGraph, skill: int = 2, min_p: float = 0.01, actor: Actor | None = None) -> None:
         self.graph = graph
-        self.live = LiveRisk(graph, skill=skill, min_p=min_p)
+        self.actor = actor
+        if actor is not None:
+            extra = data_access_moves(graph.facts) if actor.data_access else []
+            self.live = LiveRisk(graph, skill=actor.skill, min_p=min_p, kinds=actor.kinds, extra=extra)
+        else:
+            self.live = LiveRisk(graph, skill=skill, min_p=min_p)
         self.work = Work(moves_scanned=graph.edge_count)  # the one view LiveRisk built
-        self.reach: dict[str, list[AtRisk]] = {}  # per foothold: every asset it reaches, best privilege
+        # per foothold (asset, privilege): every asset it reaches, best privilege
+        self.reach: dict[tuple[str, Privilege], list[AtRisk]] = {}
         self.at_risk: dict[str, AtRisk] = {}  # the ecosystem-wide picture over all footholds so far
 
-    def add_foothold(self, asset: str) -> list[AtRisk]:
+    def add_foothold(self, asset: str, privilege: Privilege = Privilege.ADMIN) -> list[AtRisk]:
         """Search from a new foothold (once); returns what it reaches on its own."""
-        if asset in self.reach:
-            return self.reach[asset]
+        key = (asset, privilege)
+        if key in self.reach:
+            return self.reach[key]
         # LiveRisk reports what a foothold *improves*; searched against an empty record it reports all
         # it reaches. The ecosystem-wide record is merged back afterwards.
         known, footholds = self.live.best, self.live.footholds
         self.live.best, self.live.footholds = {}, []
         try:
-            found = self.live.add_foothold(asset, Privilege.ADMIN)
+            found = self.live.add_foothold(asset, privilege)
             self.work.searches += 1
             self.work.states_settled += len(self.live.best)
             for state, p in self.live.best.items():
                 known[state] = max(p, known.get(state, 0.0))
         finally:
             self.live.best, self.live.footholds = known, [*footholds, asset]
-        self.reach[asset] = found
+        self.reach[key] = found
         for r in found:
             current = self.at_risk.get(r.asset)
             if current is None or r.p * r.harm > current.p * current.harm:
@@ -98,12 +111,20 @@ class LiveTracker:
         return found
 
     def predict(self, assets: Iterable[str], k: int = 5) -> list[Prediction]:
-        """The k likeliest-and-most-harmful next targets of an attacker holding `assets` (unknown ids ignored)."""
-        held = [a for a in dict.fromkeys(assets) if a in self.graph.facts.assets]
+        """The k likeliest-and-most-harmful next targets of an attacker holding `assets` as admin
+        (unknown ids ignored): the what-if reading, when nothing more is known."""
+        return self.predict_from([(a, Privilege.ADMIN) for a in assets], k)
+
+    def predict_from(self, footholds: Iterable[tuple[str, Privilege]], k: int = 5,
+                     exclude: Iterable[str] = ()) -> list[Prediction]:
+        """The k next targets of an attacker holding each asset with its privilege; the held assets
+        and `exclude` (the rest of what the incident names) are not next targets."""
+        held = [(a, p) for a, p in dict.fromkeys(footholds) if a in self.graph.facts.assets]
+        skip = {a for a, _ in held} | set(exclude)
         best: dict[str, Prediction] = {}
-        for foothold in held:
-            for r in self.add_foothold(foothold):
-                if r.asset in held:
+        for foothold, privilege in held:
+            for r in self.add_foothold(foothold, privilege):
+                if r.asset in skip:
                     continue
                 p = Prediction(r.asset, r.organisation, r.privilege, r.p, r.harm, r.next_move, foothold)
                 if r.asset not in best or _better(p, best[r.asset]):
@@ -119,21 +140,34 @@ def _order(p: Prediction) -> tuple[float, float, str, str]:
     return (-round(p.risk, 12), -round(p.probability, 12), p.asset, p.via)
 
 
-_TRACKERS: dict[int, LiveTracker] = {}
+_TRACKERS: dict[int, dict[Actor | None, LiveTracker]] = {}
 
 
-def tracker_for(graph: AttackGraph) -> LiveTracker:
-    """The one tracker of `graph`, made on first use and dropped with the graph."""
+def tracker_for(graph: AttackGraph, actor: Actor | None = None) -> LiveTracker:
+    """The one tracker of `graph` for `actor` (None: the what-if reading), made on first use and
+    dropped with the graph."""
     key = id(graph)
     if key not in _TRACKERS:
-        _TRACKERS[key] = LiveTracker(graph)
+        _TRACKERS[key] = {}
         weakref.finalize(graph, _TRACKERS.pop, key, None)
-    return _TRACKERS[key]
+    trackers = _TRACKERS[key]
+    if actor not in trackers:
+        trackers[actor] = LiveTracker(graph, actor=actor)
+    return trackers[actor]
 
 
 def predict_next(graph: AttackGraph, incident_assets: Iterable[str], k: int = 5) -> list[Prediction]:
-    """The likely next targets of an incident whose assets are compromised, from `graph`'s tracker."""
+    """The likely next targets of an attacker holding `incident_assets` as admin, from `graph`'s tracker."""
     return tracker_for(graph).predict(incident_assets, k)
+
+
+def predict_incident(graph: AttackGraph, reading: Reading, k: int = 5) -> list[Prediction]:
+    """The likely next targets of an incident as `risk.actor.read_incident` read it: from the
+    footholds and privileges it shows, moving as its actor can; none when it shows no foothold."""
+    if not reading.footholds:
+        return []
+    tracker = tracker_for(graph, reading.actor)
+    return tracker.predict_from([(f.asset, f.privilege) for f in reading.footholds], k, exclude=reading.seen)
 
 
 def full_recompute(graph: AttackGraph, incident_assets: Iterable[str], k: int = 5,
@@ -152,21 +186,39 @@ def full_recompute(graph: AttackGraph, incident_assets: Iterable[str], k: int = 
     return sorted(found, key=_order)[:k], work
 
 
+def _alerts_of(conn: Any, documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The stored alert documents the incidents name, by id (read in chunks)."""
+    ids = sorted({i for d in documents for i in d.get("alert_ids", []) if isinstance(i, str)})
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in conn.execute(select(alerts_table.c.id, alerts_table.c.document).where(alerts_table.c.id.in_(chunk))):
+            out[row.id] = row.document
+    return out
+
+
 def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 5) -> int:
-    """Store `predicted_next` (and `predicted_from`, the footholds used) in every open incident's
-    document; the graph is built from the stored inventory and findings unless given. Returns how
-    many incidents were annotated."""
+    """Store `predicted_next`, `predicted_from` (the footholds used) and `predicted_basis` (the actor,
+    the footholds with their privileges and evidence, and why) in every open incident's document;
+    the graph is built from the stored inventory and findings unless given. Returns how many
+    incidents were annotated."""
     with store.read() as conn:
         documents = [d for d in load_incidents(conn) if d.get("state") not in CLOSED_STATES]
+        alerts = _alerts_of(conn, documents) if documents else {}
         if graph is None and documents:
             graph = build_attack_graph(load_inventory(conn), load_findings(conn))
     if graph is None:
         return 0
-    tracker = tracker_for(graph)
     updates = {}
     for doc in documents:
-        assets = [a for a in doc.get("assets", []) if isinstance(a, str)]
-        updates[doc["id"]] = {"predicted_next": [p.as_dict() for p in tracker.predict(assets, k)],
-                              "predicted_from": [a for a in assets if a in graph.facts.assets]}
+        own = [alerts[i] for i in doc.get("alert_ids", []) if i in alerts]
+        reading = read_incident(doc, own, graph.facts.assets)
+        predicted = predict_incident(graph, reading, k)
+        if reading.footholds and not predicted:
+            reading.reasons.append("from these footholds this actor reaches nothing beyond what the incident "
+                                   "already names")
+        updates[doc["id"]] = {"predicted_next": [p.as_dict() for p in predicted],
+                              "predicted_from": [f.asset for f in reading.footholds],
+                              "predicted_basis": reading.as_dict()}
     with store.transaction() as conn:
         return sum(update_incident_document(conn, ident, fields) for ident, fields in updates.items())

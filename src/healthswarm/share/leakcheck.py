@@ -10,24 +10,45 @@ object id and JSON path of the string that holds it.
 
 Short values (< 6 characters) must stand alone (no letter or digit on either side) so that a user
 called "ana" does not match "analysis".
+
+Values nobody listed are found by shape: internal addresses (RFC 1918 and the other private ranges, the
+inventory's networks; unless the policy keeps Crypto-PAn-anonymised addresses, which look internal by
+design), host names under an internal suffix (`.local`, the inventory's domains), MRNs, accession
+numbers, patient ids, HL7 PID segments and user names in home-folder paths. And what hides behind a
+layer of encoding is decoded and searched again (two layers deep): URL escapes, `\\uXXXX` and `\\xXX`
+escapes, HTML character references, base64 and base64url runs at each of the four character offsets,
+and hex runs — so a value or a shape that was never listed is still found when it is encoded.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import html
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import ahocorasick
 import orjson
 
+from healthswarm.share.sanitise import PATTERNS, PSEUDONYM, REDACTED, scoped
 from healthswarm.share.sensitive import Sensitive
 
 SHORT = 6
 MIN_BASE64_CORE = 6
+DECODE_DEPTH = 2
+# shapes whose match is sensitive in itself (see `_shape_hit`), and the kind a hit is reported as
+_SHAPES = {"pid": "patient", "mrn": "patient", "accession": "patient", "patientid": "patient", "winpath": "user",
+           "unixpath": "user", "ipv4": "address", "ipv6": "address"}
+_NOT_A_USER = frozenset({"public", "default", "all users", "shared"})
+# encoded runs worth decoding: long enough to hold a value, and (base64) of mixed case as encoded text is
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RUN = re.compile(r"(?:[0-9A-Fa-f]{2}){6,}")
+_ESCAPE = re.compile(r"\\+(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2}))")
 
 
 @dataclass(frozen=True)
@@ -71,8 +92,73 @@ def _base64_cores(data: bytes) -> Iterator[tuple[str, str]]:
             yield f"base64url@{offset}", core.replace("+", "-").replace("/", "_")
 
 
+def _unescape(match: re.Match[str]) -> str:
+    return chr(int(match.group(1) or match.group(2), 16))
+
+
+def _decoded_text(data: bytes) -> Iterator[str]:
+    """Text a decoded blob may hold: UTF-8, and UTF-16LE when every other byte is NUL."""
+    yield data.decode("utf-8", "ignore")
+    if len(data) >= 4 and data[1::2].count(0) * 2 >= len(data) // 2:
+        yield data[:len(data) - len(data) % 2].decode("utf-16-le", "ignore")
+
+
+def _base64_decodings(run: str) -> Iterator[str]:
+    """The run decoded from each of the four character offsets (a value may start anywhere in a blob)."""
+    if run.islower() or run.isupper() or run.isdigit():
+        return  # ids, hex digests and words, not base64 of text
+    altchars = b"-_" if ("-" in run or "_" in run) else None
+    body = run.rstrip("=")
+    for offset in range(4):
+        chunk = body[offset:]
+        chunk = chunk[: len(chunk) - len(chunk) % 4]
+        if len(chunk) < 8:
+            continue
+        try:
+            data = base64.b64decode(chunk, altchars=altchars, validate=altchars is None)
+        except (binascii.Error, ValueError):
+            continue
+        yield from _decoded_text(data)
+
+
+def _hex_decodings(run: str) -> Iterator[str]:
+    for offset in (0, 1):
+        chunk = run[offset:]
+        chunk = chunk[: len(chunk) - len(chunk) % 2]
+        yield from _decoded_text(bytes.fromhex(chunk))
+
+
+def _layers(text: str) -> Iterator[tuple[str, str]]:
+    """(encoding, text) of what one layer of encoding in `text` decodes to."""
+    if "%" in text or "+" in text:
+        decoded = unquote_plus(text)
+        if decoded != text:
+            yield "url-decoded", decoded
+    if "\\" in text:
+        decoded = _ESCAPE.sub(_unescape, text)
+        if decoded != text:
+            yield "escaped", decoded
+    if "&" in text and ";" in text:
+        decoded = html.unescape(text)
+        if decoded != text:
+            yield "html", decoded
+    for run in _BASE64_RUN.findall(text):
+        for decoded in _base64_decodings(run):
+            yield "base64", decoded
+    for run in _HEX_RUN.findall(text):
+        for decoded in _hex_decodings(run):
+            yield "hex", decoded
+
+
 class LeakChecker:
-    def __init__(self, known: Sensitive) -> None:
+    """Finds every sensitive value and shape in a document about to leave (see the module docstring).
+
+    `internal_addresses`: True when the policy lets internal-looking addresses out (Crypto-PAn for the
+    trusted group); the organisation's own listed addresses are still hunted."""
+
+    def __init__(self, known: Sensitive, internal_addresses: bool = False) -> None:
+        self.known = known
+        self.internal_addresses = internal_addresses
         self._folded = ahocorasick.Automaton()  # searched in the lower-cased text
         self._exact = ahocorasick.Automaton()  # base64 is case-sensitive
         self._words: dict[str, tuple[str, str]] = {}
@@ -96,6 +182,13 @@ class LeakChecker:
             self._folded.make_automaton()
         if self._has_exact:
             self._exact.make_automaton()
+        shapes = dict(PATTERNS)
+        suffixes = sorted({x.lower() for x in known.suffixes}, key=len, reverse=True)
+        alternatives = [f"(?P<s_{name}>{scoped(rx)})" for name, rx in shapes.items() if name in _SHAPES]
+        if suffixes:
+            alternatives.insert(0, r"(?P<s_fqdn>(?i:(?<![\w.-])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:"
+                                + "|".join(re.escape(x) for x in suffixes) + r"))(?![\w-]))")
+        self._shapes = re.compile("|".join(alternatives))
 
     @staticmethod
     def _plain_forms(value: str) -> Iterable[tuple[str, str]]:
@@ -113,8 +206,27 @@ class LeakChecker:
                 yield f"{alignment}/{label}", core
 
     # -- searching -------------------------------------------------------------------------------
-    def _text_hits(self, text: str) -> Iterator[tuple[str, str, str]]:
-        """(kind, value, encoding) of every sensitive value in `text` (a JSON text or one string)."""
+    def _shape_hit(self, match: re.Match[str]) -> tuple[str, str] | None:
+        """(kind, value) when a shape's match is sensitive: an internal address, an internal host name,
+        a patient identifier or a user's home folder that is not already a pseudonym or redacted."""
+        name = (match.lastgroup or "")[2:]
+        text = match.group(0)
+        if name == "fqdn":
+            return "host", text
+        if name in {"ipv4", "ipv6"}:
+            if self.internal_addresses and text not in self.known.addresses:
+                return None
+            return ("address", text) if self.known.is_internal_address(text) else None
+        if name == "pid":
+            return None if REDACTED in text else ("patient", text)
+        group = {"winpath": "winuser", "unixpath": "unixuser"}.get(name, name)
+        value = match.group(group)
+        if value is None or PSEUDONYM.match(value) or value.startswith("[") or value.lower() in _NOT_A_USER:
+            return None
+        return _SHAPES[name], value
+
+    def _text_hits(self, text: str, depth: int = 0, layer: str = "") -> Iterator[tuple[str, str, str]]:
+        """(kind, value, encoding) of every sensitive value or shape in `text`, and in what it decodes to."""
         if self._has_folded:
             lowered = text.lower()
             same = len(lowered) == len(text)
@@ -125,10 +237,17 @@ class LeakChecker:
                     after = text[end + 1] if end + 1 < len(text) else " "
                     if before.isalnum() or after.isalnum():
                         continue
-                yield kind, value, encoding
+                yield kind, value, layer + encoding
         if self._has_exact:
             for _end, (kind, value, encoding, _length) in self._exact.iter(text):
-                yield kind, value, encoding
+                yield kind, value, layer + encoding
+        for match in self._shapes.finditer(text):
+            found = self._shape_hit(match)
+            if found is not None:
+                yield found[0], found[1], layer + "shape"
+        if depth < DECODE_DEPTH:
+            for encoding, decoded in _layers(text):
+                yield from self._text_hits(decoded, depth + 1, f"{layer}{encoding}/")
 
     def check(self, bundle: Any) -> list[Hit]:
         """Every place a sensitive value occurs; empty when the bundle is clean."""
@@ -148,7 +267,8 @@ class LeakChecker:
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError:
-            return [Hit("", "(text)", k, e, _fingerprint(v)) for k, v, e in self._text_hits(text)]
+            found = {(k, v): e for k, v, e in self._text_hits(text)}
+            return [Hit("", "(text)", k, e, _fingerprint(v)) for (k, v), e in found.items()]
         return self.check(parsed)
 
 

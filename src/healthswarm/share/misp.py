@@ -14,15 +14,17 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Indicator
 from healthswarm.share.markings import pap_of, tlp_of
 from healthswarm.share.patterns import parse_simple
+
+if TYPE_CHECKING:  # the gate makes the releases written here (and imports this module to derive events)
+    from healthswarm.share.egress import Released
 
 MISP_NAMESPACE = uuid.UUID("6f3c9a8e-2b1d-4f57-9e0a-3c4d5e6f7a8b")
 
@@ -108,25 +110,22 @@ def feed_from_bundle(bundle: dict[str, Any], info: str = "") -> tuple[str, dict[
     return event_uuid, {"Event": event}
 
 
-def write_feed(folder: Path, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
-    """Add events to the feed in `folder` (manifest, event files, hashes.csv); returns the number written."""
+def write_feed(folder: Path, released: Released) -> int:
+    """Add an event the egress gate released to the feed in `folder` (manifest, event file, hashes.csv)."""
+    event_uuid, document = released.require("misp").payload
+    event = document["Event"]
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    count = 0
-    hashes: list[str] = []
-    for event_uuid, document in events:
-        event = document["Event"]
-        (folder / f"{event_uuid}.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        manifest[event_uuid] = {k: event[k] for k in ("info", "Orgc", "analysis", "threat_level_id", "timestamp",
-                                                      "date", "Tag", "publish_timestamp")}
-        hashes += [f"{hashlib.md5(a['value'].encode()).hexdigest()},{event_uuid}"  # MD5: what the feed format uses
-                   for a in event["Attribute"]]
-        count += 1
+    (folder / f"{event_uuid}.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    manifest[event_uuid] = {k: event[k] for k in ("info", "Orgc", "analysis", "threat_level_id", "timestamp",
+                                                  "date", "Tag", "publish_timestamp")}
+    hashes = [f"{hashlib.md5(a['value'].encode()).hexdigest()},{event_uuid}"  # MD5: what the feed format uses
+              for a in event["Attribute"]]
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     with (folder / "hashes.csv").open("a", encoding="utf-8") as handle:
         handle.writelines(line + "\n" for line in hashes)
-    return count
+    return 1
 
 
 def _tags(items: Any) -> list[str]:

@@ -72,3 +72,8 @@ def observable_for(kind: str, value: str) -> tuple[str, dict[str, Any]] | None:
     if kind in HASH_NAMES:
         return "file", {"hashes": {HASH_NAMES[kind]: value}}
     return None
+
+
+def without_query(url: str) -> str:
+    """The URL without its query string and fragment: where patients' and users' identifiers travel."""
+    return url.split("#", 1)[0].split("?", 1)[0]

@@ -1,92 +1,25 @@
-"""Export and import as one pipeline each.
+"""Import as one pipeline (export is the egress gate's: `share/egress.py`).
 
-export: records → STIX (fast builder) → sanitise (policy) → leak check (blocks on any hit) → sign.
 import: verify the signature against the trust store (unsigned, tampered, replayed, expired: refused)
 → validate (stix2-validator) → parse → indicators, weighted by nothing yet (peer reputation is later).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from healthswarm.model import Alert, Asset, Finding, Indicator
-from healthswarm.share.leakcheck import Hit, LeakChecker
 from healthswarm.share.reputation import ReputationStore
-from healthswarm.share.sanitise import Policy, Sanitiser, SanitiseReport
-from healthswarm.share.secrets import Pseudonymiser, load_or_create_secret
-from healthswarm.share.sensitive import Sensitive
 from healthswarm.share.signing import (
-    DEFAULT_VALIDITY,
     Peer,
     SeenStore,
     TrustStore,
-    load_or_create_keys,
-    sign_bundle,
     strip_signature,
     verify_bundle,
 )
-from healthswarm.share.stix_export import ExportContext, build_bundle
 from healthswarm.share.stix_import import ImportResult, import_bundle
-
-
-class LeakError(Exception):
-    """The leak check found sensitive values: the bundle must not leave."""
-
-    def __init__(self, hits: list[Hit]) -> None:
-        self.hits = hits
-        super().__init__(f"leak check: {len(hits)} sensitive value(s) found; export blocked")
-
-
-@dataclass
-class ExportResult:
-    bundle: dict[str, Any]
-    report: SanitiseReport
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def object_count(self) -> int:
-        return len(self.bundle["objects"])
-
-
-@dataclass
-class Exporter:
-    """Everything an export needs, prepared once (automata, keys) and reusable for many bundles."""
-
-    workspace: Path
-    organisation: str
-    policy: Policy
-    known: Sensitive
-    pap: str | None = None
-    validity: timedelta = DEFAULT_VALIDITY
-
-    def __post_init__(self) -> None:
-        self.pseudo = Pseudonymiser(load_or_create_secret(self.workspace))
-        self.keys = load_or_create_keys(self.workspace)
-        self.identity_name = self.pseudo.organisation(self.organisation or "local")
-        self.checker = LeakChecker(self.known)
-        self.sanitiser = Sanitiser(self.policy, self.known, self.pseudo)
-
-    def export(self, *, alerts: Iterable[Alert] = (), findings: Iterable[Finding] = (),
-               assets: Mapping[str, Asset] | None = None, indicators: Iterable[Indicator] = (),
-               incidents: Iterable[Mapping[str, Any]] = (), now: datetime | None = None,
-               sign: bool = True) -> ExportResult:
-        ctx = ExportContext(self.identity_name, self.pseudo.derive("stix-ids"), tlp=self.policy.tlp, pap=self.pap,
-                            now=now or datetime.now(UTC))
-        raw, skipped = build_bundle(ctx, alerts=alerts, findings=findings, assets=assets, indicators=indicators,
-                                    incidents=incidents)
-        sanitiser = self.sanitiser
-        clean = sanitiser.bundle(raw)
-        hits = self.checker.check(clean)
-        if hits:
-            raise LeakError(hits)
-        if sign:
-            identity = next(o["id"] for o in clean["objects"] if o["type"] == "identity")
-            clean = sign_bundle(clean, self.keys, identity, self.validity, now)
-        return ExportResult(clean, sanitiser.report, skipped)
 
 
 @dataclass

@@ -29,7 +29,7 @@ import ahocorasick
 from healthswarm.share.cryptopan import CryptoPAn
 from healthswarm.share.ids import parse_stamp, sco_id, stamp, stamp_any
 from healthswarm.share.markings import TLP_ORDER, normalise_tlp
-from healthswarm.share.patterns import escape, parse_simple
+from healthswarm.share.patterns import escape, parse_simple, without_query
 from healthswarm.share.secrets import Pseudonymiser
 from healthswarm.share.sensitive import Sensitive
 
@@ -43,7 +43,8 @@ class Policy:
     `names`: "pseudonym" (keyed token, lets a peer correlate across bundles from us) or "redact";
     `addresses`: "drop" (removed), "pseudonym", or "cryptopan" (prefix-preserving, trusted groups only);
     `free_text`: "scrub" or "drop" (descriptions, note contents and abstracts withheld);
-    `coarsen`: None, "hour" or "day" (timestamps floored; `valid_until` ceiled).
+    `coarsen`: None, "hour" or "day" (timestamps floored; `valid_until` ceiled);
+    `url_queries`: keep URLs' query strings and fragments (off: they are cut, since identifiers travel there).
     """
 
     group: str
@@ -52,6 +53,7 @@ class Policy:
     addresses: str = "drop"
     free_text: str = "scrub"
     coarsen: str | None = None
+    url_queries: bool = False
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
@@ -111,12 +113,12 @@ _REQUIRED_LISTS = {"observed-data": "object_refs", "note": "object_refs", "repor
 _ALWAYS_DROP_SCO = frozenset({"user-account", "mac-addr", "windows-registry-key", "process", "directory"})
 WITHHELD = "[withheld by sharing policy]"
 _DIGIT_DOT_DIGIT = re.compile(r"\d\.\d")
-_PSEUDONYM = re.compile(r"^(?:user|host|patient|email|ip|asset|address)-[0-9a-f]{16}$")
+PSEUDONYM = re.compile(r"^(?:user|host|patient|email|ip|asset|address)-[0-9a-f]{16}$")
 REDACTED = "[redacted]"
 
-_IPV4 = r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?!\w|\.\d)"
-_IPV6 = r"(?<![\w:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"
-_PATTERNS = [
+IPV4 = r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?!\w|\.\d)"
+IPV6 = r"(?<![\w:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"
+PATTERNS = [
     ("pid", r"\bPID\|[^\r\n\"]*"),
     ("winpath", r"(?i)\b[A-Z]:[\\/](?:Users|Documents and Settings)[\\/](?P<winuser>[^\\/:*?\"<>|\r\n\s]+)"),
     ("unixpath", r"(?<![\w.])/(?:home|Users)/(?P<unixuser>[^/\s\"']+)"),
@@ -127,8 +129,8 @@ _PATTERNS = [
                   r"(?P<patientid>[A-Za-z0-9][A-Za-z0-9-]{2,})"),
     ("domainuser", r"\b(?P<ntdomain>[A-Z][A-Z0-9-]{1,14})\\(?P<ntuser>[A-Za-z0-9._$-]{2,})"),
     ("email", r"\b(?P<emuser>[A-Za-z0-9._%+-]+)@(?P<emdomain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b"),
-    ("ipv4", _IPV4),
-    ("ipv6", _IPV6),
+    ("ipv4", IPV4),
+    ("ipv6", IPV6),
 ]
 
 
@@ -161,11 +163,11 @@ class Sanitiser:
         if self._has_words:
             self._automaton.make_automaton()
         self._suffixes = sorted({s.lower() for s in known.suffixes}, key=len, reverse=True)
-        self._patterns = dict(_PATTERNS)
+        self._patterns = dict(PATTERNS)
         if self._suffixes:
             self._patterns["fqdn"] = (r"(?i)(?<![\w.-])(?P<fqdn>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:"
                                       + "|".join(re.escape(x) for x in self._suffixes) + r"))(?![\w-])")
-        self._order = ["fqdn", *(name for name, _rx in _PATTERNS)]
+        self._order = ["fqdn", *(name for name, _rx in PATTERNS)]
         self._suffix_probe = re.compile("|".join(re.escape(x) for x in self._suffixes)) if self._suffixes else None
         self._compiled: dict[tuple[str, ...], re.Pattern[str]] = {}
         self.report = SanitiseReport()
@@ -204,7 +206,7 @@ class Sanitiser:
         compiled = self._compiled.get(names)
         if compiled is None:
             compiled = self._compiled[names] = re.compile(
-                "|".join(f"(?P<k_{n}>{_scoped(self._patterns[n])})" for n in self._order if n in names))
+                "|".join(f"(?P<k_{n}>{scoped(self._patterns[n])})" for n in self._order if n in names))
         return compiled
 
     # -- values --------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ class Sanitiser:
         if group in {"winpath", "unixpath"}:
             inner = "winuser" if group == "winpath" else "unixuser"
             user = match.group(inner)
-            if user.lower() in {"public", "default", "all users", "shared"} or _PSEUDONYM.match(user):
+            if user.lower() in {"public", "default", "all users", "shared"} or PSEUDONYM.match(user):
                 return text
             kinds.add("user")
             at = match.start(inner) - match.start()
@@ -249,7 +251,7 @@ class Sanitiser:
         if group == "domainuser":  # the NT domain goes too: it often names the organisation
             user = match.group("ntuser")
             kinds.add("user")
-            return user if _PSEUDONYM.match(user) else self._name("user", user)
+            return user if PSEUDONYM.match(user) else self._name("user", user)
         if group == "email":
             if self.known.is_internal_host(match.group("emdomain")) or match.group("emuser") in self.known.users:
                 kinds.add("user")
@@ -324,6 +326,10 @@ class Sanitiser:
         if kind == "domain-name" and self.known.is_internal_host(obj.get("value", "")):
             self.report.dropped["internal-host"] += 1
             return None
+        if kind == "url" and not self.policy.url_queries and (cut := without_query(obj.get("value", ""))) != obj.get(
+                "value"):
+            self.report.replaced["url-query"] += 1
+            obj = {**obj, "value": cut, "id": sco_id("url", {"value": cut})}
         cleaned = self._walk(obj)
         if cleaned != obj and kind in {"url", "email-addr", "domain-name", "file"}:
             self.report.dropped[f"{kind}-sensitive"] += 1
@@ -336,6 +342,10 @@ class Sanitiser:
         out = self._walk({k: v for k, v in obj.items() if k != "pattern"})
         if simple is not None:
             kind, value = simple
+            if kind == "url" and not self.policy.url_queries and (cut := without_query(value)) != value:
+                self.report.replaced["url-query"] += 1
+                pattern = pattern.replace(f"'{escape(value)}'", f"'{escape(cut)}'")
+                value = cut
             if kind in {"ipv4", "ipv6"} and self.known.is_internal_address(value.split("/", 1)[0]):
                 if self.policy.addresses != "cryptopan":
                     self.report.dropped["internal-indicator"] += 1
@@ -460,7 +470,7 @@ def _refs(value: dict[str, Any]) -> Any:
                     yield from _refs(extension)
 
 
-def _scoped(rx: str) -> str:
+def scoped(rx: str) -> str:
     """`(?i)` applies to the whole expression; inside an alternation it must be the scoped `(?i:…)`."""
     return f"(?i:{rx[4:]})" if rx.startswith("(?i)") else rx
 

@@ -9,6 +9,7 @@ link-local, plus every network the inventory names.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "observer.name
                "source.domain", "destination.domain")
 ADDRESS_FIELDS = ("source.ip", "destination.ip", "host.ip", "client.ip", "server.ip", "related.ip", "observer.ip")
 MIN_LENGTH = 3  # shorter values ("a", "pc") would match everywhere
+# a patient's name is sensitive whole and in parts ("DOE^JANE", "Doe, Jane A"): a family name alone identifies
+_NAME_PARTS = re.compile(r"[\^,\s]+")
+_NOT_A_NAME = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "jr", "sr", "ii", "iii", "von", "van", "der", "de"})
 
 
 @dataclass
@@ -160,7 +164,12 @@ def from_event_fields(records: Iterable[Mapping[str, Any]], base: Sensitive | No
     for fields in records:
         for name, value in fields.items():
             if name.startswith("patient."):
-                out.patients.update(_strings(value))
+                for text in _strings(value):
+                    out.patients.add(text)
+                    if name.endswith("name"):
+                        out.patients.update(part for part in _NAME_PARTS.split(text)
+                                            if len(part) >= MIN_LENGTH and part.isalpha()
+                                            and part.lower() not in _NOT_A_NAME)
             elif name in USER_FIELDS:
                 for user in _strings(value):
                     out.users.add(user)

@@ -111,18 +111,36 @@ def signing_input(bundle: dict[str, Any]) -> bytes:
     return canonical({**bundle, SIGNATURE: header})
 
 
-def sign_bundle(bundle: dict[str, Any], keys: KeyPair, signer: str, validity: timedelta = DEFAULT_VALIDITY,
-                now: datetime | None = None) -> dict[str, Any]:
-    """A copy of the bundle with its signature property."""
+def sign_document(document: dict[str, Any], keys: KeyPair, signer: str, validity: timedelta = DEFAULT_VALIDITY,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """A copy of a JSON document (a bundle, one STIX object, a MISP event) with its signature property.
+
+    Called only by the egress gate (`share/egress.py`): nothing is signed that the gate did not check."""
     if validity > MAX_VALIDITY:
         raise ValueError(f"validity {validity} exceeds the maximum {MAX_VALIDITY}")
     moment = now or datetime.now(UTC)
     header = {"alg": "Ed25519", "canon": "RFC8785", "key_id": keys.key_id, "signer": signer,
               "nonce": secrets.token_hex(16), "signed_at": stamp(moment), "expires": stamp(moment + validity)}
-    signed = {k: v for k, v in bundle.items() if k != SIGNATURE}
+    signed = {k: v for k, v in document.items() if k != SIGNATURE}
     signed[SIGNATURE] = header
     header["value"] = b64u(keys.private.sign(signing_input(signed)))
     return signed
+
+
+def item_id(content: dict[str, Any]) -> str:
+    """The id of a swarm item: a hash of its signed content, so that a relay cannot alter it."""
+    return hashlib.blake2b(canonical(content), digest_size=12).hexdigest()
+
+
+def sign_item(kind: str, data: dict[str, Any], org: str, keys: KeyPair, now: float, ttl: float) -> dict[str, Any]:
+    """A swarm item {"id", "kind", "org", "key_id", "created", "ttl", "data", "sig"} signed by `keys`.
+
+    Called only by the egress gate, like `sign_document`."""
+    content: dict[str, Any] = {"kind": kind, "org": org, "key_id": keys.key_id, "created": round(now * 1000),
+                               "ttl": round(ttl), "data": data}
+    content["id"] = item_id(content)
+    content["sig"] = b64u(keys.private.sign(canonical(content)))
+    return content
 
 
 def strip_signature(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -230,12 +248,20 @@ def verify_bundle(bundle: Any, trust: TrustStore, seen: SeenStore | None = None,
 
     With `seen`, an accepted bundle is remembered so the same one is refused next time (replay).
     """
-    moment = now or datetime.now(UTC)
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
         raise VerificationError("malformed", "not a STIX bundle (a JSON object with type 'bundle')")
+    return verify_document(bundle, trust, seen, now)
+
+
+def verify_document(bundle: Any, trust: TrustStore, seen: SeenStore | None = None,
+                    now: datetime | None = None) -> Peer:
+    """The peer that signed a JSON document (`sign_document`); raises VerificationError with the reason."""
+    moment = now or datetime.now(UTC)
+    if not isinstance(bundle, dict):
+        raise VerificationError("malformed", "not a JSON object")
     header = bundle.get(SIGNATURE)
     if header is None:
-        raise VerificationError("unsigned", f"the bundle carries no {SIGNATURE}")
+        raise VerificationError("unsigned", f"the document carries no {SIGNATURE}")
     required = ("alg", "key_id", "nonce", "signed_at", "expires", "value")
     if not isinstance(header, dict) or any(not isinstance(header.get(k), str) for k in required):
         raise VerificationError("malformed", f"{SIGNATURE} must hold string fields {', '.join(required)}")

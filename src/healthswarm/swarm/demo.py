@@ -26,6 +26,9 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from healthswarm.model import Inventory
+from healthswarm.share.egress import Candidate, EgressGate
+from healthswarm.share.sensitive import Sensitive
+from healthswarm.share.service import sensitive_values
 from healthswarm.store import Store
 from healthswarm.swarm.act import Actor, corroborations
 from healthswarm.swarm.config import load_node_config
@@ -37,14 +40,14 @@ from healthswarm.swarm.node import SwarmNode
 from healthswarm.swarm.params import Params
 from healthswarm.swarm.retro import retro_hunt, technique_hunt
 from healthswarm.swarm.runtime import NodeRuntime
+from healthswarm.swarm.service import candidates, node_gate, publish
 from healthswarm.swarm.sim import SimNetwork
 
 SENDER = "st-aurelia"
 FAST = {"period": 0.2, "probe_timeout": 0.08, "suspicion_timeout": 1.0}
 
 
-Publish = list[tuple[str, dict[str, Any]]]
-Result = tuple[dict[str, SwarmNode], dict[str, Actor], float, dict[str, int], int]
+Result = tuple[dict[str, SwarmNode], dict[str, Actor], float, dict[str, int], int, int]
 
 
 def _equip(actor: Actor, store: Store, inventory: Inventory, org: str) -> None:
@@ -55,16 +58,25 @@ def _equip(actor: Actor, store: Store, inventory: Inventory, org: str) -> None:
     actor.sink = lambda wanted: store_raises(store, org, wanted)
 
 
-def _second_wave(actors: dict[str, Actor]) -> dict[str, Publish]:
-    return {org: corroborations(list(actor.actions.values())) for org, actor in actors.items()}
+def _second_wave(actors: dict[str, Actor]) -> dict[str, list[Candidate]]:
+    return {org: candidates(corroborations(list(actor.actions.values()))) for org, actor in actors.items()}
 
 
-def _over_sockets(base: Path, orgs: list[str], publish: Publish, store: Store, inventory: Inventory,
-                  corroborate: bool) -> Result:
+def _gossip(nodes: dict[str, SwarmNode], gates: dict[str, EgressGate], wave: dict[str, list[Candidate]],
+            now: float) -> set[str]:
+    """Every organisation's items of the wave, published through its own egress gate; their ids."""
+    return {item.id for org, wanted in wave.items() for item in publish(nodes[org], gates[org], wanted, now)[0]}
+
+
+def _over_sockets(base: Path, orgs: list[str], wanted: list[Candidate], store: Store, inventory: Inventory,
+                  corroborate: bool, known: dict[str, Sensitive]) -> Result:
     configs = make_consortium(base, orgs, free_ports(len(orgs)), seeds=1, params=FAST)
     runtimes = [NodeRuntime(load_node_config(c)) for c in configs]
     for rt in runtimes:
         _equip(rt.actor, store, inventory, rt.config.name)
+    nodes = {rt.config.name: rt.node for rt in runtimes}
+    gates = {rt.config.name: node_gate(rt.node, known[rt.config.name], rt.config.workspace) for rt in runtimes}
+    published = 0
 
     alive: dict[str, int] = {}
     second = 0
@@ -83,15 +95,13 @@ def _over_sockets(base: Path, orgs: list[str], publish: Publish, store: Store, i
             while time.monotonic() < deadline and any(len(rt.node.members.live()) < len(orgs) - 1 for rt in runtimes):
                 await asyncio.sleep(0.05)
             started = time.monotonic()
-            sender = runtimes[orgs.index(SENDER)].node
-            await spread({sender.publish(kind, data, time.time()).id for kind, data in publish})
+            nonlocal published, second
+            ids = _gossip(nodes, gates, {SENDER: wanted}, time.time())
+            published = len(ids)
+            await spread(ids)
             took = time.monotonic() - started - 3 * FAST["period"]
             if corroborate:
-                nonlocal second
-                wave = _second_wave({rt.config.name: rt.actor for rt in runtimes})
-                by_name = {rt.config.name: rt.node for rt in runtimes}
-                ids = {by_name[org].publish(kind, data, time.time()).id
-                       for org, out in wave.items() for kind, data in out}
+                ids = _gossip(nodes, gates, _second_wave({rt.config.name: rt.actor for rt in runtimes}), time.time())
                 second = len(ids)
                 await spread(ids)
             alive.update({rt.config.name: len(rt.node.members.live()) for rt in runtimes})
@@ -101,33 +111,33 @@ def _over_sockets(base: Path, orgs: list[str], publish: Publish, store: Store, i
             await asyncio.gather(*tasks)
 
     took = asyncio.run(scenario())
-    return ({rt.config.name: rt.node for rt in runtimes}, {rt.config.name: rt.actor for rt in runtimes}, took,
-            alive, second)
+    return nodes, {rt.config.name: rt.actor for rt in runtimes}, took, alive, published, second
 
 
-def _in_memory(base: Path, orgs: list[str], publish: Publish, store: Store, inventory: Inventory,
-               corroborate: bool) -> Result:
+def _in_memory(base: Path, orgs: list[str], wanted: list[Candidate], store: Store, inventory: Inventory,
+               corroborate: bool, known: dict[str, Sensitive]) -> Result:
     net = SimNetwork(seed=1, now=time.time())
     nodes = {org: net.add(org, Params(**FAST)) for org in orgs}
+    gates = {org: node_gate(node, known[org], base / org) for org, node in nodes.items()}
     actors = {org: Actor(node, folder=base / org / "swarm") for org, node in nodes.items()}
     for org, actor in actors.items():
         _equip(actor, store, inventory, org)
     for org, node in nodes.items():
         net.send(node.join([orgs[0]], net.now), org)
     net.run(10, dt=0.05, until=lambda: all(len(n.members.live()) == len(orgs) - 1 for n in nodes.values()))
-    ids = {nodes[SENDER].publish(kind, data, net.now).id for kind, data in publish}
+    ids = _gossip(nodes, gates, {SENDER: wanted}, net.now)
+    published = len(ids)
     spread = net.run(10, dt=0.05, until=lambda: all(ids <= set(n.items) for n in nodes.values()))
     for actor in actors.values():
         actor.review(net.now)
     second = 0
     if corroborate:
-        wave = _second_wave(actors)
-        ids = {nodes[org].publish(kind, data, net.now).id for org, out in wave.items() for kind, data in out}
+        ids = _gossip(nodes, gates, _second_wave(actors), net.now)
         second = len(ids)
         net.run(10, dt=0.05, until=lambda: all(ids <= set(n.items) for n in nodes.values()))
         for actor in actors.values():
             actor.review(net.now)
-    return nodes, actors, spread, {org: len(n.members.live()) for org, n in nodes.items()}, second
+    return nodes, actors, spread, {org: len(n.members.live()) for org, n in nodes.items()}, published, second
 
 
 def _first_traces(actor: Actor) -> list[str]:
@@ -142,13 +152,15 @@ def demo_step(store: Store, workspace: Path, inventory: Inventory, sockets: bool
     orgs = [o.id for o in inventory.organisations]
     if SENDER not in orgs:
         raise ValueError(f"the ecosystem has no organisation {SENDER!r}")
-    publish = items_from_store(store, SENDER)
+    known = {org: sensitive_values(store, org) for org in orgs}
+    wanted = candidates(items_from_store(store, SENDER, known[SENDER]))
     base = workspace / "swarm"
     if base.is_dir():
         shutil.rmtree(base)   # the demo's own folder: each run starts from fresh nodes, as the store does
     run = _over_sockets if sockets else _in_memory
-    nodes, actors, spread, alive, second = run(base, orgs, publish, store, inventory, corroborate)
-    keys = [f"indicator:{d['type']}:{d['value']}" for kind, d in publish if kind == "indicator"]
+    nodes, actors, spread, alive, published, second = run(base, orgs, wanted, store, inventory, corroborate, known)
+    mine = [i for i in nodes[SENDER].items.values() if i.org == SENDER and i.raw["kind"] == "indicator"]
+    keys = [f"indicator:{i.data['type']}:{i.data['value']}" for i in mine]
     now = time.time()
     title = (f"The swarm: {SENDER}'s warning reaches {len(orgs) - 1} organisations "
              f"({'TCP on 127.0.0.1' if sockets else 'in-memory network'}) in {spread:.2f} s")
@@ -158,7 +170,7 @@ def demo_step(store: Store, workspace: Path, inventory: Inventory, sockets: bool
     for column in ("organisation", "members alive", "items", "threat level (top indicator)", "top technique",
                    "action", "first traces in own data", "risk raised"):
         table.add_column(column, justify="right" if column in ("members alive", "items") else "left")
-    summary: dict[str, Any] = {"sender": SENDER, "published": len(publish), "corroborated": second,
+    summary: dict[str, Any] = {"sender": SENDER, "published": published, "corroborated": second,
                                "spread_seconds": round(spread, 2), "transport": "tcp" if sockets else "memory",
                                "organisations": {}}
     for org in orgs:

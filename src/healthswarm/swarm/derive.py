@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from healthswarm.model import Asset
-from healthswarm.risk.live import CLOSED_STATES
+from healthswarm.model.incident import CLOSED_STATES
 from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.share.derive import indicators_from_alerts
-from healthswarm.share.known import known_from_store
+from healthswarm.share.sensitive import Sensitive
 from healthswarm.store import Store
 from healthswarm.store.alerts import load_alerts, load_incidents
 from healthswarm.store.inventory import load_inventory
@@ -48,10 +48,11 @@ def device_items(conn: Connection, organisation: str) -> list[tuple[str, dict[st
             for vendor, model in sorted(seen)]
 
 
-def items_from_store(store: Store, organisation: str) -> list[tuple[str, dict[str, Any]]]:
-    """Indicators, techniques and device models to publish for `organisation` (see the module docstring)."""
+def items_from_store(store: Store, organisation: str, known: Sensitive) -> list[tuple[str, dict[str, Any]]]:
+    """Indicators, techniques and device models to publish for `organisation` (see the module docstring).
+
+    Candidates only: what leaves is what the egress gate releases of them (`service.publish_from_store`)."""
     with store.read() as conn:
-        known = known_from_store(conn, organisation)
         alerts = [alert_from_dict(d) for d in load_alerts(conn)]
         devices = device_items(conn, organisation)
     out: list[tuple[str, dict[str, Any]]] = []

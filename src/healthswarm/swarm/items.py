@@ -8,18 +8,16 @@ field keys it reinforces and with what strength — a new kind is one entry, not
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from healthswarm.model.indicator import INDICATOR_TYPES
 from healthswarm.share.canonical import canonical
-from healthswarm.share.signing import b64u, unb64u
+from healthswarm.share.signing import item_id, unb64u
 from healthswarm.swarm.envelope import KeyLookup
 from healthswarm.swarm.guard import Drop
 
@@ -103,15 +101,16 @@ KINDS: dict[str, Callable[[dict[str, Any]], list[Mark]]] = {
 }
 
 
-def _content_id(content: dict[str, Any]) -> str:
-    return hashlib.blake2b(canonical(content), digest_size=12).hexdigest()
-
-
 @dataclass(frozen=True)
 class Item:
     raw: dict[str, Any]
     marks: tuple[Mark, ...]
     size: int
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> Item:
+        """The item of a signed raw item (its marks computed; the signature is not checked: `check_item`)."""
+        return cls(raw, tuple(marks_of(raw["kind"], raw["data"])), len(canonical(raw)))
 
     @property
     def id(self) -> str:
@@ -138,14 +137,12 @@ class Item:
         return dict(self.raw["data"])
 
 
-def make_item(kind: str, data: dict[str, Any], org: str, key_id: str, private: Ed25519PrivateKey, now: float,
-              ttl: float) -> Item:
-    marks = KINDS[kind](data)
-    content = {"kind": kind, "org": org, "key_id": key_id, "created": round(now * 1000), "ttl": round(ttl),
-               "data": data}
-    content["id"] = _content_id(content)
-    content["sig"] = b64u(private.sign(canonical(content)))
-    return Item(content, tuple(marks), len(canonical(content)))
+def marks_of(kind: str, data: dict[str, Any]) -> list[Mark]:
+    """The field marks of an item's data (raises Drop when its kind is unknown or the data malformed)."""
+    validate = KINDS.get(kind)
+    if validate is None:
+        raise Drop("unknown-kind", f"item kind {kind!r}")
+    return validate(data)
 
 
 def check_item(raw: Any, keys: KeyLookup, now: float, skew: float, max_ttl: float) -> Item:
@@ -163,7 +160,7 @@ def check_item(raw: Any, keys: KeyLookup, now: float, skew: float, max_ttl: floa
     if public is None:
         raise Drop("untrusted", f"item signed by key {raw['key_id']} not in the trust store")
     unsigned = {k: v for k, v in content.items() if k != "id"}
-    if _content_id(unsigned) != raw["id"]:
+    if item_id(unsigned) != raw["id"]:
         raise Drop("bad-signature", f"item {raw['id']}: id does not match its content")
     try:
         public.verify(unb64u(raw["sig"]), canonical(content))

@@ -17,11 +17,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from healthswarm.share.egress import Released
 from healthswarm.share.signing import key_id as key_id_of
 from healthswarm.swarm.envelope import KeyLookup, Message, Sender, open_message, seal
 from healthswarm.swarm.field import ThreatField
 from healthswarm.swarm.guard import Drop, DropCounter, RateLimiter, ReplayWindow
-from healthswarm.swarm.items import Item, check_item, make_item
+from healthswarm.swarm.items import Item, check_item
 from healthswarm.swarm.membership import ALIVE, DEAD, LEFT, SUSPECT, Member, Membership
 from healthswarm.swarm.params import Params
 from healthswarm.swarm.trust import MemoryTrust, Trust
@@ -127,8 +128,14 @@ class SwarmNode:
         self.members._spread(self.name)
         return [self._send(m.addr, "sync", {"members": [self.members.me.update()]}, now) for m in self.members.live()]
 
-    def publish(self, kind: str, data: dict[str, Any], now: float, ttl: float | None = None) -> Item:
-        item = make_item(kind, data, self.name, self.key_id, self.private, now, ttl or self.params.default_ttl)
+    def publish(self, released: Released) -> Item:
+        """Gossip an item of ours. Only what the egress gate released (signed with our key) is accepted."""
+        if not isinstance(released, Released):
+            raise TypeError("SwarmNode.publish takes what share.egress released, nothing else")
+        raw = released.require("gossip").payload
+        if raw.get("key_id") != self.key_id or raw.get("org") != self.name:
+            raise ValueError(f"item {raw.get('id')} was released for another node")
+        item = Item.of(raw)
         self._accept(item)
         return item
 

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from healthswarm.config import Settings
+from healthswarm.share.sensitive import Sensitive
+from healthswarm.share.service import sensitive_values
 from healthswarm.share.signing import load_or_create_keys
 from healthswarm.store import Store
 from healthswarm.store.inventory import load_inventory
@@ -32,6 +34,7 @@ from healthswarm.swarm.node import Out, SwarmNode
 from healthswarm.swarm.partition import DenyList
 from healthswarm.swarm.persist import ItemLog
 from healthswarm.swarm.retro import retro_hunt, technique_hunt
+from healthswarm.swarm.service import candidates, node_gate, publish
 from healthswarm.swarm.tcp import TcpTransport, TransportTls
 from healthswarm.swarm.trust import WorkspaceTrust
 
@@ -60,7 +63,11 @@ class NodeRuntime:
                 continue
         self.node.listeners.append(lambda item: self.log.append(item.raw))
         self.actor = Actor(self.node, folder=config.folder)
-        if (store := _store_of(config.workspace)) is not None:
+        store = _store_of(config.workspace)
+        # what the node publishes leaves through the organisation's egress gate (sanitise, leak check, sign)
+        self.gate = node_gate(self.node, sensitive_values(store, config.name) if store else Sensitive(),
+                              config.workspace)
+        if store is not None:
             self._use_store(store)
         self.deny = DenyList(config.folder)
         self.deny.reload()
@@ -98,11 +105,9 @@ class NodeRuntime:
         try:
             while not stop.is_set():
                 now = time.time()
-                for kind, data in outbox.take(self.config.folder):
-                    try:
-                        self.node.publish(kind, data, now)
-                    except Drop as drop:
-                        self.node.drops.count(drop)
+                wanted = candidates(outbox.take(self.config.folder))
+                if wanted:
+                    publish(self.node, self.gate, wanted, now)
                 self._send(self.node.tick(now))
                 if self.node.round != last_round:
                     last_round = self.node.round

@@ -9,10 +9,14 @@ import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from healthswarm.share.egress import EgressGate
+from healthswarm.share.sensitive import Sensitive
 from healthswarm.share.signing import key_id
+from healthswarm.swarm.items import Item
 from healthswarm.swarm.node import Out, SwarmNode
 from healthswarm.swarm.params import Params
 from healthswarm.swarm.trust import MemoryTrust
@@ -34,6 +38,7 @@ class SimNetwork:
         self._queue: list[tuple[float, int, str, bytes]] = []
         self._n = 0
         self.public: dict[str, Ed25519PublicKey] = {}
+        self.gates: dict[str, EgressGate] = {}
 
     def lookup(self, kid: str) -> Ed25519PublicKey | None:
         return self.public.get(kid)
@@ -51,6 +56,19 @@ class SimNetwork:
         node.next_round = self.now + self.rng.uniform(0, p.period)
         self.nodes[name] = node
         return node
+
+    def publish(self, name: str, kind: str, data: dict[str, Any]) -> Item:
+        """Node `name` gossips one item, through an egress gate of its own (nothing sensitive is known to a
+        simulated organisation, but the shapes — internal addresses, patient ids — are still refused)."""
+        from healthswarm.swarm.service import Candidate, node_gate, publish
+
+        node = self.nodes[name]
+        if name not in self.gates:
+            self.gates[name] = node_gate(node, Sensitive())
+        items, refused = publish(node, self.gates[name], [Candidate(kind, data)], self.now)
+        if not items:
+            raise ValueError(f"{name}: the egress gate refused the {kind} item ({dict(refused)})")
+        return items[0]
 
     def send(self, out: Out, src: str) -> None:
         for dst, raw in out:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
 
+
+if TYPE_CHECKING:
+    from healthswarm.share.egress import Released
 
 class TaxiiClientError(Exception):
     pass
@@ -89,8 +92,10 @@ class TaxiiClient:
             if seen_pages > 1_000_000:
                 raise TaxiiClientError(f"{url}: too many pages")
 
-    def add_objects(self, api_root: str, collection_id: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
+    def push(self, api_root: str, collection_id: str, released: Released) -> dict[str, Any]:
+        """POST what the egress gate released for TAXII (every object signed) to a peer's collection."""
         url = f"{api_root.rstrip('/')}/collections/{collection_id}/objects/"
+        objects = released.require("taxii").payload
         try:
             response = self.http.post(url, json={"objects": objects}, headers={"Content-Type": TAXII_MEDIA})
         except httpx.HTTPError as exc:

@@ -12,6 +12,7 @@ collections they were granted.
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Connection, Engine
 
 from healthswarm.config import RateLimits
+from healthswarm.share.signing import SIGNATURE, TrustStore, VerificationError, verify_document
 from healthswarm.share.taxii import storage
 from healthswarm.share.taxii.storage import TAXII_MEDIA, Filters, Principal
 
@@ -109,9 +111,34 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def signed_writes(objects: list[Any], trust: TrustStore | None) -> None:
+    """Refuse a write unless every object carries a valid signature by a key the server trusts.
+
+    A token only says who may write; the signature says who wrote, and readers check it again
+    (`share pull`), so an object a peer posts cannot pass for ours or travel without attribution."""
+    if trust is None:
+        raise TaxiiError(403, "Forbidden", "this server accepts no writes: it trusts no writer's key "
+                                           "(add one with `healthswarm share keys trust`)")
+    refused: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for index, obj in enumerate(objects):
+        try:
+            verify_document(obj, trust)
+        except VerificationError as exc:
+            refused[exc.reason] += 1
+            first.setdefault(exc.reason, index)
+    if refused:
+        why = "; ".join(f"{count} {reason} (first: object {first[reason]})"
+                        for reason, count in sorted(refused.items()))
+        raise TaxiiError(403, "Forbidden", f"every object must carry {SIGNATURE} by a trusted key: {why}; "
+                                           "nothing was stored")
+
+
 def make_router(engine: Engine, api_root: str = "api1", title: str = "healthswarm TAXII 2.1",
-                description: str = "Sanitised, signed healthcare threat intelligence") -> APIRouter:
-    """The TAXII router; discovery at `/taxii2/`, the one API root at `/{api_root}/`."""
+                description: str = "Sanitised, signed healthcare threat intelligence",
+                trust: TrustStore | None = None) -> APIRouter:
+    """The TAXII router; discovery at `/taxii2/`, the one API root at `/{api_root}/`. Writes must be signed
+    by a key of `trust` (`signed_writes`); without it the server is read-only."""
     router = APIRouter()
 
     def connection() -> Iterator[Connection]:
@@ -234,6 +261,7 @@ def make_router(engine: Engine, api_root: str = "api1", title: str = "healthswar
             raise TaxiiError(400, "Bad Request", f"not valid JSON: {exc}") from exc
         if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
             raise TaxiiError(400, "Bad Request", 'expected an envelope {"objects": [...]}')
+        signed_writes(document["objects"], trust)
         successes, failures = storage.add_objects(conn, row.id, document["objects"])
         return taxii_response(storage.save_status(conn, api_root, successes, failures), status=202)
 
@@ -276,7 +304,7 @@ def make_router(engine: Engine, api_root: str = "api1", title: str = "healthswar
 
 
 def make_app(engine: Engine, api_root: str = "api1", psi: bool = False, psi_reveal: bool = True,
-             limits: RateLimits | None = None) -> Any:
+             limits: RateLimits | None = None, trust: TrustStore | None = None) -> Any:
     """A standalone FastAPI app serving TAXII (what `healthswarm share serve-taxii` runs) and, with `psi`,
     private matching of our own stored indicators at `/psi/intersect` for the same tokens; rate-limited
     per client address (`limits`, default: the defaults of `[rate_limit]`)."""
@@ -288,7 +316,7 @@ def make_app(engine: Engine, api_root: str = "api1", psi: bool = False, psi_reve
 
     storage.setup(engine)
     app = FastAPI(title="healthswarm TAXII 2.1", openapi_url=None, docs_url=None, redoc_url=None)
-    app.include_router(make_router(engine, api_root))
+    app.include_router(make_router(engine, api_root, trust=trust))
     if psi:
         from healthswarm.share.indicators import load_indicators
         from healthswarm.share.psi import items_of, make_psi_router
