@@ -63,6 +63,9 @@ REMOVED_WORDS: dict[str, str] = {
     "user-account": "user accounts dropped", "mac-addr": "MAC addresses dropped", "process": "processes dropped",
     "directory": "directories dropped", "windows-registry-key": "registry keys dropped",
     "technique-not-attack": "technique ids that are not ATT&CK dropped",
+    "observed-data-orphaned": "observations left with no shareable observable dropped",
+    "sighting-orphaned": "sightings left with nothing to point at dropped",
+    "relationship-orphaned": "relationships left with an end dropped",
 }
 REFUSAL_WORDS: dict[str, str] = {
     "leak:host": "leak check: an internal host name", "leak:user": "leak check: a user name",
@@ -311,7 +314,8 @@ class EgressGate:
             raise ValueError(f"tlp:{normalise_tlp(candidate.tlp)}-above-{policy.tlp}")
         if "techniques" in data:
             kept = [t for t in data["techniques"] if isinstance(t, str) and _TECHNIQUE.match(t)]
-            removed["technique-not-attack"] += len(data["techniques"]) - len(kept)
+            if len(kept) < len(data["techniques"]):
+                removed["technique-not-attack"] += len(data["techniques"]) - len(kept)
             data["techniques"] = kept
         if candidate.kind == "technique" and not _TECHNIQUE.match(str(data.get("technique", ""))):
             raise ValueError("technique-not-attack")
