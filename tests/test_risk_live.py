@@ -144,3 +144,109 @@ def test_annotate_incidents_stores_predictions_on_open_incidents(demo_workspace:
         assert phishing["title"] and phishing["timeline"]  # the rest of the document is kept
     finally:
         store.close()
+
+
+# --- predictions follow from the incident: its footholds, privileges, techniques and actor ---
+
+def incident(assets: list[str], techniques: list[str], alerts: list[dict], entities: tuple[str, ...] = ()) -> dict:
+    return {"id": "INC-x", "assets": assets, "techniques": techniques, "entities": list(entities),
+            "alert_ids": [a["id"] for a in alerts]}
+
+
+def alert(ident: str, assets: list[str], techniques: list[str], title: str = "t") -> dict:
+    return {"id": ident, "assets": assets, "techniques": [{"id": t} for t in techniques], "title": title}
+
+
+def test_reading_an_intrusion_gives_privileges_per_asset() -> None:
+    from healthswarm.risk.actor import read_incident
+
+    alerts = [alert("a1", ["ws"], ["T1059.001"]), alert("a2", ["ws"], ["T1003.001"], "LSASS access"),
+              alert("a3", ["ws", "srv"], ["T1021.002"])]
+    reading = read_incident(incident(["ws", "srv"], [], alerts), alerts, {"ws", "srv"})
+    assert reading.actor.name == "intruder" and reading.actor.skill == 2
+    held = {f.asset: f.privilege for f in reading.footholds}
+    assert held == {"ws": Privilege.ADMIN, "srv": Privilege.USER}
+    assert "LSASS" in next(f.evidence for f in reading.footholds if f.asset == "ws")
+    exploit = [alert("b1", ["ws"], ["T1068"])]
+    assert read_incident(incident(["ws"], [], exploit), exploit, {"ws"}).actor.skill == 3
+
+
+def test_an_insider_reads_records_and_does_not_exploit() -> None:
+    from healthswarm.model import Flow
+    from healthswarm.risk.actor import read_incident
+    from healthswarm.risk.live import predict_incident
+
+    graph = small_graph()
+    # the workstation's account reads the EHR over HTTPS: the same graph, plus the declared flow
+    inv = graph.facts.inventory
+    graph = build_attack_graph(Inventory(inv.organisations, inv.zones, inv.assets, (Flow("ws", "ehr", "https"),)),
+                               graph.facts.findings)
+    alerts = [alert("p1", ["ws"], ["T1213"], "records read without care relationship"),
+              alert("p2", ["ws"], ["T1078"], "break-the-glass")]
+    reading = read_incident(incident(["ws"], ["T1078", "T1213"], alerts, ("user:clerk",)), alerts,
+                            graph.facts.assets)
+    assert reading.actor.name == "insider" and [(f.asset, f.privilege) for f in reading.footholds] == [
+        ("ws", Privilege.USER)]
+    got = predict_incident(graph, reading, k=10)
+    assert [p.asset for p in got] == ["ehr"] and got[0].privilege == "user"
+    assert "own access" in got[0].how and "exploit" not in got[0].how
+    # the same workstation held by an intruder: the CVEs are the way on
+    intruder = predict_next(graph, ["ws"], k=10)
+    assert any("exploit" in p.how for p in intruder) and {"srv", "fs"} <= {p.asset for p in intruder}
+
+
+def test_an_incident_without_a_foothold_predicts_nothing() -> None:
+    from healthswarm.risk.actor import read_incident
+    from healthswarm.risk.live import predict_incident
+
+    graph = small_graph()
+    flood = [alert("h1", [], ["T1499.002", "T1565.002"])]
+    reading = read_incident(incident([], ["T1499", "T1199"], flood), flood, graph.facts.assets)
+    assert reading.actor.name == "none" and reading.footholds == []
+    assert predict_incident(graph, reading) == []
+
+
+def test_demo_incidents_predictions_follow_from_each_incident(demo_workspace: Path, tmp_path: Path) -> None:
+    shutil.copy(demo_workspace / "healthswarm.db", tmp_path / "healthswarm.db")
+    store = Store.open(f"sqlite:///{tmp_path / 'healthswarm.db'}")
+    try:
+        assert annotate_incidents(store) == 4
+        with store.read() as conn:
+            docs = load_incidents(conn)
+    finally:
+        store.close()
+    by = {}
+    for d in docs:
+        kind = ("insider-fhir" if "sta-cws-08" in d["assets"] else "phishing" if "sta-ws-03" in d["assets"]
+                else "dicom" if "rim-pacs-01" in d["assets"] else "hl7")
+        by[kind] = d
+    assert set(by) == {"insider-fhir", "phishing", "dicom", "hl7"}
+
+    # the ward clerk browsing records: an insider on her own workstation, reading more records
+    clerk = by["insider-fhir"]
+    assert clerk["predicted_basis"]["actor"] == "insider"
+    assert [(f["asset"], f["privilege"]) for f in clerk["predicted_basis"]["footholds"]] == [("sta-cws-08", "user")]
+    assert clerk["predicted_next"] and clerk["predicted_next"][0]["asset"] == "sta-ehr-01"
+    assert all("exploit" not in p["how"] and "CVE-" not in p["how"] for p in clerk["predicted_next"])
+    assert "sta-cardiac-prog-01" not in {p["asset"] for p in clerk["predicted_next"]}
+
+    # the phishing chain: a network attacker with the privileges its alerts show
+    chain = by["phishing"]
+    assert chain["predicted_basis"]["actor"] == "intruder"
+    held = {f["asset"]: f["privilege"] for f in chain["predicted_basis"]["footholds"]}
+    assert held["sta-ws-03"] == "admin" and held["sta-fs-01"] == "user"
+    assert chain["predicted_next"][0]["asset"] == "sta-mri-01" and "CVE-" in chain["predicted_next"][0]["how"]
+
+    # DICOM exfiltration through the viewer: access misuse, the PACS it reads is not "held"
+    dicom = by["dicom"]
+    assert dicom["predicted_basis"]["actor"] == "insider"
+    assert [f["asset"] for f in dicom["predicted_basis"]["footholds"]] == ["sta-dicom-viewer-01"]
+    assert all("exploit" not in p["how"] for p in dicom["predicted_next"])
+    assert not {"rim-pacs-01", "sta-dicom-viewer-01"} & {p["asset"] for p in dicom["predicted_next"]}
+
+    # the HL7 flood shows no foothold: no prediction rather than a guess
+    assert by["hl7"]["predicted_basis"]["actor"] == "none" and by["hl7"]["predicted_next"] == []
+
+    # no longer "nearly the same for every incident"
+    tops = {kind: tuple(p["asset"] for p in d["predicted_next"][:3]) for kind, d in by.items()}
+    assert len({tops["insider-fhir"], tops["phishing"], tops["dicom"]}) == 3

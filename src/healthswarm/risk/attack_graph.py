@@ -56,13 +56,23 @@ class AttackGraph:
 
     def view(self, profile: Profile | None = None, organisation: str | None = None,
              removed: frozenset[str] = frozenset(), skill: int | None = None,
-             footholds: Sequence[tuple[Node, float, str]] = ()) -> nx.DiGraph:
+             footholds: Sequence[tuple[Node, float, str]] = (), kinds: frozenset[str] | None = None,
+             extra: Sequence[tuple[Node, Node, Technique]] = ()) -> nx.DiGraph:
         """A searchable DiGraph for one attacker: entries of `profile` (and/or explicit `footholds`,
-        each (state, probability, why)) under SOURCE, techniques within `skill`, none tagged in `removed`."""
+        each (state, probability, why)) under SOURCE, techniques within `skill`, none tagged in `removed`,
+        only of `kinds` when given (an insider does not exploit), plus the attacker's own `extra`
+        moves (an insider's data access, `risk.actor`)."""
         level = skill if skill is not None else (profile.skill if profile is not None else 3)
+        moves: dict[tuple[Node, Node], list[Technique]] = self.moves
+        if extra:
+            moves = {key: list(ts) for key, ts in self.moves.items()}
+            for u, v, technique in extra:
+                moves.setdefault((u, v), []).append(technique)
+                moves[(u, v)].sort(key=lambda t: (-t.p, t.difficulty, t.description))
         edges = []
-        for (u, v), techniques in self.moves.items():
-            best = _usable(techniques, level, removed)
+        for (u, v), techniques in moves.items():
+            allowed = techniques if kinds is None else [t for t in techniques if t.kind in kinds]
+            best = _usable(allowed, level, removed)
             if best is not None:
                 edges.append((u, v, _attrs(best)))
         g = nx.DiGraph()

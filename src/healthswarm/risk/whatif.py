@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from healthswarm.errors import InputError, Location, Problem
 from healthswarm.risk.attack_graph import SOURCE, AttackGraph
 from healthswarm.risk.cascade import CascadeResult, cascade
 from healthswarm.risk.impact import ImpactWeights, impact
-from healthswarm.risk.states import COMPROMISE, Node, Privilege, asset_node
+from healthswarm.risk.states import COMPROMISE, Node, Privilege, Technique, asset_node
 
 
 @dataclass
@@ -82,10 +83,11 @@ class LiveRisk:
     """
 
     def __init__(self, graph: AttackGraph, skill: int = 2, min_p: float = 0.01,
-                 removed: frozenset[str] = frozenset()) -> None:
+                 removed: frozenset[str] = frozenset(), kinds: frozenset[str] | None = None,
+                 extra: Sequence[tuple[Node, Node, Technique]] = ()) -> None:
         self.graph = graph
         self.min_p = min_p
-        self.view = graph.view(None, skill=skill, removed=removed)
+        self.view = graph.view(None, skill=skill, removed=removed, kinds=kinds, extra=extra)
         self.best: dict[Node, float] = {}
         self.footholds: list[str] = []
 
