@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -60,6 +61,23 @@ class IngestLimits:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """`[api]` / `HEALTHSWARM_API_<NAME>`: what the HTTP faces (`serve`: the API, the dashboard, TAXII) accept."""
+
+    max_body_bytes: int = 1 << 20  # a larger request body is refused with 413 (TAXII keeps its own, larger cap)
+    # reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; empty: no proxy is
+    # believed and every client is the address that connected (rate limits are per that address)
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"api.trusted_proxies: {entry!r} is not an IP address or network") from None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable. Field names are the TOML keys; `HEALTHSWARM_<NAME>` overrides."""
 
@@ -73,6 +91,7 @@ class Settings:
     organisation: str = ""
     tls: TlsSettings = field(default_factory=TlsSettings)
     rate_limit: RateLimits = field(default_factory=RateLimits)
+    api: ApiSettings = field(default_factory=ApiSettings)
     ingest: IngestLimits = field(default_factory=IngestLimits)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +114,7 @@ class Settings:
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
         sections = {"tls": _section(TlsSettings, "tls", values.pop("tls", {}), config_path),
+                    "api": _section(ApiSettings, "api", values.pop("api", {}), config_path),
                     "rate_limit": _section(RateLimits, "rate_limit", values.pop("rate_limit", {}), config_path),
                     "ingest": _section(IngestLimits, "ingest", values.pop("ingest", {}), config_path)}
         known = {f.name for f in dataclasses.fields(cls)} - {"workspace", "extra", *sections}
@@ -136,6 +156,11 @@ def _typed(value: Any, default: Any, where: str) -> Any:
     """`value` (a TOML value or an environment string) as the type of `default`, or a ConfigError saying where."""
     wanted = type(default)
     result: Any = None
+    if wanted is tuple:  # a list of strings: a TOML array, or comma-separated in an environment variable
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple) and all(isinstance(item, str) for item in items):
+            return tuple(item.strip() for item in items if item.strip())
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
     if isinstance(value, str) and wanted is bool:
         text = value.strip().lower()
         result = (text in _TRUE) if text in _TRUE | _FALSE else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "peer": frozenset(),
 }
 TOKEN_PREFIX = "hs_"
+NAME_MAX = 64
+NAME_PUNCTUATION = frozenset(" ._-@")
+NAME_RULE = f"at most {NAME_MAX} letters, digits, spaces and . _ - @"
+# letters by category that render as nothing (Hangul fillers): a name must be seen to be read
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +43,36 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(conn: Connection, name: str, role: str, actor: Principal | None = None) -> str:
-    """A new token for `name` with `role`; returns the token (the only time it is visible)."""
-    if role not in ROLES:
-        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+def check_token_name(name: str) -> str:
+    """`name` in NFC if it is a fit token name — it reaches `token list`, the dashboard and the audit log — else
+    a ValueError saying why (naming a refused character by code point, never printing it).
+
+    Letters of any script (with their combining marks), decimal digits, single inner spaces and . _ - @;
+    no control, format (bidirectional overrides, zero-width), separator or symbol characters."""
+    name = unicodedata.normalize("NFC", name)
     if not name.strip():
         raise ValueError("a token needs a name")
+    if len(name) > NAME_MAX:
+        raise ValueError(f"{len(name)} characters; expected {NAME_RULE}")
+    if name != name.strip(" "):
+        raise ValueError("starts or ends with a space")
+    for position, char in enumerate(name, 1):
+        category = unicodedata.category(char)
+        fits = (char in NAME_PUNCTUATION or (category[0] == "L" and char not in INVISIBLE_LETTERS)
+                or category == "Nd" or (category in ("Mn", "Mc") and position > 1))
+        if not fits:
+            label = unicodedata.name(char, "") or category
+            raise ValueError(f"character {position} (U+{ord(char):04X} {label}) is not allowed; expected {NAME_RULE}")
+    if "  " in name:
+        raise ValueError("two spaces in a row")
+    return name
+
+
+def create_token(conn: Connection, name: str, role: str, actor: Principal | None = None) -> str:
+    """A new token for `name` (see `check_token_name`) with `role`; returns the token (the only time it is visible)."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    name = check_token_name(name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(insert(api_tokens).values(token_hash=hash_token(token), name=name, role=role,
                                            created=datetime.now(UTC), revoked=False))

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from healthswarm.api.auth import Principal, principal
 from healthswarm.api.problems import Problem
+
+# declares the `bearer` security scheme in the OpenAPI document and on every route that requires a role;
+# the token itself is checked by `identify` (auto_error off: a missing token is our own 401 problem)
+BEARER = HTTPBearer(scheme_name="bearer", description="`healthswarm token create --role viewer --name NAME`",
+                    auto_error=False)
 
 
 def bearer(request: Request, allow_query: bool = False) -> str:
@@ -47,7 +53,7 @@ def identify(request: Request, allow_query: bool = False) -> Principal:
 def requires(permission: str) -> Callable[..., Principal]:
     """A dependency that admits only callers whose role grants `permission` (401 without a token, 403 without it)."""
 
-    def check(request: Request) -> Principal:
+    def check(request: Request, _declared: HTTPAuthorizationCredentials | None = Depends(BEARER)) -> Principal:
         who = identify(request)
         if not who.may(permission):
             raise Problem(403, f"role {who.role!r} may not {permission} here", title="Forbidden", role=who.role)

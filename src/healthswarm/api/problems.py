@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -10,10 +11,12 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from healthswarm.share.taxii.server import TaxiiError, error_response
 
 PROBLEM_MEDIA = "application/problem+json"
+KNOWN_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 log = logging.getLogger(__name__)
 
 
@@ -28,14 +31,31 @@ class Problem(Exception):
         super().__init__(detail or self.title)
 
 
-def problem_response(request: Request, status: int, title: str, detail: str = "", **extra: Any) -> Response:
+def problem_response(request: Request, status: int, title: str, detail: str = "",
+                     headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body["instance"] = request.url.path
     body.update(extra)
-    headers = {"WWW-Authenticate": 'Bearer realm="healthswarm"'} if status == 401 else None
-    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM_MEDIA, headers=headers)
+    answer = dict(headers or {})
+    if status == 401:
+        answer["WWW-Authenticate"] = 'Bearer realm="healthswarm"'
+    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM_MEDIA, headers=answer)
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods some route answers at this path (`Allow` on a 405), probed through the routing itself;
+    a mount (the dashboard's static files) answers GET and HEAD."""
+    allowed = []
+    for method in KNOWN_METHODS:
+        # from the app's root: inside a mount the scope's root_path has grown by the mount's prefix
+        scope = {**request.scope, "method": method, "root_path": request.scope.get("app_root_path", "")}
+        for route in request.app.router.routes:
+            if route.matches(scope)[0] is Match.FULL and (not isinstance(route, Mount) or method in ("GET", "HEAD")):
+                allowed.append(method)
+                break
+    return ", ".join(allowed)
 
 
 def _is_taxii(request: Request) -> bool:
@@ -53,12 +73,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every route at the path (routing names only the first; a mount, none)
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            headers["Allow"] = allowed_methods(request)
         if _is_taxii(request):
-            return error_response(TaxiiError(exc.status_code, str(exc.detail)))
+            response = error_response(TaxiiError(exc.status_code, str(exc.detail)))
+            response.headers.update(headers)
+            return response
         status = exc.status_code
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         detail = "" if exc.detail == title else str(exc.detail)
-        return problem_response(request, status, title, detail)
+        return problem_response(request, status, title, detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

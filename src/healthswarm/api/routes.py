@@ -52,7 +52,7 @@ class StateChange(BaseModel):
 
 
 class TokenRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=auth.NAME_MAX, description=auth.NAME_RULE)
     role: Literal["viewer", "analyst", "admin", "peer"]
 
 
@@ -201,7 +201,11 @@ def tokens(_: Principal = ADMIN, conn: Connection = Depends(reader)) -> list[dic
 
 @router.post("/tokens", response_model=NewToken, status_code=201, summary="Create a token (admin; shown once)")
 def create_token(body: TokenRequest, who: Principal = ADMIN, conn: Connection = Depends(writer)) -> NewToken:
-    return NewToken(name=body.name, role=body.role, token=auth.create_token(conn, body.name, body.role, who))
+    try:
+        name = auth.check_token_name(body.name)
+    except ValueError as exc:
+        raise Problem(400, f"name: {exc}", title="Invalid token name") from None
+    return NewToken(name=name, role=body.role, token=auth.create_token(conn, name, body.role, who))
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke a token (admin)")

@@ -20,6 +20,7 @@ def serve(
     import uvicorn
 
     from healthswarm.api import create_app
+    from healthswarm.security.proxies import TrustedProxies
     from healthswarm.security.tls import uvicorn_options
 
     app = app_context(ctx)
@@ -28,7 +29,9 @@ def serve(
     base = f"{'https' if tls else 'http'}://{host}:{port}"
     err_console.print(f"dashboard: {base}/#token=<token>   API docs: {base}/api/v1/docs\n"
                       "a token: healthswarm token create --role viewer --name NAME")
-    uvicorn.run(api, host=host, port=port, log_level="info", **tls)
+    # forwarded headers only from [api] trusted_proxies (uvicorn would otherwise believe any loopback client)
+    proxies = TrustedProxies(app.settings.api.trusted_proxies).uvicorn_options()
+    uvicorn.run(api, host=host, port=port, log_level="info", **tls, **proxies)
 
 
 class Role(StrEnum):
@@ -48,13 +51,15 @@ def create(
     name: Annotated[str, typer.Option(help="Who or what uses the token (shown in the audit log)")],
 ) -> None:
     """Create a token and print it once."""
-    from healthswarm.api.auth import create_token
+    from healthswarm.api.auth import check_token_name, create_token
 
-    if not name.strip():
-        error_lines(["--name: must not be empty"])
-        raise typer.Exit(2)
+    try:
+        name = check_token_name(name.strip(" "))
+    except ValueError as exc:
+        error_lines([f"--name: {exc}"])
+        raise typer.Exit(2) from None
     with app_context(ctx).store.transaction() as conn:
-        token = create_token(conn, name.strip(), str(role))
+        token = create_token(conn, name, str(role))
     err_console.print(f"token for {name} ({role}); it is not stored and will not be shown again:")
     console.print(token, markup=False, highlight=False)
 

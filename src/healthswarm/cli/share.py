@@ -375,6 +375,7 @@ def serve_taxii(
     """Run the TAXII 2.1 server alone (uvicorn): over HTTPS on any address with [tls], else on loopback only."""
     import uvicorn
 
+    from healthswarm.security.proxies import TrustedProxies
     from healthswarm.security.tls import uvicorn_options
     from healthswarm.share.taxii.server import make_app
 
@@ -384,7 +385,9 @@ def serve_taxii(
         _loopback(host)
     application = make_app(actx.store.engine, api_root, psi=psi, psi_reveal=psi_reveal,
                            limits=actx.settings.rate_limit, trust=TrustStore.in_workspace(actx.settings.workspace))
-    uvicorn.run(application, host=host, port=port, log_level="warning", **tls)
+    # forwarded headers only from [api] trusted_proxies: by default uvicorn believes any loopback client
+    proxies = TrustedProxies(actx.settings.api.trusted_proxies).uvicorn_options()
+    uvicorn.run(application, host=host, port=port, log_level="warning", **tls, **proxies)
 
 
 @app.command("pull")

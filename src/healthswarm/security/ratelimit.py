@@ -5,6 +5,9 @@ stalls after a burst; one drained by public requests (those that present no cred
 the public paths such as liveness and TAXII discovery, which answer without checking one). An empty
 bucket answers 429 with Retry-After. Authenticated requests to other paths are not limited: a peer
 pulling a large collection page by page must not be throttled by its own success.
+
+The address is the one that connected; `X-Forwarded-For` counts only on connections from a configured
+reverse proxy (`trusted_proxies`, see `security.proxies`), so a client cannot pick a fresh bucket per request.
 """
 
 from __future__ import annotations
@@ -12,21 +15,15 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-import orjson
+from collections.abc import Callable, Iterable
 
 from healthswarm.config import RateLimits
+from healthswarm.security.asgi import TAXII_MEDIA, ASGIApp, Message, Receive, Scope, Send, send_error
+from healthswarm.security.proxies import TrustedProxies
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["TAXII_MEDIA", "Buckets", "RateLimitMiddleware"]
 
 MAX_ADDRESSES = 100_000  # beyond this the least recently seen addresses are forgotten (bounded memory)
-TAXII_MEDIA = "application/taxii+json;version=2.1"
 
 
 class Buckets:
@@ -67,8 +64,10 @@ class RateLimitMiddleware:
     """429 + Retry-After when a client address exhausts its authentication-failure or public budget."""
 
     def __init__(self, app: ASGIApp, limits: RateLimits, public_paths: tuple[str, ...] = (),
-                 taxii_prefixes: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic) -> None:
+                 taxii_prefixes: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic,
+                 trusted_proxies: Iterable[str] = ()) -> None:
         self.app, self.limits = app, limits
+        self.proxies = TrustedProxies(trusted_proxies)
         self.public_paths, self.taxii_prefixes = frozenset(public_paths), taxii_prefixes
         self.failures = Buckets(limits.auth_failures, limits.auth_window, clock)
         self.public = Buckets(limits.public_requests, limits.public_window, clock)
@@ -77,7 +76,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not self.limits.enabled:
             await self.app(scope, receive, send)
             return
-        client = (scope.get("client") or ("unknown", 0))[0]
+        client = self.proxies.client(scope)
         path = scope.get("path", "")
         wait = self.failures.wait(client)
         if not wait and (path in self.public_paths or not _credentials(scope)):
@@ -94,15 +93,6 @@ class RateLimitMiddleware:
         await self.app(scope, receive, watch)
 
     async def _refuse(self, path: str, wait: float, send: Send) -> None:
-        detail = f"too many requests from this address; retry in {math.ceil(wait)} s"
-        if path.startswith(self.taxii_prefixes):
-            media, body = TAXII_MEDIA, {"title": "Too Many Requests", "http_status": "429", "description": detail}
-        else:
-            media = "application/problem+json"
-            body = {"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": detail,
-                    "instance": path}
-        content = orjson.dumps(body)
-        headers = [(b"content-type", media.encode()), (b"content-length", str(len(content)).encode()),
-                   (b"retry-after", str(math.ceil(wait)).encode())]
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        await send_error(send, path, 429, "Too Many Requests",
+                         f"too many requests from this address; retry in {math.ceil(wait)} s",
+                         self.taxii_prefixes, [("retry-after", str(math.ceil(wait)))])
