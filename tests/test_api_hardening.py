@@ -293,6 +293,11 @@ def test_cli_and_api_refuse_odd_token_names_with_the_reason(workspace: Path) -> 
     ok = runner.invoke(cli, ["-w", str(workspace), "token", "create", "--role", "viewer", "--name", "Zoë Müller"])
     assert ok.exit_code == 0 and ok.stdout.strip().startswith("hs_")
 
+    # TAXII peer tokens follow the same rule
+    peer = runner.invoke(cli, ["-w", str(workspace), "share", "taxii", "add-token", BAD_NAMES["newline"]])
+    assert peer.exit_code == 2 and peer.stderr.startswith("error: NAME: character 4 (U+000A a control character)")
+    assert runner.invoke(cli, ["-w", str(workspace), "share", "taxii", "add-token", "Hôpital B"]).exit_code == 0
+
     client = TestClient(create_app(settings))
     admin = {"Authorization": f"Bearer {tokens['admin']}"}
     refused = client.post("/api/v1/tokens", json={"name": "invoice\u202egpj.exe", "role": "viewer"}, headers=admin)

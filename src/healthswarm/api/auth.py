@@ -26,6 +26,7 @@ TOKEN_PREFIX = "hs_"
 NAME_MAX = 64
 NAME_PUNCTUATION = frozenset(" ._-@")
 NAME_RULE = f"at most {NAME_MAX} letters, digits, spaces and . _ - @"
+UNNAMED = {"Cc": "a control character", "Cs": "a surrogate", "Co": "private use", "Cn": "unassigned"}
 # letters by category that render as nothing (Hangul fillers): a name must be seen to be read
 INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
@@ -61,7 +62,7 @@ def check_token_name(name: str) -> str:
         fits = (char in NAME_PUNCTUATION or (category[0] == "L" and char not in INVISIBLE_LETTERS)
                 or category == "Nd" or (category in ("Mn", "Mc") and position > 1))
         if not fits:
-            label = unicodedata.name(char, "") or category
+            label = unicodedata.name(char, "") or UNNAMED.get(category, category)
             raise ValueError(f"character {position} (U+{ord(char):04X} {label}) is not allowed; expected {NAME_RULE}")
     if "  " in name:
         raise ValueError("two spaces in a row")

@@ -341,8 +341,14 @@ def taxii_add_token(
     write: Annotated[list[str] | None, typer.Option("--write", help="Collection id the peer may write")] = None,
 ) -> None:
     """Create a bearer token (printed once; only its hash is kept) with read/write rights per collection."""
+    from healthswarm.api.auth import check_token_name
     from healthswarm.share.taxii import storage
 
+    try:  # the same rule as API tokens: the name reaches logs and listings
+        name = check_token_name(name.strip(" "))
+    except ValueError as exc:
+        error_lines([f"NAME: {exc}"])
+        raise typer.Exit(2) from None
     store = app_context(ctx).store
     storage.setup(store.engine)
     read, write = read or [], write or []
