@@ -117,6 +117,18 @@ def _since(text: str | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+TABLE_ROWS = 25
+
+
+def _table(rows: list[dict], columns: list[str], title: str) -> None:
+    """A table of the first TABLE_ROWS rows (`--format json` has them all), or one line when there are none."""
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    more = f" (first {TABLE_ROWS} of {len(rows)}; --format json lists all)" if len(rows) > TABLE_ROWS else ""
+    emit(rows[:TABLE_ROWS], OutputFormat.table, columns, title=f"{title}{more}")
+
+
 @app.command()
 def discover(
     ctx: typer.Context,
@@ -165,25 +177,25 @@ def discover(
         s = report.summary()
         console.print(f"{s['events']} events ({s['flow_events']} flow records), {report.window['first']} .. "
                       f"{report.window['last']}: {s['devices_seen']} devices ({s['undeclared_devices']} undeclared), "
-                      f"{s['flows']} flows ({s['undeclared_flows']} undeclared, {s['undeclared_flows_high']} high), "
+                      f"{s['flows']} flows ({s['undeclared_flows']} undeclared, {s['undeclared_flows_high']} high, "
+                      f"{s['infrastructure_flows']} DNS/NTP to own directory), "
                       f"{s['silent_assets']} silent assets, {s['contradictions']} contradicted versions")
-        emit([{**d.as_dict(), "model": " ".join(x for x in ((d.fingerprint.vendor, d.fingerprint.product,
-                                                            d.fingerprint.version) if d.fingerprint else ()) if x),
-               "confidence": f"{d.fingerprint.confidence:.2f}" if d.fingerprint else ""}
-              for d in report.undeclared_devices],
-             fmt, ["ip", "organisation", "zone", "kind", "model", "confidence", "services", "first_seen"],
-             title="Undeclared devices")
-        emit([f.as_dict() for f in report.undeclared_flows], fmt,
-             ["severity", "source", "target", "protocol", "port", "connections", "concerns", "first_seen"],
-             title="Undeclared flows")
-        emit([c.as_dict() for c in report.contradictions], fmt,
-             ["asset_id", "field", "declared", "observed", "confidence"], title="Contradicted declarations")
-        emit(report.silent, fmt, ["asset_id", "kind", "zone", "addresses"],
-             title="Silent declared assets (their zone was seen, they were not)")
-        if found:
-            emit([{"asset": f.asset_id, "advisory": f.advisory_id, "cve": f.cve, "status": str(f.status),
-                   "severity": f.severity, "evidence": f.explanation.get("evidence", "")} for f in found], fmt,
-                 ["asset", "advisory", "cve", "status", "severity", "evidence"], title="Findings on discovered devices")
+        _table([{**d.as_dict(), "model": " ".join(x for x in ((d.fingerprint.vendor, d.fingerprint.product,
+                                                              d.fingerprint.version) if d.fingerprint else ()) if x),
+                 "confidence": f"{d.fingerprint.confidence:.2f}" if d.fingerprint else ""}
+                for d in report.undeclared_devices],
+               ["ip", "organisation", "zone", "kind", "model", "confidence", "services", "first_seen"],
+               "Undeclared devices")
+        _table([f.as_dict() for f in report.undeclared_flows],
+               ["severity", "source", "target", "protocol", "port", "connections", "concerns", "first_seen"],
+               "Undeclared flows")
+        _table([c.as_dict() for c in report.contradictions],
+               ["asset_id", "field", "declared", "observed", "confidence"], "Contradicted declarations")
+        _table(report.silent, ["asset_id", "kind", "zone", "addresses"],
+               "Silent declared assets (their zone was seen, they were not)")
+        _table([{"asset": f.asset_id, "advisory": f.advisory_id, "cve": f.cve, "status": str(f.status),
+                 "severity": f.severity, "evidence": f.explanation.get("evidence", "")} for f in found],
+               ["asset", "advisory", "cve", "status", "severity", "evidence"], "Findings on discovered devices")
         if raised:
             console.print(f"[red]{len(raised)} alert(s)[/red]: undeclared flows into safety-critical devices"
                           + (" (stored)" if alerts else ""))

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from healthswarm.inventory.addresses import AddressIndex
-from healthswarm.inventory.discover.diff import INTERNET, REMOTE_ADMIN, ObservedFlow, address_class
+from healthswarm.inventory.discover.diff import INTERNET, REMOTE_ADMIN, ObservedFlow, address_class, safety_critical
 from healthswarm.inventory.discover.observe import Discovery, FlowKey
 from healthswarm.inventory.discover.protocols import classify, satisfies
-from healthswarm.model import Alert, AttackRef, Event, EventRef, Inventory, Level
+from healthswarm.model import Alert, AttackRef, Event, EventRef, Inventory
 
 DETECTOR = "discover"
 RULE_ID = "discover/undeclared-flow-into-safety-critical-device"
@@ -90,7 +90,7 @@ class DiscoveryDetector:
         self.discovery = discovery or Discovery()
         self.index = AddressIndex(inventory.assets)
         self.assets = {a.id: a for a in inventory.assets}
-        self.critical = {a.id for a in inventory.assets if a.criticality.safety >= Level.HIGH}
+        self.critical = {a.id for a in inventory.assets if safety_critical(a)}
         self.declared: dict[tuple[str, str], list[tuple[str, int | None]]] = {}
         for f in inventory.flows:
             self.declared.setdefault((f.source, f.target), []).append((f.protocol, f.port))

@@ -28,12 +28,24 @@ from healthswarm.inventory.advisories.products import vendor_keys
 from healthswarm.inventory.discover.fingerprints import Conclusion, Fingerprints, oui_vendor
 from healthswarm.inventory.discover.observe import Discovery, Endpoint
 from healthswarm.inventory.discover.protocols import classify, satisfies
-from healthswarm.model import Asset, Flow, Inventory, Level
+from healthswarm.model import MEDICAL_DEVICE_KINDS, Asset, Flow, Inventory, Level
 
 REMOTE_ADMIN = frozenset({"smb", "rdp", "ssh", "telnet", "vnc", "ftp", "sftp"})
+# name and time service from its own directory servers: expected, not declared, reported as "infrastructure"
+# (Kerberos and LDAP are not: inventories declare them, and attack paths read domain membership from them)
+INFRASTRUCTURE = frozenset({"dns", "ntp"})
+DIRECTORY_KINDS = frozenset({"domain-controller", "dns-server"})
+TALKING_DEPENDENCIES = frozenset({"service", "data", "identity", "vendor-access"})
 CLINICAL_SYSTEMS = frozenset({"ehr", "his", "emr", "lis", "ris", "pacs", "fhir-server", "interface-engine",
                               "pharmacy-system", "medical-device-server", "dicom-router"})
 INTERNET = "internet"
+# what "a safety-critical device" is: a medical device, or what drives them (pump servers, IoMT gateways),
+# with safety criticality high or critical (an EHR may be safety-relevant too; it is a clinical system)
+SAFETY_DEVICE_KINDS = MEDICAL_DEVICE_KINDS | frozenset({"medical-device-server", "iomt-gateway"})
+
+
+def safety_critical(asset: Asset | None) -> bool:
+    return asset is not None and asset.kind in SAFETY_DEVICE_KINDS and asset.criticality.safety >= Level.HIGH
 MIN_VERSION_CONFIDENCE = 0.5
 MIN_VENDOR_CONFIDENCE = 0.8
 
@@ -120,7 +132,7 @@ class ObservedFlow:
     connections: int
     events: int
     bytes: int
-    status: str  # "declared" or "undeclared"
+    status: str  # "declared", "undeclared", or "infrastructure" (DNS/NTP to its own directory servers)
     declared_as: str = ""  # the declared flow it satisfies
     concerns: list[str] = field(default_factory=list)
     severity: str = "low"
@@ -170,6 +182,7 @@ class DiscoveryReport:
             "undeclared_devices": len(self.undeclared_devices),
             "fingerprinted": sum(d.fingerprint is not None for d in self.devices),
             "flows": len(self.flows), "declared_flows_seen": sum(f.status == "declared" for f in self.flows),
+            "infrastructure_flows": sum(f.status == "infrastructure" for f in self.flows),
             "undeclared_flows": len(self.undeclared_flows),
             "undeclared_flows_high": sum(f.severity == "high" for f in self.undeclared_flows),
             "silent_assets": len(self.silent), "assets_not_covered": len(self.not_covered),
@@ -215,11 +228,18 @@ class _Neighbourhood:
         return ip.rsplit(".", 1)[0] if "." in ip else ":".join(ip.split(":")[:4])
 
     def guess(self, ip: str) -> tuple[str, str]:
+        """(organisation, zone) from the /24's declared assets; else (organisation, "") from the /16's."""
         zones = self.by_prefix.get(self._prefix(ip))
-        if not zones:
-            return "", ""
-        zone = zones.most_common(1)[0][0]
-        return self.zone_org.get(zone, ""), zone
+        if zones:
+            zone = zones.most_common(1)[0][0]
+            return self.zone_org.get(zone, ""), zone
+        if "." in ip:
+            wide = ip.rsplit(".", 2)[0] + "."
+            orgs = Counter(self.zone_org.get(z, "") for prefix, counts in self.by_prefix.items()
+                           if prefix.startswith(wide) for z in counts.elements())
+            if orgs:
+                return orgs.most_common(1)[0][0], ""
+        return "", ""
 
 
 def _kind_from_services(services: list[str], zone_exposure: str) -> tuple[str, str]:
@@ -284,10 +304,11 @@ def compare(discovery: Discovery, inventory: Inventory, fingerprints: Fingerprin
         devices.append(device)
     devices.sort(key=lambda d: (d.status != "undeclared", d.asset_id or "", d.ip))
 
-    # the declared flows by (source, target)
+    # the declared flows by (source, target), and the dependencies that say two assets talk
     declared_flows: dict[tuple[str, str], list[Flow]] = defaultdict(list)
     for fl in inventory.flows:
         declared_flows[(fl.source, fl.target)].append(fl)
+    depends = {(d.source, d.target): d.kind for d in inventory.dependencies if d.kind in TALKING_DEPENDENCIES}
     device_kind = {d.ip: d.kind for d in devices if d.status == "undeclared"}
 
     flows: list[ObservedFlow] = []
@@ -311,10 +332,17 @@ def compare(discovery: Discovery, inventory: Inventory, fingerprints: Fingerprin
                         f"/{declared.port}" if declared.port else "")
                     break
         if flow.status == "undeclared":
-            _concerns(flow, assets.get(src_asset or ""), assets.get(dst_asset or ""), zones, org_kind,
-                      device_kind.get(client, ""))
+            src, dst = assets.get(src_asset or ""), assets.get(dst_asset or "")
+            if (src is not None and dst is not None and protocol in INFRASTRUCTURE and dst.kind in DIRECTORY_KINDS
+                    and src.organisation == dst.organisation):
+                flow.status, flow.severity = "infrastructure", "info"
+                flow.concerns.append(f"{protocol} to the organisation's {dst.kind}")
+            else:
+                _concerns(flow, src, dst, zones, org_kind, device_kind.get(client, ""))
+                if (kind := depends.get((src_asset or "", dst_asset or ""))) is not None:
+                    flow.concerns.append(f"explained by a declared {kind} dependency")
         flows.append(flow)
-    rank = {"high": 0, "medium": 1, "low": 2}
+    rank = {"high": 0, "medium": 1, "low": 2, "info": 3}
     flows.sort(key=lambda f: (f.status != "undeclared", rank[f.severity], f.source, f.target, f.port or 0))
 
     # silence means something only where the sensors saw the zone
@@ -353,7 +381,7 @@ def _concerns(flow: ObservedFlow, src: Asset | None, dst: Asset | None, zones: d
     severity = "low"
     src_medical = (src is not None and src.is_medical_device) or undeclared_kind in (
         "medical-device", "infusion-pump", "patient-monitor", "ventilator", "modality")
-    if dst is not None and dst.criticality.safety >= Level.HIGH:
+    if safety_critical(dst) and dst is not None:
         flow.safety_critical_target = True
         concerns.append(f"into a safety-critical {dst.kind} ({flow.protocol})")
         severity = "high"
@@ -370,6 +398,13 @@ def _concerns(flow: ObservedFlow, src: Asset | None, dst: Asset | None, zones: d
                                                                         or dst.is_medical_device):
         concerns.append(f"{'a vendor box' if src_vendor else 'the Internet'} reaching a {dst.kind}")
         severity = "high"
+    if src is not None and dst is not None and src.organisation != dst.organisation:
+        concerns.append(f"crosses organisations ({src.organisation} -> {dst.organisation})")
+        severity = "medium" if severity == "low" else severity
+    if flow.target == INTERNET and not src_medical:
+        concerns.append("reaches the Internet")
+    if flow.source == INTERNET and not concerns:
+        concerns.append("from the Internet")
     if flow.source.startswith("ip:"):
         concerns.append("from an undeclared device")
         severity = "medium" if severity == "low" else severity

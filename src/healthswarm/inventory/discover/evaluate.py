@@ -7,7 +7,9 @@ discovery *against the reduced inventory* with what was removed:
 - removed flows found again: an undeclared flow between the removed flow's addresses that satisfies
   its protocol and port;
 - false "undeclared" on the untouched part: observed flows that the reduced inventory declares but the
-  report calls undeclared, over all observed flows it declares (likewise devices);
+  report calls undeclared, over all observed flows it declares (likewise devices); precision of the
+  undeclared flows between assets is 1 minus those over all reported (the rest are removed flows or
+  traffic the full inventory does not declare either, such as the implied dependency traffic);
 - fingerprints of the devices found again: vendor (and product, version) agree with the removed asset;
 - version contradictions against the simulated ones.
 """
@@ -123,7 +125,10 @@ def score(report: DiscoveryReport, full: Inventory, reduced: Inventory, removed_
             "false_undeclared_on_untouched": len(false_undeclared_flows),
             "false_undeclared_rate": _ratio(len(false_undeclared_flows), len(untouched)),
             "undeclared_between_assets_reported": len(reported_undeclared_between_assets),
-            "precision_against_removed": _ratio(len(true_removed_hits), len(reported_undeclared_between_assets)),
+            # wrong only where the reduced inventory declares it; the rest is removed or truly undeclared traffic
+            "precision": _ratio(len(reported_undeclared_between_assets) - len(false_undeclared_flows),
+                                len(reported_undeclared_between_assets)),
+            "removed_share_of_reported": _ratio(len(true_removed_hits), len(reported_undeclared_between_assets)),
         },
     }
     if contradicted is not None:

@@ -33,6 +33,7 @@ DEFAULT_MAX_ENDPOINTS = 1_000_000
 
 # datasets whose records are one connection each (bytes and connection counts come from these alone)
 FLOW_DATASETS = frozenset({"suricata.flow", "suricata.netflow", "zeek.conn", "cicflowmeter.flow"})
+DHCP_DATASETS = frozenset({"suricata.dhcp", "zeek.dhcp", "dhcp"})
 _UNSPECIFIED = frozenset({"0.0.0.0", "255.255.255.255", "::", ""})
 
 
@@ -151,7 +152,7 @@ class Discovery:
         if ts < self._first:
             self._first = ts
         dataset = get("event.dataset") or get("observer.type") or ""
-        if dataset.endswith("dhcp"):  # broadcast and relayed: the client is in the payload, not the addresses
+        if dataset in DHCP_DATASETS:  # broadcast and relayed: the client is in the payload, not the addresses
             self._dhcp(event, event.original if isinstance(event.original, dict) else {})
             return None
         src = get("source.ip")
@@ -194,10 +195,9 @@ class Discovery:
                 original = event.original
                 if type(original) is dict and ("ether" in original or "orig_l2_addr" in original):
                     self._macs(original, self._endpoint(src, ts), self._endpoint(dst, ts))
-                if stats.app is None:
-                    app = get("network.protocol")
-                    if type(app) is str and app not in ("failed", "unknown", ""):
-                        stats.app = app
+                app = get("network.protocol")  # the flow record's application protocol wins over other events'
+                if type(app) is str and app not in ("failed", "unknown", ""):
+                    stats.app = app
                 return new
             if stats.app is None:
                 app = get("network.protocol")

@@ -4,7 +4,7 @@
 model from their fingerprint, the evidence in `attributes`), the undeclared flows between known
 assets as flows, and the assets whose announced version contradicts the declared one as their whole
 record with the observed version. Flows that look like an attack (severity high: a pump speaking SMB,
-a modality reaching the Internet) are written commented out: accepting them is a decision a person
+a modality reaching the Internet: `attack_like`) are written commented out: accepting them is a decision a person
 makes by removing the `#`.
 
 `merge_patch` applies a reviewed patch to the stored inventory: the patch is read by the inventory's
@@ -28,7 +28,7 @@ import yaml
 
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.inventory.advisories import match_findings
-from healthswarm.inventory.discover.diff import Device, DiscoveryReport, ObservedFlow
+from healthswarm.inventory.discover.diff import REMOTE_ADMIN, Device, DiscoveryReport, ObservedFlow
 from healthswarm.inventory.loader import load_inventory
 from healthswarm.model import MEDICAL_DEVICE_KINDS, Asset, Inventory, Level
 from healthswarm.store import Store
@@ -114,6 +114,18 @@ def _device_asset(d: Device) -> dict[str, Any] | None:
     return out
 
 
+_ATTACK_CONCERNS = ("a medical device speaking", "a medical device reaching", "a vendor box reaching",
+                    "the Internet reaching")
+
+
+def attack_like(f: ObservedFlow) -> bool:
+    """Flows the patch holds back (commented out): remote administration into a safety-critical device, a
+    medical device speaking an administration protocol or reaching the Internet, a vendor box or the
+    Internet reaching a clinical system. A pump's HTTPS to its server, merely undeclared, is proposed."""
+    return (f.safety_critical_target and f.protocol in REMOTE_ADMIN) or any(
+        c.startswith(_ATTACK_CONCERNS) for c in f.concerns)
+
+
 def _flow_entry(f: ObservedFlow, source: str, target: str) -> dict[str, Any]:
     out: dict[str, Any] = {"from": source, "to": target, "protocol": f.protocol}
     if f.port:
@@ -164,7 +176,7 @@ def build_patch(report: DiscoveryReport, inventory: Inventory) -> Patch:
         if key in seen:
             continue
         seen.add(key)
-        (patch.held_back if f.severity == "high" else patch.flows).append(_flow_entry(f, source, target))
+        (patch.held_back if attack_like(f) else patch.flows).append(_flow_entry(f, source, target))
     return patch
 
 
@@ -175,14 +187,14 @@ def patch_text(patch: Patch, report: DiscoveryReport) -> str:
         "#   healthswarm inventory merge THIS-FILE",
         f"# window {report.window.get('first')} .. {report.window.get('last')}, {s['events']} events:",
         f"# {len(patch.assets)} undeclared device(s), {len(patch.updated)} contradicted version(s), "
-        f"{len(patch.flows)} undeclared flow(s) proposed, {len(patch.held_back)} held back (commented out: "
+        f"{len(patch.flows)} undeclared flow(s) proposed, {len(patch.held_back)} held back (commented out at the end: "
         "they look like an attack; uncomment only what is legitimate)",
     ]
     if patch.unplaced:
         lines.append("# devices with no declared neighbour to take a zone from (declare them by hand): "
                      + ", ".join(patch.unplaced[:20]))
     if patch.external:
-        lines.append("# flows to or from the Internet (not expressible as inventory flows):")
+        lines.append("# flows that cannot be inventory flows (an end is the Internet or an unplaced device):")
         lines += [f"#   {x}" for x in patch.external[:50]]
     body: dict[str, Any] = {}
     if patch.assets or patch.updated:
@@ -196,7 +208,8 @@ def patch_text(patch: Patch, report: DiscoveryReport) -> str:
         held = _dump({"flows": patch.held_back}).splitlines()
         if patch.flows:
             held = held[1:]  # the `flows:` key is already open above
-        text += "# --- held back: high-severity undeclared flows ---\n" + "\n".join(f"# {line}" for line in held) + "\n"
+        text += "# --- held back: undeclared flows that look like an attack (uncomment what is legitimate) ---\n"
+        text += "\n".join(f"# {line}" for line in held) + "\n"
     return text
 
 

@@ -49,8 +49,8 @@ def classify(transport: str | None, port: int | None, app: str | None) -> str:
     if app:
         name = APPS.get(app.lower())
         if name is not None and name not in ("tcp", "udp"):
-            if name == "https" and port is not None and PORTS.get(port) in ("fhir", "vpn"):
-                return PORTS[port]
+            if name == "http" and port is not None and PORTS.get(port) == "https":
+                return "https"  # HTTP seen on an HTTPS port: a TLS-inspecting sensor or proxy decrypted it
             return name
     if port is not None and (name := PORTS.get(port)) is not None:
         return name

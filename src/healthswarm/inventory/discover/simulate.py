@@ -8,6 +8,10 @@ needs traffic. `simulate` writes it from the *full* inventory, deterministically
   application protocol Suricata would name), `http` records with the device's user agent on its HTTP(S)
   flows, and a `dhcp` record for every workstation and medical device (MAC with an OUI of its vendor
   from netaddr's IEEE table, host name, vendor class);
+- Suricata `flow` records for what the inventory implies without declaring a flow: the talking
+  dependencies (identity → Kerberos, data to a LIS or analyser → HL7, to a PACS → DICOM, else HTTPS),
+  every addressed asset's DNS to its organisation's first domain controller, and replication between
+  an organisation's domain controllers;
 - DICOM association records (calling/called AE title, implementation version name) on DICOM flows;
 - `contradict` assets announce another version than the one declared (the ground truth of version
   contradictions).
@@ -30,7 +34,7 @@ import orjson
 
 from healthswarm.inventory.advisories.products import vendor_keys
 from healthswarm.inventory.discover.fingerprints import BUILTIN, fingerprint_files, rule_examples
-from healthswarm.model import MEDICAL_DEVICE_KINDS, Asset, Inventory
+from healthswarm.model import MEDICAL_DEVICE_KINDS, Asset, Flow, Inventory
 
 _DEFAULT_PORT = {"https": 443, "http": 80, "smb": 445, "kerberos": 88, "ldap": 389, "rdp": 3389, "ssh": 22,
                  "dicom": 104, "hl7v2": 2575, "fhir": 443, "smtp": 25, "dns": 53, "sql": 1433, "mqtt": 1883,
@@ -151,7 +155,28 @@ def simulate(inventory: Inventory, folder: Path, seed: int = 7, day: datetime | 
     def announced_version(a: Asset) -> str:
         return result.contradicted.get(a.id, (a.version, a.version))[1]
 
-    for flow in inventory.flows:
+    conversations: list[Flow] = list(inventory.flows)
+    pairs = {(f.source, f.target) for f in inventory.flows}
+    for dep in inventory.dependencies:
+        if dep.kind in ("service", "data", "identity", "vendor-access") and (dep.source, dep.target) not in pairs:
+            target = assets.get(dep.target)
+            kind = target.kind if target is not None else ""
+            protocol, port = (("kerberos", 88) if dep.kind == "identity" else ("hl7v2", 2575)
+                              if kind in ("lis", "lab-analyser", "interface-engine") else ("dicom", 104)
+                              if kind in ("pacs", "dicom-router") else ("https", 443))
+            conversations.append(Flow(dep.source, dep.target, protocol, port))
+    controllers: dict[str, list[str]] = {}
+    for a in inventory.assets:
+        if a.kind == "domain-controller" and _address(a):
+            controllers.setdefault(a.organisation, []).append(a.id)
+    for a in inventory.assets:
+        dcs = controllers.get(a.organisation, [])
+        if dcs and a.id != dcs[0] and _address(a):
+            conversations.append(Flow(a.id, dcs[0], "dns", 53))
+    for dcs in controllers.values():
+        conversations += [Flow(dc, dcs[0], "ldap", 389) for dc in dcs[1:]]
+
+    for flow in conversations:
         src, dst = assets.get(flow.source), assets.get(flow.target)
         if src is None or dst is None or (sip := _address(src)) is None or (dip := _address(dst)) is None:
             continue
@@ -211,3 +236,44 @@ def simulate(inventory: Inventory, folder: Path, seed: int = 7, day: datetime | 
         path.write_bytes(b"\n".join(line for _, line in lines) + b"\n")
         result.files.append(path)
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m healthswarm.inventory.discover.simulate --out DIR [--holdout 0.2]`: the demo ecosystem's day
+    of traffic in DIR, and with --holdout an inventory with that share of assets and flows removed
+    (`reduced-inventory.yaml`) and what was removed (`removed.yaml`), for the worked example of docs/discover.md."""
+    import argparse
+
+    import yaml
+
+    from healthswarm.demo import ECOSYSTEM
+    from healthswarm.inventory import load_inventory
+    from healthswarm.inventory.discover.evaluate import holdout
+    from healthswarm.inventory.discover.patch import inventory_to_dict
+
+    parser = argparse.ArgumentParser(prog="python -m healthswarm.inventory.discover.simulate")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--inventory", type=Path, default=ECOSYSTEM)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--holdout", type=float, default=0.0, help="share of assets and flows to remove (0.2)")
+    parser.add_argument("--holdout-seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    inventory = load_inventory([args.inventory])
+    result = simulate(inventory, args.out, seed=args.seed)
+    print(f"wrote {', '.join(str(p) for p in result.files)}: {result.flow_records} flow records, "
+          f"{result.announcements} announcements; announcing another version than declared: "
+          + ", ".join(f"{a} ({d} -> {o})" for a, (d, o) in sorted(result.contradicted.items())))
+    if args.holdout > 0:
+        reduced, assets, flows = holdout(inventory, args.holdout, args.holdout_seed)
+        (args.out / "reduced-inventory.yaml").write_text(
+            yaml.safe_dump(inventory_to_dict(reduced), sort_keys=False, allow_unicode=True), encoding="utf-8")
+        removed = {"assets": [a.id for a in assets],
+                   "flows": [f"{f.source} -> {f.target} {f.protocol}/{f.port}" for f in flows]}
+        (args.out / "removed.yaml").write_text(yaml.safe_dump(removed, sort_keys=False), encoding="utf-8")
+        print(f"wrote {args.out / 'reduced-inventory.yaml'}: {len(assets)} assets and {len(flows)} flows removed "
+              f"(listed in {args.out / 'removed.yaml'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
