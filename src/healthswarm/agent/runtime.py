@@ -246,12 +246,15 @@ class Agent:
 
         from healthswarm.api import create_app
         from healthswarm.ingest.sources.syslog import parse_address
+        from healthswarm.security.proxies import TrustedProxies
         from healthswarm.security.tls import uvicorn_options
 
         host, port = parse_address(self.config.api.listen, 8000)
         app = create_app(self.settings, engine=self.store.engine)
+        # forwarded headers only from [api] trusted_proxies (uvicorn's default believes any loopback client)
+        proxies = TrustedProxies(self.settings.api.trusted_proxies).uvicorn_options()
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               **uvicorn_options(self.settings.tls)))
+                                               **uvicorn_options(self.settings.tls), **proxies))
         self.api_server = server
         thread = threading.Thread(target=server.run, name="agent-api", daemon=True)
         thread.start()
