@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, update
 
 from healthswarm.store.taxii_tables import (
     taxii_collections,
@@ -167,43 +167,44 @@ def add_objects(conn: Connection, collection_id: str, objects: Sequence[Any]) ->
                      "spec_version": obj.get("spec_version", "2.1"), "date_added": now, "is_latest": False,
                      "is_first": False, "media_type": STIX_MEDIA, "document": obj})
     if rows:
+        c = taxii_objects.c
         ids = list({r["object_id"] for r in rows})
-        existing: dict[str, list[str]] = {}
+        stored: dict[str, list[str]] = {}
         for start in range(0, len(ids), 500):
             part = ids[start:start + 500]
-            for r in conn.execute(select(taxii_objects.c.object_id, taxii_objects.c.version).where(and_(
-                    taxii_objects.c.collection_id == collection_id, taxii_objects.c.object_id.in_(part)))):
-                existing.setdefault(r.object_id, []).append(r.version)
+            for r in conn.execute(select(c.object_id, c.version).where(and_(
+                    c.collection_id == collection_id, c.object_id.in_(part)))):
+                stored.setdefault(r.object_id, []).append(r.version)
+        versions_of = {ident: list(versions) for ident, versions in stored.items()}
         fresh = []
         for row in rows:
-            versions = existing.setdefault(row["object_id"], [])
+            versions = versions_of.setdefault(row["object_id"], [])
             if row["version"] in versions:
                 successes.append({"id": row["object_id"], "version": row["version"], "message": "already stored"})
                 continue
             versions.append(row["version"])
             fresh.append(row)
             successes.append({"id": row["object_id"], "version": row["version"]})
-        # latest / first flags, computed over stored and new versions together
-        touched = {r["object_id"] for r in fresh}
+        # latest / first flags over stored and new versions together; a stored version loses its flag only
+        # when a new one takes it (one UPDATE each, not a reset and restore of every version)
         for row in fresh:
-            versions = existing[row["object_id"]]
+            versions = versions_of[row["object_id"]]
             row["is_latest"] = row["version"] == max(versions)
             row["is_first"] = row["version"] == min(versions)
-        stale = [i for i in touched if len(existing[i]) > 1]
-        for start in range(0, len(stale), 500):
-            part = stale[start:start + 500]
-            conn.execute(update(taxii_objects).where(and_(taxii_objects.c.collection_id == collection_id,
-                                                          taxii_objects.c.object_id.in_(part)))
-                         .values(is_latest=False, is_first=False))
+        demote: dict[str, list[dict[str, str]]] = {"is_latest": [], "is_first": []}
+        for ident in {r["object_id"] for r in fresh} & stored.keys():
+            old, now_all = stored[ident], versions_of[ident]
+            if max(now_all) != max(old):
+                demote["is_latest"].append({"o": ident, "v": max(old)})
+            if min(now_all) != min(old):
+                demote["is_first"].append({"o": ident, "v": min(old)})
+        for flag, params in demote.items():
+            if params:
+                conn.execute(update(taxii_objects).where(and_(
+                    c.collection_id == collection_id, c.object_id == bindparam("o"), c.version == bindparam("v")))
+                    .values(**{flag: False}), params)
         if fresh:
             conn.execute(taxii_objects.insert(), fresh)
-        # restore the flags on stored versions that are still first or latest
-        for ident in stale:
-            versions = existing[ident]
-            for flag, value in (("is_latest", max(versions)), ("is_first", min(versions))):
-                conn.execute(update(taxii_objects).where(and_(
-                    taxii_objects.c.collection_id == collection_id, taxii_objects.c.object_id == ident,
-                    taxii_objects.c.version == value)).values(**{flag: True}))
     return successes, failures
 
 
