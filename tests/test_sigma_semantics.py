@@ -233,15 +233,15 @@ def test_expand_placeholder_inside_a_value(tmp_path: Path) -> None:
 
 
 def test_catastrophic_regex_runs_in_linear_time(tmp_path: Path) -> None:
-    """`(a+)+$` backtracks exponentially in Python's `re`; the engine must answer at once (RE2)."""
-    import time
+    """`(a+)+$` backtracks exponentially in Python's `re`; the engine must hand it to RE2 (linear time) and
+    answer. The guarantee is which engine runs the pattern, not a stopwatch: exponential backtracking on
+    5,000 characters would not end in the lifetime of the machine, so answering at all is the check."""
+    from healthswarm.detect.sigma.regexes import compile_safe
 
+    assert compile_safe("^(a+)+$")[1] == "re2"
     engine = compile_one(tmp_path, "sel:\n  Name|re: '^(a+)+$'\ncondition: sel")
     event = windows_event({"Channel": "x", "EventID": 1, "Name": "a" * 5000 + "!"})
-    started = time.perf_counter()
     assert engine.match(event) == []
-    # exponential backtracking on 5,000 characters would not end in the lifetime of the machine
-    assert time.perf_counter() - started < 5.0
     assert engine.match(windows_event({"Channel": "x", "EventID": 1, "Name": "aaaa"})) == [0]
 
 

@@ -111,44 +111,45 @@ def test_sqlite_disk_full_then_space_again(lite: Deployment) -> None:
 
 
 def test_consumer_100x_slower_than_the_producer(pg: Deployment) -> None:
-    """The producer bursts; the worker runs 1 % of the time (SIGSTOP/SIGCONT). JetStream holds the backlog, the
-    role's durable never has more than --max-in-flight out, held batches time out and come back (ack_wait),
-    and once the worker runs freely everything is stored exactly once."""
+    """The producer bursts; the worker runs 1 % of the time (SIGSTOP/SIGCONT: the 100x slow-down is produced
+    by the throttle, not measured). JetStream holds the backlog, the role's durable never has more than
+    --max-in-flight out, held batches time out and come back (ack_wait), and once the worker runs freely
+    everything is stored exactly once."""
     n = 3_000
-    started = time.perf_counter()
     pg.publish(0, n)
-    produce_rate = n / (time.perf_counter() - started)
     worker = pg.start("--role", "all", "--batch", "50", "--max-in-flight", "100")
     pg.wait_for(lambda c: c["events"] > 0, 30)
     throttled = threading.Event()
     throttled.set()
+    cycles = 0
 
     def throttle() -> None:
+        nonlocal cycles
         while throttled.is_set() and worker.poll() is None:
             os.kill(worker.pid, signal.SIGSTOP)
             time.sleep(0.099)
             os.kill(worker.pid, signal.SIGCONT)
             time.sleep(0.001)
+            cycles += 1
 
     thread = threading.Thread(target=throttle, daemon=True)
-    before = pg.counts()["events"]
-    window = time.perf_counter()
     thread.start()
     bus = pg.publisher()
     try:
         peak = 0
-        while time.perf_counter() - window < 10:
+        for _ in range(50):  # about 10 s of throttled running, sampled 50 times
             ack_pending, _ = consumer_state(bus, pg.stream, f"{pg.prefix}-ingest")
             peak = max(peak, ack_pending)
             time.sleep(0.2)
         _, backlog = consumer_state(bus, pg.stream, f"{pg.prefix}-ingest")
+        stored_while_throttled = pg.counts()["events"]
     finally:
         bus.close()
         throttled.clear()
         thread.join(5)
         os.kill(worker.pid, signal.SIGCONT)
-    consume_rate = (pg.counts()["events"] - before) / (time.perf_counter() - window)
+    assert cycles > 0, "the throttle never stopped the worker"
     assert peak <= 100, f"{peak} messages out un-acked for --max-in-flight 100"
     assert backlog > 0, "the throttled worker should have left a backlog with JetStream"
-    assert produce_rate >= 100 * consume_rate, (produce_rate, consume_rate)
+    assert stored_while_throttled < n, "the throttled worker cannot have stored the whole burst"
     _finish(pg, n, 50)
