@@ -85,6 +85,8 @@ class AssetIndex:
     @classmethod
     def build(cls, assets: Iterable[Asset]) -> AssetIndex:
         index = cls()
+        # fleets repeat a few (vendor, product) pairs: read each pair once
+        named: dict[tuple[str, str], tuple[tuple[str, ...], dict[tuple[str, str], NameForm], frozenset[str]]] = {}
         for asset in assets:
             cpe = parse_cpe(asset.cpe) if asset.cpe else None
             if cpe is not None:
@@ -93,13 +95,15 @@ class AssetIndex:
             entries: dict[tuple[str, str], NameForm] = {}
             vendors: tuple[str, ...] = ()
             if asset.vendor and asset.product:
-                vendors = vendor_keys(asset.vendor)
-                forms = name_forms(asset.product, asset.vendor)
-                for v in vendors:
-                    for form in forms:
-                        entries.setdefault((v, form.key), form)
-                    words = frozenset(forms[-1].text.split()) if forms else frozenset()
-                    if words:
+                pair = (asset.vendor, asset.product)
+                if pair not in named:
+                    forms = name_forms(asset.product, asset.vendor)
+                    vendor_ids = vendor_keys(asset.vendor)
+                    named[pair] = (vendor_ids, {(v, form.key): form for v in vendor_ids for form in reversed(forms)},
+                                   frozenset(forms[-1].text.split()) if forms else frozenset())
+                vendors, entries, words = named[pair]
+                if words:
+                    for v in vendors:
                         index._words[(v, words)].append((asset, asset.product))
             elif cpe is not None:
                 vendor, products = cpe_name_keys(cpe)
@@ -109,7 +113,7 @@ class AssetIndex:
             for key, form in entries.items():
                 index.by_name[key].append((asset, form))
             codes = {compact(asset.product): "product"} if asset.product else {}
-            for attribute in ASSET_MODEL_ATTRIBUTES:
+            for attribute in ASSET_MODEL_ATTRIBUTES if asset.attributes else ():
                 value = str(asset.attributes.get(attribute, "") or "")
                 if value and compact(value):
                     codes.setdefault(compact(value), f"attributes.{attribute}")

@@ -143,6 +143,7 @@ class NameForm:
     how: str  # "as written", "without (VLFT10GEN), without 'software'", ...
 
 
+@lru_cache(maxsize=65536)
 def compact(text: str) -> str:
     """A normalised name without spaces: the form names are compared in."""
     return _basic(text).replace(" ", "")
