@@ -278,3 +278,40 @@ def test_shared_zeek_and_suricata_samples(tmp_path: Path) -> None:
     assert "00:20:18:eb:ca:21" in zeek_client.macs and zeek_client.mac_vendors == ["CIS TECHNOLOGY INC."]
     windows = [d for d in report.devices if d.fingerprint and d.fingerprint.vendor == "Microsoft"]
     assert windows and all(d.fingerprint and d.fingerprint.evidence for d in windows)
+
+
+def test_incremental_discovery_reads_only_new_events_and_matches_a_full_run(tmp_path: Path,
+                                                                            demo_inventory: Inventory) -> None:
+    from healthswarm.inventory.discover.service import discover_incremental
+
+    store = Store.open(f"sqlite:///{tmp_path / 'inc.db'}")
+    with store.transaction() as conn:
+        replace_inventory(conn, demo_inventory)
+    state = tmp_path / "state.json"
+    files = sorted(LOGS.iterdir())
+    pipeline = Pipeline.for_store(store)
+    for path in files[:3]:
+        ingest_file(pipeline, path)
+    _, first, _, read1 = discover_incremental(store, state)
+    for path in files[3:]:
+        ingest_file(pipeline, path)
+    pipeline.close()
+    _, second, _, read2 = discover_incremental(store, state)
+    _, again, _, read3 = discover_incremental(store, state)
+    _, full, _ = discover_stored(store)
+    assert read1 > 0 and read2 > 0 and read3 == 0
+    assert second.as_dict() == full.as_dict() == again.as_dict()
+    assert first.summary()["events"] + read2 == full.summary()["events"]
+    store.clear()  # the store no longer holds the events the state covers: rebuilt from nothing
+    _, empty, _, _ = discover_incremental(store, state)
+    assert empty.summary()["events"] == 0
+    store.close()
+
+
+def test_infrastructure_and_dependencies_are_told_apart(demo_inventory: Inventory) -> None:
+    ws = next(a for a in demo_inventory.assets if a.id == "sta-ws-01")
+    dc = next(a for a in demo_inventory.assets if a.id == "sta-dc-01")
+    d = Discovery()
+    d.observe(flow(ws.addresses[0], dc.addresses[0], 50000, 53))
+    report = compare(d, demo_inventory, load_fingerprints())
+    assert [f.status for f in report.flows] == ["infrastructure"] and not report.undeclared_flows

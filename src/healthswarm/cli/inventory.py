@@ -139,10 +139,20 @@ def discover(
         "--fingerprints", help="More fingerprint YAML files or folders (beside the shipped ones)")] = None,
     alerts: Annotated[bool, typer.Option(
         "--alerts/--no-alerts", help="Store alerts for undeclared flows into safety-critical devices")] = True,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Read every stored event again instead of only those stored since the last run")] = False,
 ) -> None:
-    """Devices, services and flows seen in the stored events, against the declared inventory."""
+    """Devices, services and flows seen in the stored events, against the declared inventory.
+
+    Without --since the picture is kept in the workspace (discover/state.json) and each run reads only the
+    events stored since the last one; --since reads that window afresh and keeps nothing."""
     from healthswarm.inventory.discover.patch import write_patch
-    from healthswarm.inventory.discover.service import discover_stored, discovered_findings, fingerprints_for
+    from healthswarm.inventory.discover.service import (
+        discover_incremental,
+        discover_stored,
+        discovered_findings,
+        fingerprints_for,
+    )
     from healthswarm.inventory.discover.service import flow_alerts as undeclared_flow_alerts
     from healthswarm.store.alerts import save_alerts
     from healthswarm.store.vulns import load_advisories
@@ -150,7 +160,12 @@ def discover(
     context = app_context(ctx)
     store = context.store
     prints = fingerprints_for(context.settings.workspace, fingerprints or [])
-    _, report, inventory = discover_stored(store, since=_since(since), fingerprints=prints)
+    start = _since(since)
+    if start is not None:
+        _, report, inventory = discover_stored(store, since=start, fingerprints=prints)
+    else:
+        state = context.settings.workspace / "discover" / "state.json"
+        _, report, inventory, _ = discover_incremental(store, state, fingerprints=prints, rebuild=rebuild)
     with store.read() as conn:
         advisories = load_advisories(conn)
     found = discovered_findings(report, inventory, advisories)

@@ -11,10 +11,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+
+import orjson
+from sqlalchemy import func, select
 
 from healthswarm.inventory.advisories import match_findings
 from healthswarm.inventory.discover.alerts import flow_alerts
@@ -24,12 +28,15 @@ from healthswarm.inventory.discover.observe import Discovery
 from healthswarm.inventory.discover.patch import MIN_MODEL_CONFIDENCE, device_id
 from healthswarm.model import Advisory, Asset, Finding, Flow, Inventory
 from healthswarm.store import Store
-from healthswarm.store.events import iter_events
+from healthswarm.store.events import iter_events, search_events
 from healthswarm.store.inventory import load_inventory as stored_inventory
+from healthswarm.store.tables import events
 
-__all__ = ["discover_stored", "discovered_findings", "flow_alerts", "observe_stored", "observed_flows"]
+__all__ = ["discover_incremental", "discover_stored", "discovered_findings", "flow_alerts", "observe_stored",
+           "observed_flows"]
 
 PAGE = 5_000
+STATE_VERSION = 1
 
 
 def fingerprints_for(workspace: Path | None, extra: Sequence[Path] = ()) -> Fingerprints:
@@ -48,6 +55,66 @@ def observe_stored(store: Store, since: datetime | None = None, until: datetime 
         for stored in iter_events(conn, page=PAGE, start=since, end=until):
             observe(stored.event)
     return discovery
+
+
+def _store_identity(store: Store) -> str:
+    return hashlib.blake2b(str(store.engine.url).encode(), digest_size=8).hexdigest()
+
+
+def load_state(path: Path, store: Store) -> tuple[Discovery, int]:
+    """The saved picture and the id of the last event it holds; a fresh one when there is none, it is of
+    another store or version, or the store no longer holds that event (cleared, another database)."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return Discovery(), 0
+    after = data.get("after_id", 0) if isinstance(data, dict) else 0
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION or data.get("store") != _store_identity(
+            store) or not isinstance(after, int):
+        return Discovery(), 0
+    with store.read() as conn:
+        newest = conn.execute(select(func.max(events.c.id))).scalar_one_or_none() or 0
+    if after > newest:
+        return Discovery(), 0
+    return Discovery.from_dict(data.get("discovery") or {}), after
+
+
+def save_state(path: Path, store: Store, discovery: Discovery, after_id: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps({"version": STATE_VERSION, "store": _store_identity(store), "after_id": after_id,
+                                  "discovery": discovery.to_dict()}))
+    tmp.replace(path)  # atomic: a crash leaves the old state or the new one, never half of one
+
+
+def observe_new(store: Store, discovery: Discovery, after_id: int) -> tuple[int, int]:
+    """Feed the events stored after `after_id` (in arrival order); (events read, the last id)."""
+    observe = discovery.observe
+    n = 0
+    with store.read() as conn:
+        while True:
+            page = search_events(conn, after_id=after_id, limit=PAGE)
+            for stored in page:
+                observe(stored.event)
+            n += len(page)
+            if page:
+                after_id = page[-1].id
+            if len(page) < PAGE:
+                return n, after_id
+
+
+def discover_incremental(store: Store, state: Path, fingerprints: Fingerprints | None = None,
+                         inventory: Inventory | None = None, rebuild: bool = False
+                         ) -> tuple[Discovery, DiscoveryReport, Inventory, int]:
+    """Discovery over every stored event, reading only those stored since the last run (the picture is kept
+    in `state`); also the number of events read this time."""
+    if inventory is None:
+        with store.read() as conn:
+            inventory = stored_inventory(conn)
+    discovery, after = (Discovery(), 0) if rebuild else load_state(state, store)
+    read, after = observe_new(store, discovery, after)
+    save_state(state, store, discovery, after)
+    return discovery, compare(discovery, inventory, fingerprints or load_fingerprints()), inventory, read
 
 
 def discover_stored(store: Store, since: datetime | None = None, until: datetime | None = None,
