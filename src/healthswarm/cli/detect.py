@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from healthswarm.cli.context import app_context
-from healthswarm.cli.hunt import placeholders_of
+from healthswarm.cli.hunt import packs_of, placeholders_of
 from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
 from healthswarm.detect.learn.asset_baseline import BaselineConfig
 from healthswarm.detect.learn.pipeline import DEFAULT_BUDGET
@@ -24,7 +24,10 @@ from healthswarm.store.inventory import load_inventory
 def detect(
     ctx: typer.Context,
     rules: Annotated[list[Path] | None, typer.Option(
-        "--rules", "-r", help="Sigma rule files or folders, besides the bundled healthcare rules (repeatable)")] = None,
+        "--rules", "-r", help="Sigma rule files or folders, besides the bundled rule packs (repeatable)")] = None,
+    pack: Annotated[list[str] | None, typer.Option(
+        "--pack", help="Bundled rule packs to load (repeatable; `none` for none; `healthswarm rules list`) "
+        "[default: sigmahq, healthswarm, healthcare]")] = None,
     staff: Annotated[Path | None, typer.Option(
         help="Staff directory (YAML or CSV; see docs/privacy.md): turns on patient-privacy monitoring")] = None,
     baseline: Annotated[bool, typer.Option(help="Per-asset behaviour baselines")] = True,
@@ -40,12 +43,13 @@ def detect(
     since: Annotated[datetime | None, typer.Option(help="Only events from this time (UTC)")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
 ) -> None:
-    """Run Sigma rules, the sensors' alerts, learned baselines, clinical analytics, (with --staff) privacy
+    """Run Sigma rules (by default the SigmaHQ snapshot, the healthswarm and the healthcare packs), the sensors'
+    alerts, learned baselines, clinical analytics, (with --staff) privacy
     monitoring and (with --model) trained models over the stored events, in time order; store the alerts
     and the incidents they form. Running it again over the same events stores nothing twice."""
     actx = app_context(ctx)
     try:
-        spec = SuiteSpec(rules=rules or [], placeholders=placeholders_of(placeholder or []),
+        spec = SuiteSpec(rules=rules or [], packs=packs_of(pack), placeholders=placeholders_of(placeholder or []),
                          baseline=BaselineConfig(warmup_events=warmup_events, warmup_hours=warmup_hours)
                          if baseline else None,
                          clinical=clinical, staff=staff, cache_dir=actx.settings.workspace / CACHE_SUBDIR,

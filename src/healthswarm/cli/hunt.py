@@ -16,6 +16,7 @@ from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
 from healthswarm.detect.sigma import CACHE_SUBDIR, SigmaDetector, load_rules
 from healthswarm.detect.sigma.cache import load_groups, save_groups
+from healthswarm.detect.sigma.packs import DEFAULT_PACKS, PACKS, pack_paths
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.ingest.formats import SNIFF_BYTES, Format
 from healthswarm.ingest.pipeline import detect
@@ -56,6 +57,20 @@ def placeholders_of(values: list[str]) -> dict[str, list[str]]:
     if problems:
         raise InputError(problems)
     return dict(out)
+
+
+def packs_of(values: list[str] | None, default: tuple[str, ...] = DEFAULT_PACKS) -> list[str]:
+    """`--pack` values → pack names: none given → `default`; `none` → no pack; unknown names → InputError."""
+    if not values:
+        return list(default)
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if names == ["none"]:
+        return []
+    unknown = [n for n in names if n not in PACKS]
+    if unknown:
+        raise InputError([Problem(Location("--pack"), f"unknown rule pack {n!r}", f"one of {', '.join(PACKS)}, none")
+                          for n in unknown])
+    return list(dict.fromkeys(names))
 
 
 def _events(files: list[Path], progress: Progress, task: Any, problems: list[str]) -> Iterator[Event]:
@@ -116,7 +131,14 @@ def _summary_tables(alerts: list[Alert]) -> tuple[Table, Table]:
 def hunt(
     ctx: typer.Context,
     events: Annotated[list[str], typer.Argument(help="Event files, folders or globs (any ingest format, EVTX too)")],
-    rules: Annotated[list[Path], typer.Option("--rules", "-r", help="Sigma rule files or folders (repeatable)")],
+    rules: Annotated[list[Path] | None, typer.Option(
+        "--rules", "-r", help="Sigma rule files or folders (repeatable); without it the bundled packs load")] = None,
+    pack: Annotated[list[str] | None, typer.Option(
+        "--pack", help="Bundled rule packs (repeatable: sigmahq, healthswarm, healthcare; `none`) [default: all three "
+        "without --rules, none with it]")] = None,
+    coverage: Annotated[Path | None, typer.Option(
+        "--coverage", help="Write an ATT&CK Navigator layer (JSON) of the techniques the loaded rules cover and what "
+        "fired, and a heat map beside it (same name, .png)")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table: summaries; json/ndjson: detections")]
     = OutputFormat.table,
     min_level: Annotated[str, typer.Option("--min-level", help="Report only detections at this level or above")]
@@ -133,20 +155,24 @@ def hunt(
     if min_level not in LEVELS:
         error_lines([f"--min-level: {min_level!r} is not a level (expected one of {', '.join(LEVELS)})"])
         raise typer.Exit(2)
+    settings = app_context(ctx).settings
     try:
         files = expand(events)
         values = placeholders_of(placeholder or [])
+        paths = [*(rules or []), *pack_paths(packs_of(pack, () if rules else DEFAULT_PACKS), settings.workspace)]
     except InputError as exc:
         error_lines(str(p) for p in exc.problems)
         raise typer.Exit(2) from None
-    settings = app_context(ctx).settings
+    if not paths:
+        error_lines(["--pack none without --rules: no rule to hunt with"])
+        raise typer.Exit(2)
     started = time.perf_counter()
     cache_dir = None if no_cache else settings.workspace / CACHE_SUBDIR
-    ruleset = load_rules(rules, cache_dir=cache_dir, placeholders=values)
+    ruleset = load_rules(paths, cache_dir=cache_dir, placeholders=values)
     load_seconds = time.perf_counter() - started
     missing = [p for p in ruleset.problems if p.message == "no such file or folder"]
     if missing or not (ruleset.rules or ruleset.correlations):
-        error_lines(str(p) for p in missing or [Problem(Location(", ".join(map(str, rules))), "no Sigma rule compiled",
+        error_lines(str(p) for p in missing or [Problem(Location(", ".join(map(str, paths))), "no Sigma rule compiled",
                                                         "Sigma rule files")])
         raise typer.Exit(2)
     if show_problems:
@@ -173,6 +199,11 @@ def hunt(
         save_groups(cache_dir, ruleset, detector.engine.groups())
     for line in problems:
         err_console.print(f"warning: {line}", markup=False)
+    if coverage is not None:
+        from healthswarm.detect.coverage import write_coverage
+
+        written = write_coverage(coverage, ruleset, alerts, name="healthswarm hunt")
+        err_console.print(f"coverage: {', '.join(str(p) for p in written)}", markup=False)
     if fmt is OutputFormat.table:
         by_rule, overview = _summary_tables(alerts)
         console.print(by_rule)

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quarantine": ("healthswarm.cli.ingest", "quarantine_app"),
     "hunt": ("healthswarm.cli.hunt", "hunt"),
     "detect": ("healthswarm.cli.detect", "detect"),
+    "rules": ("healthswarm.cli.rules", "app"),
     "model": ("healthswarm.cli.model", "app"),
     "risk": ("healthswarm.cli.risk", "app"),
     "share": ("healthswarm.cli.share", "app"),

@@ -19,7 +19,8 @@ from healthswarm.detect.learn.pipeline import DEFAULT_BUDGET, ModelStats, pipeli
 from healthswarm.detect.learn.workspace import load_model
 from healthswarm.detect.privacy import PrivacyMonitor, load_directory
 from healthswarm.detect.sensor import SensorAlertDetector
-from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
+from healthswarm.detect.sigma import SigmaDetector, load_rules
+from healthswarm.detect.sigma.packs import pack_paths
 from healthswarm.detect.sigma.ruleset import RuleSet
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Asset
@@ -27,8 +28,11 @@ from healthswarm.model import Asset
 
 @dataclass
 class SuiteSpec:
-    rules: Sequence[Path] = ()                   # Sigma rule files or folders besides the bundled healthcare rules
+    rules: Sequence[Path] = ()                   # Sigma rule files or folders besides the bundled packs
     healthcare_rules: bool = True
+    # bundled rule packs (detect/sigma/packs.py): the healthcare pack alone by default here; `detect` and the
+    # agent pass packs.DEFAULT_PACKS (SigmaHQ snapshot, healthswarm pack, healthcare pack)
+    packs: Sequence[str] = ("healthcare",)
     placeholders: Mapping[str, Sequence[str]] = field(default_factory=dict)
     baseline: BaselineConfig | None = field(default_factory=BaselineConfig)   # None: no per-asset baselines
     clinical: bool = True                        # HL7 / DICOM / FHIR protocol analytics
@@ -56,7 +60,8 @@ def build_suite(spec: SuiteSpec, assets: Sequence[Asset] = ()) -> Suite:
     format or of a kind that cannot observe events, raises InputError (file, line, field)."""
     models = _models(spec)
     detectors: list[Detector] = []
-    paths = [*spec.rules, *([HEALTHCARE_RULES] if spec.healthcare_rules else [])]
+    names = [p for p in dict.fromkeys(spec.packs) if spec.healthcare_rules or p != "healthcare"]
+    paths = [*spec.rules, *pack_paths(names, spec.workspace)]
     ruleset = load_rules(paths, cache_dir=spec.cache_dir, placeholders=spec.placeholders)
     if ruleset.rules or ruleset.correlations:
         detectors.append(SigmaDetector(ruleset))

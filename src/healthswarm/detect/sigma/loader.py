@@ -143,8 +143,17 @@ def compile_files(files: Sequence[tuple[Path, bytes]], placeholders: Mapping[str
                     out.problems.append(_problem(flt.source, _label(flt), f"cannot apply to {_label(rule)}: {exc}"))
 
     lookup = _Lookup(by_key)
+    first_source: dict[str, Any] = {}
     for rule in parsed:
         label = _label(rule)
+        if rule.id is not None and isinstance(rule, SigmaRule | SigmaCorrelationRule):
+            # one rule id, one rule: a copy in a later path (e.g. a bundled pack after the user's own rules) is
+            # skipped, or the same rule would raise every alert twice
+            if str(rule.id) in first_source:
+                where = getattr(first_source[str(rule.id)], "path", "")
+                out.notes.append(_problem(rule.source, label, f"same rule id as {where}: this copy is skipped"))
+                continue
+            first_source[str(rule.id)] = rule.source
         try:
             if isinstance(rule, SigmaCorrelationRule):
                 check_correlation(rule)
@@ -188,11 +197,39 @@ def _resolve(rule: Any, lookup: _Lookup) -> None:
 
 
 def read_files(paths: Iterable[Path]) -> tuple[list[tuple[Path, bytes]], list[Problem]]:
-    files, problems = rule_files(paths)
+    """Every rule file's (path, bytes) under `paths`; a `.zip` (a rule snapshot) is read without extraction,
+    its members named `<zip>/<member>`."""
     out: list[tuple[Path, bytes]] = []
+    problems: list[Problem] = []
+    plain: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_file() and path.suffix.lower() == ".zip":
+            out.extend(_zip_members(path, problems))
+        else:
+            plain.append(path)
+    files, missing = rule_files(plain)
+    problems.extend(missing)
     for path in files:
         try:
             out.append((path, path.read_bytes()))
         except OSError as exc:
             problems.append(Problem(Location(str(path)), f"cannot read: {exc.strerror}", "a readable file"))
     return out, problems
+
+
+def _zip_members(path: Path, problems: list[Problem]) -> list[tuple[Path, bytes]]:
+    import zipfile
+
+    out: list[tuple[Path, bytes]] = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in sorted(zf.infolist(), key=lambda i: i.filename):
+                name = info.filename
+                if info.is_dir() or "__MACOSX" in name or Path(name).name.startswith("._"):
+                    continue
+                if Path(name).suffix.lower() in RULE_SUFFIXES:
+                    out.append((path / name, zf.read(info)))
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        problems.append(Problem(Location(str(path)), f"cannot read the rule archive: {exc}", "a zip of Sigma rules"))
+    return out

@@ -84,10 +84,16 @@ PRODUCT_OBSERVERS: dict[str, tuple[str, ...]] = {
 WINDOWS_FORMATS = frozenset({"windows", "evtx", "windows-json"})
 
 
+#: Windows services pySigma's mapping lacks (service → channels); healthswarm's pack uses them.
+EXTRA_WINDOWS_SERVICES: dict[str, tuple[str, ...]] = {
+    "directory-service": ("directory service",),  # NTDS: LDAP search logging (1644), replication
+}
+
+
 def _windows_services() -> dict[str, tuple[str, ...]]:
     from sigma.pipelines.common import windows_logsource_mapping
 
-    out: dict[str, tuple[str, ...]] = {}
+    out: dict[str, tuple[str, ...]] = dict(EXTRA_WINDOWS_SERVICES)
     for service, channels in windows_logsource_mapping.items():
         names = [channels] if isinstance(channels, str) else list(channels)
         out[service] = tuple(c.lower() for c in names)
