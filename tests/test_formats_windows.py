@@ -170,19 +170,41 @@ def test_evtx_corrupt_chunk_is_rejected_and_reading_continues(tmp_path: Path) ->
     source = big_evtx()
     data = bytearray(source.read_bytes())
     chunk = 4096 + 65536  # the second chunk
+    # the chunk's first record, which defines the template every other record of the chunk uses
     data[chunk + 612 : chunk + 3500] = b"\xff" * (3500 - 612)
     broken = tmp_path / "corrupt.evtx"
     broken.write_bytes(bytes(data))
     items = parse_file(EVTX, broken)
     bad = rejects(items)
-    assert len(bad) == 1
-    assert "unreadable" in bad[0].reason and "chunk" in bad[0].reason
+    assert bad and all("damaged chunk 1" in r.reason and "unreadable" in r.reason for r in bad)
     good = events(items)
+    assert len(good) + len(bad) == independent_count(source)  # every record: read or quarantined
     assert 0 < len(good) < independent_count(source)
-    assert good[-1].position == len(items)  # records after the corrupt chunk were read
-    assert any(e.position > bad[0].position for e in good)
-    # resuming just after the reject does not repeat it
-    assert not rejects(parse_file(EVTX, broken, start=bad[0].position))
+    assert [i.position for i in items] == list(range(1, len(items) + 1))
+    assert any(e.position > bad[-1].position for e in good)  # records after the corrupt chunk were read
+    # resuming just after the rejects does not repeat them
+    assert not rejects(parse_file(EVTX, broken, start=bad[-1].position))
+
+
+def test_evtx_damage_inside_a_chunk_loses_only_the_damaged_records(tmp_path: Path) -> None:
+    """2 KB overwritten in the middle of a chunk: the records around it are salvaged one by one."""
+    source = big_evtx()
+    whole = events(parse_file(EVTX, source))
+    data = bytearray(source.read_bytes())
+    chunk = 4096 + 65536
+    data[chunk + 30000 : chunk + 32048] = bytes((i * 37) % 256 for i in range(2048))
+    broken = tmp_path / "damaged.evtx"
+    broken.write_bytes(bytes(data))
+    items = parse_file(EVTX, broken)
+    good, bad = events(items), rejects(items)
+    assert len(bad) == 1 and "damaged chunk 1" in bad[0].reason  # the damaged span, one reject
+    assert len(good) >= len(whole) - 3  # at most the records that lay in the 2 KB span are lost
+    kept = {e.original["EventRecordID"] for e in good}
+    assert {e.original["EventRecordID"] for e in whole} - kept == set(range(min(whole_ids := {
+        e.original["EventRecordID"] for e in whole} - kept), max(whole_ids) + 1))  # one contiguous gap
+    assert [i.position for i in items] == list(range(1, len(items) + 1))
+    resumed = parse_file(EVTX, broken, start=bad[0].position - 1)
+    assert resumed[0].position == bad[0].position and isinstance(resumed[0], Reject)
 
 
 def test_evtx_truncated_file_and_garbage(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -140,7 +141,7 @@ def _run(pipeline: Pipeline, targets: list[str], files: list[Path], urls: list[s
             err_console.print("files: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
         stopped = [r for r in read if r.stopped]
         for r in stopped:
-            err_console.print(f"{r.path}: not read to its end: {r.stopped}")
+            err_console.print(escape(f"{r.path}: not read to its end: {r.stopped}"))
     for url in urls:
         _consume(pipeline, url, chosen, group, None if follow else idle, ack_wait, stop)
     return results
@@ -206,7 +207,7 @@ def _summary(pipeline: Pipeline, detailed: bool, store: Any) -> None:
             table.add_column(column, justify="left" if column == "source" else "right")
         for name, st in pipeline.per_source.items():
             rate = st.events / st.seconds if st.seconds else 0.0
-            table.add_row(_short(name), f"{st.events:,}", f"{st.stored:,}", f"{st.duplicates:,}",
+            table.add_row(escape(_short(name)), f"{st.events:,}", f"{st.stored:,}", f"{st.duplicates:,}",
                           f"{sum(st.rejects.values()):,}", f"{st.seconds:.2f}", f"{rate:,.0f}")
         err_console.print(table)
         with store.read() as conn:
@@ -217,7 +218,7 @@ def _summary(pipeline: Pipeline, detailed: bool, store: Any) -> None:
         table.add_column("reason")
         shown = s.rejects.most_common(None if detailed else 10)
         for reason, n in shown:
-            table.add_row(f"{n:,}", reason)
+            table.add_row(f"{n:,}", escape(reason))  # reasons quote input: never rich markup
         err_console.print(table)
         if len(s.rejects) > len(shown):
             err_console.print(f"… and {len(s.rejects) - len(shown)} more reasons (--stats shows all)")

@@ -36,7 +36,7 @@ from healthswarm.ingest.formats import FORMAT_MODULES, SNIFF_BYTES, Format, dete
 from healthswarm.ingest.limits import Budget, LimitExceeded, Limits
 from healthswarm.model import Event, Reject
 
-GZIP, BZIP2, XZ, ZIP, TAR = "gzip", "bzip2", "xz", "zip", "tar"
+GZIP, BZIP2, XZ, ZIP, TAR, DEFLATE = "gzip", "bzip2", "xz", "zip", "tar", "deflate"
 COMPRESSIONS: dict[str, bytes] = {GZIP: b"\x1f\x8b", BZIP2: b"BZh", XZ: b"\xfd7zXZ\x00"}
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 SUFFIXES = (".gz", ".gzip", ".tgz", ".bz2", ".tbz2", ".xz", ".txz")
@@ -132,56 +132,35 @@ def unrecognised_reason() -> str:
 # -- streams ----------------------------------------------------------------------------------------
 
 
-class _Counting(io.RawIOBase):
-    """The outermost stream of an input, counting the bytes read from it (the ratio's denominator)."""
-
-    def __init__(self, raw: BinaryIO, budget: Budget) -> None:
-        self._raw = raw
-        self._budget = budget
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self._budget.read += n
-        return n
-
-    def seekable(self) -> bool:
-        return _seekable(self._raw)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._raw.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._raw.tell()
-
-
 class Decompressed(io.RawIOBase):
-    """A gzip, bzip2 or xz stream decompressed as it is read.
+    """A gzip, bzip2, xz or raw deflate (a zip member) stream decompressed as it is read.
 
     Members (gzip) and streams (bzip2, xz) written one after another are read one after another;
     bytes after the last that do not start another are ignored, as gzip(1) does ("trailing garbage
     ignored"; some OTRF archives end with a stray newline, which Python's GzipFile refuses). A stream
-    that ends inside a member raises EOFError (truncated). Every byte produced is charged to the
-    budget once (seeking back re-reads without charging again). Seekable when the compressed stream
-    is: forward by reading, backwards by starting again.
+    that ends inside a member raises EOFError (truncated); with `crc`, a mismatch at the end raises.
+    The budget is charged with every compressed byte fed to the decompressor and every byte it
+    produces, once each (seeking back re-reads without charging again): their ratio is what a bomb
+    gives away, measured as it inflates. Seekable when the compressed stream is: forward by reading,
+    backwards by starting again.
     """
 
-    def __init__(self, raw: BinaryIO, compression: str, budget: Budget) -> None:
+    def __init__(self, raw: BinaryIO, compression: str, budget: Budget, crc: int | None = None) -> None:
         self._raw = raw
         self._kind = compression
-        self._magic = COMPRESSIONS[compression]
+        self._magic = COMPRESSIONS.get(compression, b"")
         self._budget = budget
+        self._crc_expected = crc
         self._origin = raw.tell() if _seekable(raw) else None
-        self._high = 0
+        self._high = 0  # bytes produced and charged so far
+        self._fed_high = 0  # compressed bytes fed and charged so far
         self._start()
 
     def _new(self) -> Any:
         if self._kind == GZIP:
             return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self._kind == DEFLATE:
+            return zlib.decompressobj(-zlib.MAX_WBITS)
         if self._kind == BZIP2:
             return bz2.BZ2Decompressor()
         return lzma.LZMADecompressor()
@@ -192,6 +171,8 @@ class Decompressed(io.RawIOBase):
         self._offset = 0  # in _pending
         self._done = False
         self._position = 0
+        self._fed = 0
+        self._crc = 0
 
     def readable(self) -> bool:
         return True
@@ -221,6 +202,8 @@ class Decompressed(io.RawIOBase):
         wanted = len(buffer)
         while self._offset >= len(self._pending) and not self._done:
             self._pending, self._offset = self._step(max(wanted, 64 * 1024)), 0
+            if self._crc_expected is not None:
+                self._crc = zlib.crc32(self._pending, self._crc)
         size = min(wanted, len(self._pending) - self._offset)
         buffer[:size] = self._pending[self._offset : self._offset + size]
         self._offset += size
@@ -230,9 +213,22 @@ class Decompressed(io.RawIOBase):
             self._high = self._position
         return size
 
+    def _feed(self) -> bytes:
+        data = self._raw.read(_RAW_READ)
+        self._fed += len(data)
+        if self._fed > self._fed_high:
+            self._budget.read += self._fed - self._fed_high
+            self._fed_high = self._fed
+        return data
+
     def _step(self, size: int) -> bytes:
         decompressor = self._decompressor
         if decompressor.eof:
+            if self._kind == DEFLATE:
+                self._done = True
+                if self._crc_expected is not None and self._crc != self._crc_expected:
+                    raise zipfile.BadZipFile(f"CRC-32 mismatch: {self._crc:08x}, expected {self._crc_expected:08x}")
+                return b""
             rest = decompressor.unused_data
             if len(rest) < len(self._magic):
                 rest += self._raw.read(len(self._magic) - len(rest))
@@ -241,13 +237,47 @@ class Decompressed(io.RawIOBase):
                 return b""
             self._decompressor = decompressor = self._new()
             return decompressor.decompress(rest, size)
-        if self._kind == GZIP:
-            data = decompressor.unconsumed_tail or self._raw.read(_RAW_READ)
+        if self._kind in (GZIP, DEFLATE):
+            data = decompressor.unconsumed_tail or self._feed()
         else:
-            data = self._raw.read(_RAW_READ) if decompressor.needs_input else b""
-        if not data and (self._kind == GZIP or decompressor.needs_input):
+            data = self._feed() if decompressor.needs_input else b""
+        if not data and (self._kind in (GZIP, DEFLATE) or decompressor.needs_input):
             raise EOFError(f"{self._kind} stream ends before its end-of-stream marker (truncated)")
         return decompressor.decompress(data, size)
+
+
+class _Slice(io.RawIOBase):
+    """`size` bytes of `stream` from `offset` (a zip member's compressed data), seekable."""
+
+    def __init__(self, stream: BinaryIO, offset: int, size: int) -> None:
+        self._stream = stream
+        self._offset = offset
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._size - self._position)
+        if n <= 0:
+            return 0
+        self._stream.seek(self._offset + self._position)
+        data = self._stream.read(n)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, min(self._size, base + offset))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 class _Metered(io.RawIOBase):
@@ -413,7 +443,7 @@ class Opened:
         if found is None:  # the common case: no wrapper at all
             self.kind, self._stream, self.head, self.name = "plain", stream, head, name
         else:
-            counted: Any = _Counting(stream, self.budget)  # unbuffered: it counts what was really read
+            counted: Any = stream
             self.kind = found
             try:
                 kind_inside, self._stream, self.head, self.name = self._peel(counted, name, 0)  # type: ignore[arg-type]
@@ -514,15 +544,36 @@ class Opened:
                     continue
                 inner = f"{source}!{info.filename}"
                 try:
-                    member = archive.open(info)
+                    member = self._open_member(archive, info)
                 except Exception as exc:  # encrypted, unsupported method, bad header
                     yield from self._reject(inner, counter, start, f"zip member unreadable: {_describe(exc)}")
                     continue
-                with member:
-                    metered: Any = member
-                    if info.compress_type != zipfile.ZIP_STORED:
-                        metered = io.BufferedReader(_Metered(member, self.budget), _BUFFER)  # type: ignore[arg-type]
-                    yield from self._entry(metered, inner, info.filename, depth, counter, start)
+                yield from self._entry(member, inner, info.filename, depth, counter, start)
+
+    def _open_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> BinaryIO:
+        """A zip member's bytes. Deflate and bzip2 are inflated here, from the member's compressed bytes
+        read 16 KiB at a time, so the budget sees the true ratio as it grows (the standard library's
+        reader reads as many compressed bytes as it was asked for decompressed ones)."""
+        if info.flag_bits & 0x1:
+            raise ValueError("the member is encrypted (a password is needed)")
+        method = info.compress_type
+        if method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2) and archive.fp is not None:
+            fp: Any = archive.fp
+            fp.seek(info.header_offset)
+            header = fp.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"bad local file header at offset {info.header_offset}")
+            offset = (info.header_offset + 30 + int.from_bytes(header[26:28], "little")
+                      + int.from_bytes(header[28:30], "little"))
+            data = _Slice(fp, offset, info.compress_size)
+            if method == zipfile.ZIP_STORED:
+                return io.BufferedReader(data, _BUFFER)  # type: ignore[return-value]
+            kind_of = DEFLATE if method == zipfile.ZIP_DEFLATED else BZIP2
+            crc = info.CRC if method == zipfile.ZIP_DEFLATED else None
+            return io.BufferedReader(Decompressed(data, kind_of, self.budget, crc), _BUFFER)  # type: ignore[arg-type,return-value]
+        # LZMA and the rest: the standard library's reader, charged against the member's whole compressed size
+        self.budget.read += info.compress_size
+        return io.BufferedReader(_Metered(archive.open(info), self.budget), _BUFFER)  # type: ignore[arg-type,return-value]
 
     def _tar(self, stream: BinaryIO, source: str, depth: int, counter: list[int],
              start: int) -> Iterator[Event | Reject]:

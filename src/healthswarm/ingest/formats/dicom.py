@@ -115,6 +115,9 @@ class DicomFormat:
             return self._reject(source, 1, 1, f"invalid DICOM file: {exc}", head)
         except Exception as exc:  # pydicom raises many types for broken files (struct, ValueError, EOFError…)
             return self._reject(source, 1, 1, f"DICOM file unreadable: {type(exc).__name__}: {exc}", head)
+        problem = _incomplete(readable, dataset)
+        if problem:
+            return self._reject(source, 1, 1, problem, head)
         timestamp = _dataset_time(dataset) or _file_time(stream)
         if timestamp is None:
             return self._reject(
@@ -316,6 +319,84 @@ def _dataset_time(dataset: Any) -> datetime | None:
             continue
         return value.astimezone(UTC)
     return None
+
+
+# VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_IMPLICIT_LITTLE, _EXPLICIT_BIG, _DEFLATED = "1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"
+_UNDEFINED = 0xFFFFFFFF
+
+
+def _incomplete(stream: BinaryIO, dataset: Any) -> str:
+    """Why a Part 10 file that pydicom read is not whole, or ''.
+
+    pydicom reads leniently: random bytes after a valid preamble give an empty data set, and with
+    pixel data left unread a file cut anywhere after its metadata reads fine. So: the file meta must
+    name a transfer syntax, a data set must follow, and every element's declared length (pixel data,
+    sequences, encapsulated fragments) must fit in the file — walked header by header, values skipped.
+    """
+    meta = getattr(dataset, "file_meta", None)
+    syntax = _text(meta.get("TransferSyntaxUID")) if meta is not None else ""
+    if not syntax:
+        return ("DICOM file meta information incomplete: no (0002,0010) Transfer Syntax UID after the 'DICM' "
+                "prefix (corrupt or not DICOM)")
+    if len(dataset) == 0:
+        return "DICOM file without a data set after its file meta information (corrupt or cut short)"
+    if syntax == _DEFLATED:
+        return ""  # a deflated data set is one zlib stream: pydicom inflated it, nothing left to walk
+    try:
+        size = stream.seek(0, io.SEEK_END)
+        problem = _walk(stream, size, syntax)
+        if problem and syntax != _IMPLICIT_LITTLE and not _walk(stream, size, _IMPLICIT_LITTLE):
+            return ""  # written in implicit VR whatever its meta says (pydicom reads such files too)
+        return problem
+    except (OSError, ValueError) as exc:
+        return f"DICOM file unreadable: {exc}"
+
+
+def _walk(stream: BinaryIO, size: int, syntax: str) -> str:
+    import struct
+
+    position = _PREAMBLE + 4
+    open_containers = 0  # sequences and items of undefined length not yet closed by their delimiter
+    while position < size:
+        stream.seek(position)
+        header = stream.read(12)
+        if len(header) < 8:
+            return f"DICOM file truncated: it ends {len(header)} bytes into an element header at offset {position:,}"
+        meta = header[:2] == b"\x02\x00"  # group 0002 is explicit VR little endian whatever the syntax
+        order = ">" if syntax == _EXPLICIT_BIG and not meta else "<"
+        group, element = struct.unpack(order + "HH", header[:4])
+        vr = header[4:6]
+        implicit = syntax == _IMPLICIT_LITTLE and not meta
+        if not implicit and not (vr.isalpha() and vr.isupper()):
+            implicit = True  # an implicit-VR element inside an explicit data set (as pydicom tolerates)
+        if group == 0xFFFE or implicit:
+            (length,) = struct.unpack(order + "I", header[4:8])
+            skip = 8
+        elif vr in _LONG_VRS:
+            if len(header) < 12:
+                return f"DICOM file truncated: it ends inside the header of element ({group:04X},{element:04X})"
+            (length,) = struct.unpack(order + "I", header[8:12])
+            skip = 12
+        else:
+            (length,) = struct.unpack(order + "H", header[6:8])
+            skip = 8
+        position += skip
+        if group == 0xFFFE and element in (0xE00D, 0xE0DD):
+            open_containers = max(0, open_containers - 1)
+            continue
+        if length == _UNDEFINED:
+            open_containers += 1
+            continue  # a sequence, item or encapsulated pixel data: what it holds follows, walked on
+        position += length
+        if position > size:
+            return (f"DICOM file truncated: element ({group:04X},{element:04X}) declares {length:,} bytes but the "
+                    f"file ends {position - size:,} bytes short (cut at {size:,} bytes)")
+    if open_containers:
+        return (f"DICOM file truncated: it ends inside {open_containers} sequence(s) or encapsulated pixel data "
+                "not closed by their delimiter")
+    return ""
 
 
 def _file_time(stream: BinaryIO) -> datetime | None:

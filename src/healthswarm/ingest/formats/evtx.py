@@ -1,10 +1,17 @@
 """Windows EVTX files, read with the `evtx` package (Rust parser; records rendered as JSON).
 
 `original` is the flat Sigma dict of `windows_fields`, `fields` its ECS mapping.
-`position` is the record ordinal: the 1-based count of items read, where a chunk the parser
-cannot read counts as one item (its Reject) so a resume neither repeats nor loses it.
-A corrupt chunk becomes a Reject with the parser's reason and reading goes on with the next chunk;
-a file that ends inside a chunk (a truncated copy) gets a Reject for that partial chunk, because the
+`position` is the record ordinal: the 1-based count of items read (events and rejects), so a
+resume neither repeats nor loses one.
+
+A damaged chunk is salvaged record by record: the parser gives up on a whole chunk (64 KiB, often
+100 records) when a few bytes of it are wrong, so once it fails the file is read again chunk by
+chunk, and a chunk that fails is repaired in memory before it is parsed — its string and template
+caches cleared (rebuilt from the records as they are read), the records found by their magic
+`**\0\0` with a size that its trailing copy confirms, and each damaged span between them turned
+into one filler record that the parser rejects on its own. So only what cannot be read is
+quarantined: the damaged spans, and records whose template was defined inside one.
+A file that ends inside a chunk (a truncated copy) gets a Reject for that partial chunk, because the
 parser ignores it without a word.
 """
 
@@ -12,6 +19,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import struct
 import warnings
 from collections.abc import Iterator
 from datetime import datetime
@@ -24,8 +33,12 @@ from healthswarm.ingest.formats.windows_fields import ecs_fields, event_timestam
 from healthswarm.model import Event, Reject
 
 _MAGIC = b"ElfFile\x00"
+_CHUNK_MAGIC = b"ElfChnk\x00"
+_RECORD_MAGIC = re.compile(b"\\*\\*\x00\x00")
 _HEADER = 4096
 _CHUNK = 65536
+_CHUNK_HEADER = 512
+_RECORD_HEADER = 24  # magic, size, record id, time; the size is repeated in the record's last 4 bytes
 
 
 class EvtxFormat:
@@ -39,6 +52,7 @@ class EvtxFormat:
 
     def parse(self, stream: BinaryIO, source: str, start: int = 0) -> Iterator[Event | Reject]:
         ordinal = 0
+        stream = _random_access(stream)
         head = _peek(stream, 8)
         if head != _MAGIC:
             yield self._reject(source, 1, f"not an EVTX file: expected magic 'ElfFile\\0', found {head!r}", head)
@@ -49,6 +63,7 @@ class EvtxFormat:
         except Exception as exc:  # the Rust parser reports every failure as OSError/RuntimeError/ValueError
             yield self._reject(source, 1, f"EVTX header unreadable: {exc}", _peek(stream, _HEADER))
             return
+        damaged = False
         while True:
             try:
                 with warnings.catch_warnings():
@@ -56,15 +71,24 @@ class EvtxFormat:
                     record = next(records)
             except StopIteration:
                 break
-            except Exception as exc:  # a corrupt chunk/record: the iterator goes on after it
-                ordinal += 1
-                if ordinal > start:
-                    yield self._reject(source, ordinal, f"EVTX chunk/record unreadable: {exc}", b"")
-                continue
+            except Exception:  # a damaged chunk: read the file again chunk by chunk, salvaging it
+                damaged = True
+                break
             ordinal += 1
             if ordinal <= start:
                 continue
             yield self._event(record, source, ordinal)
+        if damaged:
+            done = ordinal
+            ordinal = 0
+            for item in _chunk_by_chunk(stream):
+                ordinal += 1
+                if ordinal <= max(start, done):
+                    continue
+                if isinstance(item, str):
+                    yield self._reject(source, ordinal, item, b"")
+                else:
+                    yield self._event(item, source, ordinal)
         partial = _partial_chunk(stream)
         if partial is not None:
             ordinal += 1
@@ -113,11 +137,104 @@ def _peek(stream: BinaryIO, size: int) -> bytes:
 def _open_parser(stream: BinaryIO) -> Any:
     import evtx  # imported on use: the Rust extension is not needed by other formats
 
-    if not stream.seekable():
-        # the parser seeks between chunks; a pipe is held in memory (EVTX files are at most a few GB,
-        # usually 20 MB — the default maximum size of a Windows log)
-        stream = io.BytesIO(stream.read())
     return evtx.PyEvtxParser(stream, number_of_threads=1)
+
+
+def _random_access(stream: BinaryIO) -> BinaryIO:
+    """The parser seeks between chunks; a pipe or an archive member is held in memory (EVTX files are
+    at most a few GB, usually 20 MB — the default maximum size of a Windows log)."""
+    try:
+        if stream.seekable():
+            return stream
+    except (AttributeError, OSError, ValueError):
+        pass
+    return io.BytesIO(stream.read())
+
+
+def _chunk_by_chunk(stream: BinaryIO) -> Iterator[dict[str, Any] | str]:
+    """Every record of the file (a dict) or the reason one could not be read (a str), chunk by chunk,
+    damaged chunks salvaged (see the module docstring)."""
+    import evtx
+
+    stream.seek(0)
+    data = stream.read()
+    header = data[:_HEADER]
+    for index, offset in enumerate(range(_HEADER, len(data) - _CHUNK + 1, _CHUNK)):
+        chunk = data[offset : offset + _CHUNK]
+        if chunk[:8] != _CHUNK_MAGIC and not chunk.strip(b"\x00"):
+            continue  # an unused chunk slot
+        items, failed = _read_chunk(evtx, header + chunk)
+        if failed:
+            repaired = _repair_chunk(chunk)
+            if repaired is None:
+                yield f"EVTX chunk {index} unreadable and no record in it could be found: {failed}"
+                continue
+            items, _ = _read_chunk(evtx, header + repaired)
+            items = [f"EVTX record in damaged chunk {index} unreadable: {item}" if isinstance(item, str) else item
+                     for item in items]
+        yield from items
+
+
+def _read_chunk(evtx: Any, data: bytes) -> tuple[list[dict[str, Any] | str], str]:
+    """The records of a one-chunk file, errors as str; and the first error ('' when none)."""
+    items: list[dict[str, Any] | str] = []
+    first = ""
+    try:
+        records = evtx.PyEvtxParser(io.BytesIO(data), number_of_threads=1).records_json()
+    except Exception as exc:  # the parser reports every failure as OSError/RuntimeError/ValueError
+        return [str(exc)], str(exc)
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                items.append(next(records))
+        except StopIteration:
+            break
+        except Exception as exc:
+            first = first or str(exc)
+            items.append(str(exc))
+            if "header magic" in str(exc) or "chunk" in str(exc).lower():
+                break  # the parser cannot go on in this chunk
+    return items, first
+
+
+def _repair_chunk(chunk: bytes) -> bytes | None:
+    """`chunk` made readable record by record (see the module docstring), or None without records."""
+    size = len(chunk)
+    starts: list[tuple[int, int]] = []
+    for match in _RECORD_MAGIC.finditer(chunk, _CHUNK_HEADER):
+        at = match.start()
+        length = struct.unpack_from("<I", chunk, at + 4)[0] if at + 8 <= size else 0
+        if _RECORD_HEADER + 4 <= length <= size - at and struct.unpack_from("<I", chunk, at + length - 4)[0] == length:
+            starts.append((at, length))
+    if not starts:
+        return None
+    fixed = bytearray(chunk)
+    fixed[:8] = _CHUNK_MAGIC
+    fixed[128:_CHUNK_HEADER] = bytes(_CHUNK_HEADER - 128)  # string and template caches: rebuilt while reading
+    valid = dict(starts)
+    end = max(at + length for at, length in starts)
+    position = _CHUNK_HEADER
+    while position < end:
+        if position in valid:
+            position += valid[position]
+            continue
+        following = [at for at, _ in starts if at >= position + _RECORD_HEADER + 4]
+        target = following[0] if following else end
+        if target - position < _RECORD_HEADER + 4:
+            end = position  # a damaged tail too short for a filler: the records end here
+            break
+        _filler(fixed, position, target - position)
+        position = target
+    struct.pack_into("<I", fixed, 48, end)  # free space offset: where the records end
+    return bytes(fixed)
+
+
+def _filler(chunk: bytearray, at: int, length: int) -> None:
+    """A record over a damaged span, whose body no parser reads as an event (one reject for the span)."""
+    struct.pack_into("<4sIQQ", chunk, at, b"**\x00\x00", length, 0, 0)
+    chunk[at + _RECORD_HEADER] = 0xFF  # not a BinXML token
+    struct.pack_into("<I", chunk, at + length - 4, length)
 
 
 def _partial_chunk(stream: BinaryIO) -> tuple[int, int] | None:

@@ -10,6 +10,9 @@ Fields (via the `hl7` package): `hl7.message_type` (`ADT^A01`), `hl7.trigger_eve
 `hl7.message_structure`, `hl7.control_id`, `hl7.processing_id`, `hl7.version`,
 `hl7.sending_application` / `hl7.sending_facility` / `hl7.receiving_application` /
 `hl7.receiving_facility` (first component, the namespace id), `event.action`.
+The visit (PV1): `hl7.patient_class`, `hl7.location` and `hl7.location.ward|room|bed|facility|building|floor`,
+`hl7.hospital_service`, `hl7.attending_doctor.id|name`, `hl7.referring_doctor.id|name`,
+`hl7.admitting_doctor.id|name` (clinicians are staff, not patient data).
 Patient data stay in `patient.*` only: `patient.id` (PID-3, first identifier), `patient.mrn`
 (the first PID-3 identifier of type MR), `patient.identifiers` (every PID-2/3/4 identifier with type
 and assigning authority), `patient.name` (PID-5, "FAMILY, GIVEN MIDDLE"). `message` is a summary
@@ -38,7 +41,8 @@ _SEPARATORS = re.compile(rb"[\r\n\x0b\x1c]")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _ENVELOPE = {b"FHS", b"BHS", b"BTS", b"FTS"}
 # segment → the last field read from it (MSH counts its separator as MSH-1, so MSH-n is split part n-1)
-_FIELD_SEGMENTS = {"MSH": 12, "EVN": 2, "PID": 5}
+_FIELD_SEGMENTS = {"MSH": 12, "EVN": 2, "PID": 5, "PV1": 17}
+_SEGMENT_LIKE = re.compile(rb"[A-Z][A-Z0-9]{2}(?:[^A-Za-z0-9\s]|$)")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$")
 _CHUNK = 1024 * 1024
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -113,6 +117,12 @@ class Hl7Format:
                     raw,
                     f"{len(raw)} bytes outside any message: expected a message to start with an MSH segment "
                     f"(found {raw[:20]!r})",
+                )
+            elif kind == "garbage":
+                yield self._reject(
+                    source, end, record, raw,
+                    f"not an HL7 segment: expected a segment id (3 capitals or digits) and a field separator, "
+                    f"found {raw[:20]!r}",
                 )
             elif kind == "oversized":
                 yield self._reject(source, end, record, raw, f"message longer than {MAX_MESSAGE_BYTES} bytes")
@@ -190,8 +200,18 @@ class _Splitter:
         if sep == b"\x0b":
             end = begin + len(segment)  # the frame start belongs to the next message
         if not segment.strip(b" \t"):
+            # a blank line ends a message (files separate messages so), and what follows is another record
             if self.parts:
                 self.end = end
+                yield from self.flush()
+        elif not _SEGMENT_LIKE.match(segment):
+            # not a segment at all (a cut line, binary bytes, prose): its own bad record, never glued to the
+            # message before it (which would then be rejected too) nor to other bad lines
+            yield from self.flush()
+            self.kind = "garbage"
+            self._add(segment, sep)
+            self.end = end
+            yield from self.flush()
         elif tag == b"MSH" or tag in _ENVELOPE:
             yield from self.flush()
             if tag == b"MSH":
@@ -385,6 +405,9 @@ def _fields(message: Any, msh: Any) -> dict[str, Any]:
         name = ", ".join(p for p in (family, " ".join(p for p in (given, middle) if p)) if p)
         if name:
             fields["patient.name"] = name
+    pv1 = _segment(message, "PV1")
+    if pv1 is not None:
+        _visit(fields, pv1, put, unescape)
     summary = f"HL7 {fields['hl7.message_type']}"
     if "hl7.control_id" in fields:
         summary += f" {fields['hl7.control_id']}"
@@ -394,6 +417,35 @@ def _fields(message: Any, msh: Any) -> dict[str, Any]:
         summary += f" to {fields['hl7.receiving_application']}"
     fields["message"] = summary
     return fields
+
+
+# PV1 clinicians (XCN: id^family^given^middle^suffix^prefix^degree): staff, not patient data
+_CLINICIANS = (("attending_doctor", 7), ("referring_doctor", 8), ("admitting_doctor", 17))
+# PV1-3 assigned patient location (PL) components
+_LOCATION = (("ward", 0), ("room", 1), ("bed", 2), ("facility", 3), ("building", 6), ("floor", 7))
+
+
+def _visit(fields: dict[str, Any], pv1: Any, put: Any, unescape: Any) -> None:
+    """PV1 as fields, so later stages (privacy monitoring, asset ties) need not re-read the message:
+    `hl7.patient_class` (PV1-2), `hl7.location` (PV1-3 as written) and `hl7.location.ward` (its point of
+    care, the ward or unit) / `.room` / `.bed` / `.facility` / `.building` / `.floor`,
+    `hl7.hospital_service` (PV1-10), and for the attending (PV1-7), referring (PV1-8) and admitting
+    (PV1-17) clinician `hl7.<role>.id` and `hl7.<role>.name` ("FAMILY, GIVEN MIDDLE")."""
+    put("hl7.patient_class", _part(pv1, 2))
+    parts = [_part(pv1, 3, 0, c) for c in range(8)]
+    while parts and not parts[-1]:
+        parts.pop()
+    if parts:
+        fields["hl7.location"] = "^".join(unescape(p) for p in parts)
+    for name, index in _LOCATION:
+        put(f"hl7.location.{name}", _part(pv1, 3, 0, index))
+    put("hl7.hospital_service", _part(pv1, 10))
+    for role, field in _CLINICIANS:
+        put(f"hl7.{role}.id", _part(pv1, field, 0, 0))
+        family, given, middle = (unescape(_part(pv1, field, 0, c)) for c in (1, 2, 3))
+        display = ", ".join(p for p in (family, " ".join(p for p in (given, middle) if p)) if p)
+        if display:
+            fields[f"hl7.{role}.name"] = display
 
 
 def parse_dtm(text: str) -> datetime | None:
