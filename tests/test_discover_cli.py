@@ -65,6 +65,7 @@ def test_a_bad_patch_exits_2_with_lines_and_changes_nothing(ws: Path, tmp_path: 
     assert f"{bad}:4: zone: unknown zone 'nowhere'" in result.stderr
     assert f"{bad}:11: protocol: unknown protocol 'carrier-pigeon'" in result.stderr
     assert "overlaps" in result.stderr  # 10.10.1.101 belongs to a declared workstation
+    assert "(at the stored inventory)" in result.stderr and "healthswarm-merge-" not in result.stderr
     assert cli("-w", str(ws), "inventory", "show", "--format", "json").stdout == before
 
 

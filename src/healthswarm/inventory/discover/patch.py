@@ -254,6 +254,18 @@ def _patch_ids(path: Path) -> dict[str, set[str]]:
     return out
 
 
+STORED = "the stored inventory"
+
+
+def _name_stored(problem: Problem, temporary: str) -> Problem:
+    """A problem that points into the stored inventory's temporary copy names the stored inventory instead."""
+    location = problem.location
+    if location.file == temporary:
+        location = Location(STORED, None, location.field)
+    message = re.sub(re.escape(temporary) + r":\d+", STORED, problem.message)
+    return Problem(location, message, problem.expected)
+
+
 def merged_inventory(current: Inventory, path: Path) -> tuple[Inventory, set[str], set[str]]:
     """The inventory `current` + the patch at `path`, validated by the loader (line-numbered problems);
     also the ids of added and replaced assets."""
@@ -268,7 +280,10 @@ def merged_inventory(current: Inventory, path: Path) -> tuple[Inventory, set[str
     with tempfile.TemporaryDirectory(prefix="healthswarm-merge-") as tmp:
         stored = Path(tmp) / "stored-inventory.yaml"
         stored.write_text(_dump(inventory_to_dict(base)), encoding="utf-8")
-        merged = load_inventory([stored, path])
+        try:
+            merged = load_inventory([stored, path])
+        except InputError as exc:
+            raise InputError([_name_stored(p, str(stored)) for p in exc.problems]) from None
     flows = tuple(dict.fromkeys(merged.flows))
     deps = tuple(dict.fromkeys(merged.dependencies))
     merged = Inventory(merged.organisations, merged.zones, merged.assets, flows, deps)
