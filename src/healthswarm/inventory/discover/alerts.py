@@ -113,7 +113,7 @@ class DiscoveryDetector:
                                       for p, dp in self.declared.get((source, target), ())):
             return []
         src = source or (f"ip:{client}" if address_class(client) == "internal" else INTERNET)
-        first = event.timestamp.isoformat()
+        first = event.timestamp.timestamp()
         flow = ObservedFlow(client, server, port, transport, protocol, src, target or "", first, first, 1, 1, 0,
                             "undeclared", concerns=[f"into a safety-critical {self.assets[target].kind}"],
                             severity="high", safety_critical_target=True)

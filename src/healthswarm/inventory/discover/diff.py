@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -93,7 +93,7 @@ def vendors_agree(a: str, b: str) -> bool:
     return bool(set(vendor_keys(a)) & set(vendor_keys(b))) if a and b else True
 
 
-@dataclass
+@dataclass(slots=True)
 class Device:
     ip: str
     status: str  # "declared" or "undeclared"
@@ -113,12 +113,12 @@ class Device:
     why_kind: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "fingerprint"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fingerprint"}
         out["fingerprint"] = self.fingerprint.as_dict() if self.fingerprint else None
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class ObservedFlow:
     client: str
     server: str
@@ -127,8 +127,8 @@ class ObservedFlow:
     protocol: str
     source: str  # asset id, "ip:<address>" for an undeclared device, or "internet"
     target: str
-    first_seen: str | None
-    last_seen: str | None
+    first: float  # epoch seconds; `first_seen` / `last_seen` (and `as_dict`) give ISO 8601
+    last: float
     connections: int
     events: int
     bytes: int
@@ -138,8 +138,18 @@ class ObservedFlow:
     severity: str = "low"
     safety_critical_target: bool = False
 
+    @property
+    def first_seen(self) -> str | None:
+        return iso(self.first)
+
+    @property
+    def last_seen(self) -> str | None:
+        return iso(self.last)
+
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("first", "last")}
+        out["first_seen"], out["last_seen"] = self.first_seen, self.last_seen
+        return out
 
 
 @dataclass
@@ -218,10 +228,14 @@ class _Neighbourhood:
     def __init__(self, inventory: Inventory) -> None:
         self.zone_org = {z.id: z.organisation for z in inventory.zones}
         self.by_prefix: dict[str, Counter[str]] = defaultdict(Counter)
+        self.by_wide: dict[str, Counter[str]] = defaultdict(Counter)  # IPv4 /16 → organisations
         for a in inventory.assets:
             for text in a.addresses:
                 if "/" not in text:
                     self.by_prefix[self._prefix(text)][a.zone] += 1
+                    if "." in text:
+                        self.by_wide[text.rsplit(".", 2)[0]][self.zone_org.get(a.zone, "")] += 1
+        self._memo: dict[str, tuple[str, str]] = {}
 
     @staticmethod
     def _prefix(ip: str) -> str:
@@ -229,17 +243,18 @@ class _Neighbourhood:
 
     def guess(self, ip: str) -> tuple[str, str]:
         """(organisation, zone) from the /24's declared assets; else (organisation, "") from the /16's."""
-        zones = self.by_prefix.get(self._prefix(ip))
-        if zones:
-            zone = zones.most_common(1)[0][0]
-            return self.zone_org.get(zone, ""), zone
-        if "." in ip:
-            wide = ip.rsplit(".", 2)[0] + "."
-            orgs = Counter(self.zone_org.get(z, "") for prefix, counts in self.by_prefix.items()
-                           if prefix.startswith(wide) for z in counts.elements())
-            if orgs:
-                return orgs.most_common(1)[0][0], ""
-        return "", ""
+        prefix = self._prefix(ip)
+        hit = self._memo.get(prefix)
+        if hit is None:
+            hit = ("", "")
+            zones = self.by_prefix.get(prefix)
+            if zones:
+                zone = zones.most_common(1)[0][0]
+                hit = (self.zone_org.get(zone, ""), zone)
+            elif "." in ip and (orgs := self.by_wide.get(ip.rsplit(".", 2)[0])):
+                hit = (orgs.most_common(1)[0][0], "")
+            self._memo[prefix] = hit
+        return hit
 
 
 def _kind_from_services(services: list[str], zone_exposure: str) -> tuple[str, str]:
@@ -322,8 +337,8 @@ def compare(discovery: Discovery, inventory: Inventory, fingerprints: Fingerprin
         source = src_asset or (f"ip:{client}" if src_class == "internal" else INTERNET)
         target = dst_asset or (f"ip:{server}" if dst_class == "internal" else INTERNET)
         protocol = classify(transport, port, stats.app)
-        flow = ObservedFlow(client, server, port, transport, protocol, source, target, iso(stats.first),
-                            iso(stats.last), stats.connections, stats.events, stats.bytes, "undeclared")
+        flow = ObservedFlow(client, server, port, transport, protocol, source, target, stats.first, stats.last,
+                            stats.connections, stats.events, stats.bytes, "undeclared")
         if src_asset and dst_asset:
             for declared in declared_flows.get((src_asset, dst_asset), ()):
                 if satisfies(protocol, port, declared.protocol, declared.port):
