@@ -186,8 +186,12 @@ class Pipeline:
 
         Records sharing one position (several events from one record) get ordinal suffixes in their
         keys, and a batch is never cut between them: the checkpoint must not fall inside a record.
+        No checkpoint is written while nothing but rejects was read: an input read with the wrong
+        format (forced, or sniffed from a misleading head) is read again in full next time, when the
+        right one is given — its rejects are keyed, so nothing is quarantined twice.
         """
         stats = self.per_source.setdefault(source, IngestStats())
+        events_before = stats.events
         started = time.perf_counter()
         batch = _Batch()
         last: int | None = None
@@ -205,7 +209,8 @@ class Pipeline:
             if pending is not None:
                 pending.result()  # re-raises a failed commit here, before anything newer is committed
                 pending = None
-            job = (batch, stats, (source, identity, position) if checkpoint else None)
+            parsed = stats.events > events_before
+            job = (batch, stats, (source, identity, position) if checkpoint and parsed else None)
             if self._writer is None:
                 self._commit(*job)
             else:

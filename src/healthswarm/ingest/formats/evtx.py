@@ -17,6 +17,7 @@ parser ignores it without a word.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -143,11 +144,16 @@ def _open_parser(stream: BinaryIO) -> Any:
 def _random_access(stream: BinaryIO) -> BinaryIO:
     """The parser seeks between chunks; a pipe or an archive member is held in memory (EVTX files are
     at most a few GB, usually 20 MB — the default maximum size of a Windows log)."""
+    where = None
     try:
-        if stream.seekable():
-            return stream
+        where = stream.tell()
+        stream.seek(0, io.SEEK_END)  # a decompressed stream seeks only forward by reading: not random access
+        stream.seek(where)
+        return stream
     except (AttributeError, OSError, ValueError):
-        pass
+        if where is not None:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.seek(where)
     return io.BytesIO(stream.read())
 
 
