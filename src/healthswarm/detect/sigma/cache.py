@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from healthswarm.detect.attack import BUNDLES, default_attack_dir
-from healthswarm.detect.sigma.loader import compile_files, content_key, read_files
+from healthswarm.detect.sigma.loader import compile_files, content_key, is_rule_zip, read_files, zip_fingerprint
 from healthswarm.detect.sigma.ruleset import RuleSet
 
 CACHE_SUBDIR = Path("cache") / "sigma"
@@ -39,8 +39,15 @@ def load_rules(paths: Iterable[Path], cache_dir: Path | None = None,
     """All rules under `paths`, compiled; from `cache_dir` when the same content was compiled before.
 
     A processing `pipeline` (pySigma) disables the cache: pipelines are code, not content we can key."""
-    files, problems = read_files(paths)
-    key = content_key(files, placeholders, _attack_stamp(attack_dir))
+    paths = [Path(p) for p in paths]
+    # rule zips (the SigmaHQ snapshot) are keyed by their central directory and read only to compile
+    zips = [p for p in paths if is_rule_zip(p)]
+    stamps = [zip_fingerprint(p) for p in zips]
+    if not all(stamps):
+        zips, stamps = [], []
+    files, problems = read_files([p for p in paths if p not in zips])
+    zipped = "".join(f"|zip:{p}:{stamp}" for p, stamp in zip(zips, stamps, strict=True))
+    key = content_key(files, placeholders, _attack_stamp(attack_dir) + zipped)
     cache_file = cache_dir / f"{key}.pickle" if cache_dir is not None and pipeline is None else None
     if cache_file is not None and cache_file.is_file():
         try:
@@ -52,7 +59,11 @@ def load_rules(paths: Iterable[Path], cache_dir: Path | None = None,
                 return ruleset
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
             pass
+    if zips:
+        zip_files, zip_problems = read_files(zips)
+        files, problems = files + zip_files, problems + zip_problems
     ruleset = compile_files(files, placeholders, pipeline, attack_dir)
+    ruleset.files = len(files)
     ruleset.key = key
     from healthswarm.detect.sigma.engine import link
 

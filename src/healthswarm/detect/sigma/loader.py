@@ -218,6 +218,25 @@ def read_files(paths: Iterable[Path]) -> tuple[list[tuple[Path, bytes]], list[Pr
     return out, problems
 
 
+def is_rule_zip(path: Path) -> bool:
+    return path.suffix.lower() == ".zip" and path.is_file()
+
+
+def zip_fingerprint(path: Path) -> str:
+    """A rule zip's content key from its central directory (member names, CRC-32s and sizes): a cached rule
+    set is found without decompressing the archive. '' when it cannot be read (the files are then read)."""
+    import zipfile
+
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in sorted(zf.infolist(), key=lambda i: i.filename):
+                digest.update(f"{info.filename}\x00{info.CRC:08x}\x00{info.file_size}\x01".encode())
+    except (OSError, zipfile.BadZipFile):
+        return ""
+    return digest.hexdigest()
+
+
 def _zip_members(path: Path, problems: list[Problem]) -> list[tuple[Path, bytes]]:
     import zipfile
 
