@@ -13,6 +13,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx at i
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from healthswarm.share.signing import KeyPair, TrustStore, sign_document
+from healthswarm.share.signing import SIGNATURE, KeyPair, TrustStore, sign_document
 from healthswarm.share.taxii import storage
 from healthswarm.share.taxii.client import TaxiiClient
 from healthswarm.share.taxii.server import make_app
@@ -214,21 +215,72 @@ def test_our_client_pulls_from_medallion(tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
-def test_unsigned_or_untrusted_writes_are_refused_with_the_reason(server: dict) -> None:
-    """A write token is not attribution: unsigned, forged and untrusted objects are refused whole (403)."""
+def _forgeries() -> dict[str, list]:
+    """Every way we could think of to pass an object off as a trusted writer's."""
+    good = signed([indicator(2)])[0]
+    header = good[SIGNATURE]
+    other = signed([indicator(3)])[0]
+    stranger = KeyPair(Ed25519PrivateKey.generate())
+    return {
+        "unsigned": [indicator(1)],
+        "untrusted key": signed([indicator(1)], stranger),
+        "tampered pattern": [{**good, "pattern": "[ipv4-addr:value = '198.51.100.66']"}],
+        "tampered id": [{**good, "id": indicator(77)["id"]}],
+        "added property": [{**good, "labels": ["benign"]}],
+        "signature moved to another object": [{**other, SIGNATURE: header}],
+        "key id swapped to a trusted key": [{**signed([indicator(4)], stranger)[0], SIGNATURE: {
+            **signed([indicator(4)], stranger)[0][SIGNATURE], "key_id": WRITER.key_id}}],
+        "signer renamed": [{**good, SIGNATURE: {**header, "signer": "identity--someone-else"}}],
+        "expiry extended": [{**good, SIGNATURE: {**header, "expires": "2099-01-01T00:00:00.000Z"}}],
+        "algorithm none": [{**good, SIGNATURE: {**header, "alg": "none", "value": ""}}],
+        "signature not a string": [{**good, SIGNATURE: {**header, "value": 7}}],
+        "signature truncated": [{**good, SIGNATURE: {**header, "value": header["value"][:40]}}],
+        "signed in the future": [sign_document(indicator(5), WRITER, "identity--writer",
+                                               now=datetime.now(UTC) + timedelta(days=1))],
+        "expired": [sign_document(indicator(6), WRITER, "identity--writer",
+                                  now=datetime.now(UTC) - timedelta(days=30))],
+        "one good, one forged": [good, {**other, "pattern": "[domain-name:value = 'evil.example']"}],
+    }
+
+
+FORGERIES = _forgeries()
+
+
+@pytest.mark.parametrize("kind", sorted(FORGERIES))
+def test_no_forged_taxii_write_is_accepted(server: dict, kind: str) -> None:
+    """A write token is not attribution: every forgery is refused whole (403) with the reason."""
+    admin = client(server, server["admin"])
+    col = server["shared"]
+    response = post(admin, col, FORGERIES[kind], sign=False)
+    assert response.status_code == 403, response.text
+    assert "nothing was stored" in response.json()["description"]
+    assert admin.get(f"/api1/collections/{col}/objects/").json().get("objects", []) == []
+
+
+def test_unsigned_writes_are_refused_with_counts_and_signed_ones_accepted(server: dict) -> None:
     admin = client(server, server["admin"])
     col = server["shared"]
     unsigned = post(admin, col, [indicator(i) for i in range(250)], sign=False)
-    assert unsigned.status_code == 403
-    assert "250 unsigned" in unsigned.json()["description"] and "nothing was stored" in unsigned.json()["description"]
-    stranger = post(admin, col, signed([indicator(1)], KeyPair(Ed25519PrivateKey.generate())), sign=False)
-    assert stranger.status_code == 403 and "untrusted" in stranger.json()["description"]
-    forged = signed([indicator(2)])
-    forged[0]["pattern"] = "[ipv4-addr:value = '198.51.100.66']"
-    tampered = post(admin, col, signed([indicator(3)]) + forged, sign=False)
-    assert tampered.status_code == 403 and "1 tampered (first: object 1)" in tampered.json()["description"]
-    assert admin.get(f"/api1/collections/{col}/objects/").json().get("objects", []) == []
+    assert unsigned.status_code == 403 and "250 unsigned (first: object 0)" in unsigned.json()["description"]
     assert post(admin, col, [indicator(4)]).status_code == 202
+
+
+def test_a_chunked_body_over_the_cap_is_refused(server: dict) -> None:
+    from healthswarm.share.taxii.server import MAX_CONTENT_LENGTH
+
+    admin = client(server, server["admin"])
+    sent = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        yield b'{"objects": ["'
+        while sent < MAX_CONTENT_LENGTH * 3:
+            sent += 1 << 20
+            yield b"x" * (1 << 20)
+
+    response = admin.post(f"/api1/collections/{server['shared']}/objects/", content=body(),
+                          headers={"Content-Type": TAXII})
+    assert response.status_code == 413
 
 
 def test_read_only_server_without_a_trust_store(tmp_path: Path) -> None:

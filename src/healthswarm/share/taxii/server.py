@@ -252,9 +252,13 @@ def make_router(engine: Engine, api_root: str = "api1", title: str = "healthswar
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_CONTENT_LENGTH:
             raise TaxiiError(413, "Payload Too Large", f"at most {MAX_CONTENT_LENGTH} bytes")
-        body = await request.body()
-        if len(body) > MAX_CONTENT_LENGTH:
-            raise TaxiiError(413, "Payload Too Large", f"at most {MAX_CONTENT_LENGTH} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():   # counted as it arrives: a chunked body is cut at the cap
+            size += len(chunk)
+            if size > MAX_CONTENT_LENGTH:
+                raise TaxiiError(413, "Payload Too Large", f"at most {MAX_CONTENT_LENGTH} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
