@@ -87,8 +87,14 @@ class AgentProcess:
         command = [sys.executable, "-m", "healthswarm", "agent", "run", "--config", str(self.config)]
         self.proc = subprocess.Popen(command, cwd=self.base, env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.base / "agent.log", "ab"))  # noqa: SIM115
-        wait_until("the agent wrote its status", lambda: self._alive() and status.exists(), START)
+        wait_until("the agent is ready", lambda: self._alive() and status.exists() and self._ready(), START)
         return self.status()
+
+    def _ready(self) -> bool:
+        try:
+            return bool(self.status()["ready"])
+        except (OSError, ValueError, KeyError):
+            return False
 
     def _alive(self) -> bool:
         assert self.proc is not None

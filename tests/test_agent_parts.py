@@ -226,3 +226,25 @@ def test_detection_steps_read_only_new_events_and_resume_from_the_cursor(tmp_pat
     assert rest.events == stored - 40 and second.step().events == 0
     assert _count(store, "SELECT count(*) FROM alerts") == alert_lines
     assert _count(store, "SELECT count(*) FROM alerts WHERE incident_id IS NULL") == 0
+
+
+def test_events_handed_over_in_memory_are_judged_once_and_the_store_fills_the_gaps(tmp_path: Path) -> None:
+    from healthswarm.agent.sources import Handoff
+    from healthswarm.ingest.sources.file import ingest_file
+
+    store = _store(tmp_path)
+    lock = threading.Lock()
+    handoff = Handoff(limit=250)  # room for some batches only: the others are read back from the store
+    pipeline = AgentPipeline.for_store(store, write_lock=lock, handoff=handoff, batch_size=100)
+    eve = tmp_path / "eve.json"
+    eve.write_text(EVE.read_text() * 3)
+    ingest_file(pipeline, eve)
+    stored = _count(store, "SELECT count(*) FROM events")
+    assert 0 < handoff._held <= 250
+    detector = StreamDetector(store, [SensorAlertDetector()], lock, batch=70, handed=handoff.take)
+    judged = 0
+    while (step := detector.step()).events:
+        judged += step.events
+    assert judged == stored and detector.cursor == stored and handoff._held == 0
+    alert_lines = 3 * sum('"event_type": "alert"' in line for line in EVE.read_text().splitlines())
+    assert _count(store, "SELECT count(*) FROM alerts") == alert_lines

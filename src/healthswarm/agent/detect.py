@@ -1,6 +1,10 @@
 """Streaming detection for the embedded agent: newly stored events → every detector of the suite → alerts →
 the correlator → incidents, committed with the stage's cursor in one transaction.
 
+Events come from the ingest commits that stored them, still in memory (a claim check per batch,
+agent/sources.Handoff), or — after a restart, for a batch that held duplicates, or when detection has fallen
+too far behind to keep them — from the store, by the cursor.
+
 The cursor is the id of the last stored event the stage has judged (SQLite assigns ids in commit order: the
 store has one writer at a time), kept in the `checkpoints` table under `CURSOR`. A step reads the events after
 it, page by page, never the whole store; its alerts, the incident rows they change and the new cursor commit
@@ -25,7 +29,7 @@ from datetime import UTC, datetime
 
 from healthswarm.detect.base import Detector
 from healthswarm.detect.sigma import SigmaDetector
-from healthswarm.model import Alert
+from healthswarm.model import Alert, Event
 from healthswarm.store import Store
 from healthswarm.store.alerts import save_alerts
 from healthswarm.store.events import get_checkpoint, search_events, set_checkpoint
@@ -59,8 +63,10 @@ class StreamDetector:
 
     def __init__(self, store: Store, detectors: Sequence[Detector], write_lock: threading.Lock, *,
                  batch: int = 2_000, correlate: CorrelateStage | None = None,
-                 on_commit: Callable[[StepResult], None] | None = None) -> None:
+                 on_commit: Callable[[StepResult], None] | None = None,
+                 handed: Callable[[int], tuple[list[Event], int] | None] | None = None) -> None:
         self.store = store
+        self.handed = handed  # the events stored right after a cursor, still in memory (agent/sources.Handoff)
         self.detectors = list(detectors)
         self.write_lock = write_lock
         self.batch = batch
@@ -91,12 +97,17 @@ class StreamDetector:
     def step(self) -> StepResult:
         """Judge up to `batch` events after the cursor (and whatever alerts are pending); commit."""
         result = StepResult(born=time.time())
-        with self.store.read() as conn:
-            stored = search_events(conn, after_id=self.cursor, limit=self.batch)
+        held = self.handed(self.cursor) if self.handed is not None else None
+        if held is not None:
+            batch, cursor = held
+        else:
+            with self.store.read() as conn:
+                stored = search_events(conn, after_id=self.cursor, limit=self.batch)
+            batch, cursor = [s.event for s in stored], (stored[-1].id if stored else self.cursor)
         found: list[Alert] = []
-        if stored:
+        if batch:
             # in event time within the step, as the batch stage reads them (correlations need the order)
-            events = sorted((s.event for s in stored), key=lambda e: (e.timestamp, e.key))
+            events = sorted(batch, key=lambda e: (e.timestamp, e.key))
             latest = events[-1].timestamp.timestamp()
             self._latest = latest if self._latest is None else max(self._latest, latest)
             self._seen_at = time.monotonic()
@@ -106,15 +117,14 @@ class StreamDetector:
                     if out:
                         found.extend(out)
         found.extend(self._pending)
-        if not stored and not found:
+        if not batch and not found:
             return result
-        cursor = stored[-1].id if stored else self.cursor
-        result.events = len(stored)
+        result.events = len(batch)
         result.found = found
         result.alerts, result.incidents = self._commit(found, cursor)
         self._pending = []
         self.cursor = cursor
-        self.stats.events += len(stored)
+        self.stats.events += len(batch)
         self.stats.steps += 1
         for alert in found:
             self.stats.per_detector[alert.detector] = self.stats.per_detector.get(alert.detector, 0) + 1

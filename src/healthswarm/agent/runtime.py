@@ -33,7 +33,7 @@ from sqlalchemy import text
 from healthswarm.agent import metrics
 from healthswarm.agent.config import AgentConfig
 from healthswarm.agent.detect import StepResult, StreamDetector
-from healthswarm.agent.sources import STORED_SUBJECT, AgentPipeline, FileWatcher, choose_format, consume_url
+from healthswarm.agent.sources import STORED_SUBJECT, AgentPipeline, FileWatcher, Handoff, choose_format, consume_url
 from healthswarm.agent.swarm import read_json as _read_json
 from healthswarm.agent.swarm import write_json as _write_json
 from healthswarm.bus.memory import MemoryBus
@@ -135,8 +135,9 @@ class Agent:
             inventory.organisations[0].id if len(inventory.organisations) == 1 else "")
         self.assets = list(inventory.assets)
         self.detectors, self.watchlist = build_detectors(config, self.workspace, self.assets)
+        self.handoff = Handoff()
         self.detector = StreamDetector(self.store, self.detectors, self.write_lock, batch=config.detect.batch,
-                                       on_commit=self._on_step)
+                                       on_commit=self._on_step, handed=self.handoff.take)
         self.pipelines: list[AgentPipeline] = []
         self.threads: list[threading.Thread] = []
         self.syslog: Any = None
@@ -155,7 +156,8 @@ class Agent:
     # --- building -------------------------------------------------------------------------------
 
     def pipeline(self) -> AgentPipeline:
-        pipeline = AgentPipeline.for_store(self.store, self.organisation, write_lock=self.write_lock, bus=self.bus)
+        pipeline = AgentPipeline.for_store(self.store, self.organisation, write_lock=self.write_lock, bus=self.bus,
+                                           handoff=self.handoff)
         pipeline.on_stored = self._on_stored
         self.pipelines.append(pipeline)
         return pipeline
@@ -294,6 +296,8 @@ class Agent:
                 self.write_status()
                 next_status = now + 1.0
             if result.events or result.alerts or result.incidents:
+                for message in subscription.fetch(100_000, 0.0):  # wake-ups for what the steps already read
+                    message.ack()
                 continue  # more may be waiting: no wait until caught up
             if self._sources_done.is_set():
                 self.detector.flush()

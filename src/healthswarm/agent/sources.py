@@ -18,12 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from healthswarm.agent.config import AgentConfig, FileSource
 from healthswarm.bus.base import Bus
 from healthswarm.errors import ConfigError
 from healthswarm.ingest.formats import Format, get_format
 from healthswarm.ingest.pipeline import Pipeline
 from healthswarm.store import Store
+from healthswarm.store.tables import events
 
 log = logging.getLogger("healthswarm.agent.sources")
 STORED_SUBJECT = "healthswarm.agent.stored"
@@ -31,26 +34,71 @@ STORED_SUBJECT = "healthswarm.agent.stored"
 ROTATED = re.compile(r"(\.\d+(\.(gz|bz2|xz|zst))?|[-_.]\d{8}(\d{2,6})?(\.(gz|bz2|xz|zst))?|\.(gz|bz2|xz|zst))$")
 
 
+class Handoff:
+    """Claim checks for freshly stored events: the ingest commit that stored ids (lo, hi] keeps its parsed
+    events here, so that detection judges them without reading them back from the store (reading back and
+    decoding costs as much CPU as the whole detection suite). Only complete, in-order batches are kept, and
+    at most `limit` events in all: anything else detection reads from the store, by the same cursor."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._ranges: dict[int, tuple[int, list[Any]]] = {}  # lo → (hi, events)
+        self._held = 0
+
+    def put(self, lo: int, hi: int, events: list[Any]) -> bool:
+        with self._lock:
+            if self._held + len(events) > self.limit:
+                return False
+            self._ranges[lo] = (hi, events)
+            self._held += len(events)
+            return True
+
+    def take(self, cursor: int) -> tuple[list[Any], int] | None:
+        """The events stored right after `cursor` and the id they end at, if held; drops what is behind it."""
+        with self._lock:
+            for lo in [lo for lo, (hi, _) in self._ranges.items() if hi <= cursor]:
+                self._held -= len(self._ranges.pop(lo)[1])
+            found = self._ranges.pop(cursor, None)
+            if found is None:
+                return None
+            self._held -= len(found[1])
+            return found[1], found[0]
+
+
 class AgentPipeline(Pipeline):
-    """The ingest pipeline whose commits take the agent's write lock and then wake the detection loop."""
+    """The ingest pipeline whose commits take the agent's write lock, leave their events in the `handoff`, and
+    announce the ids they stored on the bus (`STORED_SUBJECT`: "lo hi"), which wakes the detection loop.
+
+    Ids: SQLite numbers rows in insertion order and every writer of the agent holds the lock, so a batch whose
+    every event was new holds the ids just above the largest id before it, in the batch's order."""
 
     def __init__(self, store: Store, *, write_lock: threading.Lock, bus: Bus | None = None,
-                 **kwargs: Any) -> None:
+                 handoff: Handoff | None = None, **kwargs: Any) -> None:
         super().__init__(store, **kwargs)
         self.write_lock = write_lock
         self.wake_bus = bus
+        self.handoff = handoff
         self.on_stored: Callable[[int], None] | None = None
+
+    def _max_id(self) -> int:
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
 
     def _commit(self, batch: Any, stats: Any, checkpoint: tuple[str, str, int] | None) -> None:
         before = stats.stored
         with self.write_lock:
+            lo = self._max_id() if self.handoff is not None else 0
             super()._commit(batch, stats, checkpoint)
-        stored = stats.stored - before
-        if stored:
-            if self.wake_bus is not None:
-                self.wake_bus.publish(STORED_SUBJECT, str(stored).encode())
-            if self.on_stored is not None:
-                self.on_stored(stored)
+            stored = stats.stored - before
+            if stored and self.handoff is not None:
+                hi = self._max_id()
+                if stored == len(batch.events) == hi - lo:
+                    self.handoff.put(lo, hi, batch.events)
+            if stored and self.wake_bus is not None:
+                self.wake_bus.publish(STORED_SUBJECT, f"{lo} {lo + stored}".encode())
+        if stored and self.on_stored is not None:
+            self.on_stored(stored)
 
 
 def choose_format(name: str, where: str) -> Format | None:
