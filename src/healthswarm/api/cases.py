@@ -18,8 +18,9 @@ from healthswarm.api.deps import CHANGE, READ, reader, writer
 from healthswarm.api.pages import DEFAULT_PAGE, MAX_PAGE
 from healthswarm.api.problems import Problem, problem_responses
 from healthswarm.errors import HealthswarmError, InputError
-from healthswarm.respond.case_store import change_case, list_cases, load_audit, load_case
-from healthswarm.respond.cases import Case, Note, Phase, move
+from healthswarm.respond import service
+from healthswarm.respond.case_store import list_cases, load_audit, load_case
+from healthswarm.respond.cases import Case, Phase
 from healthswarm.respond.deadlines import WARN_FRACTION, Deadline, deadlines
 from healthswarm.respond.errors import ConflictError, NotFoundError
 from healthswarm.respond.service import verify_case
@@ -144,28 +145,22 @@ def _change(conn: Connection, case_id: str, who: Principal, action: str, version
             mutate: Callable[[Case], dict[str, Any]], conflict_on_input: bool = False) -> dict[str, Any]:
     now = datetime.now(UTC)
     with _case_errors(conflict_on_input):
-        case = change_case(conn, case_id, f"{who.name} ({who.role})", action, mutate, expected_version=version,
-                           now=now)
+        case = service.change(conn, case_id, f"{who.name} ({who.role})", action, mutate, expected_version=version,
+                              now=now)
     return _detail(case, now)
 
 
 @router.post("/cases/{case_id}/notes", responses=CHANGES, summary="Add a note (analyst, admin; audited)")
 def add_note(body: NoteRequest, case_id: str = CaseId(), who: Principal = CHANGE,
              conn: Connection = Depends(writer)) -> dict[str, Any]:
-    text = body.text.strip()
-    if not text:
+    if not body.text.strip():
         raise Problem(400, "text: empty note", title="Invalid request")
-
-    def add(case: Case) -> dict[str, Any]:
-        case.notes.append(Note(datetime.now(UTC).isoformat(), who.name, text))
-        return {"note": text}
-
-    return _change(conn, case_id, who, "note", body.version, add)
+    return _change(conn, case_id, who, "note", body.version, service.add_note(who.name, body.text))
 
 
 @router.post("/cases/{case_id}/phase", responses=CHANGES,
              summary="Move a case along the NIST SP 800-61 life cycle (analyst, admin; audited)")
 def set_phase(body: PhaseRequest, case_id: str = CaseId(), who: Principal = CHANGE,
               conn: Connection = Depends(writer)) -> dict[str, Any]:
-    return _change(conn, case_id, who, "move", body.version, lambda c: move(c, body.phase, datetime.now(UTC)),
+    return _change(conn, case_id, who, "move", body.version, service.move_phase(body.phase),
                    conflict_on_input=True)

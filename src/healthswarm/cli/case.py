@@ -16,9 +16,10 @@ import typer
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.respond import service
 from healthswarm.respond.case_store import change_case, create_case, list_cases, load_audit, load_case, new_case_id
 from healthswarm.respond.case_store import open_from_incident as open_incident_case
-from healthswarm.respond.cases import Case, Evidence, Note, Observable, Phase, Task, move
+from healthswarm.respond.cases import Case, Evidence, Observable, Phase
 from healthswarm.respond.deadlines import REGIMES, deadlines, regime_rules, warnings
 from healthswarm.respond.drafts import draft
 from healthswarm.respond.service import inventory_assets, verify_case
@@ -64,9 +65,10 @@ def _when(text: str | None, option: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _change(ctx: typer.Context, case_id: str, actor: str, action: str, mutate: Any, expect: int | None) -> Case:
+def _change(ctx: typer.Context, case_id: str, actor: str, action: str, what: service.Change,
+            expect: int | None) -> Case:
     with _store(ctx).transaction() as conn:
-        case = change_case(conn, case_id, _actor(actor), action, mutate, expected_version=expect)
+        case = service.change(conn, case_id, _actor(actor), action, what, expected_version=expect)
     console.print(f"{case.id}: {action} recorded (version {case.version})")
     return case
 
@@ -147,15 +149,7 @@ def show(ctx: typer.Context, case_id: str, fmt: Fmt = OutputFormat.table) -> Non
 @app.command()
 def note(ctx: typer.Context, case_id: str, text: str, actor: Actor = "", expect: Expect = None) -> None:
     """Add a note."""
-    if not text.strip():
-        raise InputError(Problem(Location("TEXT"), "empty note"))
-    who = _actor(actor)
-
-    def add(case: Case) -> dict[str, Any]:
-        case.notes.append(Note(datetime.now(UTC).isoformat(), who, text))
-        return {"note": text}
-
-    _change(ctx, case_id, actor, "note", add, expect)
+    _change(ctx, case_id, actor, "note", service.add_note(_actor(actor), text), expect)
 
 
 @task_app.command("add")
@@ -163,44 +157,26 @@ def task_add(ctx: typer.Context, case_id: str, title: str,
              owner: Annotated[str, typer.Option(help="Who does it")] = "", actor: Actor = "",
              expect: Expect = None) -> None:
     """Add a task."""
-    def add(case: Case) -> dict[str, Any]:
-        task = Task(case.next_task_id(), title, owner, created=datetime.now(UTC).isoformat())
-        case.tasks.append(task)
-        return {"task": task.as_dict()}
-
-    _change(ctx, case_id, actor, "task-add", add, expect)
+    _change(ctx, case_id, actor, "task-add", service.add_task(title, owner), expect)
 
 
 @task_app.command("done")
 def task_done(ctx: typer.Context, case_id: str, task_id: str, actor: Actor = "", expect: Expect = None) -> None:
     """Mark a task done."""
-    def done(case: Case) -> dict[str, Any]:
-        case.task(task_id).status = "done"
-        return {"task": task_id, "status": "done"}
-
-    _change(ctx, case_id, actor, "task-done", done, expect)
+    _change(ctx, case_id, actor, "task-done", service.finish_task(task_id), expect)
 
 
 @task_app.command("assign")
 def task_assign(ctx: typer.Context, case_id: str, task_id: str, owner: str, actor: Actor = "",
                 expect: Expect = None) -> None:
     """Give a task to someone."""
-    def assign(case: Case) -> dict[str, Any]:
-        case.task(task_id).owner = owner
-        return {"task": task_id, "owner": owner}
-
-    _change(ctx, case_id, actor, "task-assign", assign, expect)
+    _change(ctx, case_id, actor, "task-assign", service.assign_task(task_id, owner), expect)
 
 
 @app.command()
 def owner(ctx: typer.Context, case_id: str, name: str, actor: Actor = "", expect: Expect = None) -> None:
     """Add an owner."""
-    def add(case: Case) -> dict[str, Any]:
-        if name not in case.owners:
-            case.owners.append(name)
-        return {"owner": name}
-
-    _change(ctx, case_id, actor, "owner", add, expect)
+    _change(ctx, case_id, actor, "owner", service.add_owner(name), expect)
 
 
 @app.command()
@@ -215,25 +191,14 @@ def evidence(
     if (file is None) == (event is None):
         raise InputError(Problem(Location("case evidence"), "give exactly one of --file and --event"))
     item = Evidence.of_file(file, description) if file is not None else Evidence("event", event or "", "", description)
-
-    def add(case: Case) -> dict[str, Any]:
-        case.evidence.append(item)
-        return {"evidence": item.as_dict()}
-
-    _change(ctx, case_id, actor, "evidence", add, expect)
+    _change(ctx, case_id, actor, "evidence", service.add_evidence(item), expect)
 
 
 @app.command()
 def observable(ctx: typer.Context, case_id: str, type_: Annotated[str, typer.Argument(metavar="TYPE")], value: str,
                actor: Actor = "", expect: Expect = None) -> None:
     """Add an observable (ipv4, domain, sha256, …)."""
-    item = Observable(type_, value)
-
-    def add(case: Case) -> dict[str, Any]:
-        case.observables.append(item)
-        return {"observable": item.as_dict()}
-
-    _change(ctx, case_id, actor, "observable", add, expect)
+    _change(ctx, case_id, actor, "observable", service.add_observable(Observable(type_, value)), expect)
 
 
 @app.command("move")
@@ -241,8 +206,7 @@ def move_(ctx: typer.Context, case_id: str, stage: Annotated[str, typer.Argument
           actor: Actor = "", expect: Expect = None) -> None:
     """Move the case to another life-cycle phase (detection-analysis, containment, eradication, recovery,
     post-incident)."""
-    target = Phase.parse(stage)
-    _change(ctx, case_id, actor, "move", lambda c: move(c, target, datetime.now(UTC)), expect)
+    _change(ctx, case_id, actor, "move", service.move_phase(Phase.parse(stage)), expect)
 
 
 @app.command()

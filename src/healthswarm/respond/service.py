@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from healthswarm.model import Asset
 from healthswarm.respond.actions import ActionContext
 from healthswarm.respond.audit import Verdict, verify
 from healthswarm.respond.case_store import change_case, load_audit, load_case
-from healthswarm.respond.cases import Case, Task
+from healthswarm.respond.cases import Case, Evidence, Note, Observable, Task, move
 from healthswarm.respond.notify import NotifyConfig
 from healthswarm.respond.playbooks.executor import RunResult, run_playbook
 from healthswarm.respond.playbooks.library import Library
@@ -62,3 +63,81 @@ def _record_run(case: Case, result: RunResult, now: datetime) -> dict[str, Any]:
     return {"playbook": result.playbook, "name": result.name, "tasks": len(result.tasks),
             "actions": [{"kind": p.kind, "target": p.target, "status": p.status, "result": p.result,
                          "approval": p.approval.as_dict() if p.approval else None} for p in result.proposals]}
+
+
+# -- case changes: what an analyst does to a case, for the CLI and the API alike ------------------------
+#: a change to a case: it edits the case and returns what the audit log records of it
+Change = Callable[[Case], dict[str, Any]]
+
+
+def add_note(author: str, text: str, now: datetime | None = None) -> Change:
+    text = text.strip()
+    if not text:
+        raise InputError(Problem(Location("text"), "empty note", "some text"))
+    at = (now or datetime.now(UTC)).isoformat()
+
+    def change(case: Case) -> dict[str, Any]:
+        case.notes.append(Note(at, author, text))
+        return {"note": text}
+
+    return change
+
+
+def add_task(title: str, owner: str = "", now: datetime | None = None) -> Change:
+    def change(case: Case) -> dict[str, Any]:
+        task = Task(case.next_task_id(), title, owner, created=(now or datetime.now(UTC)).isoformat())
+        case.tasks.append(task)
+        return {"task": task.as_dict()}
+
+    return change
+
+
+def finish_task(task_id: str) -> Change:
+    def change(case: Case) -> dict[str, Any]:
+        case.task(task_id).status = "done"
+        return {"task": task_id, "status": "done"}
+
+    return change
+
+
+def assign_task(task_id: str, owner: str) -> Change:
+    def change(case: Case) -> dict[str, Any]:
+        case.task(task_id).owner = owner
+        return {"task": task_id, "owner": owner}
+
+    return change
+
+
+def add_owner(name: str) -> Change:
+    def change(case: Case) -> dict[str, Any]:
+        if name not in case.owners:
+            case.owners.append(name)
+        return {"owner": name}
+
+    return change
+
+
+def add_evidence(item: Evidence) -> Change:
+    def change(case: Case) -> dict[str, Any]:
+        case.evidence.append(item)
+        return {"evidence": item.as_dict()}
+
+    return change
+
+
+def add_observable(item: Observable) -> Change:
+    def change(case: Case) -> dict[str, Any]:
+        case.observables.append(item)
+        return {"observable": item.as_dict()}
+
+    return change
+
+
+def move_phase(phase: str, now: datetime | None = None) -> Change:
+    return lambda case: move(case, phase, now or datetime.now(UTC))
+
+
+def change(conn: Connection, case_id: str, actor: str, action: str, what: Change,
+           expected_version: int | None = None, now: datetime | None = None) -> Case:
+    """Apply one change to a case in the caller's transaction: versioned, audited (hash-chained)."""
+    return change_case(conn, case_id, actor, action, what, expected_version=expected_version, now=now)
