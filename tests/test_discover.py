@@ -315,3 +315,35 @@ def test_infrastructure_and_dependencies_are_told_apart(demo_inventory: Inventor
     d.observe(flow(ws.addresses[0], dc.addresses[0], 50000, 53))
     report = compare(d, demo_inventory, load_fingerprints())
     assert [f.status for f in report.flows] == ["infrastructure"] and not report.undeclared_flows
+
+
+def test_a_site_adds_ja3_and_ja4_fingerprints_without_code(tmp_path: Path) -> None:
+    site = tmp_path / "fingerprints"
+    site.mkdir()
+    (site / "our-dialysis.yaml").write_text(
+        "family: Our dialysis machines\nvendor: Fresenius\nsource: captured at our site\nrules:\n"
+        "  - signal: tls.ja4\n    pattern: '^t12d1207h1_'\n    product: 5008S\n    kind: dialysis-machine\n"
+        "    confidence: 0.7\n    examples: [t12d1207h1_0a4a3e0e2e6a_1f2a9e9b5d3c]\n"
+        "  - signal: tls.ja3\n    pattern: '^6734f37431670b3ab4292b8f60f29984$'\n    product: 5008S\n"
+        "    confidence: 0.6\n")
+    prints = load_fingerprints([site])
+    tls = Event(timestamp=T0, fields={"event.dataset": "suricata.tls", "observer.type": "suricata",
+                                      "source.ip": "10.10.3.200", "source.port": 51000,
+                                      "destination.ip": "10.10.2.30", "destination.port": 443,
+                                      "network.transport": "tcp", "network.protocol": "tls",
+                                      "tls.client.ja3": "6734f37431670b3ab4292b8f60f29984"},
+                original={"tls": {"ja4": "t12d1207h1_0a4a3e0e2e6a_1f2a9e9b5d3c"}})
+    dhcp = Event(timestamp=T0, fields={"event.dataset": "zeek.dhcp", "observer.type": "zeek",
+                                       "source.ip": "10.10.3.200", "source.mac": "00:13:e8:00:00:01"},
+                 original={"client_software": "dhcpcd-9.4.1:Linux-5.10", "assigned_addr": "10.10.3.200",
+                           "host_name": "dialysis-07"})
+    d = Discovery()
+    d.observe(dhcp)
+    d.observe(tls)
+    report = compare(d, load_inventory([ECOSYSTEM]), prints)
+    device = next(x for x in report.undeclared_devices if x.ip == "10.10.3.200")
+    assert device.fingerprint is not None and device.fingerprint.vendor == "Fresenius"
+    assert device.fingerprint.product == "5008S" and device.kind == "dialysis-machine"
+    assert {e["signal"] for e in device.fingerprint.evidence} == {"tls.ja4", "tls.ja3"}
+    assert device.fingerprint.alternatives  # dhcpcd's Linux, outvoted
+    assert device.zone == "st-aurelia-iomt" and "dialysis-07" in device.names
