@@ -347,3 +347,26 @@ def test_a_site_adds_ja3_and_ja4_fingerprints_without_code(tmp_path: Path) -> No
     assert {e["signal"] for e in device.fingerprint.evidence} == {"tls.ja4", "tls.ja3"}
     assert device.fingerprint.alternatives  # dhcpcd's Linux, outvoted
     assert device.zone == "st-aurelia-iomt" and "dialysis-07" in device.names
+
+
+def test_discover_patch_and_merge_on_each_backend(store: Store, tmp_path: Path, simulated,  # type: ignore[no-untyped-def]
+                                                  demo_inventory: Inventory) -> None:
+    """The store side (incremental read, merge in one transaction) on SQLite and on PostgreSQL."""
+    from healthswarm.inventory.discover.service import discover_incremental
+
+    reduced, _, _ = holdout(demo_inventory, 0.2, seed=42)
+    with store.transaction() as conn:
+        replace_inventory(conn, reduced)
+    sim, _ = simulated
+    pipeline = Pipeline.for_store(store)
+    for path in sim.files:
+        ingest_file(pipeline, path)
+    pipeline.close()
+    state = tmp_path / "state.json"
+    _, report, inventory, read = discover_incremental(store, state)
+    assert read > 1000 and len(report.undeclared_devices) >= 30
+    patch = write_patch(report, inventory, tmp_path / "patch.yaml")
+    result = merge_patch(store, tmp_path / "patch.yaml")
+    assert len(result.added_assets) == len(patch.assets)
+    _, after, _, read_again = discover_incremental(store, state)
+    assert read_again == 0 and len(after.undeclared_devices) == len(report.undeclared_devices) - len(patch.assets)
