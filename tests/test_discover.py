@@ -370,3 +370,16 @@ def test_discover_patch_and_merge_on_each_backend(store: Store, tmp_path: Path, 
     assert len(result.added_assets) == len(patch.assets)
     _, after, _, read_again = discover_incremental(store, state)
     assert read_again == 0 and len(after.undeclared_devices) == len(report.undeclared_devices) - len(patch.assets)
+
+
+def test_discoverys_own_read_path_gives_what_the_store_repository_gives(demo_store: Store,
+                                                                         demo_inventory: Inventory) -> None:
+    from healthswarm.store.events import iter_events
+
+    reference = Discovery()
+    with demo_store.read() as conn:
+        for stored in iter_events(conn):
+            reference.observe(stored.event)
+    ours = observe_stored(demo_store)
+    prints = load_fingerprints()
+    assert compare(ours, demo_inventory, prints).as_dict() == compare(reference, demo_inventory, prints).as_dict()

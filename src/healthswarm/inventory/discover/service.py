@@ -12,23 +12,22 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from healthswarm.inventory.advisories import match_findings
 from healthswarm.inventory.discover.alerts import flow_alerts
 from healthswarm.inventory.discover.diff import DiscoveryReport, compare
 from healthswarm.inventory.discover.fingerprints import Fingerprints, load_fingerprints
-from healthswarm.inventory.discover.observe import Discovery
+from healthswarm.inventory.discover.observe import FLOW_DATASETS, Discovery
 from healthswarm.inventory.discover.patch import MIN_MODEL_CONFIDENCE, device_id
-from healthswarm.model import Advisory, Asset, Finding, Flow, Inventory
+from healthswarm.model import Advisory, Asset, Event, Finding, Flow, Inventory
 from healthswarm.store import Store
-from healthswarm.store.events import iter_events, search_events
 from healthswarm.store.inventory import load_inventory as stored_inventory
 from healthswarm.store.tables import events
 
@@ -47,13 +46,46 @@ def fingerprints_for(workspace: Path | None, extra: Sequence[Path] = ()) -> Fing
     return load_fingerprints(folders)
 
 
+def stored_events(store: Store, after_id: int = 0, since: datetime | None = None,
+                  until: datetime | None = None) -> Iterator[tuple[int, Event]]:
+    """(id, event) of the stored events after `after_id`, in arrival order, page by page.
+
+    Discovery's own read path (about three times `store.events.iter_events` here): the two JSON columns
+    as text decoded with orjson, and a flow record's `original` decoded only when it carries MAC
+    addresses, the one thing discovery reads from a flow record's original. Events keep no source,
+    record or key: discovery does not use them.
+    """
+    columns = (events.c.id, events.c.timestamp, cast(events.c.fields, Text), cast(events.c.original, Text))
+    window = []
+    if since is not None:
+        window.append(events.c.timestamp >= since)
+    if until is not None:
+        window.append(events.c.timestamp < until)
+    loads = orjson.loads
+    with store.read() as conn:
+        while True:
+            query = select(*columns).where(events.c.id > after_id, *window).order_by(events.c.id).limit(PAGE)
+            rows = conn.execute(query).all()
+            for ident, ts, fields_text, original_text in rows:
+                fields = loads(fields_text)
+                original = None
+                if original_text is not None and (
+                        (fields.get("event.dataset") or fields.get("observer.type")) not in FLOW_DATASETS
+                        or '"ether"' in original_text or "orig_l2_addr" in original_text):
+                    original = loads(original_text)
+                ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+                yield ident, Event(timestamp=ts, fields=fields, original=original)
+            if len(rows) < PAGE:
+                return
+            after_id = rows[-1][0]
+
+
 def observe_stored(store: Store, since: datetime | None = None, until: datetime | None = None,
                    discovery: Discovery | None = None) -> Discovery:
     discovery = discovery or Discovery()
     observe = discovery.observe
-    with store.read() as conn:
-        for stored in iter_events(conn, page=PAGE, start=since, end=until):
-            observe(stored.event)
+    for _, event in stored_events(store, 0, since, until):
+        observe(event)
     return discovery
 
 
@@ -90,17 +122,11 @@ def save_state(path: Path, store: Store, discovery: Discovery, after_id: int) ->
 def observe_new(store: Store, discovery: Discovery, after_id: int) -> tuple[int, int]:
     """Feed the events stored after `after_id` (in arrival order); (events read, the last id)."""
     observe = discovery.observe
-    n = 0
-    with store.read() as conn:
-        while True:
-            page = search_events(conn, after_id=after_id, limit=PAGE)
-            for stored in page:
-                observe(stored.event)
-            n += len(page)
-            if page:
-                after_id = page[-1].id
-            if len(page) < PAGE:
-                return n, after_id
+    n, last = 0, after_id
+    for last, event in stored_events(store, after_id):  # noqa: B007 - the last id read is part of the result
+        observe(event)
+        n += 1
+    return n, last
 
 
 def discover_incremental(store: Store, state: Path, fingerprints: Fingerprints | None = None,
