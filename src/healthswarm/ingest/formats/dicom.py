@@ -83,7 +83,8 @@ class DicomFormat:
         if head[_PREAMBLE:] == _MAGIC:
             if start < 1:
                 yield self._part10(stream, source)
-        elif head.lstrip()[:1] in (b"{", b"["):
+        elif head.lstrip()[:1] in (b"{", b"[") or _json_lines_ahead(stream):
+            # association events, one JSON object a line (a bad first line is one reject, not the file)
             for item in iter_json_from(stream, start):
                 yield self._audit(item, source)
         elif start < 1:
@@ -404,6 +405,13 @@ def _file_time(stream: BinaryIO) -> datetime | None:
         return datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, UTC)
     except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
         return None
+
+
+def _json_lines_ahead(stream: BinaryIO) -> bool:
+    """Whether a line of the first 64 KiB starts a JSON object: a file of association events whose
+    first line is broken is still that file."""
+    head = _peek(stream, 65536)
+    return b"\n{" in head and head[_PREAMBLE : _PREAMBLE + 4] != _MAGIC
 
 
 class _Raw(io.RawIOBase):

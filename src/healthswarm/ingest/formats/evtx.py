@@ -23,6 +23,7 @@ import os
 import re
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, BinaryIO, ClassVar
@@ -64,8 +65,8 @@ class EvtxFormat:
         except Exception as exc:  # the Rust parser reports every failure as OSError/RuntimeError/ValueError
             yield self._reject(source, 1, f"EVTX header unreadable: {exc}", _peek(stream, _HEADER))
             return
-        damaged = False
-        while True:
+        damaged = bool(_damaged_chunks(stream))  # a checksum that does not match: read chunk by chunk
+        while not damaged:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -82,7 +83,7 @@ class EvtxFormat:
         if damaged:
             done = ordinal
             ordinal = 0
-            for item in _chunk_by_chunk(stream):
+            for item in _chunk_by_chunk(stream, _damaged_chunks(stream)):
                 ordinal += 1
                 if ordinal <= max(start, done):
                     continue
@@ -109,7 +110,7 @@ class EvtxFormat:
             parsed = orjson.loads(data)
             event = parsed["Event"]
             flat = flatten_event_json(event)
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        except Exception as exc:  # a damaged record renders as anything: a reject, never a traceback
             raw = data.encode("utf-8", "replace") if isinstance(data, str) else b""
             return self._reject(source, ordinal, f"EVTX record rendered without an Event object: {exc}", raw)
         timestamp = event_timestamp(flat) or _header_time(record.get("timestamp"))
@@ -157,28 +158,65 @@ def _random_access(stream: BinaryIO) -> BinaryIO:
     return io.BytesIO(stream.read())
 
 
-def _chunk_by_chunk(stream: BinaryIO) -> Iterator[dict[str, Any] | str]:
+def _chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(index, bytes) of every whole chunk."""
+    size = stream.seek(0, io.SEEK_END)
+    for index, offset in enumerate(range(_HEADER, size - _CHUNK + 1, _CHUNK)):
+        stream.seek(offset)
+        yield index, stream.read(_CHUNK)
+
+
+def _damaged_chunks(stream: BinaryIO) -> set[int]:
+    """Chunks whose records checksum (CRC-32 of the records, in the chunk header) does not match."""
+    damaged = set()
+    where = stream.tell()
+    for index, chunk in _chunks(stream):
+        if chunk[:8] != _CHUNK_MAGIC:
+            if chunk.strip(b"\x00"):
+                damaged.add(index)
+            continue
+        free = struct.unpack_from("<I", chunk, 48)[0]
+        if not _CHUNK_HEADER <= free <= _CHUNK or zlib.crc32(chunk[_CHUNK_HEADER:free]) != struct.unpack_from(
+                "<I", chunk, 52)[0]:
+            damaged.add(index)
+    stream.seek(where)
+    return damaged
+
+
+def _expected_records(chunk: bytes) -> int | None:
+    """How many records the chunk header says the chunk holds, when that is believable."""
+    first, last = struct.unpack_from("<QQ", chunk, 8)
+    count = last - first + 1
+    return count if 0 < count <= _CHUNK // (_RECORD_HEADER + 4) else None
+
+
+def _chunk_by_chunk(stream: BinaryIO, damaged: set[int]) -> Iterator[dict[str, Any] | str]:
     """Every record of the file (a dict) or the reason one could not be read (a str), chunk by chunk,
     damaged chunks salvaged (see the module docstring)."""
     import evtx
 
     stream.seek(0)
-    data = stream.read()
-    header = data[:_HEADER]
-    for index, offset in enumerate(range(_HEADER, len(data) - _CHUNK + 1, _CHUNK)):
-        chunk = data[offset : offset + _CHUNK]
+    header = stream.read(_HEADER)
+    for index, chunk in _chunks(stream):
         if chunk[:8] != _CHUNK_MAGIC and not chunk.strip(b"\x00"):
             continue  # an unused chunk slot
         items, failed = _read_chunk(evtx, header + chunk)
-        if failed:
+        expected = _expected_records(chunk)
+        short = index in damaged and expected is not None and len(items) < expected
+        if failed or short:
             repaired = _repair_chunk(chunk)
             if repaired is None:
-                yield f"EVTX chunk {index} unreadable and no record in it could be found: {failed}"
+                yield f"EVTX chunk {index} unreadable and no record in it could be found: {failed or 'damaged'}"
                 continue
-            items, _ = _read_chunk(evtx, header + repaired)
-            items = [f"EVTX record in damaged chunk {index} unreadable: {item}" if isinstance(item, str) else item
-                     for item in items]
+            salvaged, _ = _read_chunk(evtx, header + repaired)
+            if len(salvaged) >= len(items) or failed:
+                items = [f"EVTX record in damaged chunk {index} unreadable: {item}" if isinstance(item, str)
+                         else item for item in salvaged]
         yield from items
+        if (index in damaged and expected is not None and len(items) < expected
+                and not any(isinstance(item, str) for item in items)):  # a loss is never silent
+            yield (f"EVTX chunk {index} damaged: its header counts {expected} records, {len(items)} could be "
+                   "told apart (the others lie in a damaged span)")
 
 
 def _read_chunk(evtx: Any, data: bytes) -> tuple[list[dict[str, Any] | str], str]:

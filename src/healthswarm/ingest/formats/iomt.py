@@ -216,6 +216,11 @@ class IomtJsonFormat:
                 document = orjson.loads(data.lstrip(BOM + b" \t\r\n"))
             except orjson.JSONDecodeError:
                 document = None  # not one document: read it as JSON lines, which says where it breaks
+        if isinstance(document, list) and document and not any(isinstance(o, dict) for o in document):
+            if start < 1:  # `[1,2,3]`: one bad record, not one per number
+                reason = f"expected IoMT telemetry objects, found an array of {len(document)} non-objects"
+                yield Reject(source, 1, reason, data[:4096], NAME, 1)
+            return
         if isinstance(document, list | dict):
             yield from self._document(document if isinstance(document, list) else [document], source, start)
             return

@@ -91,8 +91,9 @@ class _Splitter:
                 None, b"", position, number, f"line longer than {max_line_bytes()} bytes: expected a JSON record"
             )
         elif self.buffer or self.oversized:
-            if line[:1] == b"{" or _binary(line):
-                # a new record in column 0, or bytes no JSON holds: the open record ends here, cut
+            if line[:1] in (b"{", b"[") or _binary(line):
+                # a new record or array in column 0 (pretty printers indent what is nested), or bytes no
+                # JSON holds: the open record ends here, cut
                 yield self._truncated()
                 yield from self._start(line, position, number)
             else:
