@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 import typer
@@ -28,3 +29,13 @@ def app_context(ctx: typer.Context) -> AppContext:
     obj = ctx.find_root().obj
     assert isinstance(obj, AppContext), "the root callback sets the context"
     return obj
+
+
+def command_line(ctx: typer.Context, args: str) -> str:
+    """`args` as a command the user can paste: this installation's healthswarm (`output.program`) and the
+    --workspace this command was given, so a hint reaches the same workspace."""
+    from healthswarm.cli.output import program
+
+    workspace = ctx.find_root().params.get("workspace")
+    where = f" -w {shlex.quote(str(workspace))}" if workspace is not None else ""
+    return f"{program()}{where} {args}"

@@ -9,9 +9,10 @@ from typing import Annotated
 import orjson
 import typer
 from rich.panel import Panel
+from rich.text import Text
 
-from healthswarm.cli.context import app_context
-from healthswarm.cli.output import OutputFormat, console
+from healthswarm.cli.context import app_context, command_line
+from healthswarm.cli.output import OutputFormat, activate_hint, console, rule
 from healthswarm.demo import ADVISORIES
 from healthswarm.demo.run import STEPS
 from healthswarm.demo.steps import DemoRun
@@ -37,7 +38,7 @@ def demo(
     summaries = {}
     for number, step in enumerate(STEPS, 1):
         if fmt is OutputFormat.table:
-            console.rule(f"[bold]{number}. {step.title}")
+            rule(f"[bold]{number}. {step.title}")
         with console.status(step.title) if fmt is OutputFormat.table else _quiet():
             result = step.run(run)
         summaries[step.title] = result.summary
@@ -45,9 +46,10 @@ def demo(
             for renderable in result.show:
                 console.print(renderable)
     if fmt is OutputFormat.table:
-        console.print(Panel(f"workspace: {app.settings.workspace.resolve()}\n"
-                            "next: healthswarm inventory show · healthswarm vulns list",
-                            title="demo complete", expand=False))
+        hints = [f"workspace: {app.settings.workspace.resolve()}", "next:",
+                 *(f"  {command_line(ctx, args)}" for args in ("inventory show", "vulns list", "incidents list")),
+                 activate_hint()]
+        console.print(Panel(Text("\n".join(h for h in hints if h)), title="demo complete", expand=False))
     else:
         sys.stdout.buffer.write(orjson.dumps(summaries, option=orjson.OPT_INDENT_2) + b"\n")
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from healthswarm.api import queries
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.model import LEVELS
 from healthswarm.model.incident import IncidentState
@@ -33,7 +33,14 @@ def list_(
     with app_context(ctx).store.read() as conn:
         items, total = queries.list_incidents(conn, state and str(state), None, min_severity, 0, limit)
     rows = [{**i, "severity": LEVELS[i["severity"]] if fmt is OutputFormat.table else i["severity"]} for i in items]
-    emit(rows, fmt, LIST_COLUMNS, title=f"Incidents ({len(items)} of {total})")
+    filters = [*([f"--state {state}"] if state else []), *([f"--min-severity {min_severity}"] if min_severity else [])]
+    if filters:
+        empty = (f"no incident matches {' and '.join(filters)}; "
+                 f"`{command_line(ctx, 'incidents list')}` lists them all")
+    else:
+        empty = (f"no incidents stored: `{command_line(ctx, 'ingest FILE…')}` then `{command_line(ctx, 'detect')}` "
+                 f"form them (or `{command_line(ctx, 'demo')}`)")
+    emit(rows, fmt, LIST_COLUMNS, title=f"Incidents ({len(items)} of {total})", empty=empty)
 
 
 @app.command("show")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -46,8 +46,49 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def plain_help(command: click.Command) -> click.Command:
+    """Help as Click formats it, for `command` and everything under it: help texts are shown as written (Rich
+    markup would eat `[tls]` or `[default: …]`) and flags carry no `<bool>` type."""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    for sub in (getattr(command, "commands", None) or {}).values():
+        plain_help(sub)
+    return command
+
+
+# Typer ≥ 0.2x vendors Click: its errors derive from TyperException, not from the click package's ClickException
+CLICK_ERRORS: tuple[type[Exception], ...] = (getattr(typer, "TyperException", click.ClickException),)
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    """A mistake on the command line: one line on stderr in plain words, with where to read the help."""
+    message = exc.format_message().replace("Value error, ", "").rstrip(".")  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see `{ctx.command_path} --help`)"
+    error_lines([message])
+    raise typer.Exit(getattr(exc, "exit_code", 2))
+
+
 class LazyGroup(TyperGroup):
     """The root group: lists every command, imports one only when it is asked for."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except CLICK_ERRORS as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # prints the help itself
+                raise
+            _usage_error(exc)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CLICK_ERRORS as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            _usage_error(exc)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -65,7 +106,7 @@ class LazyGroup(TyperGroup):
             single.command(cmd_name)(target)
             command = typer.main.get_command(single)
         command.name = cmd_name
-        return command
+        return plain_help(command)
 
 
 app = typer.Typer(
@@ -75,6 +116,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 
@@ -95,7 +137,8 @@ def root(
         str | None,
         typer.Option("--db", help="Database URL (postgresql://…); default: SQLite in the workspace"),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print healthswarm's version and exit")] = False,
 ) -> None:
     ctx.obj = AppContext(Settings.load(workspace, db=db))
 

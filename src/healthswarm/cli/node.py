@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from healthswarm.cli.federate import federate
-from healthswarm.cli.output import OutputFormat, console, emit
+from healthswarm.cli.output import OutputFormat, console, emit, program
 from healthswarm.errors import ConfigError
 from healthswarm.swarm import outbox
 from healthswarm.swarm.config import load_node_config
@@ -58,8 +58,12 @@ def status(config: ConfigOpt,
     console.print(f"[bold]{data['name']}[/] {data['addr']} · incarnation {data['incarnation']} · round "
                   f"{data['round']} · {data['items']} items · status {age:.0f} s old"
                   + (" [red](node not running?)[/]" if age > 10 * cfg.params.period else ""))
-    emit(data["members"], OutputFormat.table, ["name", "addr", "state", "incarnation"], title="members")
-    emit(data["threat_field"], OutputFormat.table, ["key", "level", "organisations"], title="threat field")
+    emit(data["members"], OutputFormat.table, ["name", "addr", "state", "incarnation"], title="members",
+         empty=f"members: none known yet; the seeds in {config} name the nodes this one joins, and they must be "
+               "running")
+    emit(data["threat_field"], OutputFormat.table, ["key", "level", "organisations"], title="threat field",
+         empty=f"threat field: empty; nothing received from peers or published here yet "
+               f"(`{program()} node publish --config {config} …` queues an item)")
     drops = Table(title="dropped")
     drops.add_column("reason")
     drops.add_column("count", justify="right")

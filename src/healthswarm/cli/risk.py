@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat as _Full
-from healthswarm.cli.output import console, emit
+from healthswarm.cli.output import console, emit, err_console
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Finding, Inventory
 from healthswarm.risk.aco import AcoParams
@@ -65,7 +65,13 @@ def _graph(ctx: typer.Context, findings: Path | None, epss: Path | None, kev: Pa
         items: list[Finding] = load_findings_file(findings) if findings else stored_findings(conn)
     if not inventory.assets:
         raise InputError(Problem(Location("workspace"), "no inventory stored",
-                                 "`healthswarm inventory load FILE` or `healthswarm demo` first"))
+                                 f"`{command_line(ctx, 'inventory load FILE')}` or `{command_line(ctx, 'demo')}` "
+                                 "first"))
+    if not items:
+        err_console.print(f"note: no vulnerability findings {'in ' + str(findings) if findings else 'stored'}: only "
+                          "moves that need no vulnerability are considered; "
+                          f"`{command_line(ctx, 'vulns import PATH')}` then `{command_line(ctx, 'vulns match')}` "
+                          "add them", markup=False, highlight=False)
     return build_attack_graph(inventory, items, load_policy(policy) if policy else ZonePolicy(),
                               load_likelihood(epss, kev))
 
@@ -161,7 +167,9 @@ def paths(
             console.print(f"   {move['to']:<30} {move.get('description', '')}  (p={move.get('p')})",
                           markup=False, soft_wrap=True)
     if not found:
-        console.print("no path found", markup=False)
+        console.print(f"no path found from {attacker} to {to} within {max_steps} actions"
+                      + ("" if graph.facts.findings else " (no vulnerability findings are stored, so no exploit was open to the attacker)"),
+                      markup=False)
     _notes(graph)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 import orjson
 import typer
 
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.errors import InputError
 from healthswarm.share import service
@@ -441,7 +441,12 @@ def indicators_list(
     with store.read() as conn:
         items = load_indicators(conn, source=source)
     rows = [i.as_dict() for i in items]
-    emit(rows, fmt, ["type", "value", "confidence", "tlp", "source", "last_seen"], title=f"{len(rows)} indicators")
+    empty = (f"no indicators {'from ' + repr(source) + ' ' if source is not None else ''}stored: "
+             f"`{command_line(ctx, 'share import FILE')}`, `{command_line(ctx, 'share pull …')}`, "
+             f"`{command_line(ctx, 'share import-misp FOLDER')}` or `{command_line(ctx, 'share add-indicator …')}` "
+             "add them")
+    emit(rows, fmt, ["type", "value", "confidence", "tlp", "source", "last_seen"], title=f"{len(rows)} indicators",
+         empty=empty)
 
 
 @app.command("peers")
@@ -460,7 +465,9 @@ def peers(
         rows.append({"key_id": peer.key_id, "name": peer.name, "group": peer.group,
                      "confirmed": round(rep.confirmed, 2), "refuted": round(rep.refuted, 2),
                      "reputation": round(rep.score, 3)})
-    emit(rows, fmt, ["key_id", "name", "group", "confirmed", "refuted", "reputation"], title="peers")
+    emit(rows, fmt, ["key_id", "name", "group", "confirmed", "refuted", "reputation"], title="peers",
+         empty=f"no trusted peers: `{command_line(ctx, 'share keys trust NAME PUBLIC_KEY')}` adds one (a peer's "
+               f"`healthswarm share keys show` prints what to give)")
 
 
 @app.command("feedback")

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
 from healthswarm.inventory.advisories import load_advisories, match_findings
 from healthswarm.inventory.advisories.loader import advisory_files
@@ -78,9 +78,11 @@ def _summary(findings: list[Finding]) -> Table:
     return table
 
 
-def _show(findings: list[Finding], fmt: OutputFormat, limit: int | None, title: str) -> None:
+def _show(findings: list[Finding], fmt: OutputFormat, limit: int | None, title: str, empty: str = "") -> None:
     rows = [finding_row(f) for f in findings]
-    if fmt is OutputFormat.table:
+    if fmt is OutputFormat.table and not rows and empty:
+        console.print(empty, markup=False, highlight=False)
+    elif fmt is OutputFormat.table:
         console.print(_summary(findings))
         shown = rows if limit is None else rows[:limit]
         emit(shown, fmt, FINDING_COLUMNS, title=f"{title} ({len(shown)} of {len(rows)} shown)"
@@ -131,14 +133,16 @@ def match(
         inventory = stored_inventory(conn)
         advisories = stored_advisories(conn)
     if not inventory.assets:
-        _fail(["no inventory in the store (expected `healthswarm inventory load FILE` first)"])
+        _fail([f"no inventory in the store (expected `{command_line(ctx, 'inventory load FILE')}` first)"])
     if not advisories:
-        _fail(["no advisories in the store (expected `healthswarm vulns import PATH` first)"])
+        _fail([f"no advisories in the store (expected `{command_line(ctx, 'vulns import PATH')}` first)"])
     findings = match_findings(advisories, inventory.assets)
     with store.transaction() as conn:
         replace_findings(conn, findings)
     _show(findings, fmt, limit, f"{len(findings)} findings from {len(advisories)} advisories on "
-                                f"{len(inventory.assets)} assets")
+                                f"{len(inventory.assets)} assets",
+          empty=f"no findings: none of the {len(advisories)} stored advisories names a product of the "
+                f"{len(inventory.assets)} assets (vendor, product and version as the inventory declares them)")
 
 
 @app.command("list")
@@ -157,4 +161,10 @@ def list_(
                                  status=status.value if status else None, advisory=advisory)
     findings.sort(key=lambda f: (-SEVERITY_ORDER.get(f.severity, -1), -(f.cvss_score or 0), f.asset_id,
                                  f.advisory_id, f.cve))
-    _show(findings, fmt, limit, f"{len(findings)} stored findings")
+    if asset or severity or status or advisory:
+        empty = f"no stored finding matches the filters; `{command_line(ctx, 'vulns list')}` lists them all"
+    else:
+        empty = (f"no findings stored: `{command_line(ctx, 'vulns import PATH')}` (advisories) then "
+                 f"`{command_line(ctx, 'vulns match')}` (with an inventory: "
+                 f"`{command_line(ctx, 'inventory load FILE')}`), or `{command_line(ctx, 'demo')}`")
+    _show(findings, fmt, limit, f"{len(findings)} stored findings", empty=empty)

@@ -377,8 +377,9 @@ def _check_references(c: _Collected, problems: list[Problem]) -> None:
     assets = _check_unique(c.assets, "asset", problems)
 
     def dangling(loc: _Where, fieldname: str, value: str, what: str) -> None:
+        article = "an" if what[:1] in "aeiou" else "a"
         problems.append(Problem(loc.at(fieldname), f"unknown {what} {value!r}",
-                                f"the id of an {what} defined in the inventory"))
+                                f"the id of {article} {what} defined in the inventory"))
 
     for zone, loc in c.zones:
         if zone.organisation not in orgs:
