@@ -142,6 +142,54 @@ def test_hl7_bad_input() -> None:
     assert isinstance(bad, Reject) and "MSH-7" in bad.reason
 
 
+def test_hl7_each_bad_message_is_one_reject() -> None:
+    """issue 17: 4 bad messages gave 2 quarantine rows (garbage glued to the message before it)."""
+    good = [m.replace(b"\n", b"\r") for m in samples_as_messages(2)]
+    bad = [
+        b"MSH|^~\\&|A|B|C|D|yesterday||ADT^A01|1|P|2.5\rPID|1||42",  # a message with a bad MSH-7
+        b"\x00\xff\xfe binary junk",  # not a segment
+        b"MSH|^^\\&|A|B|C|D|20260301||ADT^A01|2|P|2.5",  # bad encoding characters
+        b"the interface engine restarted at 10:42",  # prose
+    ]
+    data = b"\n".join([good[0], bad[0], bad[1], good[1], bad[2], bad[3]]) + b"\n"
+    items = parse(HL7, data)
+    assert [type(i).__name__ for i in items] == ["Event", "Reject", "Reject", "Event", "Reject", "Reject"]
+    assert len({i.position for i in items}) == len(items)
+    assert "MSH-7" in items[1].reason and "not an HL7 segment" in items[2].reason
+    assert "MSH-2" in items[4].reason and "not an HL7 segment" in items[5].reason
+
+
+def test_hl7_pv1_and_sending_application_fields() -> None:
+    message = (b"MSH|^~\\&|EPIC|STA^1.2.3^ISO|LIS|LAB|20260301101500||ADT^A02|77|P|2.5\r"
+               b"PID|1||42^^^STA^MR||DOE^JANE\r"
+               b"PV1|1|I|ICU^12^B^STA^^^Main^3|||ER^1^A|1234^WELBY^MARCUS^J^^DR|5678^HOUSE^GREGORY||MED|||||||"
+               b"9012^QUINN^MICHAELA\r")
+    (event,) = parse(HL7, message)
+    f = event.fields
+    assert f["hl7.sending_application"] == "EPIC" and f["hl7.sending_facility"] == "STA"
+    assert f["hl7.patient_class"] == "I" and f["hl7.hospital_service"] == "MED"
+    assert f["hl7.location"] == "ICU^12^B^STA^^^Main^3"
+    assert (f["hl7.location.ward"], f["hl7.location.room"], f["hl7.location.bed"]) == ("ICU", "12", "B")
+    assert (f["hl7.location.facility"], f["hl7.location.building"], f["hl7.location.floor"]) == ("STA", "Main", "3")
+    assert (f["hl7.attending_doctor.id"], f["hl7.attending_doctor.name"]) == ("1234", "WELBY, MARCUS J")
+    assert (f["hl7.referring_doctor.id"], f["hl7.referring_doctor.name"]) == ("5678", "HOUSE, GREGORY")
+    assert (f["hl7.admitting_doctor.id"], f["hl7.admitting_doctor.name"]) == ("9012", "QUINN, MICHAELA")
+    assert not any("DOE" in str(v) for k, v in f.items() if not k.startswith("patient."))
+
+
+@pytest.mark.parametrize("fmt", [FHIR, DICOM], ids=lambda f: f.name)
+def test_json_lines_bad_records_are_one_reject_each(fmt) -> None:
+    """issue 17: `[1,2,3]` was neither stored nor quarantined; a cut line and a binary line were one row."""
+    good = (orjson.dumps(orjson.loads(shared("fhir", "AuditEvent-example-login.json").read_bytes())) if fmt is FHIR
+            else b'{"ts": "2026-03-01T10:15:00Z", "calling_ae": "CT1", "called_ae": "PACS", "command": "C-FIND"}')
+    data = b"\n".join([good, b"[1,2,3]", good, b'{"a": 1, "b', b"\x00\xff\xfe binary \x81", b'{"a": 1, ', b"[4]",
+                       good]) + b"\n"
+    items = parse(fmt, data)
+    assert [type(i).__name__ for i in items] == ["Event", "Reject", "Event", "Reject", "Reject", "Reject", "Reject",
+                                                 "Event"], [getattr(i, "reason", "") for i in items]
+    assert len({i.position for i in items}) == len(items)
+
+
 # -- FHIR -----------------------------------------------------------------------------------------
 
 
