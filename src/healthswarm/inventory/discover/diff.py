@@ -378,11 +378,21 @@ def compare(discovery: Discovery, inventory: Inventory, fingerprints: Fingerprin
             continue
         contradictions.extend(_contradictions(assets[d.asset_id or ""], d.fingerprint))
 
-    applications = [{"kind": a.kind, "facility": a.facility, "application": a.name, "first_seen": iso(a.first),
-                     "last_seen": iso(a.last), "messages": a.messages, "receivers": dict(a.receivers),
-                     "fingerprint": (c.as_dict() if (c := fingerprints.conclude(
-                         {"hl7.sending_application": [a.name]})) else None)}
-                    for a in discovery.applications.values()]
+    # HL7 applications seen in messages, tied to the asset that declares that identity (MSH-3 + MSH-4)
+    hl7_names: dict[tuple[str, str], str] = {}
+    for asset in inventory.assets:
+        identity = getattr(asset, "hl7", None)
+        for name in getattr(identity, "applications", ()) or ():
+            hl7_names[(name.upper(), (getattr(identity, "facility", "") or "").upper())] = asset.id
+    applications = []
+    for a in discovery.applications.values():
+        owner_id = hl7_names.get((a.name.upper(), a.facility.upper())) or hl7_names.get((a.name.upper(), ""))
+        conclusion = fingerprints.conclude({"hl7.sending_application": [a.name]})
+        applications.append({
+            "kind": a.kind, "facility": a.facility, "application": a.name, "asset_id": owner_id,
+            "status": "declared" if owner_id else ("undeclared" if hl7_names else "unknown"),
+            "first_seen": iso(a.first), "last_seen": iso(a.last), "messages": a.messages,
+            "receivers": dict(a.receivers), "fingerprint": conclusion.as_dict() if conclusion else None})
     window = {"first": iso(discovery.first), "last": iso(discovery.last), "events": discovery.events,
               "flow_events": discovery.flow_events, "evicted_flows": discovery.evicted_flows,
               "evicted_endpoints": discovery.evicted_endpoints}

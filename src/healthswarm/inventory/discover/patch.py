@@ -62,6 +62,9 @@ def asset_to_dict(a: Asset) -> dict[str, Any]:
         out["records"] = a.records
     if a.attributes:
         out["attributes"] = dict(a.attributes)
+    hl7 = getattr(a, "hl7", None)  # the HL7 identity (MSH-3..6), where the model has one
+    if hl7:
+        out["hl7"] = hl7.as_dict()
     return out
 
 
