@@ -115,7 +115,7 @@ def _unparsed(pipeline: Pipeline, results: list[FileResult]) -> list[Problem]:
             problems.append(Problem(Location(str(result.path)), "no format recognised; quarantined",
                                     "one of the formats of `healthswarm ingest --format`"))
         elif st is not None and st.events == 0 and rejects:
-            top = st.rejects.most_common(1)[0][0]
+            top = result.stopped or st.rejects.most_common(1)[0][0]  # a bound reached says most
             fmt = f" as {result.format}" if result.format else ""
             problems.append(Problem(Location(str(result.path)),
                                     f"nothing could be read{fmt}: {rejects:,} record(s) quarantined, e.g. {top}"))
