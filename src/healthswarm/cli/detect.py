@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from healthswarm.cli.context import app_context
-from healthswarm.cli.hunt import packs_of, placeholders_of
+from healthswarm.cli.hunt import FAIL_ON_HELP, check_fail_on, exit_on_findings, packs_of, placeholders_of
 from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
 from healthswarm.detect.learn.asset_baseline import BaselineConfig
 from healthswarm.detect.learn.pipeline import DEFAULT_BUDGET
@@ -42,12 +42,14 @@ def detect(
         min=1, help="Model alerts per source, class and UTC day; the rest are counted")] = DEFAULT_BUDGET,
     since: Annotated[datetime | None, typer.Option(help="Only events from this time (UTC)")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="LEVEL", help=FAIL_ON_HELP)] = None,
 ) -> None:
     """Run Sigma rules (by default the SigmaHQ snapshot, the healthswarm and the healthcare packs), the sensors'
     alerts, learned baselines, clinical analytics, (with --staff) privacy
     monitoring and (with --model) trained models over the stored events, in time order; store the alerts
     and the incidents they form. Running it again over the same events stores nothing twice."""
     actx = app_context(ctx)
+    fail_floor = check_fail_on(fail_on)
     try:
         spec = SuiteSpec(rules=rules or [], packs=packs_of(pack), placeholders=placeholders_of(placeholder or []),
                          baseline=BaselineConfig(warmup_events=warmup_events, warmup_hours=warmup_hours)
@@ -81,6 +83,7 @@ def detect(
         emit([{"events": result.events, "alerts": len(result.alerts), "new_alerts": result.new_alerts,
                "incidents": [i.id for i in result.incidents], "by_detector": dict(result.per_detector),
                "models": models}], fmt, [])
+    exit_on_findings(result.alerts, fail_floor)
 
 
 def _model_line(name: str, stats: dict[str, Any]) -> str:

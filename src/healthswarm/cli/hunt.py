@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import glob
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,6 +76,51 @@ def packs_of(values: list[str] | None, default: tuple[str, ...] = DEFAULT_PACKS)
     return list(dict.fromkeys(names))
 
 
+SIGMA_SUFFIXES = (".yml", ".yaml")
+_SIGMA_KEY = re.compile(rb"^(detection|logsource|correlation)[ \t]*:", re.MULTILINE)
+# how many files of a folder are looked at to tell a rule folder from an event folder
+SIGMA_SAMPLE = 200
+
+
+def is_sigma_rule(path: Path) -> bool:
+    """A YAML file with Sigma's `logsource:` and `detection:` (or a `correlation:`) at the top level."""
+    if path.suffix.lower() not in SIGMA_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as handle:
+            keys = {m.group(1) for m in _SIGMA_KEY.finditer(handle.read(256 * 1024))}
+    except OSError:
+        return False
+    return {b"detection", b"logsource"} <= keys or b"correlation" in keys
+
+
+def holds_sigma_rules(path: Path) -> bool:
+    """A Sigma rule file, or a folder whose files are mostly Sigma rules (the first SIGMA_SAMPLE looked at)."""
+    if path.is_file():
+        return is_sigma_rule(path)
+    if not path.is_dir():
+        return False
+    files = list(islice((p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")), SIGMA_SAMPLE))
+    rules = sum(1 for p in files if is_sigma_rule(p))
+    return rules > 0 and rules * 2 >= len(files)
+
+
+def split_rule_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Inputs that hold Sigma rules rather than events — B and C of `hunt --rules A B C EVENTS` — and the rest."""
+    rules: list[Path] = []
+    events: list[str] = []
+    for item in inputs:
+        if not glob.has_magic(item) and holds_sigma_rules(Path(item)):
+            rules.append(Path(item))
+        else:
+            events.append(item)
+    return rules, events
+
+
+UNRECOGNISED = ": format not recognised (skipped)"
+WARN_MAX = 10  # unrecognised files listed one by one; the rest are counted
+
+
 def _events(files: list[Path], progress: Progress, task: Any, problems: list[str]) -> Iterator[Event]:
     for path in files:
         try:
@@ -86,7 +134,7 @@ def _events(files: list[Path], progress: Progress, task: Any, problems: list[str
                     stream.seek(0)
                 fmt: Format | None = detect(head, plain_name(path))
                 if fmt is None:
-                    problems.append(f"{path}: format not recognised (skipped)")
+                    problems.append(f"{path}{UNRECOGNISED}")
                     continue
                 for item in fmt.parse(stream, str(path)):
                     if isinstance(item, Event):
@@ -128,11 +176,37 @@ def _summary_tables(alerts: list[Alert]) -> tuple[Table, Table]:
     return rules, overview
 
 
+FAIL_ON_HELP = ("Exit 1 when an alert at this level or above was found (informational, low, medium, high, "
+                "critical), for scripts and CI; by default finding something still exits 0")
+
+
+def check_fail_on(fail_on: str | None) -> int | None:
+    """`--fail-on LEVEL` → the level's index (None: not asked); an unknown level is a usage error (exit 2)."""
+    if fail_on is None:
+        return None
+    if fail_on not in LEVELS:
+        error_lines([f"--fail-on: {fail_on!r} is not a level (expected one of {', '.join(LEVELS)})"])
+        raise typer.Exit(2)
+    return LEVELS.index(fail_on)
+
+
+def exit_on_findings(alerts: list[Alert], floor: int | None) -> None:
+    """Exit 1 after the output when `--fail-on` was given and an alert reaches its level."""
+    if floor is None:
+        return
+    hits = [a for a in alerts if a.severity >= floor]
+    if hits:
+        err_console.print(f"{len(hits)} alert(s) at {LEVELS[floor]} or above (--fail-on {LEVELS[floor]}): exit 1",
+                          markup=False)
+        raise typer.Exit(1)
+
+
 def hunt(
     ctx: typer.Context,
     events: Annotated[list[str], typer.Argument(help="Event files, folders or globs (any ingest format, EVTX too)")],
     rules: Annotated[list[Path] | None, typer.Option(
-        "--rules", "-r", help="Sigma rule files or folders (repeatable); without it the bundled packs load")] = None,
+        "--rules", "-r", help="Sigma rule files or folders (repeatable; rule folders named among EVENTS, as in "
+        "`--rules A B C EVENTS`, are read as rules too); without it the bundled packs load")] = None,
     pack: Annotated[list[str] | None, typer.Option(
         "--pack", help="Bundled rule packs (repeatable: sigmahq, healthswarm, healthcare; `none`) [default: all three "
         "without --rules, none with it]")] = None,
@@ -149,13 +223,26 @@ def hunt(
     = False,
     show_problems: Annotated[bool, typer.Option("--problems", help="List every rule that cannot be evaluated")]
     = False,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="LEVEL", help=FAIL_ON_HELP)] = None,
 ) -> None:
     """Hunt with Sigma rules over event files; print a per-rule summary and an ATT&CK tactic overview, or every
     detection as JSON / NDJSON (rule id, title, level, ATT&CK ids, event source file and record)."""
     if min_level not in LEVELS:
         error_lines([f"--min-level: {min_level!r} is not a level (expected one of {', '.join(LEVELS)})"])
         raise typer.Exit(2)
+    fail_floor = check_fail_on(fail_on)
     settings = app_context(ctx).settings
+    rule_inputs, events = split_rule_inputs(events)
+    if rule_inputs:
+        # `--rules A B C` gives B and C to EVENTS (an option takes one value): they hold rules, so read them as rules
+        named = ", ".join(map(str, rule_inputs))
+        if not events:
+            error_lines([f"{named}: Sigma rules, not events; name the event files or folders to hunt over after "
+                         f"them (several rule folders: --rules A --rules B, or --rules A B EVENTS…)"])
+            raise typer.Exit(2)
+        err_console.print(f"note: {named} hold{'s' if len(rule_inputs) == 1 else ''} Sigma rules: read as --rules",
+                          markup=False)
+        rules = [*(rules or []), *rule_inputs]
     try:
         files = expand(events)
         values = placeholders_of(placeholder or [])
@@ -197,8 +284,12 @@ def hunt(
     hunt_seconds = time.perf_counter() - hunt_started
     if detector.engine.groups_built:
         save_groups(cache_dir, ruleset, detector.engine.groups())
-    for line in problems:
+    unrecognised = [line for line in problems if line.endswith(UNRECOGNISED)]
+    for line in [line for line in problems if not line.endswith(UNRECOGNISED)] + unrecognised[:WARN_MAX]:
         err_console.print(f"warning: {line}", markup=False)
+    if len(unrecognised) > WARN_MAX:
+        err_console.print(f"warning: … and {len(unrecognised) - WARN_MAX:,} more files whose format was not "
+                          "recognised (skipped)", markup=False)
     if coverage is not None:
         from healthswarm.detect.coverage import write_coverage
 
@@ -217,3 +308,4 @@ def hunt(
         emit([detection_row(a) for a in alerts], fmt, [])
     if not count and problems and len(problems) >= len(files):
         raise typer.Exit(2)
+    exit_on_findings(alerts, fail_floor)
