@@ -147,32 +147,12 @@ def discover(
     Without --since the picture is kept in the workspace (discover/state.json) and each run reads only the
     events stored since the last one; --since reads that window afresh and keeps nothing."""
     from healthswarm.inventory.discover.patch import write_patch
-    from healthswarm.inventory.discover.service import (
-        discover_incremental,
-        discover_stored,
-        discovered_findings,
-        fingerprints_for,
-    )
-    from healthswarm.inventory.discover.service import flow_alerts as undeclared_flow_alerts
-    from healthswarm.store.alerts import save_alerts
-    from healthswarm.store.vulns import load_advisories
+    from healthswarm.inventory.discover.service import run_discovery
 
     context = app_context(ctx)
-    store = context.store
-    prints = fingerprints_for(context.settings.workspace, fingerprints or [])
-    start = _since(since)
-    if start is not None:
-        _, report, inventory = discover_stored(store, since=start, fingerprints=prints)
-    else:
-        state = context.settings.workspace / "discover" / "state.json"
-        _, report, inventory, _ = discover_incremental(store, state, fingerprints=prints, rebuild=rebuild)
-    with store.read() as conn:
-        advisories = load_advisories(conn)
-    found = discovered_findings(report, inventory, advisories)
-    raised = undeclared_flow_alerts(report.flows, inventory)
-    if alerts and raised:
-        with store.transaction() as conn:
-            save_alerts(conn, raised)
+    run = run_discovery(context.store, context.settings.workspace, since=_since(since),
+                        fingerprints=fingerprints or [], rebuild=rebuild, store_alerts=alerts)
+    report, inventory, found, raised = run.report, run.inventory, run.findings, run.alerts
     written = write_patch(report, inventory, patch) if patch is not None else None
     if fmt is not OutputFormat.table:
         document = report.as_dict()

@@ -6,14 +6,15 @@
   findings marked `explanation["source"] = "discovered"`;
 - `observed_flows`: the observed flows between inventory assets, for the risk graph
   (`risk.observed.observed_attack_graph`);
-- `flow_alerts` (re-exported): the alerts for undeclared flows into safety-critical devices.
+- `flow_alerts` (re-exported): the alerts for undeclared flows into safety-critical devices;
+- `run_discovery`: the use case of `healthswarm inventory discover` (all of the above, alerts stored).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,13 +27,15 @@ from healthswarm.inventory.discover.diff import DiscoveryReport, compare
 from healthswarm.inventory.discover.fingerprints import Fingerprints, load_fingerprints
 from healthswarm.inventory.discover.observe import FLOW_DATASETS, Discovery
 from healthswarm.inventory.discover.patch import MIN_MODEL_CONFIDENCE, device_id
-from healthswarm.model import Advisory, Asset, Event, Finding, Flow, Inventory
+from healthswarm.model import Advisory, Alert, Asset, Event, Finding, Flow, Inventory
 from healthswarm.store import Store
+from healthswarm.store.alerts import save_alerts
 from healthswarm.store.inventory import load_inventory as stored_inventory
 from healthswarm.store.tables import events
+from healthswarm.store.vulns import load_advisories
 
-__all__ = ["discover_incremental", "discover_stored", "discovered_findings", "flow_alerts", "observe_stored",
-           "observed_flows"]
+__all__ = ["DiscoveryRun", "discover_incremental", "discover_stored", "discovered_findings", "flow_alerts",
+           "observe_stored", "observed_flows", "run_discovery"]
 
 PAGE = 5_000
 STATE_VERSION = 1
@@ -195,3 +198,37 @@ def observed_flows(report: DiscoveryReport) -> list[tuple[Flow, bool]]:
         flow = Flow(f.source, f.target, f.protocol, f.port)
         out[flow] = out.get(flow, False) or f.status == "declared"
     return list(out.items())
+
+
+@dataclass
+class DiscoveryRun:
+    """What `healthswarm inventory discover` shows: the report, the inventory it was compared with, the
+    findings on discovered devices and the alerts for undeclared flows into safety-critical devices."""
+
+    report: DiscoveryReport
+    inventory: Inventory
+    findings: list[Finding]
+    alerts: list[Alert]
+    events_read: int
+
+
+def run_discovery(store: Store, workspace: Path, since: datetime | None = None, fingerprints: Sequence[Path] = (),
+                  rebuild: bool = False, store_alerts: bool = True) -> DiscoveryRun:
+    """The use case: discover (incrementally, with the picture kept in `workspace/discover/state.json`,
+    or afresh over the events from `since`), match the discovered devices against the stored advisories,
+    raise (and store) the alerts."""
+    prints = fingerprints_for(workspace, fingerprints)
+    if since is not None:
+        discovery, report, inventory = discover_stored(store, since=since, fingerprints=prints)
+        read = discovery.events
+    else:
+        _, report, inventory, read = discover_incremental(store, workspace / "discover" / "state.json",
+                                                          fingerprints=prints, rebuild=rebuild)
+    with store.read() as conn:
+        advisories = load_advisories(conn)
+    found = discovered_findings(report, inventory, advisories)
+    raised = flow_alerts(report.flows, inventory)
+    if store_alerts and raised:
+        with store.transaction() as conn:
+            save_alerts(conn, raised)
+    return DiscoveryRun(report, inventory, found, raised, read)
