@@ -408,3 +408,15 @@ def test_reject_positions_and_sources_inside_an_archive() -> None:
     assert isinstance(reject, Reject) and reject.source == "/data/a.zip!logs/eve.json" and reject.record == 4
     assert f"{reject.source}:{reject.record}" == "/data/a.zip!logs/eve.json:4"
     assert orjson.loads(items[0].original_json or orjson.dumps(items[0].original))
+
+
+def test_dicom_part10_inside_containers() -> None:
+    from pydicom.data import get_testdata_file
+
+    whole = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    (item,) = list(containers.read(io.BytesIO(gzip.compress(whole)), "ct.dcm.gz", 0))
+    assert isinstance(item, Event) and item.fields["dicom.modality"] == "CT"
+    packed = zip_of({"study/ct.dcm": whole, "study/cut.dcm": whole[: len(whole) // 3]})
+    good, cut = list(containers.read(io.BytesIO(packed), "study.zip", 0))
+    assert isinstance(good, Event) and good.source == "study.zip!study/ct.dcm"
+    assert isinstance(cut, Reject) and "truncated" in cut.reason and cut.source == "study.zip!study/cut.dcm"

@@ -33,6 +33,7 @@ failure), `patient.id`. `original` is the object as written; `position` the byte
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import os
@@ -104,7 +105,7 @@ class DicomFormat:
         import pydicom  # imported on use: pydicom is slow to import and only DICOM needs it
         from pydicom.errors import InvalidDicomError
 
-        readable: BinaryIO = stream if stream.seekable() else io.BytesIO(stream.read())
+        readable = _random_access(stream)
         head = _peek(readable, _PREAMBLE + 4)
         try:
             with warnings.catch_warnings():
@@ -405,6 +406,22 @@ def _file_time(stream: BinaryIO) -> datetime | None:
         return datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, UTC)
     except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
         return None
+
+
+def _random_access(stream: BinaryIO) -> BinaryIO:
+    """`stream` when it seeks anywhere (its end included), else its bytes in memory (a pipe, or a member
+    of an archive, which seeks only forward by decompressing)."""
+    where = None
+    try:
+        where = stream.tell()
+        stream.seek(0, io.SEEK_END)
+        stream.seek(where)
+        return stream
+    except (AttributeError, OSError, ValueError):
+        if where is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.seek(where)
+    return io.BytesIO(stream.read())
 
 
 def _json_lines_ahead(stream: BinaryIO) -> bool:
