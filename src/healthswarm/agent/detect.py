@@ -99,7 +99,10 @@ class StreamDetector:
         result = StepResult(born=time.time())
         held = self.handed(self.cursor) if self.handed is not None else None
         if held is not None:
-            batch, cursor = held
+            batch, cursor = list(held[0]), held[1]
+            while len(batch) < self.batch and (more := self.handed(cursor)) is not None:  # one step, one commit
+                batch.extend(more[0])
+                cursor = more[1]
         else:
             with self.store.read() as conn:
                 stored = search_events(conn, after_id=self.cursor, limit=self.batch)

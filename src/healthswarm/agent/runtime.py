@@ -451,7 +451,7 @@ class Agent:
             return
         try:
             _write_json(self.folder / STATUS, self.status())
-        except OSError as exc:
+        except Exception as exc:  # a status file is never worth stopping detection for
             log.warning("status file: %s", exc)
 
     def stop(self) -> None:

@@ -40,7 +40,7 @@ class Handoff:
     decoding costs as much CPU as the whole detection suite). Only complete, in-order batches are kept, and
     at most `limit` events in all: anything else detection reads from the store, by the same cursor."""
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self._lock = threading.Lock()
         self._ranges: dict[int, tuple[int, list[Any]]] = {}  # lo → (hi, events)

@@ -222,7 +222,15 @@ class AgentSwarm:
     def status(self) -> dict[str, Any]:
         node = self.runtime.node if self.runtime is not None else None
         return {"name": self.name, "listen": self.config.listen, "error": self.error,
-                "members": len(node.members) if node is not None and hasattr(node, "members") else 0,
+                "members_alive": _alive(node),
                 "items": len(node.items) if node is not None else 0,
                 "received_warnings": len(self._received), "published_incidents": len(self.published),
                 "published_items": len(self.published_items), "publishing": self.publish_state}
+
+
+def _alive(node: Any) -> int:
+    """Members this node believes alive (read from another thread: a count, best effort)."""
+    try:
+        return len(list(node.members.live())) if node is not None else 0
+    except Exception:
+        return 0
