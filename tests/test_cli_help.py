@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from healthswarm.cli.main import COMMANDS, app
 
 EMPTY = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}|<bool>")
-MARKUP = re.compile(r"\[/?(?:bold|dim|italic|underline|red|green|yellow|blue|cyan|magenta|white|link|reverse)\b[^\]]*\]")
+STYLES = "bold|dim|italic|underline|reverse|link|red|green|yellow|blue|cyan|magenta|white"
+MARKUP = re.compile(rf"\[/?(?:{STYLES})\b[^\]]*\]")
 
 
 def _commands(command: typer.core.TyperGroup | typer.core.TyperCommand, path: tuple[str, ...]) -> Iterator[

@@ -150,7 +150,7 @@ def test_risk_paths_says_no_inventory_then_no_findings(tmp_path: Path) -> None:
     assert bare.exit_code == 0
     assert "no vulnerability findings stored" in bare.stderr and "vulns import" in bare.stderr
     assert "no path found from external to rim-pacs-01" in bare.stdout
-    assert "no vulnerability findings are stored" in bare.stdout
+    assert "no vulnerability findings are stored, so no exploit" in bare.stdout
 
 
 # --- hunt: rule folders among the inputs, --fail-on --------------------------------------------------------------
@@ -236,3 +236,18 @@ def test_share_export_says_what_was_sanitised_in_words() -> None:
     text = _removed({"user": 275, "asset": 1})
     assert "{" not in text and "'" not in text
     assert re.fullmatch(r"[a-z ,×0-9-]+", text), text
+
+
+# --- shell completion (README, "The command line") ---------------------------------------------------------------
+
+def test_shell_completion_completes_commands_and_choices() -> None:
+    def complete(words: str, cword: int) -> list[str]:
+        env = _env(_HEALTHSWARM_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(cword))
+        result = subprocess.run([str(SCRIPT)], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert complete("healthswarm inc", 1) == ["incidents"]
+    assert complete("healthswarm incidents list --format ", 4) == ["table", "json", "ndjson"]
+    root_help = runner.invoke(app, ["--help"]).output
+    assert "--install-completion" in root_help and "--show-completion" in root_help

@@ -115,7 +115,7 @@ app = typer.Typer(
     help="Protect healthcare ICT: inventory, advisories, detection, risk, response and sharing.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     rich_markup_mode=None,
 )
 

@@ -167,9 +167,8 @@ def paths(
             console.print(f"   {move['to']:<30} {move.get('description', '')}  (p={move.get('p')})",
                           markup=False, soft_wrap=True)
     if not found:
-        console.print(f"no path found from {attacker} to {to} within {max_steps} actions"
-                      + ("" if graph.facts.findings else " (no vulnerability findings are stored, so no exploit was open to the attacker)"),
-                      markup=False)
+        why = "" if graph.facts.findings else " (no vulnerability findings are stored, so no exploit was open to it)"
+        console.print(f"no path found from {attacker} to {to} within {max_steps} actions{why}", markup=False)
     _notes(graph)
 
 
