@@ -73,6 +73,19 @@ def test_a_cell_is_folded_never_cut_on_a_narrow_terminal(monkeypatch: pytest.Mon
     assert "".join(first_column) == long_id
 
 
+def test_table_cells_are_data_not_markup() -> None:
+    console = Console(width=200, record=True, color_system=None)
+    original = output.console
+    try:
+        output.console = console
+        output.emit([{"title": "Pump [ICU] bed 2", "value": "[bold]x[/bold]"}], output.OutputFormat.table,
+                    ["title", "value"])
+    finally:
+        output.console = original
+    text = console.export_text()
+    assert "Pump [ICU] bed 2" in text and "[bold]x[/bold]" in text
+
+
 def test_headings_are_words_not_snake_case(workspace: Path) -> None:
     result = piped("-w", str(workspace), "vulns", "list", "--limit", "3")
     assert result.returncode == 0

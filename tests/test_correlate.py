@@ -33,7 +33,7 @@ def test_shared_entities_join_and_unrelated_alerts_stay_apart() -> None:
     second = c.add(alert(10, "nltest", "medium", (), "discovery", user=["sta\\J.Meyer"]))  # same user, other case
     other = c.add(alert(12, "scan", "low", ("ws-9",), "discovery"))
     assert first is second and other is not first
-    assert second.timeline[1].note.startswith("joined: shares user:sta\\j.meyer")
+    assert second.timeline[1].note.startswith("joined after 10 min: shares user:sta\\j.meyer")
     assert len(c.incidents) == 2
 
 

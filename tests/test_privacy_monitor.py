@@ -76,7 +76,9 @@ def test_relationships_from_real_hl7_sample_structure() -> None:
     monitor.detect(event)
     care, patient = monitor.care, event.fields["patient.id"]
     stay = care.stays[patient][-1]  # A02 with no stay before: opened at EVN-6, the event's occurrence
-    assert stay.ward == "HUH AE OMU" and stay.start == datetime(2021, 8, 17, 13, 19, 43, tzinfo=UTC)
+    # (read from the parser's hl7.event_occurred, which keeps EVN-6's tenths of a second)
+    assert stay.ward == "HUH AE OMU" and stay.start == datetime(2021, 8, 17, 13, 19, 43, 400000, tzinfo=UTC)
+    assert "hl7.event_occurred" in event.fields and "hl7.location.ward" in event.fields
     assert care.explain(directory.lookup("m.alaz"), patient, stay.start).kind == "attending"
     assert care.explain(directory.lookup("k.woolfson"), patient, stay.start).kind == "referring"
     assert care.explain(directory.lookup("ward.nurse"), patient, stay.start).kind == "ward"

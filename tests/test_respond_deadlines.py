@@ -61,22 +61,27 @@ def test_clock_skew_and_unknown_regime_are_clear_errors() -> None:
         deadlines(case, T0.replace(tzinfo=None))
 
 
-def test_data_subjects_come_from_the_inventory() -> None:
+def test_data_subjects_are_what_the_incident_touched_not_what_the_systems_hold() -> None:
     assets = {a.id: a for a in ward_inventory().assets}
     subjects, records, categories = data_subjects(case_of(["ehr-1", "ws-1"], patients=12), assets)
-    assert (subjects, records) == (250_000, 250_000) and categories[0].startswith("electronic health records")
+    assert (subjects, records) == (12, 250_000) and categories[0].startswith("electronic health records")
     subjects, records, _ = data_subjects(case_of(["ws-1"], patients=12), assets)
     assert (subjects, records) == (12, 0)
 
 
 def test_drafts_in_markdown_and_html() -> None:
     assets = {a.id: a for a in ward_inventory().assets}
-    case = case_of(["ehr-1"], techniques=["T1003.001", "T1041"], owners=["dpo@h1.example"])
+    case = case_of(["ehr-1"], techniques=["T1003.001", "T1041"], owners=["dpo@h1.example"], patients=40,
+                   patients_basis="distinct patient ids in the 60 stored events the incident's 3 alerts rest on",
+                   organisations=["h1", "pacs-provider"], controllers=["h1"])
     case.title = "Exfiltration <script>alert(1)</script>"
     out = draft(case, assets, "gdpr", T0 + timedelta(hours=5))
     md, page = out["markdown"], out["html"]
     assert md.startswith("# Personal data breach notification (GDPR Art. 33)")
-    assert "Approximate number of data subjects: 250,000" in md
+    assert "## Notifying organisation (controller)\n\n- h1\n" in md and "not notifying): pacs-provider" in md
+    assert ("Estimated number of data subjects: 40 (an estimate; basis: distinct patient ids in the 60 stored "
+            "events the incident's 3 alerts rest on)") in md
+    assert "Records held by the affected systems: 250,000 (what could have been reached, an upper bound" in md
     assert "copies of health data may be held by an unauthorised party" in md
     assert "GDPR Art. 33: notify the personal data breach to supervisory authority, due 2026-03-05 09:00 UTC" in md
     assert "<script>" not in page and "&lt;script&gt;" in page and "<h2>Data subjects and records</h2>" in page

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select, update
 from healthswarm.api.auth import Principal, audit, load_audit
 from healthswarm.model import LEVELS
 from healthswarm.model.incident import IncidentState, Stage
+from healthswarm.store.alerts import alert_totals
 from healthswarm.store.events import search_events
 from healthswarm.store.tables import alerts, assets, dependencies, findings, flows, incidents, organisations, zones
 from healthswarm.store.vulns import load_findings
@@ -37,7 +38,7 @@ def asset_dict(r: Any) -> dict[str, Any]:
             "vendor": r.vendor, "product": r.product, "version": r.version, "cpe": r.cpe,
             "addresses": list(r.addresses), "hostnames": list(r.hostnames),
             "criticality": {"safety": r.safety, "confidentiality": r.confidentiality, "availability": r.availability},
-            "records": r.records, "attributes": dict(r.attributes)}
+            "records": r.records, "attributes": dict(r.attributes), "hl7": r.hl7}
 
 
 def list_assets(conn: Connection, organisation: str | None = None, zone: str | None = None, kind: str | None = None,
@@ -114,7 +115,7 @@ def get_alert(conn: Connection, alert_id: str) -> dict[str, Any] | None:
 
 # --- incidents -----------------------------------------------------------------------------------
 
-_DOC_FIELDS = ("alerts", "assets", "organisations", "techniques", "tactics")
+_DOC_FIELDS = ("alerts", "assets", "organisations", "techniques", "tactics", "path")
 
 
 def _summary_columns() -> list[Any]:
@@ -289,10 +290,11 @@ def summary(conn: Connection) -> dict[str, Any]:
         if r.state in OPEN_STATES:
             by_stage[r.stage] = by_stage.get(r.stage, 0) + 1
             by_severity[LEVELS[max(0, min(4, r.severity))]] += 1
+    totals = alert_totals(conn)  # the figures `healthswarm detect` and the demo print, counted the same way
     return {
-        "incidents": sum(by_state.values()), "open_incidents": sum(by_state[s] for s in OPEN_STATES),
+        "incidents": totals["incidents"], "open_incidents": totals["open_incidents"],
         "by_state": dict(by_state), "open_by_stage": by_stage, "open_by_severity": by_severity,
-        "alerts": conn.execute(select(func.count()).select_from(alerts)).scalar_one(),
+        "alerts": totals["alerts"], "alerts_in_incidents": totals["in_incidents"],
         "assets": conn.execute(select(func.count()).select_from(assets)).scalar_one(),
         "findings": conn.execute(select(func.count()).select_from(findings)).scalar_one(),
         "most_exposed": most_exposed_assets(conn),

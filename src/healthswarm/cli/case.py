@@ -16,6 +16,7 @@ import typer
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import severity_word
 from healthswarm.respond import service
 from healthswarm.respond.case_store import change_case, create_case, list_cases, load_audit, load_case, new_case_id
 from healthswarm.respond.case_store import open_from_incident as open_incident_case
@@ -121,8 +122,10 @@ def list_(ctx: typer.Context, phase: Annotated[str | None, typer.Option(help="On
         phase = str(Phase.parse(phase))
     with _store(ctx).read() as conn:
         cases = list_cases(conn, phase)
-    emit([_row(c) for c in cases], fmt, ["id", "phase", "severity", "title", "owners", "open tasks", "version"],
-         title="Cases")
+    rows = [_row(c) for c in cases]
+    if fmt is OutputFormat.table:
+        rows = [{**r, "severity": severity_word(r["severity"])} for r in rows]
+    emit(rows, fmt, ["id", "phase", "severity", "title", "owners", "open tasks", "version"], title="Cases")
 
 
 @app.command()
@@ -133,7 +136,8 @@ def show(ctx: typer.Context, case_id: str, fmt: Fmt = OutputFormat.table) -> Non
     if fmt is not OutputFormat.table:
         emit([case.as_dict()], fmt, [])
         return
-    console.print(f"{case.id} {case.title}\nphase {case.phase} · severity {case.severity} · version {case.version}"
+    console.print(f"{case.id} {case.title}\nphase {case.phase} · severity {severity_word(case.severity)} · "
+                  f"version {case.version}"
                   f" · aware since {case.aware_at:%Y-%m-%d %H:%M} UTC · incident {case.incident_id or '—'}\n"
                   f"owners: {', '.join(case.owners) or '—'} · assets: {', '.join(case.assets) or '—'} · accounts: "
                   f"{', '.join(case.accounts) or '—'}", markup=False, highlight=False)

@@ -77,12 +77,12 @@ def detect(
         emit(rows, fmt, ["detector", "alerts"], title=f"Alerts by detector over {result.events} events")
         for name, stats in models.items():
             console.print(_model_line(name, stats))
-        console.print(f"{len(result.alerts)} alerts ({result.new_alerts} new) in {len(result.incidents)} incidents; "
-                      "`healthswarm incidents list` shows them")
+        console.print(result.summary_line() + "; `healthswarm incidents list` shows them", highlight=False,
+                      markup=False)
     else:
         emit([{"events": result.events, "alerts": len(result.alerts), "new_alerts": result.new_alerts,
                "incidents": [i.id for i in result.incidents], "by_detector": dict(result.per_detector),
-               "models": models}], fmt, [])
+               "stored": result.totals, "models": models}], fmt, [])
     exit_on_findings(result.alerts, fail_floor)
 
 

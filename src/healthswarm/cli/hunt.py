@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -156,7 +157,7 @@ def _summary_tables(alerts: list[Alert]) -> tuple[Table, Table]:
     for group in order:
         a = group[0]
         first = a.events[0] if a.events else None
-        rules.add_row(a.level, f"{a.title}\n[dim]{a.rule_id}[/dim]", str(len(group)),
+        rules.add_row(a.level, f"{escape(a.title)}\n[dim]{escape(a.rule_id)}[/dim]", str(len(group)),
                       ", ".join(t.id for t in a.techniques),
                       f"{first.source}#{first.record}" if first else "")
     tactics: dict[str, dict[str, Any]] = {}

@@ -12,8 +12,8 @@ from rich.table import Table
 from healthswarm.api import queries
 from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
-from healthswarm.model import LEVELS
 from healthswarm.model.incident import IncidentState
+from healthswarm.model.words import path_text, severity_word
 
 app = typer.Typer(help="Incidents: alerts grouped by what they share, with stage, severity and timeline.",
                   no_args_is_help=True)
@@ -32,7 +32,8 @@ def list_(
     """Incidents, most severe and most recent first."""
     with app_context(ctx).store.read() as conn:
         items, total = queries.list_incidents(conn, state and str(state), None, min_severity, 0, limit)
-    rows = [{**i, "severity": LEVELS[i["severity"]] if fmt is OutputFormat.table else i["severity"]} for i in items]
+    rows = [{**i, "severity": severity_word(i["severity"]) if fmt is OutputFormat.table else i["severity"]}
+            for i in items]
     filters = [*([f"--state {state}"] if state else []), *([f"--min-severity {min_severity}"] if min_severity else [])]
     if filters:
         empty = (f"no incident matches {' and '.join(filters)}; "
@@ -61,8 +62,11 @@ def show(
         return
     sev = incident["severity"]
     console.print(f"[bold]{incident['id']}[/] {incident['title']}", highlight=False)
-    console.print(f"severity [{SEVERITY_STYLE[sev]}]{LEVELS[sev]}[/] · stage {incident['stage']} · state "
-                  f"{incident['state']} · {incident['first_seen']} → {incident['last_seen']}")
+    console.print(f"severity [{SEVERITY_STYLE[sev]}]{severity_word(sev)}[/] · stage {incident['stage']} · state "
+                  f"{incident['state']} · {incident['first_seen'][:16].replace('T', ' ')} → "
+                  f"{incident['last_seen'][:16].replace('T', ' ')} UTC · {incident['alerts']} alerts")
+    if incident.get("path"):
+        console.print(f"kill chain: {path_text(incident['path'])}", highlight=False, markup=False)
     for label, key in (("organisations", "organisations"), ("assets", "assets"), ("ATT&CK", "techniques"),
                        ("tactics", "tactics")):
         console.print(f"{label}: {', '.join(incident[key]) or '—'}", highlight=False, markup=False)

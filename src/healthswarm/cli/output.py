@@ -20,6 +20,7 @@ import orjson
 from rich.console import Console, ConsoleDimensions
 from rich.rule import Rule
 from rich.table import Table
+from rich.text import Text
 
 # the width of output that is not a terminal: wider than any table healthswarm prints
 PIPE_WIDTH = 10_000
@@ -81,7 +82,7 @@ def emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[st
         for column in columns:
             table.add_column(heading(column), overflow="fold")  # fold a long id over lines, never cut it
         for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
+            table.add_row(*(Text(_cell(row.get(c))) for c in columns))  # data, never markup: "[ICU]" stays
         console.print(table)
     sys.stdout.flush()
 

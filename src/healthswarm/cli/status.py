@@ -23,7 +23,8 @@ def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--form
         sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
         return
     console.print(f"[bold]{summary['open_incidents']}[/] open incidents of {summary['incidents']} · "
-                  f"{summary['alerts']} alerts · {summary['assets']} assets · {summary['findings']} findings")
+                  f"{summary['alerts']} alerts, {summary['alerts_in_incidents']} of them in incidents · "
+                  f"{summary['assets']} assets · {summary['findings']} findings")
     stages = Table(title="Open incidents by stage")
     stages.add_column("stage")
     stages.add_column("incidents", justify="right")

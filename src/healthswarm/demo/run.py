@@ -25,6 +25,7 @@ from healthswarm.ingest.sources.file import ingest_file, source_name
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.advisories import load_advisories, match_findings
 from healthswarm.model import Alert, Finding, FindingStatus, Level
+from healthswarm.model.words import path_text, severity_word
 from healthswarm.risk.aco import AcoParams
 from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
 from healthswarm.risk.engine import find_paths, parse_attacker
@@ -160,25 +161,29 @@ def detect_and_correlate(demo: DemoRun) -> StepResult:
     result = detect_stored(demo.store, suite.detectors)
     annotate_incidents(demo.store)  # predicted next targets on every open incident
     demo.incidents = result.incidents
+    shown = _distinct(sorted(result.alerts, key=lambda a: a.timestamp))[:25]
     alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules, the sensors, baselines, clinical and "
-                         f"privacy analytics, over {result.events} events; first 25)")
+                         f"privacy analytics, over {result.events} events): the first of each rule and asset set, "
+                         f"{len(shown)} of {len(result.alerts)} alerts")
     for column in ("time (UTC)", "detector", "level", "rule", "ATT&CK", "assets"):
         alerts.add_column(column)
-    for alert in _distinct(sorted(result.alerts, key=lambda a: a.timestamp))[:25]:
+    for alert in shown:
         alerts.add_row(alert.timestamp.strftime("%H:%M:%S"), alert.detector, alert.level, alert.title,
                        " ".join(t.id for t in alert.techniques), ", ".join(alert.assets[:3]))
     with demo.store.read() as conn:
         predicted = {d["id"]: d.get("predicted_next", []) for d in load_incidents(conn)}
-    incidents = Table(title="Incidents (with the attacker's likely next targets)")
-    for column in ("incident", "severity", "stage", "alerts", "assets", "title", "predicted next"):
+    incidents = Table(title="Incidents (with the attacker's likely next targets)", caption=result.summary_line())
+    for column in ("incident", "severity", "stage (kill chain, UTC)", "alerts", "assets", "title", "predicted next"):
         incidents.add_column(column)
     for inc in result.incidents:
         nxt = ", ".join(f"{p['asset']} {p['probability']:.2f}" for p in predicted.get(inc.id, [])[:3])
-        incidents.add_row(inc.id, str(inc.severity), str(inc.stage), str(len(inc.alert_ids)),
+        incidents.add_row(inc.id, severity_word(inc.severity), path_text(inc.as_dict()["path"]) or str(inc.stage),
+                          str(len(inc.alert_ids)),
                           ", ".join(sorted(inc.assets)[:4]) + (" …" if len(inc.assets) > 4 else ""), inc.title, nxt)
     summary = {
         "rules": len(ruleset.rules), "rule_problems": len(ruleset.problems), "events": result.events,
         "alerts": len(result.alerts), "alerts_by_rule": dict(Counter(a.title for a in result.alerts)),
+        "stored": result.totals,
         "incidents": [{"id": i.id, "severity": i.severity, "stage": str(i.stage), "alerts": len(i.alert_ids),
                        "assets": sorted(i.assets), "predicted_next": [p["asset"] for p in predicted.get(i.id, [])]}
                       for i in result.incidents],

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from healthswarm.model import LEVELS, Alert, Asset, Level
 from healthswarm.model.incident import TACTIC_STAGES, Incident, IncidentState, Stage, TimelineEntry
+from healthswarm.model.words import after
 
 HUB_KINDS = frozenset({"domain-controller", "dns-server", "proxy", "firewall", "siem", "router", "switch",
                        "wireless-controller"})
@@ -75,9 +76,21 @@ def alert_entities(alert: Alert) -> set[Entity]:
     return found
 
 
+def alert_stages(alert: Alert) -> set[Stage]:
+    """The kill-chain stages an alert's ATT&CK tactics stand for; an alert that names techniques but no tactic
+    (a learned detector's) gets its techniques' tactics from the ATT&CK data. Empty when it names neither."""
+    stages = {TACTIC_STAGES[t] for ref in alert.tactics for t in (ref.shortname, ref.id) if t in TACTIC_STAGES}
+    if not alert.tactics and alert.techniques:
+        from healthswarm.detect.attack import catalog  # the ATT&CK bundles are read on first need only
+
+        lookup = catalog().technique_tactics
+        stages = {TACTIC_STAGES[s] for t in alert.techniques
+                  for s in lookup.get(t.id) or lookup.get(t.id.split(".")[0], ()) if s in TACTIC_STAGES}
+    return stages
+
+
 def alert_stage(alert: Alert) -> Stage:
-    stages = [TACTIC_STAGES[t] for ref in alert.tactics for t in (ref.shortname, ref.id) if t in TACTIC_STAGES]
-    return max(stages, default=Stage.RECONNAISSANCE)
+    return max(alert_stages(alert), default=Stage.RECONNAISSANCE)
 
 
 class Correlator:
@@ -126,7 +139,8 @@ class Correlator:
         else:
             incident = candidates[0]
             shared = sorted(f"{k}:{v}" for k, v in joinable if incident.id in self._by_entity.get((k, v), ()))
-            note = f"joined: shares {', '.join(shared)} within {self.window}"
+            # how long after the incident's latest alert this one came (the join window is in the docs)
+            note = f"joined {after(alert.timestamp - incident.last_seen)}: shares {', '.join(shared)}"
             for other in {c.id: c for c in candidates[1:]}.values():
                 if other.id != incident.id:
                     self._merge(other, incident)
@@ -159,7 +173,8 @@ class Correlator:
         incident.techniques.update(t.id for t in alert.techniques)
         incident.tactics.update(t.shortname or t.id for t in alert.tactics)
         incident.entities.update(entities)
-        incident.stage = max(incident.stage, alert_stage(alert))
+        for stage in alert_stages(alert):
+            incident.reach(stage, alert.timestamp, alert.id)
         entry = TimelineEntry(alert.timestamp, alert.id, alert.title, alert.level,
                               tuple(t.shortname or t.id for t in alert.tactics), alert.assets, note)
         # after the entries of the same time, as a stable sort would put it; alerts mostly arrive in order
@@ -196,6 +211,8 @@ class Correlator:
         for name in ("assets", "organisations", "techniques", "tactics", "entities"):
             getattr(target, name).update(getattr(source, name))
         target.stage = max(target.stage, source.stage)
+        for step in source.reached.values():
+            target.reach(step.stage, step.first_seen, step.alert_id)
         target.timeline = sorted(target.timeline + source.timeline, key=_entry_time)
         # on a tie the target's entry comes first in the merged timeline, so it stays the worst
         source_worst = self._worst.pop(source.id)

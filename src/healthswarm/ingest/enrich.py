@@ -1,6 +1,8 @@
 """Tie events to the inventory: which asset (and so which organisation) each address or host is.
 
-Sets `source.asset.id` / `destination.asset.id` from the addresses, `asset.id` from the host
+Sets `source.asset.id` / `destination.asset.id` from the addresses (for an HL7 v2 message without them — a
+file, or a feed that does not give the MLLP peer's address — from the sending and receiving application and
+facility in MSH-3..6, as the inventory declares them under `hl7:`), `asset.id` from the host
 (`host.ip`, `host.name`, `host.hostname`), else from the source, else the destination (the
 inventory's side of a connection), and `organization.id` from that asset, else the agent's own
 organisation. Lookups are memoised: logs repeat the same few hundred addresses millions of times.
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from healthswarm.inventory import AddressIndex
+from healthswarm.inventory.addresses import Hl7Index
 from healthswarm.model import Asset, Event
 
 _CACHE_LIMIT = 100_000
@@ -22,6 +25,7 @@ class Enricher:
         assets = list(assets)
         self.organisation = organisation
         self._index = AddressIndex(assets)
+        self._hl7 = Hl7Index(assets)
         self._hostnames: dict[str, str] = {}
         for asset in assets:
             for name in asset.hostnames:
@@ -65,6 +69,10 @@ class Enricher:
         f = event.fields
         src = self.address(f.get("source.ip"))
         dst = self.address(f.get("destination.ip"))
+        if self._hl7 and ("hl7.sending_application" in f or "hl7.receiving_application" in f):
+            # the MLLP peer's address, where known, names the sender; else the message's own header does
+            src = src or self._hl7.lookup(f.get("hl7.sending_application"), f.get("hl7.sending_facility"))
+            dst = dst or self._hl7.lookup(f.get("hl7.receiving_application"), f.get("hl7.receiving_facility"))
         if src is not None:
             f["source.asset.id"] = src
         if dst is not None:

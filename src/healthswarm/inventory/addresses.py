@@ -74,3 +74,28 @@ class AddressIndex:
             if number <= end:
                 return asset_id
         return None
+
+
+class Hl7Index:
+    """HL7 v2 header names → asset: the application (MSH-3 sending / MSH-5 receiving) and facility (MSH-4 /
+    MSH-6) an asset declares under `hl7:` in the inventory. A declaration without a facility matches the
+    application at any facility; one with a facility wins over it. Names compare case-insensitively."""
+
+    def __init__(self, assets: Iterable[Asset]) -> None:
+        self._names: dict[tuple[str, str], str] = {}
+        for asset in assets:
+            if asset.hl7 is None:
+                continue
+            for app in asset.hl7.applications:
+                self._names.setdefault((app.strip().lower(), asset.hl7.facility.strip().lower()), asset.id)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def lookup(self, application: object, facility: object = "") -> str | None:
+        """The asset that is `application` at `facility`, or None (a sender the inventory does not declare)."""
+        if not isinstance(application, str) or not application.strip():
+            return None
+        app = application.strip().lower()
+        place = facility.strip().lower() if isinstance(facility, str) else ""
+        return self._names.get((app, place)) or self._names.get((app, ""))

@@ -8,6 +8,7 @@ collects them all, and the caller decides (the CLI prints them one per line and 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from healthswarm.model import (
     Organisation,
     Zone,
 )
-from healthswarm.model.inventory import LEVEL_NAMES
+from healthswarm.model.inventory import LEVEL_NAMES, Hl7Identity
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SECTIONS = ("organisations", "zones", "assets", "flows", "dependencies")
@@ -180,7 +181,7 @@ _SECTIONS = {
     "assets": _Section(
         ("id", "organisation", "zone", "kind", "name"),
         ("vendor", "product", "version", "cpe", "addresses", "hostnames", "criticality", "records",
-         "attributes", "description"),
+         "attributes", "hl7", "description"),
     ),
     "flows": _Section(("from", "to", "protocol"), ("port", "description")),
     "dependencies": _Section(("from", "to", "kind"), ("description",)),
@@ -284,6 +285,7 @@ def _read_asset(rec: _Record, collected: _Collected) -> Asset | None:
             if value is not None:
                 attributes[key] = value
     criticality = _read_criticality(reader, rec.get("criticality"))
+    hl7 = _read_hl7(reader, rec.get("hl7"))
     if ident is None or org is None or zone is None or kind is None or name is None:
         return None
     return Asset(
@@ -291,8 +293,45 @@ def _read_asset(rec: _Record, collected: _Collected) -> Asset | None:
         vendor=rec.optional_text("vendor"), product=rec.optional_text("product"),
         version=rec.optional_text("version"), cpe=rec.optional_text("cpe"),
         addresses=addresses, hostnames=hostnames, criticality=criticality, records=records,
-        attributes=attributes,
+        attributes=attributes, hl7=hl7,
     )
+
+
+_HL7_NAME = re.compile(r"^[^|^~\\&\r\n]{1,180}$")  # an HL7 namespace id: no delimiters, one line
+
+
+def _read_hl7(reader: _Reader, node: yaml.Node | None) -> Hl7Identity | None:
+    """`hl7: {applications: [ORBIS, …], facility: STA}`: the MSH-3/5 application names and the MSH-4/6
+    facility this asset sends and receives HL7 v2 messages as."""
+    if node is None:
+        return None
+    fields = reader.mapping(node, "hl7")
+    if fields is None:
+        return None
+    applications: list[str] = []
+    facility = ""
+    for key, (key_node, value_node) in fields.items():
+        if key == "applications":
+            for item, text in reader.texts(value_node, "hl7.applications"):
+                if not _HL7_NAME.match(text.strip()):
+                    reader.problem(item, "hl7.applications", f"bad HL7 application name {text!r}",
+                                   "an MSH-3 namespace id without HL7 delimiters (| ^ ~ \\ &)")
+                elif text.strip() not in applications:
+                    applications.append(text.strip())
+        elif key == "facility":
+            text = reader.text(value_node, "hl7.facility")
+            if text is not None and not _HL7_NAME.match(text.strip()):
+                reader.problem(value_node, "hl7.facility", f"bad HL7 facility name {text!r}",
+                               "an MSH-4 namespace id without HL7 delimiters (| ^ ~ \\ &)")
+            elif text is not None:
+                facility = text.strip()
+        else:
+            reader.problem(key_node, f"hl7.{key}", f"unknown field {key!r}", "applications or facility")
+    if not applications:
+        reader.problem(node, "hl7.applications", "no HL7 application names",
+                       "a list of the MSH-3 names the asset sends as, e.g. [ORBIS]")
+        return None
+    return Hl7Identity(tuple(applications), facility)
 
 
 def _read_flow(rec: _Record) -> Flow | None:
@@ -401,6 +440,20 @@ def _check_references(c: _Collected, problems: list[Problem]) -> None:
                     dangling(loc, fieldname, value, "asset")
 
 
+def _check_hl7(c: _Collected, problems: list[Problem]) -> None:
+    """Two assets declaring the same HL7 application at the same facility make HL7 → asset ambiguous."""
+    seen: dict[tuple[str, str], tuple[str, _Where]] = {}
+    for asset, loc in c.assets:
+        for app in asset.hl7.applications if asset.hl7 else ():
+            key = (app.lower(), asset.hl7.facility.lower())
+            other = seen.setdefault(key, (asset.id, loc))
+            if other[0] != asset.id:
+                problems.append(Problem(
+                    loc.at("hl7"), f"HL7 application {app!r} at facility {asset.hl7.facility or '(any)'!r} is "
+                    f"declared by asset {other[0]!r} too (at {other[1].file}:{other[1].line})",
+                    "an HL7 application and facility that name one asset only"))
+
+
 def _check_overlaps(c: _Collected, problems: list[Problem]) -> None:
     """Two assets claiming the same address make address→asset resolution ambiguous."""
     for version in (4, 6):
@@ -448,6 +501,7 @@ def load_inventory(paths: Sequence[Path]) -> Inventory:
         _read_file(path, text, collected, problems)
     _check_references(collected, problems)
     _check_overlaps(collected, problems)
+    _check_hl7(collected, problems)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.location.file, p.location.line or 0)))
     return Inventory(

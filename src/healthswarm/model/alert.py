@@ -89,6 +89,24 @@ class Alert:
         basis = "\x00".join([self.detector, self.rule_id, *refs])
         return hashlib.blake2b(basis.encode(), digest_size=16).hexdigest()
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
+        """The alert `as_dict` wrote (a stored document, a peer's JSON); its id follows from its content."""
+        def refs(items: Any) -> tuple[AttackRef, ...]:
+            return tuple(AttackRef(str(i["id"]), str(i.get("name", "")), str(i.get("shortname", "")))
+                         for i in items or () if isinstance(i, dict) and i.get("id"))
+
+        events = tuple(
+            EventRef(str(e.get("source", "")), int(e.get("record", 0)), str(e.get("key", "")),
+                     datetime.fromisoformat(e["timestamp"]) if e.get("timestamp") else None)
+            for e in d.get("events", ()) or () if isinstance(e, dict))
+        return cls(
+            detector=str(d["detector"]), rule_id=str(d["rule_id"]), title=str(d.get("title", "")),
+            level=str(d["level"]), timestamp=datetime.fromisoformat(str(d["timestamp"]).replace("Z", "+00:00")),
+            events=events, techniques=refs(d.get("techniques")), tactics=refs(d.get("tactics")),
+            assets=tuple(d.get("assets", ())), tags=tuple(d.get("tags", ())), description=str(d.get("description", "")),
+            rule_source=str(d.get("rule_source", "")), details=dict(d.get("details") or {}))
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ids and names, ISO timestamps)."""
         return {

@@ -53,10 +53,24 @@ TACTIC_STAGES: dict[str, Stage] = {
     "collection": Stage.OBJECTIVES, "TA0009": Stage.OBJECTIVES,
     "exfiltration": Stage.OBJECTIVES, "TA0010": Stage.OBJECTIVES,
     "impact": Stage.OBJECTIVES, "TA0040": Stage.OBJECTIVES,
-    # ATT&CK for ICS
+    "defense-impairment": Stage.EXECUTION,  # ATT&CK v18's split of defense evasion
+    # ATT&CK for ICS (its tactics have ids of their own; short names shared with Enterprise map as above)
+    "TA0108": Stage.INITIAL_ACCESS, "TA0104": Stage.EXECUTION, "TA0110": Stage.EXECUTION,
+    "TA0111": Stage.EXECUTION, "evasion": Stage.EXECUTION, "TA0103": Stage.EXECUTION,
+    "TA0102": Stage.EXECUTION, "TA0101": Stage.EXECUTION, "TA0109": Stage.LATERAL_MOVEMENT,
+    "TA0100": Stage.OBJECTIVES, "TA0105": Stage.OBJECTIVES,
     "inhibit-response-function": Stage.OBJECTIVES, "TA0107": Stage.OBJECTIVES,
     "impair-process-control": Stage.OBJECTIVES, "TA0106": Stage.OBJECTIVES,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class StageStep:
+    """When an incident first reached a kill-chain stage, and by which alert."""
+
+    stage: Stage
+    first_seen: datetime
+    alert_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,20 @@ class Incident:
     entities: set[tuple[str, str]] = field(default_factory=set)  # (kind, value): asset, user, host, ip, …
     timeline: list[TimelineEntry] = field(default_factory=list)
     merged_from: list[str] = field(default_factory=list)
+    # the stages its alerts reached, each with the first alert that reached it; `stage` is the furthest
+    reached: dict[Stage, StageStep] = field(default_factory=dict)
+
+    @property
+    def path(self) -> list[StageStep]:
+        """The kill-chain stages the incident went through, in kill-chain order, each with when it got there."""
+        return [self.reached[s] for s in sorted(self.reached)]
+
+    def reach(self, stage: Stage, when: datetime, alert_id: str) -> None:
+        """Record that an alert at `when` reached `stage` (the earliest alert per stage is kept)."""
+        known = self.reached.get(stage)
+        if known is None or (when, alert_id) < (known.first_seen, known.alert_id):
+            self.reached[stage] = StageStep(stage, when, alert_id)
+        self.stage = max(self.stage, stage)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +125,8 @@ class Incident:
             "assets": sorted(self.assets), "organisations": sorted(self.organisations),
             "techniques": sorted(self.techniques), "tactics": sorted(self.tactics),
             "entities": sorted(f"{k}:{v}" for k, v in self.entities), "merged_from": list(self.merged_from),
+            "path": [{"stage": str(p.stage), "first_seen": p.first_seen.isoformat(), "alert_id": p.alert_id}
+                     for p in self.path],
             "timeline": [
                 {"timestamp": e.timestamp.isoformat(), "alert_id": e.alert_id, "title": e.title, "level": e.level,
                  "tactics": list(e.tactics), "assets": list(e.assets), "note": e.note}

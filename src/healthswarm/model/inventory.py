@@ -95,6 +95,18 @@ class Zone:
 
 
 @dataclass(frozen=True, slots=True)
+class Hl7Identity:
+    """How an asset names itself in HL7 v2 message headers: the application namespace ids it sends and receives
+    as (MSH-3 / MSH-5) and its facility (MSH-4 / MSH-6; empty: any facility)."""
+
+    applications: tuple[str, ...] = ()
+    facility: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"applications": list(self.applications), **({"facility": self.facility} if self.facility else {})}
+
+
+@dataclass(frozen=True, slots=True)
 class Asset:
     id: str
     organisation: str
@@ -111,6 +123,8 @@ class Asset:
     records: int | None = None
     # free-form extra facts the description gives under `attributes:` (serial, location, owner, ...)
     attributes: dict[str, str] = field(default_factory=dict)
+    # what it is called in HL7 headers, declared under `hl7:` (ingest ties HL7 messages to it by MSH-3..6)
+    hl7: Hl7Identity | None = None
 
     @property
     def is_medical_device(self) -> bool:

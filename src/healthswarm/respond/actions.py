@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from healthswarm.errors import HealthswarmError, InputError, Location, Problem
 from healthswarm.model import Asset
+from healthswarm.model.words import severity_word
 from healthswarm.respond.cases import Case
 from healthswarm.respond.firewall import check_iptables, check_nft, iptables_block, nft_block
 from healthswarm.respond.guardrail import Approval, assess
@@ -243,7 +244,7 @@ class WatchlistAdd(ActionKind):
 def _message(ctx: ActionContext, audience: str) -> tuple[str, str]:
     case = ctx.case
     subject = f"[healthswarm] {case.id} ({case.phase}): {case.title}"
-    body = (f"To: {audience}\nCase {case.id}, severity {case.severity}, phase {case.phase}.\n"
+    body = (f"To: {audience}\nCase {case.id}, severity {severity_word(case.severity)}, phase {case.phase}.\n"
             f"Assets: {', '.join(case.assets) or 'none recorded'}\nAware since: {case.aware_at.isoformat()}\n")
     return subject, body
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +18,9 @@ from healthswarm.respond.audit import GENESIS, AuditEntry, chain
 from healthswarm.respond.cases import Case, Evidence, Observable, check_not_future, utc
 from healthswarm.respond.errors import ConflictError, NotFoundError
 from healthswarm.store.alerts import load_alerts
+from healthswarm.store.inventory import load_inventory
 from healthswarm.store.respond_tables import respond_audit, respond_cases
-from healthswarm.store.tables import incidents
+from healthswarm.store.tables import alerts, events, incidents
 
 #: Entity kinds of an incident that become case observables, and their indicator type.
 _OBSERVABLE_KINDS = {"ip": "ipv4", "host": "domain", "domain": "domain", "url": "url", "email": "email",
@@ -93,8 +96,59 @@ def open_from_incident(conn: Connection, incident_id: str, actor: str, now: date
     )
     if people:
         case.description += " Named in the events (map to accounts): " + ", ".join(people) + "."
+    touched = touched_patients(conn, incident_id)
+    if touched.patients or not patients:
+        case.patients, case.patients_basis = touched.patients, touched.basis
+    else:  # alerts that name patients whose events are no longer stored
+        case.patients_basis = "distinct patients named in the incident's alerts (their events are not stored)"
+    case.controllers = touched.controllers or controllers_among(conn, case.organisations)
     case.evidence = _event_evidence(conn, incident_id)
     return create_case(conn, case, actor, now)
+
+
+@dataclass(frozen=True)
+class Touched:
+    patients: int  # distinct patient ids
+    basis: str  # what they were counted from
+    controllers: list[str]  # the organisations whose patients they are, most patients first
+
+
+def touched_patients(conn: Connection, incident_id: str) -> Touched:
+    """The patients an incident touched: distinct `patient.id` in the stored events its alerts rest on, each
+    assigned to an organisation by its identifier's assigning authority (an HL7 facility the inventory declares
+    under `hl7:`), else by the organisation the event was logged for."""
+    keys: set[str] = set()
+    n_alerts = 0
+    for (doc,) in conn.execute(select(alerts.c.document).where(alerts.c.incident_id == incident_id)):
+        n_alerts += 1
+        keys.update(e["key"] for e in doc.get("events", ()) if isinstance(e, dict) and e.get("key"))
+    facility_org = {a.hl7.facility.lower(): a.organisation for a in load_inventory(conn).assets
+                    if a.hl7 is not None and a.hl7.facility}
+    owner: dict[str, str] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        query = select(events.c.fields, events.c.organization_id).where(events.c.key.in_(ordered[start:start + 500]))
+        for fields, organisation in conn.execute(query):
+            patient = fields.get("patient.id") if isinstance(fields, dict) else None
+            if not patient:
+                continue
+            authority = next((str(i.get("authority") or "") for i in fields.get("patient.identifiers") or ()
+                              if isinstance(i, dict) and i.get("id") == patient), "")
+            owner.setdefault(str(patient), facility_org.get(authority.lower()) or organisation or "")
+    basis = (f"distinct patient ids in the {len(keys):,} stored events the incident's {n_alerts:,} alerts rest on "
+             f"(an alert keeps at most its last 20 events, so the true number may be higher)")
+    return Touched(len(owner), basis, [o for o, _ in Counter(o for o in owner.values() if o).most_common()])
+
+
+def controllers_among(conn: Connection, organisations: list[str]) -> list[str]:
+    """Without patients to go by: the organisations involved, less those that only serve another one of them
+    (a PACS or laboratory provider an organisation's systems depend on is its processor, not a controller)."""
+    inventory = load_inventory(conn)
+    org_of = {a.id: a.organisation for a in inventory.assets}
+    serves = {(org_of.get(d.target), org_of.get(d.source)) for d in inventory.dependencies}
+    involved = set(organisations)
+    controllers = [o for o in organisations if not any((o, other) in serves for other in involved - {o})]
+    return controllers or list(organisations)
 
 
 def _event_evidence(conn: Connection, incident_id: str) -> list[Evidence]:

@@ -137,7 +137,9 @@ class Case:
     organisations: list[str] = field(default_factory=list)
     techniques: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
-    patients: int = 0  # distinct patients named in the incident's alerts (a floor for data subjects)
+    patients: int = 0  # distinct patients in the events the incident's alerts rest on (the data subjects' estimate)
+    patients_basis: str = ""  # what `patients` was counted from, for the notification to say
+    controllers: list[str] = field(default_factory=list)  # the organisations whose patients those are
     tasks: list[Task] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
@@ -162,6 +164,7 @@ class Case:
             "aware_at": self.aware_at.isoformat(), "description": self.description, "owners": list(self.owners),
             "assets": list(self.assets), "organisations": list(self.organisations),
             "techniques": list(self.techniques), "accounts": list(self.accounts), "patients": self.patients,
+            "patients_basis": self.patients_basis, "controllers": list(self.controllers),
             "tasks": [t.as_dict() for t in self.tasks], "notes": [n.as_dict() for n in self.notes],
             "evidence": [e.as_dict() for e in self.evidence],
             "observables": [o.as_dict() for o in self.observables],
@@ -178,7 +181,8 @@ class Case:
             description=doc.get("description", ""), owners=list(doc.get("owners", [])),
             assets=list(doc.get("assets", [])), organisations=list(doc.get("organisations", [])),
             techniques=list(doc.get("techniques", [])), accounts=list(doc.get("accounts", [])),
-            patients=int(doc.get("patients", 0)),
+            patients=int(doc.get("patients", 0)), patients_basis=str(doc.get("patients_basis", "")),
+            controllers=list(doc.get("controllers", [])),
             tasks=[Task(**t) for t in doc.get("tasks", [])], notes=[Note(**n) for n in doc.get("notes", [])],
             evidence=[Evidence(**e) for e in doc.get("evidence", [])],
             observables=[Observable(**o) for o in doc.get("observables", [])],

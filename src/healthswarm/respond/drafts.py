@@ -41,16 +41,28 @@ class Section:
 
 
 def data_subjects(case: Case, assets: dict[str, Asset]) -> tuple[int, int, list[str]]:
-    """(approximate data subjects, records held by affected assets, categories of data)."""
+    """(estimated data subjects, records held by the affected systems, categories of data).
+
+    The estimate is what the incident touched: the distinct patients in the events its alerts rest on
+    (`case.patients`, with its basis in `case.patients_basis`). The records the affected systems hold are
+    what could have been reached, an upper bound, never the estimate: a PACS provider's whole archive is
+    not the number of people a sweep of fifty studies affected."""
     affected = [assets[a] for a in case.assets if a in assets]
     records = sum(a.records or 0 for a in affected)
     categories = sorted({DATA_CATEGORIES[a.kind] for a in affected if a.kind in DATA_CATEGORIES})
-    return max(records, case.patients), records, categories
+    return case.patients, records, categories
+
+
+def controllers(case: Case) -> list[str]:
+    """The organisations that notify: the controllers of the affected patients' data (`case.controllers`,
+    from whose patients the incident touched), else the organisations the incident involved."""
+    return list(case.controllers) or list(case.organisations)
 
 
 def sections(case: Case, assets: dict[str, Asset], regime: str, now: datetime, organisation: str = "") -> list[Section]:
     subjects, records, categories = data_subjects(case, assets)
     affected = [assets[a] for a in case.assets if a in assets]
+    others = [o for o in case.organisations if o not in controllers(case)]
     consequences = sorted({text for t in case.techniques for prefix, text in CONSEQUENCES.items()
                            if t == prefix or t.startswith(prefix + ".")})
     measures = [f"{h['at'][:16].replace('T', ' ')} UTC: moved to {h['to']}" for h in case.phase_history]
@@ -58,8 +70,11 @@ def sections(case: Case, assets: dict[str, Asset], regime: str, now: datetime, o
     measures += [f"planned: {t.title}" for t in case.tasks if t.status != "done"]
     due = [d for d in deadlines(case, now, (regime,))]
     return [
-        Section("Notifying organisation", (organisation or ", ".join(case.organisations) or "(to complete)",
-                                           f"Case {case.id}; contact: {', '.join(case.owners) or '(to complete)'}")),
+        Section("Notifying organisation (controller)", (
+            organisation or ", ".join(controllers(case)) or "(to complete)",
+            *((f"Controller: the organisation whose patients the incident touched; also involved (processors or "
+               f"other parties, to inform, not notifying): {', '.join(others)}",) if others else ()),
+            f"Case {case.id}; contact: {', '.join(case.owners) or '(to complete)'}")),
         Section("Timeline", (f"Became aware: {case.aware_at:%Y-%m-%d %H:%M} UTC",
                              f"Case opened: {case.opened:%Y-%m-%d %H:%M} UTC",
                              f"Draft prepared: {now:%Y-%m-%d %H:%M} UTC")),
@@ -68,10 +83,11 @@ def sections(case: Case, assets: dict[str, Asset], regime: str, now: datetime, o
         Section("Systems affected", tuple(f"{a.id}: {a.kind} {a.name!r} ({a.organisation})" for a in affected)
                 or ("(none recorded)",)),
         Section("Data subjects and records", (
-            f"Approximate number of data subjects: {subjects:,}"
-            + (" (upper bound: every record held by the affected systems)" if records else
-               " (patients named in the alerts; a lower bound)"),
-            f"Records held by the affected systems: {records:,}",
+            f"Estimated number of data subjects: {subjects:,} (an estimate; basis: "
+            f"{case.patients_basis or 'patients named in the alerts'})" if subjects else
+            "Estimated number of data subjects: (to assess: the incident's events name no patient)",
+            f"Records held by the affected systems: {records:,} (what could have been reached, an upper bound; "
+            "not the estimate)" if records else "Records held by the affected systems: none recorded",
             "Categories of personal data: " + ("; ".join(categories) or "(to complete: no record-holding system "
                                                 "among the affected assets)"))),
         Section("Likely consequences", tuple(consequences) or ("(to assess)",)),

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from healthswarm.errors import InputError, Location, Problem
-from healthswarm.model import Alert, AttackRef, EventRef
+from healthswarm.model import Alert
 
 
 def alert_from_dict(d: dict[str, Any]) -> Alert:
-    def refs(items: Any) -> tuple[AttackRef, ...]:
-        return tuple(AttackRef(str(i["id"]), str(i.get("name", "")), str(i.get("shortname", "")))
-                     for i in items or () if isinstance(i, dict) and i.get("id"))
-
-    events = tuple(
-        EventRef(str(e.get("source", "")), int(e.get("record", 0)), str(e.get("key", "")),
-                 datetime.fromisoformat(e["timestamp"]) if e.get("timestamp") else None)
-        for e in d.get("events", ()) or () if isinstance(e, dict))
-    return Alert(
-        detector=str(d["detector"]), rule_id=str(d["rule_id"]), title=str(d.get("title", "")), level=str(d["level"]),
-        timestamp=datetime.fromisoformat(str(d["timestamp"]).replace("Z", "+00:00")), events=events,
-        techniques=refs(d.get("techniques")), tactics=refs(d.get("tactics")), assets=tuple(d.get("assets", ())),
-        tags=tuple(d.get("tags", ())), description=str(d.get("description", "")),
-        rule_source=str(d.get("rule_source", "")), details=dict(d.get("details") or {}))
+    return Alert.from_dict(d)
 
 
 def read_alerts(path: Path) -> list[Alert]:

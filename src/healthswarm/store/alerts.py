@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from healthswarm.model import Alert
-from healthswarm.model.incident import Incident
+from healthswarm.model.incident import CLOSED_STATES, Incident
 from healthswarm.store.tables import alerts, incidents
 
 
@@ -78,3 +78,14 @@ def update_incident_document(conn: Connection, incident_id: str, fields: dict[st
         return False
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(document={**document, **fields}))
     return True
+
+
+def alert_totals(conn: Connection) -> dict[str, int]:
+    """The one definition of the alert and incident figures every face prints: `alerts` stored (each once),
+    `in_incidents` of them placed in an incident (the rest were suppressed), `incidents` stored, `open_incidents`
+    of them not closed. An incident's own count is the stored alerts it holds."""
+    n_alerts, n_placed = conn.execute(select(func.count(), func.count(alerts.c.incident_id))).one()
+    n_incidents = conn.execute(select(func.count()).select_from(incidents)).scalar_one()
+    n_open = conn.execute(select(func.count()).select_from(incidents)
+                          .where(incidents.c.state.not_in([str(s) for s in CLOSED_STATES]))).scalar_one()
+    return {"alerts": n_alerts, "in_incidents": n_placed, "incidents": n_incidents, "open_incidents": n_open}

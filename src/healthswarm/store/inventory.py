@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, func, insert, select
 
 from healthswarm.model import Asset, Criticality, Dependency, Flow, Inventory, Level, Organisation, Zone
+from healthswarm.model.inventory import Hl7Identity
 from healthswarm.store.tables import assets, dependencies, findings, flows, organisations, zones
 
 _CHUNK = 5_000
@@ -42,7 +43,7 @@ def _asset_row(a: Asset) -> dict:
         "addresses": list(a.addresses), "hostnames": list(a.hostnames),
         "safety": int(a.criticality.safety), "confidentiality": int(a.criticality.confidentiality),
         "availability": int(a.criticality.availability), "records": a.records,
-        "attributes": dict(a.attributes),
+        "attributes": dict(a.attributes), "hl7": a.hl7.as_dict() if a.hl7 else None,
     }
 
 
@@ -58,6 +59,7 @@ def load_inventory(conn: Connection) -> Inventory:
             hostnames=tuple(r.hostnames),
             criticality=Criticality(Level(r.safety), Level(r.confidentiality), Level(r.availability)),
             records=r.records, attributes=dict(r.attributes),
+            hl7=Hl7Identity(tuple(r.hl7.get("applications", ())), r.hl7.get("facility", "")) if r.hl7 else None,
         )
         for r in conn.execute(select(assets).order_by(assets.c.id))
     )

@@ -69,6 +69,7 @@ assets = Table(
     Column("availability", Integer, nullable=False),
     Column("records", BigInteger, nullable=True),
     Column("attributes", JSON, nullable=False),
+    Column("hl7", JSON, nullable=True),  # {"applications": [...], "facility": ...} (model.inventory.Hl7Identity)
 )
 
 flows = Table(

@@ -132,8 +132,8 @@ class PrivacyMonitor:
         observer = event.fields.get("observer.type")
         original = event.original
         if observer == "hl7":
-            if isinstance(original, str):
-                self.care.add_hl7(original, event.timestamp, str(event.fields.get("patient.id") or ""), event.source)
+            # the parser's MSH/EVN/PID/PV1 fields; the message text is not read again
+            self.care.add_hl7_event(event.fields, event.timestamp)
         elif isinstance(original, dict) and original.get("resourceType") in ("Encounter", "CareTeam", "Patient"):
             self.care.add_fhir(original)
         elif observer == "fhir":

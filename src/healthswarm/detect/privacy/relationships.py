@@ -80,6 +80,30 @@ class Explanation:
     text: str
 
 
+@dataclass(frozen=True)
+class Adt:
+    """What the care relationships need of one ADT message, from the parser's fields or from its text."""
+
+    message_type: str  # MSH-9.1
+    trigger: str  # MSH-9.2, else EVN-1
+    facility: str  # MSH-4
+    control_id: str  # MSH-10
+    patient: str  # PID-3 (first identifier)
+    family: str
+    given: str
+    when: datetime  # EVN-6, else the message time
+    visit: bool  # a PV1 segment was there
+    ward: str  # PV1-3.1
+    clinicians: dict[str, str]  # staff id → admitting / referring / attending (PV1-17, -8, -7)
+    admitted: datetime | None = None  # PV1-44
+    discharged: datetime | None = None  # PV1-45
+
+
+# the parser's PV1 fields (ingest/formats/hl7v2.py): any of them means the message had a visit segment
+_VISIT_FIELDS = ("hl7.patient_class", "hl7.location", "hl7.hospital_service", "hl7.attending_doctor",
+                 "hl7.referring_doctor", "hl7.admitting_doctor", "hl7.admit_time", "hl7.discharge_time")
+
+
 def _hl7_fields(text: str) -> dict[str, list[str]]:
     """First occurrence of each segment, split into fields (MSH shifted so MSH-n is index n)."""
     out: dict[str, list[str]] = {}
@@ -128,41 +152,74 @@ class CareRelationships:
         self.surnames[fold(family)] += 1
 
     def add_hl7(self, text: str, fallback_time: datetime, patient_id: str = "", source: str = "") -> bool:
-        """One ADT message (the text the HL7 parser keeps as `original`). False when it carries no stay."""
+        """One ADT message as text (a message not read by the HL7 parser). False when it carries no stay."""
         seg = _hl7_fields(text)
-        msh = seg.get("MSH")
-        trigger = _component(_get(msh, 9), 1) or _component(_get(seg.get("EVN"), 1), 0)
-        if _component(_get(msh, 9), 0) != "ADT" or not trigger:
-            self.skipped["not ADT"] += 1
-            return False
-        facility = _component(_get(msh, 4), 0)
-        if self.directory.facilities and facility not in self.directory.facilities:
-            self.skipped["untrusted sending facility"] += 1
-            return False
-        pid, pv1 = seg.get("PID"), seg.get("PV1")
-        patient = patient_id or _component(_get(pid, 3), 0)
-        if not patient:
-            self.skipped["no PID-3"] += 1
-            return False
-        self.set_name(patient, _component(_get(pid, 5), 0), _component(_get(pid, 5), 1))
-        when = hl7_time(_component(_get(seg.get("EVN"), 6), 0)) or fallback_time
-        self.adt_times.setdefault(patient, []).append(when)
-        if pv1 is None:
-            self.skipped["no PV1"] += 1
-            return False
-        ward = _component(_get(pv1, 3), 0)
-        clinicians = {}
+        msh, pid, pv1 = seg.get("MSH"), seg.get("PID"), seg.get("PV1")
+        clinicians: dict[str, str] = {}
         for index, kind in ((17, "admitting"), (8, "referring"), (7, "attending")):
             for rep in _get(pv1, index).split("~"):
                 if ident := _component(rep, 0):
                     clinicians[ident] = kind
+        return self.add_adt(Adt(
+            message_type=_component(_get(msh, 9), 0),
+            trigger=_component(_get(msh, 9), 1) or _component(_get(seg.get("EVN"), 1), 0),
+            facility=_component(_get(msh, 4), 0), control_id=_get(msh, 10),
+            patient=patient_id or _component(_get(pid, 3), 0),
+            family=_component(_get(pid, 5), 0), given=_component(_get(pid, 5), 1),
+            when=hl7_time(_component(_get(seg.get("EVN"), 6), 0)) or fallback_time,
+            visit=pv1 is not None, ward=_component(_get(pv1, 3), 0), clinicians=clinicians,
+            admitted=hl7_time(_component(_get(pv1, 44), 0)), discharged=hl7_time(_component(_get(pv1, 45), 0))))
+
+    def add_hl7_event(self, fields: dict[str, Any], timestamp: datetime) -> bool:
+        """One ADT message as the HL7 parser gave it (`hl7.*` MSH/EVN/PV1 fields, `patient.*`): the message text
+        is not read again. False when it carries no stay."""
+        def text(name: str) -> str:
+            value = fields.get(name)
+            return value.strip() if isinstance(value, str) else ""
+
+        def when(name: str) -> datetime | None:
+            try:
+                return datetime.fromisoformat(text(name)) if text(name) else None
+            except ValueError:
+                return None
+
+        clinicians: dict[str, str] = {}
+        for role, kind in (("admitting_doctor", "admitting"), ("referring_doctor", "referring"),
+                           ("attending_doctor", "attending")):
+            ids = fields.get(f"hl7.{role}.ids") or [text(f"hl7.{role}.id")]
+            clinicians.update({str(i): kind for i in ids if i})
+        family, _, given = text("patient.name").partition(", ")
+        return self.add_adt(Adt(
+            message_type=text("hl7.message_type").split("^")[0], trigger=text("hl7.trigger_event"),
+            facility=text("hl7.sending_facility"), control_id=text("hl7.control_id"), patient=text("patient.id"),
+            family=family, given=given.split(" ")[0], when=when("hl7.event_occurred") or timestamp,
+            visit=any(k.startswith(_VISIT_FIELDS) for k in fields), ward=text("hl7.location.ward"),
+            clinicians=clinicians, admitted=when("hl7.admit_time"), discharged=when("hl7.discharge_time")))
+
+    def add_adt(self, adt: Adt) -> bool:
+        """One ADT message: the stay (ward, clinicians, from … to) it opens, moves, updates or closes."""
+        if adt.message_type != "ADT" or not adt.trigger:
+            self.skipped["not ADT"] += 1
+            return False
+        if self.directory.facilities and adt.facility not in self.directory.facilities:
+            self.skipped["untrusted sending facility"] += 1
+            return False
+        patient, trigger, when, ward, clinicians = adt.patient, adt.trigger, adt.when, adt.ward, adt.clinicians
+        if not patient:
+            self.skipped["no PID-3"] += 1
+            return False
+        self.set_name(patient, adt.family, adt.given)
+        self.adt_times.setdefault(patient, []).append(when)
+        if not adt.visit:
+            self.skipped["no PV1"] += 1
+            return False
         stays = self.stays.setdefault(patient, [])
         current = stays[-1] if stays and stays[-1].end is None else None
-        label = f"HL7 ADT^{trigger} {_get(msh, 10)}".strip()
+        label = f"HL7 ADT^{trigger} {adt.control_id}".strip()
         if trigger in ("A01", "A04"):
             if current is not None:
                 current.end = when
-            start = hl7_time(_component(_get(pv1, 44), 0)) or when
+            start = adt.admitted or when
             stays.append(Stay(ward, min(start, when), None, clinicians, label))
         elif trigger == "A02" or (trigger == "A08" and current is not None and ward and ward != current.ward):
             if current is not None:
@@ -174,7 +231,7 @@ class CareRelationships:
             else:
                 current.clinicians.update(clinicians)
         elif trigger in _CLOSING:
-            end = hl7_time(_component(_get(pv1, 45), 0)) or when
+            end = adt.discharged or when
             if current is None:
                 stays.append(Stay(ward, end, end, clinicians, label))
             else:

@@ -12,7 +12,8 @@ Fields (via the `hl7` package): `hl7.message_type` (`ADT^A01`), `hl7.trigger_eve
 `hl7.receiving_facility` (first component, the namespace id), `event.action`.
 The visit (PV1): `hl7.patient_class`, `hl7.location` and `hl7.location.ward|room|bed|facility|building|floor`,
 `hl7.hospital_service`, `hl7.attending_doctor.id|name`, `hl7.referring_doctor.id|name`,
-`hl7.admitting_doctor.id|name` (clinicians are staff, not patient data).
+`hl7.admitting_doctor.id|name` (clinicians are staff, not patient data; `.ids` when PV1 repeats them),
+`hl7.admit_time` / `hl7.discharge_time` (PV1-44/45, ISO), `hl7.event_occurred` (EVN-6, ISO).
 Patient data stay in `patient.*` only: `patient.id` (PID-3, first identifier), `patient.mrn`
 (the first PID-3 identifier of type MR), `patient.identifiers` (every PID-2/3/4 identifier with type
 and assigning authority), `patient.name` (PID-5, "FAMILY, GIVEN MIDDLE"). `message` is a summary
@@ -41,7 +42,7 @@ _SEPARATORS = re.compile(rb"[\r\n\x0b\x1c]")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _ENVELOPE = {b"FHS", b"BHS", b"BTS", b"FTS"}
 # segment → the last field read from it (MSH counts its separator as MSH-1, so MSH-n is split part n-1)
-_FIELD_SEGMENTS = {"MSH": 12, "EVN": 2, "PID": 5, "PV1": 17}
+_FIELD_SEGMENTS = {"MSH": 12, "EVN": 6, "PID": 5, "PV1": 45}
 _SEGMENT_LIKE = re.compile(rb"[A-Z][A-Z0-9]{2}(?:[^A-Za-z0-9\s]|$)")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$")
 _CHUNK = 1024 * 1024
@@ -143,7 +144,7 @@ class Hl7Format:
             return self._reject(source, position, record, raw, problem)
         import hl7  # imported on use (pure Python, but not needed by other formats)
 
-        # only MSH-3..12, EVN-2 and PID-2..5 feed fields: parsing just those keeps hl7.parse (pure Python,
+        # only MSH-3..12, EVN-2..6, PID-2..5 and PV1-2..45 feed fields: parsing just those keeps hl7.parse (pure Python,
         # ~10 µs per component) from dominating on large messages; every segment was checked above
         separator = segments[0][3]
         wanted = [
@@ -405,6 +406,9 @@ def _fields(message: Any, msh: Any) -> dict[str, Any]:
         name = ", ".join(p for p in (family, " ".join(p for p in (given, middle) if p)) if p)
         if name:
             fields["patient.name"] = name
+    evn = _segment(message, "EVN")
+    if evn is not None and (occurred := parse_dtm(_part(evn, 6))) is not None:
+        fields["hl7.event_occurred"] = occurred.isoformat()
     pv1 = _segment(message, "PV1")
     if pv1 is not None:
         _visit(fields, pv1, put, unescape)
@@ -440,8 +444,14 @@ def _visit(fields: dict[str, Any], pv1: Any, put: Any, unescape: Any) -> None:
     for name, index in _LOCATION:
         put(f"hl7.location.{name}", _part(pv1, 3, 0, index))
     put("hl7.hospital_service", _part(pv1, 10))
+    for name, index in (("admit_time", 44), ("discharge_time", 45)):
+        if (when := parse_dtm(_part(pv1, index))) is not None:
+            fields[f"hl7.{name}"] = when.isoformat()
     for role, field in _CLINICIANS:
         put(f"hl7.{role}.id", _part(pv1, field, 0, 0))
+        more = [unescape(_part(pv1, field, rep, 0)) for rep in range(1, _repetitions(pv1, field))]
+        if any(more):
+            fields[f"hl7.{role}.ids"] = [fields.get(f"hl7.{role}.id", ""), *(m for m in more if m)]
         family, given, middle = (unescape(_part(pv1, field, 0, c)) for c in (1, 2, 3))
         display = ", ".join(p for p in (family, " ".join(p for p in (given, middle) if p)) if p)
         if display:

@@ -83,7 +83,8 @@ function renderCounts(s) {
   box.replaceChildren(
     el("span", { text: `${s.open_incidents} open incidents` }),
     el("span", { text: `${s.open_by_severity.critical} critical` }),
-    el("span", { text: `${s.alerts} alerts` }),
+    el("span", { text: `${s.alerts} alerts, ${s.alerts_in_incidents} of them in ${s.incidents} incidents`,
+      title: "stored alerts (each once); an incident's count is the stored alerts it holds" }),
     el("span", { text: `${s.assets} assets · ${s.findings} findings` }));
 }
 
@@ -118,7 +119,7 @@ function renderMap(eco) {
         const cx = x + 16 + (k % perRow) * cell, cy = y + 30 + Math.floor(k / perRow) * cell;
         app.positions.set(a.id, [cx, cy]);
         const r = 4 + Math.min(a.criticality, 4);
-        const title = `${a.name} (${a.kind})` + (a.incident ? ` — ${a.incident.id}: severity ${a.incident.severity}, ${a.incident.stage}` : "")
+        const title = `${a.name} (${a.kind})` + (a.incident ? ` — ${a.incident.id}: severity ${LEVELS[a.incident.severity]}, ${a.incident.stage}` : "")
           + (a.findings ? ` — ${a.findings} findings` : "");
         layers.nodes.append(el("svg:circle", { class: "asset " + assetClass(a), cx, cy, r: r * 0.9, "data-asset-id": a.id,
           on: { click: () => showAsset(a.id) } }, el("svg:title", { text: title })));
@@ -147,15 +148,30 @@ function renderMap(eco) {
     ...LEVELS.map((l, i) => el("span", {}, el("i", { class: "sev" + i }), l)), el("span", { text: "· size: criticality" }));
 }
 
+// "2026-11-27 08:05" from an ISO timestamp (UTC, as the API gives them)
+function minute(iso) { return iso ? iso.replace("T", " ").slice(0, 16) : ""; }
+
+// "execution 08:05 → lateral-movement 08:31 → objectives 09:40": the stages an incident went through
+function pathText(path) { return (path || []).map((p) => `${p.stage} ${minute(p.first_seen).slice(11)}`).join(" → "); }
+
 function renderBoard(incidents) {
+  // each incident's card stands in the furthest stage its alerts reached; the stages it went through on the
+  // way there hold a trail mark with the time it got there, so a chain reads across the columns
   const board = document.getElementById("board");
   board.replaceChildren(...STAGES.map((stage) => {
+    const open = (i) => ({ click: () => showIncident(i.id), keydown: (e) => { if (e.key === "Enter") showIncident(i.id); } });
     const cards = incidents.filter((i) => i.stage === stage).map((i) => el("div", {
-      class: "card s" + i.severity, "data-incident-id": i.id, tabindex: 0,
-      on: { click: () => showIncident(i.id), keydown: (e) => { if (e.key === "Enter") showIncident(i.id); } } },
+      class: "card s" + i.severity, "data-incident-id": i.id, tabindex: 0, on: open(i) },
       el("strong", { text: i.id }), el("br"), i.title, el("br"),
-      el("span", { class: "muted", text: `${LEVELS[i.severity]} · ${i.state} · ${i.alerts} alerts` })));
-    return el("div", { class: "col" }, el("h3", { text: stage }), ...(cards.length ? cards : [el("p", { class: "muted", text: "—" })]));
+      el("span", { class: "muted", text: `${LEVELS[i.severity]} · ${i.state} · ${i.alerts} alerts` }),
+      (i.path || []).length > 1 ? el("div", { class: "path", text: pathText(i.path) }) : null));
+    const trails = incidents.filter((i) => i.stage !== stage).flatMap((i) => (i.path || [])
+      .filter((p) => p.stage === stage).map((p) => el("div", {
+        class: "trail s" + i.severity, "data-trail-id": i.id, "data-stage": stage, tabindex: 0, on: open(i),
+        title: `${i.id} reached ${stage} at ${minute(p.first_seen)} UTC; now at ${i.stage}` },
+        `${i.id} · ${minute(p.first_seen).slice(11)} → ${i.stage}`)));
+    const body = cards.concat(trails);
+    return el("div", { class: "col" }, el("h3", { text: stage }), ...(body.length ? body : [el("p", { class: "muted", text: "—" })]));
   }));
 }
 
@@ -171,7 +187,8 @@ async function showIncident(id) {
   const detail = document.getElementById("detail");
   const parts = [el("h3", { class: "incident-title", text: `${inc.id}: ${inc.title}` }),
     el("p", {}, `Severity ${LEVELS[inc.severity]} · stage ${inc.stage} · state `, el("strong", { id: "incident-state", text: inc.state }),
-      ` · ${inc.first_seen} → ${inc.last_seen}`),
+      ` · ${minute(inc.first_seen)} → ${minute(inc.last_seen)} UTC (${inc.alerts} alerts)`),
+    (inc.path || []).length ? el("p", { class: "path", text: "Kill chain: " + pathText(inc.path) }) : null,
     el("div", { class: "chips" }, "Assets: ", ...inc.assets.map((a) => el("span", { text: a }))),
     el("div", { class: "chips" }, "ATT&CK: ", ...inc.techniques.map((t) => el("span", { text: t }))),
     el("div", { class: "chips" }, "Organisations: ", ...inc.organisations.map((o) => el("span", { text: o })))];
@@ -189,7 +206,7 @@ async function showIncident(id) {
       el("div", { class: "muted", text: [e.tactics.join(", "), e.assets.join(", "), e.note].filter(Boolean).join(" · ") })))));
   if (inc.history.length) parts.push(el("h4", { text: "History" }), el("ul", {}, ...inc.history.map((h) =>
     el("li", { text: `${h.timestamp.slice(0, 19)} ${h.actor} (${h.role}): ${JSON.stringify(h.before)} → ${JSON.stringify(h.after)} ${h.note}` }))));
-  detail.replaceChildren(...parts);
+  detail.replaceChildren(...parts.filter(Boolean));
 }
 
 async function showAsset(id) {

@@ -112,7 +112,7 @@ async function showCase(id) {
     api(`/cases/${encodeURIComponent(id)}/audit`)]);
   const v = audit.verification;
   const parts = [el("h3", { class: "case-title", text: `${c.id}: ${c.title}` }),
-    el("p", {}, "Phase ", el("strong", { id: "case-phase-now", text: c.phase }), ` · severity ${c.severity} · version ${c.version}`
+    el("p", {}, "Phase ", el("strong", { id: "case-phase-now", text: c.phase }), ` · severity ${LEVELS[c.severity]} · version ${c.version}`
       + ` · incident ${c.incident_id || "—"} · aware since ${c.aware_at.slice(0, 19).replace("T", " ")} UTC`),
     el("p", { class: v.ok ? "muted" : "error", id: "case-chain",
       text: v.ok ? `Audit chain verified (${v.entries} entries)` : `Audit chain BROKEN at entry ${v.first_bad}: ${v.reason}` }),
