@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, BinaryIO, ClassVar
 
+from healthswarm.ingest.formats.lines import max_line_bytes
 from healthswarm.model import Event, Reject
 
 _START, _END = 0x0B, 0x1C
@@ -46,7 +47,7 @@ _FIELD_SEGMENTS = {"MSH": 12, "EVN": 6, "PID": 5, "PV1": 45}
 _SEGMENT_LIKE = re.compile(rb"[A-Z][A-Z0-9]{2}(?:[^A-Za-z0-9\s]|$)")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$")
 _CHUNK = 1024 * 1024
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # the default of [ingest] max_record_bytes, which bounds a message
 
 # MSH-18 values (HL7 table 0211) → Python codecs
 _CHARSETS = {
@@ -126,7 +127,7 @@ class Hl7Format:
                     f"found {raw[:20]!r}",
                 )
             elif kind == "oversized":
-                yield self._reject(source, end, record, raw, f"message longer than {MAX_MESSAGE_BYTES} bytes")
+                yield self._reject(source, end, record, raw, f"message longer than {max_line_bytes()} bytes")
             else:
                 yield self._message(raw, source, end, record)
 
@@ -185,6 +186,7 @@ class _Splitter:
     """Groups segments into messages; `end` is the stream offset just past the last byte taken."""
 
     def __init__(self) -> None:
+        self.limit = max_line_bytes()  # [ingest] max_record_bytes
         self.parts: list[bytes] = []
         self.kind = ""
         self.size = 0
@@ -192,7 +194,7 @@ class _Splitter:
 
     def flush(self) -> Iterator[tuple[bytes, int, str]]:
         if self.parts:
-            kind = "oversized" if self.size > MAX_MESSAGE_BYTES else self.kind
+            kind = "oversized" if self.size > self.limit else self.kind
             yield b"".join(self.parts).strip(b"\r\n"), self.end, kind
         self.parts, self.kind, self.size = [], "", 0
 
@@ -230,7 +232,7 @@ class _Splitter:
 
     def _add(self, segment: bytes, sep: bytes) -> None:
         self.size += len(segment) + 1
-        if self.size <= MAX_MESSAGE_BYTES:
+        if self.size <= self.limit:
             self.parts.append(segment + (b"\r" if sep in (b"\x0b", b"\x1c", b"") else sep))
 
 
@@ -264,7 +266,7 @@ def _split(stream: BinaryIO, start: int) -> Iterator[tuple[bytes, int, str]]:
         chunk = stream.read(_CHUNK)
         eof = not chunk
         buffer += chunk
-        if len(buffer) > 2 * MAX_MESSAGE_BYTES:
+        if len(buffer) > 2 * splitter.limit:
             # a runaway segment with no separator: hand it over as one oversized piece
             yield from splitter.flush()
             yield buffer[:4096], offset + len(buffer), "oversized"

@@ -40,6 +40,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import orjson
 
+from healthswarm.ingest.formats.lines import max_line_bytes
 from healthswarm.ingest.formats.rows import BOM, head_objects, json_kind, json_lines
 from healthswarm.ingest.formats.timestamps import from_epoch, parse_iso
 from healthswarm.model import Event, Reject
@@ -211,9 +212,12 @@ class IomtJsonFormat:
         document: Any = None
         data = head
         if body.startswith(b"[") or (body.startswith(b"{") and len(head) < _PEEK and b"\n" in body.rstrip()):
-            data = head + stream.read() if body.startswith(b"[") else head
+            limit = max_line_bytes()
+            if body.startswith(b"["):  # one document, read whole within [ingest] max_record_bytes
+                data = head + stream.read(max(0, limit - len(head)) + 1)
             try:
-                document = orjson.loads(data.lstrip(BOM + b" \t\r\n"))
+                # a longer one is read as lines, each bounded (an oversized line is one reject)
+                document = orjson.loads(data.lstrip(BOM + b" \t\r\n")) if len(data) <= limit else None
             except orjson.JSONDecodeError:
                 document = None  # not one document: read it as JSON lines, which says where it breaks
         if isinstance(document, list) and document and not any(isinstance(o, dict) for o in document):
