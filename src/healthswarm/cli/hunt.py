@@ -152,7 +152,7 @@ def _summary_tables(alerts: list[Alert]) -> tuple[Table, Table]:
         per_rule[alert.rule_id].append(alert)
     rules = Table(title="Detections per rule")
     for column in ("level", "rule", "detections", "techniques", "first source"):
-        rules.add_column(column)
+        rules.add_column(column, overflow="fold")  # a rule id or a path is folded on a narrow terminal, never cut
     order = sorted(per_rule.values(), key=lambda a: (-LEVELS.index(a[0].level), -len(a), a[0].title))
     for group in order:
         a = group[0]
@@ -170,7 +170,7 @@ def _summary_tables(alerts: list[Alert]) -> tuple[Table, Table]:
             row["techniques"].update(t.id for t in alert.techniques)
     overview = Table(title="ATT&CK tactics")
     for column in ("tactic", "name", "detections", "rules", "top techniques"):
-        overview.add_column(column)
+        overview.add_column(column, overflow="fold")
     for tid, row in sorted(tactics.items(), key=lambda kv: -kv[1]["detections"]):
         top = ", ".join(f"{t} ({n})" for t, n in row["techniques"].most_common(4))
         overview.add_row(tid, row["name"], str(row["detections"]), str(len(row["rules"])), top)
