@@ -248,3 +248,25 @@ def test_events_handed_over_in_memory_are_judged_once_and_the_store_fills_the_ga
     assert judged == stored and detector.cursor == stored and handoff._held == 0
     alert_lines = 3 * sum('"event_type": "alert"' in line for line in EVE.read_text().splitlines())
     assert _count(store, "SELECT count(*) FROM alerts") == alert_lines
+
+
+def test_cli_init_config_writes_the_defaults_and_share_records_the_decision(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from healthswarm.cli.main import app
+
+    runner = CliRunner()
+    out = tmp_path / "agent.toml"
+    assert runner.invoke(app, ["agent", "init-config", str(out)]).exit_code == 0
+    assert out.read_text() == DEFAULT_CONFIG and load_config(out).detect.batch == 2000
+    again = runner.invoke(app, ["agent", "init-config", str(out)])  # never overwritten silently
+    assert isinstance(again.exception, ConfigError) and "--force" in str(again.exception)
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["-w", str(ws), "agent", "share", "INC-1", "--decision", "veto"]).exit_code == 0
+    assert json.loads((ws / "agent" / "share-decisions.json").read_text()) == {"INC-1": "veto"}
+    assert runner.invoke(app, ["-w", str(ws), "agent", "share", "INC-1", "--decision", "hold"]).exit_code == 0
+    assert json.loads((ws / "agent" / "share-decisions.json").read_text()) == {}
+    missing = runner.invoke(app, ["-w", str(ws), "agent", "status"])
+    assert isinstance(missing.exception, ConfigError) and "no status" in str(missing.exception)
