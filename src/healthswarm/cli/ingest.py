@@ -14,8 +14,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from healthswarm.bus.base import Bus, BusError
-from healthswarm.cli.context import app_context
-from healthswarm.cli.output import OutputFormat, emit, err_console
+from healthswarm.cli.context import app_context, command_line
+from healthswarm.cli.output import OutputFormat, console, emit, err_console
 from healthswarm.errors import ConfigError, InputError, Location, Problem
 from healthswarm.ingest.formats import Format, get_format
 from healthswarm.ingest.limits import Limits, configure
@@ -27,6 +27,7 @@ quarantine_app = typer.Typer(help="Input that could not be parsed, kept with whe
                              no_args_is_help=True)
 
 _RAW_SHOWN = 120
+_PROBLEMS_SHOWN = 10  # inputs of which nothing could be read, named one a line; the rest counted
 
 
 def _format(name: str | None) -> Format | None:
@@ -100,6 +101,10 @@ def ingest(
             bus.close()
     _summary(pipeline, stats, app.store if stats else None)
     problems = _unparsed(pipeline, results)
+    if len(problems) > _PROBLEMS_SHOWN:
+        rest = len(problems) - _PROBLEMS_SHOWN
+        problems = [*problems[:_PROBLEMS_SHOWN],
+                    Problem(Location(f"… and {rest} more input(s)"), "nothing could be read either (quarantine list)")]
     if problems:
         raise InputError(problems)
 
@@ -254,6 +259,10 @@ def quarantine_list(
     for f, r, n in by_reason:
         grouped[(f, reason_kind(r))] += n
     count_rows = [{"count": n, "format": f, "reason": r} for (f, r), n in grouped.most_common()]
+    if fmt is OutputFormat.table and not total:
+        console.print(f"nothing quarantined: every record `{command_line(ctx, 'ingest')}` read so far was parsed",
+                      markup=False, highlight=False)
+        return
     if counts or fmt is OutputFormat.table:
         emit(count_rows, fmt, ["count", "format", "reason"], title=f"{total:,} quarantined, by reason")
     if counts:
