@@ -145,6 +145,11 @@ def test_hints_name_this_installation_when_it_is_not_on_path(tmp_path: Path) -> 
     (["vulns", "list", "--severity", "critical"], ["no stored finding matches"]),
     (["share", "indicators"], ["no indicators stored", "share import", "share pull"]),
     (["share", "peers"], ["no trusted peers", "share keys trust"]),
+    (["inventory", "show"], ["no inventory stored", "inventory load"]),
+    (["case", "list"], ["no case stored", "case open --incident"]),
+    (["quarantine", "list"], ["nothing quarantined"]),
+    (["model", "list"], ["no models in", "model train"]),
+    (["token", "list"], ["no API tokens", "token create"]),
 ])
 def test_empty_results_say_what_is_missing(tmp_path: Path, args: list[str], says: list[str]) -> None:
     result = runner.invoke(app, ["-w", str(tmp_path / "ws"), *args])

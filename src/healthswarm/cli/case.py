@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model.words import severity_word
@@ -125,7 +125,10 @@ def list_(ctx: typer.Context, phase: Annotated[str | None, typer.Option(help="On
     rows = [_row(c) for c in cases]
     if fmt is OutputFormat.table:
         rows = [{**r, "severity": severity_word(r["severity"])} for r in rows]
-    emit(rows, fmt, ["id", "phase", "severity", "title", "owners", "open tasks", "version"], title="Cases")
+    emit(rows, fmt, ["id", "phase", "severity", "title", "owners", "open tasks", "version"], title="Cases",
+         empty=f"no case {'in phase ' + phase + ' ' if phase else ''}stored: "
+               f"`{command_line(ctx, 'case open --incident ID')}` opens one for an incident "
+               f"(`{command_line(ctx, 'incidents list')}` lists them)")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.inventory import load_inventory
@@ -81,9 +81,13 @@ def show(
          "records": a.records, "medical_device": a.is_medical_device}
         for a in assets
     ]
+    empty = (f"no asset matches the filters ({len(inventory.assets)} stored); "
+             f"`{command_line(ctx, 'inventory show')}` lists them all" if inventory.assets else
+             f"no inventory stored: `{command_line(ctx, 'inventory load FILE')}` adds one "
+             f"(or `{command_line(ctx, 'demo')}` the reference ecosystem)")
     emit(rows, fmt, ["id", "organisation", "zone", "kind", "vendor", "product", "version", "addresses", "safety"],
-         title=f"{len(rows)} assets")
-    if fmt is OutputFormat.table:
+         title=f"{len(rows)} assets", empty=empty)
+    if fmt is OutputFormat.table and rows:
         per_org = Counter(a.organisation for a in assets)
         console.print(", ".join(f"{org}: {n}" for org, n in sorted(per_org.items())))
 

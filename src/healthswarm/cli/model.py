@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit
 from healthswarm.detect.learn.registry import kinds, model_class
 from healthswarm.detect.learn.training import evaluate as evaluate_model
@@ -162,4 +162,6 @@ def list_(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--forma
                      "macro_f1": round(held["macro_f1"], 4) if "macro_f1" in held else None,
                      "attack_f1": round(held["binary"]["f1"], 4) if "binary" in held else None,
                      "version": card.healthswarm_version, "status": status})
-    emit(rows, fmt, ["name", "kind", "layout", "rows", "split", "macro_f1", "attack_f1", "created", "status"])
+    emit(rows, fmt, ["name", "kind", "layout", "rows", "split", "macro_f1", "attack_f1", "created", "status"],
+         empty=f"no models in {app_context(ctx).settings.workspace}: `{command_line(ctx, 'model train …')}` trains one "
+               f"(`{command_line(ctx, 'model train --help')}`)")

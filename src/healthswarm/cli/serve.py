@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
 
 
@@ -72,7 +72,8 @@ def list_(ctx: typer.Context,
 
     with app_context(ctx).store.read() as conn:
         rows = list_tokens(conn)
-    emit(rows, fmt, ["id", "name", "role", "created", "revoked"], title="API tokens")
+    emit(rows, fmt, ["id", "name", "role", "created", "revoked"], title="API tokens",
+         empty=f"no API tokens: `{command_line(ctx, 'token create --role analyst --name NAME')}` makes one")
 
 
 @token_app.command("revoke")
