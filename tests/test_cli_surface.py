@@ -159,6 +159,13 @@ def test_empty_results_say_what_is_missing(tmp_path: Path, args: list[str], says
     assert "┏" not in result.stdout  # no empty table
 
 
+def test_status_on_a_fresh_workspace_says_what_is_missing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["-w", str(tmp_path / "ws"), "status"])
+    assert result.exit_code == 0, result.output
+    for words in ("no inventory:", "inventory load", "no findings:", "vulns match", "no alerts:", "detect", "demo"):
+        assert words in result.stdout
+
+
 def test_risk_paths_says_no_inventory_then_no_findings(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     fresh = piped("-w", ws, "risk", "paths", "--from", "external", "--to", "rim-pacs-01")

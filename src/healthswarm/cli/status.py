@@ -11,7 +11,7 @@ from rich.columns import Columns
 from rich.table import Table
 
 from healthswarm.api import queries
-from healthswarm.cli.context import app_context
+from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console
 
 
@@ -25,6 +25,16 @@ def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--form
     console.print(f"[bold]{summary['open_incidents']}[/] open incidents of {summary['incidents']} · "
                   f"{summary['alerts']} alerts, {summary['alerts_in_incidents']} of them in incidents · "
                   f"{summary['assets']} assets · {summary['findings']} findings")
+    missing = [hint for absent, hint in (
+        (not summary["assets"], f"no inventory: `{command_line(ctx, 'inventory load FILE')}`"),
+        (not summary["findings"], f"no findings: `{command_line(ctx, 'vulns import PATH')}` then "
+                                  f"`{command_line(ctx, 'vulns match')}`"),
+        (not summary["alerts"], f"no alerts: `{command_line(ctx, 'ingest FILE…')}` then "
+                                f"`{command_line(ctx, 'detect')}`"),
+    ) if absent]
+    if missing:
+        console.print("; ".join(missing) + f" (or `{command_line(ctx, 'demo')}` for all of them)", markup=False,
+                      highlight=False)
     stages = Table(title="Open incidents by stage")
     stages.add_column("stage")
     stages.add_column("incidents", justify="right")
