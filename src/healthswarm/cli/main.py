@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from healthswarm import __version__
 from healthswarm.cli.context import AppContext
-from healthswarm.cli.output import error_lines
+from healthswarm.cli.output import error_lines, program
 from healthswarm.config import Settings
 from healthswarm.errors import HealthswarmError, InputError
 
@@ -65,7 +65,8 @@ def _usage_error(exc: Exception) -> NoReturn:
     message = exc.format_message().replace("Value error, ", "").rstrip(".")  # type: ignore[attr-defined]
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
-        message += f" (see `{ctx.command_path} --help`)"
+        where = ctx.command_path.partition(" ")[2]
+        message += f" (see `{' '.join(filter(None, (program(), where)))} --help`)"
     error_lines([message])
     raise typer.Exit(getattr(exc, "exit_code", 2))
 
