@@ -97,4 +97,15 @@ def test_a_peer_nodes_warning_becomes_a_watchlist_hit_and_incidents_are_publishe
                    .get("publishing") == "unavailable", WAIT)  # type: ignore[union-attr]
         return
     wait_until("the agent published through the gate", lambda: int(
-        (_status(ws).get("swarm") or {}).get("published_incidents", 0)) >= 1, WAIT)  # type: ignore[union-attr]
+        (_status(ws).get("swarm") or {}).get("published_items", 0)) >= 1, WAIT)  # type: ignore[union-attr]
+
+    def peer_heard_us() -> bool:
+        try:
+            status = json.loads((load_node_config(node_config).folder / "status.json").read_text())
+        except (OSError, ValueError):
+            return False
+        # the warned address, now reported by two organisations: the peer and, independently, this agent
+        return any(row.get("key") == "indicator:ipv4:203.0.113.50" and int(row.get("organisations", 0)) >= 2
+                   for row in status.get("threat_field", []))
+
+    wait_until("the peer's node holds what the agent published", peer_heard_us, WAIT)

@@ -1,0 +1,409 @@
+"""Benchmark of one embedded agent (`healthswarm agent run`, here in-process): the whole detection suite on a
+mixed stream of Suricata EVE, Sysmon (Windows JSON), HL7 v2 and FHIR AuditEvent records.
+
+    python bench/agent.py [--quick] [--soak SECONDS]
+
+The stream: the demo's logs (src/healthswarm/demo/logs: suricata-eve.json, windows-sysmon.json, hl7-adt.hl7,
+ehr-audit.ndjson; 505 events a copy), replicated with each copy moved two days later (so that copies are
+distinct attacks, correlated into their own incidents, as days of a hospital's logs would be), written to four
+files in the folder the agent follows. The agent runs with its defaults (every detector: the default Sigma
+packs, sensors, per-asset baselines, clinical analytics, patient-privacy monitoring with the demo's staff
+directory, the watchlist; correlation; live risk over the demo inventory, which is loaded first).
+
+Measured:
+- **drain**: the whole stream written before the agent starts; events/s from the agent being ready to every
+  event stored and judged (ingest and detection running together, as they do), the median of the runs;
+  start-up (imports, rule compilation, inventory) reported apart;
+- **baseline** in the same run: the batch commands' way over the same files (`ingest` then `detect` over the
+  whole store: detect/stage.py), events/s;
+- **sustained**: lines appended at a fixed rate (default 5,000 events/s) for a while; whether the agent kept
+  up (backlog at the end), and the latency from a line being written to the commit that stored its alert and
+  the incident it joined (p50/p99 over every alert of EVE, Sysmon and FHIR lines; HL7 records are messages,
+  not lines, and are left out of the latency);
+- the same at 80 % of the measured drain rate where the target is above what the machine sustains (a backlog
+  only grows there, and latency with it), as bench/scale.py measures latency;
+- **soak**: that kept-up load for `--soak` seconds (full: 1,800, quick: 60): RSS after warm-up (a fifth of
+  the soak) and at the end.
+
+Figures are wall-clock on a shared machine: the drain also reports CPU seconds of the agent's process per
+1,000 events, which other processes' load does not inflate as much.
+
+Full: 3 drain runs of 100,000 events, 3 sustained runs of 60 s; --quick: 2 drain runs of 30,000 events, one
+sustained run of 20 s. Writes bench/results/agent.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import logging
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from common import report
+from healthswarm.agent.config import parse_config
+from healthswarm.agent.detect import StepResult
+from healthswarm.agent.runtime import Agent
+from healthswarm.config import Settings
+from healthswarm.detect.stage import detect_stored
+from healthswarm.detect.suite import SuiteSpec, build_suite
+from healthswarm.ingest.pipeline import Pipeline
+from healthswarm.ingest.sources.file import ingest_file
+from healthswarm.inventory import load_inventory
+from healthswarm.store import Store
+from healthswarm.store.inventory import replace_inventory
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "src" / "healthswarm" / "demo"
+FILES = {"eve.json": "suricata-eve.json", "sysmon.json": "windows-sysmon.json", "adt.hl7": "hl7-adt.hl7",
+         "audit.ndjson": "ehr-audit.ndjson"}
+LATENCY_FILES = ("eve.json", "sysmon.json", "audit.ndjson")
+DAY0 = date(2026, 11, 27)
+
+
+def copy_lines(k: int) -> dict[str, list[str]]:
+    """The demo's lines, moved 2·k days later."""
+    day = DAY0 + timedelta(days=2 * k)
+    before = day - timedelta(days=1)
+    out = {}
+    for name, source in FILES.items():
+        text = (DEMO / "logs" / source).read_text(encoding="utf-8")
+        text = (text.replace("2026-11-27", day.isoformat()).replace("2026-11-26", before.isoformat())
+                .replace("20261127", day.strftime("%Y%m%d")))
+        out[name] = [line for line in text.split("\n") if line.strip()]
+    return out
+
+
+class Corpus:
+    def __init__(self) -> None:
+        self.cache: dict[int, dict[str, list[str]]] = {}
+
+    def copy(self, k: int) -> dict[str, list[str]]:
+        if k not in self.cache:
+            self.cache[k] = copy_lines(k)
+        return self.cache[k]
+
+    def per_copy(self) -> int:
+        """Events in one copy (an HL7 message spans several lines: one event per MSH segment)."""
+        return sum(sum(is_event(name, line) for line in lines) for name, lines in self.copy(0).items())
+
+
+def is_event(name: str, line: str) -> bool:
+    return not name.endswith(".hl7") or line.startswith("MSH|")
+
+
+def workspace(base: Path) -> Settings:
+    settings = Settings.load(base / "ws")
+    settings.ensure_workspace()
+    store = Store.open(settings.db_url)
+    with store.transaction() as conn:
+        replace_inventory(conn, load_inventory([DEMO / "ecosystem.yaml"]))
+    store.close()
+    (base / "logs").mkdir(exist_ok=True)
+    return settings
+
+
+def agent_config(base: Path) -> Any:
+    return parse_config({
+        "agent": {"health": "", "organisation": "st-aurelia"},
+        "sources": {"files": [{"paths": ["logs"], "rescan": 0.5}]},
+        "detect": {"staff": str(DEMO / "staff.yaml")},
+    }, "bench", base)
+
+
+def caught_up(agent: Agent, logs: Path) -> bool:
+    """Every byte of the four files read (their checkpoints at their sizes) and every stored event judged."""
+    from healthswarm.store.events import list_checkpoints
+
+    with agent.store.read() as conn:
+        read = {cp.source: cp.position for cp in list_checkpoints(conn)}
+    files = [logs / name for name in FILES]
+    return all(read.get(str(f.resolve()), -1) >= f.stat().st_size for f in files) and agent.detector.backlog() == 0
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --- drain ---------------------------------------------------------------------------------------------------
+
+def drain_run(corpus: Corpus, copies: int) -> dict[str, float]:
+    base = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    try:
+        settings = workspace(base)
+        for name in FILES:
+            with (base / "logs" / name).open("w", encoding="utf-8") as out:
+                for k in range(copies):
+                    out.write("\n".join(corpus.copy(k)[name]) + "\n")
+        total = corpus.per_copy() * copies
+        started = time.perf_counter()
+        agent = Agent(agent_config(base), settings)
+        agent.start()
+        ready = time.perf_counter()
+        cpu0 = time.process_time()
+        while not caught_up(agent, base / "logs"):
+            time.sleep(0.05)
+        done = time.perf_counter()
+        cpu = time.process_time() - cpu0
+        stats = agent.detector.stats
+        agent.shutdown()
+        agent.store.close()
+        judged = agent.detector.stats.events
+        return {"events": judged, "expected": total, "startup_s": ready - started, "seconds": done - ready,
+                "events_per_s": judged / (done - ready), "cpu_s_per_1000_events": 1000 * cpu / judged,
+                "alerts": stats.alerts, "incident_writes": stats.incidents_written}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def baseline_run(corpus: Corpus, copies: int) -> dict[str, float]:
+    """The batch way: ingest the files, then detect over the whole store (detect/stage.py), same suite."""
+    base = Path(tempfile.mkdtemp(prefix="bench-agent-base-"))
+    try:
+        settings = workspace(base)
+        for name in FILES:
+            with (base / "logs" / name).open("w", encoding="utf-8") as out:
+                for k in range(copies):
+                    out.write("\n".join(corpus.copy(k)[name]) + "\n")
+        store = Store.open(settings.db_url)
+        from healthswarm.agent.runtime import default_packs
+        from healthswarm.detect.sigma import CACHE_SUBDIR
+
+        spec: dict[str, Any] = {"staff": DEMO / "staff.yaml", "cache_dir": settings.workspace / CACHE_SUBDIR}
+        if packs := default_packs():
+            spec["packs"] = packs
+        with store.read() as conn:
+            from healthswarm.store.inventory import load_inventory as stored
+
+            assets = stored(conn).assets
+        suite = build_suite(SuiteSpec(**spec), assets)
+        total = corpus.per_copy() * copies
+        t0 = time.perf_counter()
+        pipeline = Pipeline.for_store(store, "st-aurelia")
+        for name in FILES:
+            ingest_file(pipeline, base / "logs" / name)
+        t1 = time.perf_counter()
+        result = detect_stored(store, suite.detectors)
+        t2 = time.perf_counter()
+        store.close()
+        return {"events": total, "ingest_s": t1 - t0, "detect_s": t2 - t1, "events_per_s": total / (t2 - t0),
+                "alerts": len(result.alerts)}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# --- sustained load and soak ---------------------------------------------------------------------------------
+
+class Writer:
+    """Appends copies of the corpus to the four files at `rate` events/s, in chunks every `tick` seconds,
+    remembering when each line was written (per file: cumulative line count → time)."""
+
+    def __init__(self, corpus: Corpus, logs: Path, rate: float, tick: float = 0.1) -> None:
+        self.corpus, self.logs, self.rate, self.tick = corpus, logs, rate, tick
+        self.written: dict[str, list[tuple[int, float]]] = {name: [] for name in FILES}
+        self.lines = dict.fromkeys(FILES, 0)
+        self.events = 0
+        self.paths = {name: str((logs / name).resolve()) for name in FILES}
+
+    def run(self, seconds: float) -> None:
+        queue: list[tuple[str, str]] = []
+        k = 0
+        started = time.monotonic()
+        handles = {name: (self.logs / name).open("a", encoding="utf-8") for name in FILES}
+        try:
+            while (elapsed := time.monotonic() - started) < seconds:
+                due = int(elapsed * self.rate) - self.events
+                chunk: dict[str, list[str]] = {}
+                for _ in range(max(due, 0)):
+                    if not queue:
+                        copy = self.corpus.copy(k)
+                        k += 1
+                        # interleave the formats as a live hospital would, line by line
+                        longest = max(len(v) for v in copy.values())
+                        queue = [(n, copy[n][i]) for i in range(longest) for n in FILES if i < len(copy[n])]
+                        queue.reverse()
+                    name, line = queue.pop()
+                    chunk.setdefault(name, []).append(line)
+                    while queue and not is_event(*queue[-1]):  # the rest of an HL7 message goes with it
+                        name, line = queue.pop()
+                        chunk.setdefault(name, []).append(line)
+                for name, lines in chunk.items():
+                    handles[name].write("\n".join(lines) + "\n")
+                    handles[name].flush()
+                now = time.time()
+                for name, lines in chunk.items():
+                    self.lines[name] += len(lines)
+                    self.written[name].append((self.lines[name], now))
+                self.events += sum(is_event(n, line) for n, v in chunk.items() for line in v)
+                time.sleep(self.tick)
+        finally:
+            for handle in handles.values():
+                handle.close()
+
+    def when(self, path: str, record: int) -> float | None:
+        name = next((n for n, p in self.paths.items() if p == path), None)
+        if name is None or name not in LATENCY_FILES:
+            return None
+        marks = self.written[name]
+        i = bisect.bisect_left(marks, (record, 0.0))
+        return marks[i][1] if i < len(marks) else None
+
+
+def sustained_run(corpus: Corpus, rate: float, seconds: float, soak: bool = False) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="bench-agent-load-"))
+    try:
+        settings = workspace(base)
+        for name in FILES:
+            (base / "logs" / name).touch()
+        agent = Agent(agent_config(base), settings)
+        agent.start()
+        writer = Writer(corpus, base / "logs", rate)
+        latencies: list[float] = []
+
+        def on_step(result: StepResult) -> None:
+            committed = time.time()
+            for alert in result.found:
+                if alert.events:
+                    ref = alert.events[-1]
+                    written = writer.when(ref.source, ref.record)
+                    if written is not None:
+                        latencies.append(committed - written)
+
+        agent.step_listeners.append(on_step)
+        samples: list[tuple[float, float]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            t0 = time.monotonic()
+            while not sampling.wait(5.0):
+                samples.append((time.monotonic() - t0, rss_mib()))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        writer.run(seconds)
+        end_write = time.monotonic()
+        backlog_at_end = writer.events - agent.detector.stats.events
+        while not caught_up(agent, base / "logs") and time.monotonic() - end_write < 120:
+            time.sleep(0.05)
+        catch_up = time.monotonic() - end_write
+        sampling.set()
+        sampler.join()
+        agent.shutdown()
+        agent.store.close()
+        latencies.sort()
+        out: dict[str, Any] = {
+            "rate_target": rate, "seconds": seconds, "events": writer.events,
+            "rate_written": writer.events / seconds, "backlog_at_end_of_writing": backlog_at_end,
+            "catch_up_s": catch_up, "latency_samples": len(latencies),
+            "latency_p50_s": _pct(latencies, 0.50), "latency_p99_s": _pct(latencies, 0.99),
+            "latency_max_s": latencies[-1] if latencies else None,
+        }
+        if soak and samples:
+            warm = [r for t, r in samples if t >= seconds / 5]
+            out["rss_after_warmup_mib"] = warm[0] if warm else samples[0][1]
+            out["rss_end_mib"] = samples[-1][1]
+            warm_rss = out["rss_after_warmup_mib"]
+            out["rss_growth_pct"] = 100 * (out["rss_end_mib"] - warm_rss) / warm_rss
+            out["rss_samples"] = [(round(t), round(r, 1)) for t, r in samples]
+        return out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller inputs (CI, development)")
+    parser.add_argument("--rate", type=float, default=5_000.0, help="events/s of the sustained load")
+    parser.add_argument("--soak", type=float, default=None, help="seconds of the soak (full 1800, quick 60)")
+    parser.add_argument("--runs", type=int, default=None, help="drain and sustained runs (full 3, quick 2/1)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("healthswarm").setLevel(logging.WARNING)
+    corpus = Corpus()
+    copies = (30_000 if args.quick else 100_000) // corpus.per_copy()
+    runs = args.runs or (2 if args.quick else 3)
+    load_runs = args.runs or (1 if args.quick else 3)
+    load_seconds = 20.0 if args.quick else 60.0
+    soak_seconds = args.soak if args.soak is not None else (60.0 if args.quick else 1800.0)
+
+    drains = [drain_run(corpus, copies) for _ in range(runs)]
+    base = baseline_run(corpus, copies)
+    loads = [sustained_run(corpus, args.rate, load_seconds) for _ in range(load_runs)]
+    # where the target rate is above what this machine sustains, latency grows with the backlog: measure it
+    # (and the soak) also at 80 % of the drain rate just measured, as bench/scale.py does
+    drain_rate = statistics.median(d["events_per_s"] for d in drains)
+    kept_rate = min(args.rate, 0.8 * drain_rate)
+    kept = [sustained_run(corpus, kept_rate, load_seconds) for _ in range(load_runs)] if kept_rate < args.rate \
+        else loads
+    soak = sustained_run(corpus, kept_rate, soak_seconds, soak=True) if soak_seconds > 0 else None
+
+    def med(rows: list[dict[str, Any]], key: str) -> float:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return statistics.median(values) if values else float("nan")
+
+    figures = {
+        "stream": {"files": list(FILES.values()), "events_per_copy": corpus.per_copy(), "copies": copies},
+        "drain": {"runs": drains, "median_events_per_s": med(drains, "events_per_s"),
+                  "median_startup_s": med(drains, "startup_s"),
+                  "median_cpu_s_per_1000_events": med(drains, "cpu_s_per_1000_events")},
+        "baseline_batch": base,
+        "sustained": {"runs": loads, "median_latency_p50_s": med(loads, "latency_p50_s"),
+                      "median_latency_p99_s": med(loads, "latency_p99_s"),
+                      "median_rate_written": med(loads, "rate_written"),
+                      "median_backlog_at_end": med(loads, "backlog_at_end_of_writing")},
+        "sustained_at_80pct_of_drain": {"rate": kept_rate, "runs": kept,
+                                        "median_latency_p50_s": med(kept, "latency_p50_s"),
+                                        "median_latency_p99_s": med(kept, "latency_p99_s"),
+                                        "median_backlog_at_end": med(kept, "backlog_at_end_of_writing")},
+        "soak": soak,
+        "load_average_at_end": os.getloadavg(),
+        "targets": {"events_per_s": 5_000, "event_to_incident_p99_s": 2.0, "soak_rss_growth_pct": 10},
+    }
+    rows = [
+        ("events in the stream (drain)", f"{drains[0]['events']:,}"),
+        ("agent start-up (median)", f"{figures['drain']['median_startup_s']:.1f} s"),
+        ("drain: events/s, ingest + whole suite (median)", f"{figures['drain']['median_events_per_s']:,.0f}"),
+        ("drain: CPU s per 1,000 events", f"{figures['drain']['median_cpu_s_per_1000_events']:.3f}"),
+        ("drain: events per CPU second of the agent's process",
+         f"{1000 / figures['drain']['median_cpu_s_per_1000_events']:,.0f}"),
+        ("baseline: batch ingest + detect, events/s", f"{base['events_per_s']:,.0f}"),
+        (f"sustained {args.rate:,.0f}/s for {load_seconds:.0f} s: written/s (median)",
+         f"{figures['sustained']['median_rate_written']:,.0f}"),
+        ("sustained: backlog when writing stopped (median)", f"{figures['sustained']['median_backlog_at_end']:,.0f}"),
+        ("line written → alert + incident committed, p50", _s(figures["sustained"]["median_latency_p50_s"])),
+        ("line written → alert + incident committed, p99", _s(figures["sustained"]["median_latency_p99_s"])),
+        (f"at 80 % of the drain rate ({kept_rate:,.0f}/s): backlog when writing stopped",
+         f"{figures['sustained_at_80pct_of_drain']['median_backlog_at_end']:,.0f}"),
+        ("  … line written → alert + incident, p50",
+         _s(figures["sustained_at_80pct_of_drain"]["median_latency_p50_s"])),
+        ("  … line written → alert + incident, p99",
+         _s(figures["sustained_at_80pct_of_drain"]["median_latency_p99_s"])),
+    ]
+    if soak is not None and "rss_end_mib" in soak:
+        rows += [(f"soak {soak_seconds:.0f} s at {kept_rate:,.0f}/s: RSS after warm-up → end",
+                  f"{soak['rss_after_warmup_mib']:.0f} → {soak['rss_end_mib']:.0f} MiB "
+                  f"({soak['rss_growth_pct']:+.1f} %)"),
+                 ("soak: latency p99", _s(soak["latency_p99_s"]))]
+    report("agent", figures, rows, args.quick)
+
+
+def _s(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f} s"
+
+
+if __name__ == "__main__":
+    main()
