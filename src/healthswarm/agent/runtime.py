@@ -369,7 +369,8 @@ class Agent:
 
         metrics.RETRO_HUNTS.inc(len(watches))
         by_value = {w.value: w for w in watches}
-        traces = retro_hunt(self.store, list(by_value), self.organisation or None)
+        # the agent's store holds its own organisation's events only, enriched or not: no organisation filter
+        traces = retro_hunt(self.store, list(by_value))
         alerts = []
         for value, trace in traces.items():
             watch = by_value[value]
