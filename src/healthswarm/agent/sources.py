@@ -147,7 +147,7 @@ class FileWatcher:
 
     def run(self, stop: threading.Event) -> None:
         rescan_every = min((s.rescan for s in self.config.files), default=2.0) or 2.0
-        interval, next_scan = 0.1, 0.0
+        interval, next_scan = 0.05, 0.0
         import time
 
         try:
@@ -163,7 +163,7 @@ class FileWatcher:
                         log.warning("file source: %s: %s", follower.path, exc)
                 if not busy:
                     stop.wait(interval)
-                interval = 0.1 if busy else min(interval * 2, 1.0)
+                interval = 0.05 if busy else min(interval * 2, 0.25)  # a trickle waits ≤ 0.25 s
         finally:
             for follower in self.followers.values():
                 follower._close()
