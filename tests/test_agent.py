@@ -84,7 +84,8 @@ class AgentProcess:
         status.unlink(missing_ok=True)
         env = {**os.environ, "HEALTHSWARM_HOME": str(self.workspace)}
         env.pop("HEALTHSWARM_ORGANISATION", None)
-        command = [sys.executable, "-m", "healthswarm", "agent", "run", "--config", str(self.config)]
+        command = [sys.executable, "-m", "healthswarm", "agent", "run", "--config", str(self.config),
+                   "--api", "127.0.0.1:0"]
         self.proc = subprocess.Popen(command, cwd=self.base, env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.base / "agent.log", "ab"))  # noqa: SIM115
         wait_until("the agent is ready", lambda: self._alive() and status.exists() and self._ready(), START)
@@ -158,6 +159,8 @@ def test_a_line_in_a_followed_folder_and_a_syslog_message_become_alerts_and_inci
 
     with urllib.request.urlopen(f"http://{health}/readyz", timeout=10) as response:
         assert json.loads(response.read())["ready"] is True
+    with urllib.request.urlopen(f"http://{agent.status()['bound']['api']}/api/v1/health", timeout=10) as response:
+        assert response.status == 200  # the API and dashboard in the same process (--api)
     (agent.logs / "eve.json").write_text(eve_alert_line() + "\n")
     agent.syslog(b"<38>1 2026-12-06T10:00:00Z ehr-01 sshd 4242 - - reverse mapping checking getaddrinfo for "
                  b"x.example [192.0.2.44] failed - POSSIBLE BREAK-IN ATTEMPT!", "udp")

@@ -21,12 +21,15 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="agent.to
 
 @app.command("run")
 def run(ctx: typer.Context, config: ConfigOpt = None,
+        api: Annotated[str | None, typer.Option(
+            "--api", help="Also serve the API and the dashboard on HOST:PORT (overrides [api])")] = None,
         log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info") -> None:
     """Run the embedded agent (SQLite, in-memory bus) until SIGTERM/SIGINT; logs are JSON lines on stderr."""
+    import dataclasses
     import logging
     import os
 
-    from healthswarm.agent.config import load_config
+    from healthswarm.agent.config import ApiConfig, load_config
     from healthswarm.agent.runtime import Agent
     from healthswarm.worker import logs
 
@@ -34,6 +37,8 @@ def run(ctx: typer.Context, config: ConfigOpt = None,
     if not isinstance(level, int):
         raise ConfigError(f"--log-level {log_level!r}: expected debug, info, warning or error")
     cfg = load_config(config)
+    if api is not None:
+        cfg = dataclasses.replace(cfg, api=ApiConfig(enabled=True, listen=api))
     settings = app_context(ctx).settings
     logs.setup({"agent": settings.workspace.name, "pid": os.getpid()}, level)
     agent = Agent(cfg, settings)
