@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, union, update
 
 from healthswarm.store.taxii_tables import (
     taxii_collections,
@@ -309,23 +309,28 @@ def query_objects(conn: Connection, collection_id: str, f: Filters, object_id: s
             extra = [c.type.in_(f.types)] if f.types else []
             ranges += [("ix_taxii_objects_version", [c.version == stamp, *extra]) for stamp in stamps]
 
-        def first_keys(index: str, conds: list[Any], limit: int) -> list[Any]:
-            return list(conn.execute(select(c.pk, c.date_added).where(and_(*base, *conds))
-                                     .order_by(c.date_added, c.pk).limit(limit)
-                                     .with_hint(taxii_objects, f"INDEXED BY {index}", "sqlite")))
+        def seek(index: str, conds: list[Any]) -> Any:
+            return (select(c.pk, c.date_added).where(and_(*base, *conds)).order_by(c.date_added, c.pk).limit(want)
+                    .with_hint(taxii_objects, f"INDEXED BY {index}", "sqlite").subquery().select())
 
+        seeks = []
         for index, conds in ranges:
-            got: list[Any] = []
             if cursor is not None:
                 # the rest of the cursor's own date_added (a whole POST shares one), then what comes after:
                 # two seeks (SQLite seeks a row-value bound on its first column only and would scan the rest)
-                got = first_keys(index, [*conds, c.date_added == cursor[0], c.pk > cursor[1]], want)
-                if len(got) < want:
-                    got += first_keys(index, [*conds, c.date_added > cursor[0]], want - len(got))
+                seeks.append(seek(index, [*conds, c.date_added == cursor[0], c.pk > cursor[1]]))
+                seeks.append(seek(index, [*conds, c.date_added > cursor[0]]))
             else:
-                got = first_keys(index, [*conds, c.date_added > after] if after is not None else conds, want)
-            for row in got:
-                keys[row.pk] = row.date_added
+                seeks.append(seek(index, [*conds, c.date_added > after] if after is not None else conds))
+        # one statement: the seeks' keys (deduplicated), the first limit + 1 of them, joined to their rows
+        keys_found = (union(*seeks) if len(seeks) > 1 else seeks[0]).subquery("keys")
+        found = (select(keys_found.c.pk, keys_found.c.date_added)
+                 .order_by(keys_found.c.date_added, keys_found.c.pk).limit(want).subquery("found"))
+        rows = list(conn.execute(
+            select(c.pk, c.object_id, c.version, c.date_added, c.media_type, c.document)
+            .select_from(found.join(taxii_objects, taxii_objects.c.pk == found.c.pk))
+            .order_by(found.c.date_added, found.c.pk).limit(want)))
+        return rows[:f.limit], len(rows) > f.limit
     page = sorted(keys.items(), key=lambda item: (item[1], item[0]))[:want]
     if not page:
         return [], False
