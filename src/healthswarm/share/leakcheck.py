@@ -29,13 +29,15 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
 import ahocorasick
 import orjson
 
-from healthswarm.share.sanitise import PATTERNS, PSEUDONYM, REDACTED, scoped
+from healthswarm.share.sanitise import PATTERNS, PSEUDONYM, REDACTED, STRUCTURAL, triggered
 from healthswarm.share.sensitive import Sensitive
 
 SHORT = 6
@@ -48,6 +50,8 @@ _NOT_A_USER = frozenset({"public", "default", "all users", "shared"})
 # encoded runs worth decoding: long enough to hold a value, and (base64) of mixed case as encoded text is
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9A-Fa-f]{2}){6,}")
+# the sanitiser's keyed tokens: hex that decodes to nothing, taken out before shapes and decoding look
+_PSEUDONYMS = re.compile(r"\b(?:user|host|patient|email|ip|asset|address)-[0-9a-f]{16}\b")
 _ESCAPE = re.compile(r"\\+(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2}))")
 
 
@@ -96,19 +100,33 @@ def _unescape(match: re.Match[str]) -> str:
     return chr(int(match.group(1) or match.group(2), 16))
 
 
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]")
+
+
+def _texty(text: str) -> bool:
+    """Decoded text worth searching: mostly printable. What a wrong offset or a hash decodes to is not."""
+    return len(text) >= 4 and len(_UNPRINTABLE.findall(text)) * 10 <= len(text)
+
+
 def _decoded_text(data: bytes) -> Iterator[str]:
     """Text a decoded blob may hold: UTF-8, and UTF-16LE when every other byte is NUL."""
-    yield data.decode("utf-8", "ignore")
+    text = data.decode("utf-8", "ignore")
+    if _texty(text):
+        yield text
     if len(data) >= 4 and data[1::2].count(0) * 2 >= len(data) // 2:
-        yield data[:len(data) - len(data) % 2].decode("utf-16-le", "ignore")
+        wide = data[:len(data) - len(data) % 2].decode("utf-16-le", "ignore")
+        if _texty(wide):
+            yield wide
 
 
-def _base64_decodings(run: str) -> Iterator[str]:
+@lru_cache(maxsize=65536)
+def _base64_decodings(run: str) -> tuple[str, ...]:
     """The run decoded from each of the four character offsets (a value may start anywhere in a blob)."""
     if run.islower() or run.isupper() or run.isdigit():
-        return  # ids, hex digests and words, not base64 of text
+        return ()  # ids, hex digests and words, not base64 of text
     altchars = b"-_" if ("-" in run or "_" in run) else None
     body = run.rstrip("=")
+    out: list[str] = []
     for offset in range(4):
         chunk = body[offset:]
         chunk = chunk[: len(chunk) - len(chunk) % 4]
@@ -118,18 +136,22 @@ def _base64_decodings(run: str) -> Iterator[str]:
             data = base64.b64decode(chunk, altchars=altchars, validate=altchars is None)
         except (binascii.Error, ValueError):
             continue
-        yield from _decoded_text(data)
+        out.extend(_decoded_text(data))
+    return tuple(out)
 
 
-def _hex_decodings(run: str) -> Iterator[str]:
+@lru_cache(maxsize=65536)
+def _hex_decodings(run: str) -> tuple[str, ...]:
+    out: list[str] = []
     for offset in (0, 1):
         chunk = run[offset:]
         chunk = chunk[: len(chunk) - len(chunk) % 2]
-        yield from _decoded_text(bytes.fromhex(chunk))
+        out.extend(_decoded_text(bytes.fromhex(chunk)))
+    return tuple(out)
 
 
 def _layers(text: str) -> Iterator[tuple[str, str]]:
-    """(encoding, text) of what one layer of encoding in `text` decodes to."""
+    """(encoding, text) of what one layer of encoding in `text` decodes to (when that is text at all)."""
     if "%" in text or "+" in text:
         decoded = unquote_plus(text)
         if decoded != text:
@@ -142,10 +164,10 @@ def _layers(text: str) -> Iterator[tuple[str, str]]:
         decoded = html.unescape(text)
         if decoded != text:
             yield "html", decoded
-    for run in _BASE64_RUN.findall(text):
+    for run in set(_BASE64_RUN.findall(text)):
         for decoded in _base64_decodings(run):
             yield "base64", decoded
-    for run in _HEX_RUN.findall(text):
+    for run in set(_HEX_RUN.findall(text)):
         for decoded in _hex_decodings(run):
             yield "hex", decoded
 
@@ -182,13 +204,13 @@ class LeakChecker:
             self._folded.make_automaton()
         if self._has_exact:
             self._exact.make_automaton()
-        shapes = dict(PATTERNS)
         suffixes = sorted({x.lower() for x in known.suffixes}, key=len, reverse=True)
-        alternatives = [f"(?P<s_{name}>{scoped(rx)})" for name, rx in shapes.items() if name in _SHAPES]
+        self._shapes = {name: re.compile(rx) for name, rx in PATTERNS if name in _SHAPES}
+        self._suffix_probe = re.compile("|".join(re.escape(x) for x in suffixes)) if suffixes else None
         if suffixes:
-            alternatives.insert(0, r"(?P<s_fqdn>(?i:(?<![\w.-])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:"
-                                + "|".join(re.escape(x) for x in suffixes) + r"))(?![\w-]))")
-        self._shapes = re.compile("|".join(alternatives))
+            self._shapes["fqdn"] = re.compile(
+                r"(?i)(?<![\w.-])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:"
+                + "|".join(re.escape(x) for x in suffixes) + r")(?![\w-])")
 
     @staticmethod
     def _plain_forms(value: str) -> Iterable[tuple[str, str]]:
@@ -206,10 +228,9 @@ class LeakChecker:
                 yield f"{alignment}/{label}", core
 
     # -- searching -------------------------------------------------------------------------------
-    def _shape_hit(self, match: re.Match[str]) -> tuple[str, str] | None:
+    def _shape_hit(self, name: str, match: re.Match[str]) -> tuple[str, str] | None:
         """(kind, value) when a shape's match is sensitive: an internal address, an internal host name,
         a patient identifier or a user's home folder that is not already a pseudonym or redacted."""
-        name = (match.lastgroup or "")[2:]
         text = match.group(0)
         if name == "fqdn":
             return "host", text
@@ -225,8 +246,8 @@ class LeakChecker:
             return None
         return _SHAPES[name], value
 
-    def _text_hits(self, text: str, depth: int = 0, layer: str = "") -> Iterator[tuple[str, str, str]]:
-        """(kind, value, encoding) of every sensitive value or shape in `text`, and in what it decodes to."""
+    def _value_hits(self, text: str, layer: str = "") -> Iterator[tuple[str, str, str]]:
+        """(kind, value, encoding) of every known value in `text` (a JSON text or one string)."""
         if self._has_folded:
             lowered = text.lower()
             same = len(lowered) == len(text)
@@ -241,22 +262,36 @@ class LeakChecker:
         if self._has_exact:
             for _end, (kind, value, encoding, _length) in self._exact.iter(text):
                 yield kind, value, layer + encoding
-        for match in self._shapes.finditer(text):
-            found = self._shape_hit(match)
-            if found is not None:
-                yield found[0], found[1], layer + "shape"
+
+    def _shape_hits(self, text: str, depth: int = 0, layer: str = "") -> Iterator[tuple[str, str, str]]:
+        """Sensitive shapes in `text` (as written, not JSON-escaped), and values and shapes in what it decodes to."""
+        for name in triggered(text, text.lower(), self._suffix_probe):
+            if name in self._shapes:
+                for match in self._shapes[name].finditer(text):
+                    found = self._shape_hit(name, match)
+                    if found is not None:
+                        yield found[0], found[1], layer + "shape"
         if depth < DECODE_DEPTH:
             for encoding, decoded in _layers(text):
-                yield from self._text_hits(decoded, depth + 1, f"{layer}{encoding}/")
+                inner = f"{layer}{encoding}/"
+                yield from self._value_hits(decoded, inner)
+                yield from self._shape_hits(decoded, depth + 1, inner)
+
+    def _text_hits(self, text: str) -> Iterator[tuple[str, str, str]]:
+        yield from self._value_hits(text)
+        yield from self._shape_hits(text)
 
     def check(self, bundle: Any) -> list[Hit]:
-        """Every place a sensitive value occurs; empty when the bundle is clean."""
-        text = orjson.dumps(bundle).decode()
-        if not any(True for _ in self._text_hits(text)):
+        """Every place a sensitive value occurs; empty when the bundle is clean.
+
+        Known values are searched in the whole serialised document; shapes and encodings in its free
+        text (identifiers, references, timestamps and hashes hold none, and are most of a bundle)."""
+        if not any(True for _ in self._value_hits(orjson.dumps(bundle).decode())) and not any(
+                True for _ in self._shape_hits(_PSEUDONYMS.sub(" ", "\n".join(_free_strings(bundle))))):
             return []
         hits: dict[tuple[str, str, str, str], Hit] = {}
         for object_id, path, string in _strings(bundle):
-            for kind, value, encoding in self._text_hits(_json_inner(string)):
+            for kind, value, encoding in chain(self._value_hits(_json_inner(string)), self._shape_hits(string)):
                 key = (object_id, path, kind, value)
                 if key not in hits:
                     hits[key] = Hit(object_id, path, kind, encoding, _fingerprint(value))
@@ -270,6 +305,22 @@ class LeakChecker:
             found = {(k, v): e for k, v, e in self._text_hits(text)}
             return [Hit("", "(text)", k, e, _fingerprint(v)) for (k, v), e in found.items()]
         return self.check(parsed)
+
+
+def _free_strings(value: Any) -> Iterator[str]:
+    """Every key, and every string not under a structural STIX property (ids, references, times, hashes)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            if key not in STRUCTURAL and not key.endswith(("_ref", "_refs")):
+                yield from _free_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _free_strings(item)
+    elif isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)
 
 
 def _strings(value: Any, path: str = "$", object_id: str = "") -> Iterator[tuple[str, str, str]]:

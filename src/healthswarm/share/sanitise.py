@@ -98,7 +98,7 @@ def policy_for(tlp: str, group: str, coarsen: str | None = None, addresses: str 
                   coarsen if coarsen is not None else base.coarsen)
 
 
-_STRUCTURAL = frozenset({
+STRUCTURAL = frozenset({
     "type", "id", "spec_version", "created", "modified", "created_by_ref", "object_marking_refs",
     "pattern_type", "pattern_version", "valid_from", "valid_until", "first_seen", "last_seen", "first_observed",
     "last_observed", "published", "extension_type", "indicator_types", "report_types", "identity_class",
@@ -122,16 +122,49 @@ PATTERNS = [
     ("pid", r"\bPID\|[^\r\n\"]*"),
     ("winpath", r"(?i)\b[A-Z]:[\\/](?:Users|Documents and Settings)[\\/](?P<winuser>[^\\/:*?\"<>|\r\n\s]+)"),
     ("unixpath", r"(?<![\w.])/(?:home|Users)/(?P<unixuser>[^/\s\"']+)"),
-    ("mrn", r"(?i)\b(?:MRN|medical[ _-]record[ _-](?:number|no\.?|id))[\s:#=_-]*(?P<mrn>[A-Za-z0-9][A-Za-z0-9-]{2,})"),
-    ("accession", r"(?i)\b(?:accession(?:[ _-]?(?:number|no\.?|id))?|ACC(?:N|#|NO)?)[\s:#=_-]*"
+    # the keywords must not sit inside a word or a pseudonym ("user-acc516f…" is no accession number)
+    ("mrn", r"(?i)(?<![\w.-])(?:MRN|medical[ _-]record[ _-](?:number|no\.?|id))[\s:#=_-]*"
+            r"(?P<mrn>[A-Za-z0-9][A-Za-z0-9-]{2,})"),
+    ("accession", r"(?i)(?<![\w.-])(?:accession(?:[ _-]?(?:number|no\.?|id))?|ACC(?:N|#|NO)?)[\s:#=_-]*"
                   r"(?P<accession>[A-Za-z0-9]*\d[A-Za-z0-9-]{2,})"),
-    ("patientid", r"(?i)\bpatient[ _-]?(?:id|identifier|number|no\.?)[\s:#=_-]*"
+    ("patientid", r"(?i)(?<![\w.-])patient[ _-]?(?:id|identifier|number|no\.?)[\s:#=_-]*"
                   r"(?P<patientid>[A-Za-z0-9][A-Za-z0-9-]{2,})"),
     ("domainuser", r"\b(?P<ntdomain>[A-Z][A-Z0-9-]{1,14})\\(?P<ntuser>[A-Za-z0-9._$-]{2,})"),
     ("email", r"\b(?P<emuser>[A-Za-z0-9._%+-]+)@(?P<emdomain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b"),
     ("ipv4", IPV4),
     ("ipv6", IPV6),
 ]
+
+
+def triggered(text: str, lowered: str, suffix_probe: re.Pattern[str] | None) -> tuple[str, ...]:
+    """The patterns that can match `text` at all: each needs a character or word that is cheap to look for.
+
+    Running only those keeps the common string, a title or a name with nothing sensitive in it, from
+    paying for eleven patterns at every position (the sanitiser and the leak check both use it)."""
+    names = []
+    if suffix_probe is not None and suffix_probe.search(lowered):
+        names.append("fqdn")
+    if "pid|" in lowered:
+        names.append("pid")
+    if ":\\" in text or ":/" in text:
+        names.append("winpath")
+    if "/home/" in text or "/Users/" in text:
+        names.append("unixpath")
+    if "mrn" in lowered or "medical" in lowered:
+        names.append("mrn")
+    if "acc" in lowered:
+        names.append("accession")
+    if "patient" in lowered:
+        names.append("patientid")
+    if "\\" in text:
+        names.append("domainuser")
+    if "@" in text:
+        names.append("email")
+    if _DIGIT_DOT_DIGIT.search(text):
+        names.append("ipv4")
+    if text.count(":") >= 2:
+        names.append("ipv6")
+    return tuple(names)
 
 
 @dataclass
@@ -173,34 +206,7 @@ class Sanitiser:
         self.report = SanitiseReport()
 
     def _triggered(self, text: str, lowered: str) -> tuple[str, ...]:
-        """The patterns that can match at all: each needs a character or word that is cheap to look for.
-
-        Running only those (one alternation, compiled once per combination) keeps the common string, a
-        title or a name with nothing sensitive in it, from paying for eleven patterns at every position."""
-        names = []
-        if self._suffix_probe is not None and self._suffix_probe.search(lowered):
-            names.append("fqdn")
-        if "pid|" in lowered:
-            names.append("pid")
-        if ":\\" in text or ":/" in text:
-            names.append("winpath")
-        if "/home/" in text or "/Users/" in text:
-            names.append("unixpath")
-        if "mrn" in lowered or "medical" in lowered:
-            names.append("mrn")
-        if "acc" in lowered:
-            names.append("accession")
-        if "patient" in lowered:
-            names.append("patientid")
-        if "\\" in text:
-            names.append("domainuser")
-        if "@" in text:
-            names.append("email")
-        if _DIGIT_DOT_DIGIT.search(text):
-            names.append("ipv4")
-        if text.count(":") >= 2:
-            names.append("ipv6")
-        return tuple(names)
+        return triggered(text, lowered, self._suffix_probe)
 
     def _regex_for(self, names: tuple[str, ...]) -> re.Pattern[str]:
         compiled = self._compiled.get(names)
@@ -298,11 +304,11 @@ class Sanitiser:
     # -- objects -------------------------------------------------------------------------------
     def _walk(self, value: Any, key: str = "") -> Any:
         if isinstance(value, str):
-            if key in _STRUCTURAL or key.endswith("_ref"):
+            if key in STRUCTURAL or key.endswith("_ref"):
                 return value
             return self.scrub(value)[0]
         if isinstance(value, dict):
-            return {k: (v if k in _STRUCTURAL or k.endswith("_refs") or k.endswith("_ref") else self._walk(v, k))
+            return {k: (v if k in STRUCTURAL or k.endswith("_refs") or k.endswith("_ref") else self._walk(v, k))
                     for k, v in value.items()}
         if isinstance(value, list):
             return [self._walk(v, key) for v in value]
