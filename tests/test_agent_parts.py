@@ -270,3 +270,24 @@ def test_cli_init_config_writes_the_defaults_and_share_records_the_decision(tmp_
     assert json.loads((ws / "agent" / "share-decisions.json").read_text()) == {}
     missing = runner.invoke(app, ["-w", str(ws), "agent", "status"])
     assert isinstance(missing.exception, ConfigError) and "no status" in str(missing.exception)
+
+
+def test_a_stop_ends_a_long_read_at_a_record_boundary_and_the_next_start_resumes(tmp_path: Path) -> None:
+    from healthswarm.ingest.sources.file import ingest_file
+
+    store = _store(tmp_path)
+    stop = threading.Event()
+    pipeline = AgentPipeline.for_store(store, write_lock=threading.Lock(), batch_size=500)
+    pipeline.stop = stop
+    pipeline.on_stored = lambda _n: stop.set()  # asked to stop once the first batch is stored
+    eve = tmp_path / "eve.json"
+    lines = EVE.read_text().splitlines() * 20
+    eve.write_text("\n".join(lines) + "\n")
+    ingest_file(pipeline, eve)
+    first = _count(store, "SELECT count(*) FROM events")
+    assert 0 < first < len(lines)
+    stop.clear()
+    pipeline.on_stored = None
+    ingest_file(pipeline, eve)
+    assert _count(store, "SELECT count(*) FROM events") == len(lines) == _count(
+        store, "SELECT count(DISTINCT key) FROM events")

@@ -159,6 +159,7 @@ class Agent:
         pipeline = AgentPipeline.for_store(self.store, self.organisation, write_lock=self.write_lock, bus=self.bus,
                                            handoff=self.handoff)
         pipeline.on_stored = self._on_stored
+        pipeline.stop = self.stop_event
         self.pipelines.append(pipeline)
         return pipeline
 
@@ -276,7 +277,7 @@ class Agent:
         next_flush = time.monotonic() + self.config.detect.flush_interval
         next_refresh = 0.0
         next_status = 0.0
-        while True:
+        while not self.state.stopping:
             now = time.monotonic()
             if now >= next_refresh:
                 self._refresh_watchlist()
@@ -474,7 +475,10 @@ class Agent:
                 if thread.is_alive():
                     log.warning("detection did not catch up within %.0f s; the rest is judged after the restart",
                                 self.drain_timeout)
-        self.state.stopping = True
+        self.state.stopping = True  # a detection still catching up ends after its current step
+        for thread in self.threads:
+            if thread.name == "agent-detect":
+                thread.join(30)
         for thread in self.threads:
             if thread.name == "agent-risk":
                 thread.join(10)

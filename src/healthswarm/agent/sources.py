@@ -81,6 +81,22 @@ class AgentPipeline(Pipeline):
         self.handoff = handoff
         self.on_stored: Callable[[int], None] | None = None
 
+    stop: threading.Event | None = None  # set: a read in progress ends at the next record boundary
+
+    def run(self, records: Any, **kwargs: Any) -> int | None:  # type: ignore[override]
+        return super().run(self._until_stopped(records), **kwargs)
+
+    def _until_stopped(self, records: Any) -> Any:
+        """The records until a stop is asked for, never cutting between the events of one record (they share a
+        position): the pipeline then commits what it has with its checkpoint, and the next start resumes there."""
+        last = None
+        for item in records:
+            position = item.position
+            if last is not None and position != last and self.stop is not None and self.stop.is_set():
+                return
+            last = position
+            yield item
+
     def _max_id(self) -> int:
         with self.store.read() as conn:
             return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
