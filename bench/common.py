@@ -26,6 +26,13 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     return result, time.perf_counter() - start
 
 
+def cpu_timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """(result, CPU seconds of this process) of one call: what the work costs, whatever the neighbours do."""
+    start = time.process_time()
+    result = fn()
+    return result, time.process_time() - start
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
