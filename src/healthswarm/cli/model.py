@@ -12,11 +12,13 @@ from rich.table import Table as RichTable
 
 from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit
+from healthswarm.detect.learn.card import CARD_FILE
+from healthswarm.detect.learn.evaluation import leave_out as leave_out_eval
 from healthswarm.detect.learn.registry import kinds, model_class
 from healthswarm.detect.learn.training import evaluate as evaluate_model
 from healthswarm.detect.learn.training import learn_stream
 from healthswarm.detect.learn.training import train as train_model
-from healthswarm.detect.learn.workspace import list_models, load_holdout, load_model, save_model
+from healthswarm.detect.learn.workspace import list_models, load_holdout, load_model, model_dir, save_model
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.ingest.enrich import Enricher
 from healthswarm.ingest.formats import SNIFF_BYTES, detect_format
@@ -59,6 +61,55 @@ def _report_tables(report: dict[str, Any], title: str) -> None:
     if unseen:
         console.print("rows with categories unseen in training (scored as 'other'): "
                       + ", ".join(f"{k} {v}" for k, v in unseen.items()))
+
+
+def _params(items: list[str]) -> dict[str, Any]:
+    """`--param key=value` pairs: numbers as numbers, true/false as booleans, else the text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(Problem(Location("--param"), f"{item!r}", "key=value, e.g. method=knn or budget=0.01"))
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(text)
+                    break
+                except ValueError:
+                    continue
+        out[key.strip()] = value
+    return out
+
+
+def _leave_out_tables(results: list[dict[str, Any]], title: str) -> None:
+    table = RichTable(title=title)
+    for column in ("left out", "rows", "flagged", "false alarms on benign", "flagged as", "per class"):
+        table.add_column(column, justify="left" if column in ("left out", "flagged as", "per class") else "right")
+    for r in results:
+        table.add_row(r["left_out"], str(r["target_rows"]), f"{r['flagged']:.4f}",
+                      f"{r['false_alarm_rate']:.4f} of {r['benign_test_rows']}",
+                      ", ".join(f"{k} {v}" for k, v in (r.get("flagged_as") or {}).items()),
+                      ", ".join(f"{k} {v['flagged']:.3f}" for k, v in r["per_class"].items()))
+    console.print(table)
+
+
+def _nsl_kdd_table(figures: dict[str, Any]) -> None:
+    table = RichTable(title="NSL-KDD binary accuracy (attack vs normal)")
+    table.add_column("model")
+    subsets = [k for k in figures if k != "recorded_anchors"]
+    for k in subsets:
+        table.add_column(k, justify="right")
+    table.add_row("this model (measured)", *(f"{figures[k].get('accuracy', 0):.4f} ({figures[k]['rows']} rows)"
+                                             for k in subsets))
+    anchors = figures["recorded_anchors"]
+    for name, values in anchors.items():
+        if isinstance(values, dict):
+            table.add_row(f"{name} (recorded, Tavallaee et al. 2009)",
+                          *(f"{values.get(k, float('nan')):.3f}" for k in subsets))
+    console.print(table)
 
 
 def _events(paths: list[Path], enricher: Enricher | None) -> Iterator[tuple[Path, str, Event]]:
@@ -106,6 +157,9 @@ def train(
         Split.stratified),
     test: Annotated[float, typer.Option(help="Share of rows held out for the card's metrics")] = 0.3,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="Model parameter key=value (repeatable), e.g. method=knn|isolation-forest|autoencoder, "
+                        "budget=0.01")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
 ) -> None:
     """Train KIND on labelled files, measure it on a held-out part, save it with its model card.
@@ -114,7 +168,7 @@ def train(
     if not model_class(kind, Location("KIND")).supervised:
         _train_stream(ctx, kind, data, name or kind, fmt)
         return
-    trained = train_model(kind, data, split.value, test, seed)
+    trained = train_model(kind, data, split.value, test, seed, _params(param or []))
     workspace = app_context(ctx).settings.workspace
     folder = save_model(trained.model, workspace, name or kind, trained.holdout)
     if fmt is OutputFormat.table:
@@ -133,20 +187,48 @@ def evaluate(
     unseen_categories: Annotated[Unseen, typer.Option(help="Category values not seen in training: stop with an "
                                                            "error, or score them as 'other' and count them")] = (
         Unseen.error),
+    leave_out: Annotated[list[str] | None, typer.Option(
+        "--leave-out", help="Attack class or family (DoS, PortScan, …) to leave out: retrain this model's kind "
+                            "and parameters on DATA without it and measure how much of it is still flagged "
+                            "(repeatable; recorded in the model card)")] = None,
 ) -> None:
     """Score labelled files: precision, recall, F1 per class, macro-F1, confusion matrix. Rows of files the
-    model was trained on count only if they were held out."""
+    model was trained on count only if they were held out. On NSL-KDD also the binary accuracy on KDDTest+
+    and KDDTest-21 beside the recorded figures of Tavallaee et al. 2009. The figures are recorded in the
+    model card."""
     workspace = app_context(ctx).settings.workspace
     model = load_model(workspace, name)
     if not model.supervised:
         raise InputError(Problem(Location(name), f"{model.kind} is unsupervised: it raises alerts on the event "
                                                "stream and has no labelled evaluation", "a classifier model"))
+    card_path = model_dir(workspace, name) / CARD_FILE
+    if leave_out:
+        params = {k: v for k, v in model.card.params.items() if k != "oob"}
+        test = float(model.card.split.get("test_share", 0.3))
+        seed = int(model.card.split.get("seed", 0))
+        results = [leave_out_eval(model.kind, data, target, params, test, seed) for target in leave_out]
+        recorded = model.card.metrics.setdefault("leave_out", {})
+        for r in results:
+            recorded[r["left_out"]] = r
+        model.card.write(card_path)
+        if fmt is OutputFormat.table:
+            _leave_out_tables(results, f"{name} ({model.kind}) retrained without each class")
+        else:
+            emit(results, fmt, [])
+        return
     report = evaluate_model(model, data, load_holdout(workspace, name), unseen_categories.value)
     report["model"] = name
+    key = ", ".join(sorted(Path(f).name for f in report["files"]))
+    model.card.metrics.setdefault("evaluations", {})[key] = {
+        "rows": report["rows"], "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+        "binary": report["binary"], **({"nsl_kdd": report["nsl_kdd"]} if "nsl_kdd" in report else {})}
+    model.card.write(card_path)
     if fmt is OutputFormat.table:
         skipped = report["rows_skipped_as_training_data"]
         _report_tables(report, f"{name} on {len(report['files'])} file(s)"
                        + (f" ({skipped} training rows skipped)" if skipped else ""))
+        if "nsl_kdd" in report:
+            _nsl_kdd_table(report["nsl_kdd"])
     else:
         emit([report], fmt, [])
 

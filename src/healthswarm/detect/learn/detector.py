@@ -26,7 +26,11 @@ class ModelDetector:
 
     def detect(self, event: Event) -> list[Alert]:
         alert = self.model.observe(event)
-        return [alert] if alert is not None else []
+        out = [alert] if alert is not None else []
+        drain = getattr(self.model, "drain", None)  # alerts about the model itself (drift), if it keeps any
+        if drain is not None:
+            out.extend(drain())
+        return out
 
     def flush(self) -> list[Alert]:
         return []

@@ -39,13 +39,15 @@ class FlowClassifier(Classifier):
     layouts = tuple(LAYOUT_FEATURES)
 
     def __init__(self, layout: str = "cicflowmeter", estimator: str = "random-forest", n_estimators: int = 100,
-                 seed: int = 0) -> None:
+                 seed: int = 0, oob: bool = False) -> None:
         super().__init__()
         if layout not in LAYOUT_FEATURES:
             raise InputError(Problem(Location("<layout>"), f"flow classifier cannot use {layout!r} data",
                                      " or ".join(LAYOUT_FEATURES)))
         self.layout = layout
         self.params = {"estimator": estimator, "n_estimators": n_estimators, "seed": seed}
+        if oob:  # out-of-bag probabilities of the training rows: what the hybrid calibrates its threshold on
+            self.params["oob"] = True
         numeric, categorical, self.benign = LAYOUT_FEATURES[layout]
         self._numeric, self._categorical = list(numeric), list(categorical)
         self.spec: FeatureSpec | None = None
@@ -93,8 +95,9 @@ class FlowClassifier(Classifier):
             raise InputError(Problem(Location("<training data>"), f"only one class ({self._y[0]!r}) in the data",
                                      "benign and attack rows"))
         cls = ESTIMATORS[self.params["estimator"]]
+        extra = {"oob_score": True} if self.params.get("oob") else {}
         self._estimator = cls(n_estimators=self.params["n_estimators"], random_state=self.params["seed"], n_jobs=1,
-                              class_weight="balanced_subsample", min_samples_leaf=1)
+                              class_weight="balanced_subsample", min_samples_leaf=1, **extra)
         self._estimator.fit(self._X, self._y)
         self.classes = [str(c) for c in self._estimator.classes_]
         self.card.features = self.features

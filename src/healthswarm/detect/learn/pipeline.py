@@ -65,6 +65,8 @@ def lower(level: str) -> str:
 DETECTORS = {
     "flow-classifier": "healthswarm.detect.learn.flow_detector:FlowDetector",
     "telemetry": "healthswarm.detect.learn.telemetry_detector:TelemetryDetector",
+    "novelty": "healthswarm.detect.learn.novelty_detector:NoveltyDetector",
+    "hybrid": "healthswarm.detect.learn.novelty_detector:NoveltyDetector",
 }
 
 
@@ -78,4 +80,4 @@ def pipeline_detector(model: Model, budget_per_day: int = DEFAULT_BUDGET) -> Obs
         return model
     raise InputError(Problem(Location(model.card.name or model.kind, field="kind"),
                              f"a {model.kind} model cannot run in the detection pipeline",
-                             "a flow-classifier, telemetry or asset-baseline model"))
+                             "a flow-classifier, hybrid, novelty, telemetry or asset-baseline model"))

@@ -21,6 +21,8 @@ _BUILTIN = {
     "flow-classifier": "healthswarm.detect.learn.flow_classifier:FlowClassifier",
     "asset-baseline": "healthswarm.detect.learn.asset_baseline:AssetBaseline",
     "telemetry": "healthswarm.detect.learn.telemetry:TelemetryModel",
+    "novelty": "healthswarm.detect.learn.novelty:NoveltyModel",
+    "hybrid": "healthswarm.detect.learn.novelty:HybridModel",
 }
 _KINDS: dict[str, type[Model]] = {}
 

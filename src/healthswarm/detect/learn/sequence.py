@@ -4,7 +4,10 @@ Per reading, in time order: the values; the absolute change from the previous re
 (rate-of-change); seconds since the previous reading and how many readings share this second
 (bursts of injected readings); how often this exact reading appeared in the last `window` readings
 and whether it repeats the previous one (replay); and how far each value lies outside the envelope of
-normal readings seen in training (physical implausibility for this device), in envelope widths.
+normal readings seen in training (physical implausibility for this device), in envelope widths; and
+the device's reporting rhythm: the mean gap between readings and the share of readings that changed
+value, over the last 10 and the last 50 readings (a flood of injected readings, a stalled or replaying
+sensor change the rhythm before any single value looks wrong).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 WINDOW = 50
+RHYTHM = (10, 50)  # readings over which the reporting rhythm is averaged
 
 
 def names(readings: list[str]) -> list[str]:
     return ([*readings, *(f"d_{r}" for r in readings), "dt", "same_second", "replays", "repeat_previous",
-             *(f"outside_{r}" for r in readings)])
+             *(f"outside_{r}" for r in readings),
+            *(f"gap_mean_{w}" for w in RHYTHM), *(f"changed_{w}" for w in RHYTHM)])
 
 
 @dataclass(slots=True)
@@ -45,6 +50,7 @@ class SequenceState:
     same_second: int = 0
     recent: deque[tuple[float, ...]] = field(default_factory=lambda: deque(maxlen=WINDOW))
     counts: Counter[tuple[float, ...]] = field(default_factory=Counter)
+    rhythm: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=max(RHYTHM)))
 
     def step(self, values: np.ndarray, time: float, envelope: Envelope) -> np.ndarray:
         key = tuple(values.tolist())
@@ -53,7 +59,13 @@ class SequenceState:
         self.same_second = self.same_second + 1 if self.last_time == time else 0
         replays = self.counts[key]
         repeat = float(self.last_values is not None and bool(np.array_equal(values, self.last_values)))
-        row = np.concatenate([values, delta, [dt, self.same_second, replays, repeat], envelope.outside(values)])
+        changed = float(self.last_values is not None and not np.array_equal(values, self.last_values))
+        self.rhythm.append((dt, changed))
+        recent = list(self.rhythm)
+        rhythm = [sum(g for g, _ in recent[-w:]) / min(w, len(recent)) for w in RHYTHM] + \
+            [sum(c for _, c in recent[-w:]) / min(w, len(recent)) for w in RHYTHM]
+        row = np.concatenate([values, delta, [dt, self.same_second, replays, repeat], envelope.outside(values),
+                              rhythm])
         if len(self.recent) == self.recent.maxlen:
             old = self.recent[0]
             self.counts[old] -= 1

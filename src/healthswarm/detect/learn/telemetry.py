@@ -136,6 +136,11 @@ class TelemetryModel(Classifier):
         if device not in self.devices:
             raise InputError(Problem(Location(where, field="device"), f"no model for device {device!r}",
                                      "one of " + ", ".join(self.devices) if self.devices else "a trained model"))
+        readings, _, clf = self.devices[device]
+        if getattr(clf, "n_features_in_", len(names(readings))) != len(names(readings)):
+            raise InputError(Problem(Location(where, field="device"),
+                                     f"the {device} model was trained on older sequence features",
+                                     "a telemetry model trained with this healthswarm; retrain it"))
         return self.devices[device]
 
     def score_one(self, x: Mapping[str, Any]) -> float:

@@ -63,7 +63,7 @@ def train(kind: str, paths: Sequence[Path], method: str = "stratified", test: fl
     cls = model_class(kind, Location("KIND"))
     if not cls.supervised:
         raise InputError(Problem(Location("KIND"), f"{kind} learns from the event stream, not labelled files",
-                                 "a supervised kind: flow-classifier or telemetry"))
+                                 "a supervised kind: flow-classifier, hybrid, novelty or telemetry"))
     if not 0 < test < 1:
         raise InputError(Problem(Location("--test"), f"{test} is not a share", "a number between 0 and 1"))
     data = read_labelled(list(paths))
@@ -85,7 +85,7 @@ def train(kind: str, paths: Sequence[Path], method: str = "stratified", test: fl
     model.card.layout = data.layout
     model.card.split = {"method": method, "test_share": test, "seed": seed, "train_rows": len(train_idx),
                         "test_rows": len(test_idx)}
-    model.card.metrics = {"held_out": report}
+    model.card.metrics = {**model.card.metrics, "held_out": report}
     if data.repaired:
         model.card.notes.append("non-finite rate values set to -1: "
                                 + ", ".join(f"{k} ×{v}" for k, v in data.repaired.items()))
@@ -145,6 +145,10 @@ def evaluate(model: Model, paths: Sequence[Path], holdout: dict[str, set[int]], 
     report = classification_report(data.labels[keep], predicted[keep], data.benign, scores[keep],
                                    classes=model.card.classes or None)
     report["unseen_categories"] = _unseen(model)
+    if data.layout == "nsl-kdd":
+        from healthswarm.detect.learn.evaluation import nsl_kdd_figures
+
+        report["nsl_kdd"] = nsl_kdd_figures(data, predicted, keep)
     report["files"] = [f.path for f in data.files]
     report["rows_skipped_as_training_data"] = int((~keep).sum())
     return report
