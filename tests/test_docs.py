@@ -22,7 +22,8 @@ How a page declares its commands (the convention every docs page follows):
 Each page runs in a folder of its own: `src`, `tests` and `bench` of the checkout are linked into it,
 `../shared` is the shared data beside the checkout, and `./.healthswarm` (the default workspace) is a copy
 of the demo workspace built once per session. `healthswarm [-w DIR] demo` is not run again: it copies that
-workspace to DIR. A command that reads ../shared/data is skipped with a message when the data is absent.
+workspace to DIR. When ../shared/data is absent, a page stops with a skip (saying so) at its first command
+that reads it, since what follows may depend on it.
 Plain `healthswarm …` commands run in this process (typer's CliRunner, after the shell expanded their
 words, so quoting, variables and globs mean what they mean to a reader's shell); anything else (pipes,
 redirections, other programs) runs under bash with the test's virtualenv first on PATH.
@@ -150,8 +151,6 @@ def parse_command(page: str, line: int, text: str) -> Command:
         lines = text.splitlines()
         lines[-1] = last[: marker.start()].rstrip()
         command.text = "\n".join(lines)
-    if command.skip is None and "../shared/data" in command.text and not SHARED_DATA.exists():
-        command.skip = f"shared data not available: {SHARED_DATA}"
     return command
 
 
@@ -290,6 +289,9 @@ def test_page_runs(page: str, demo_workspace: Path, tmp_path: Path) -> None:  # 
     for command in COMMANDS[page]:
         if command.skip is not None:
             continue
+        if "../shared/data" in command.text and not SHARED_DATA.exists():
+            pytest.skip(f"{command.where} and what follows on the page: shared data not available: {SHARED_DATA} "
+                        f"(tests read ../shared/data beside the checkout); {ran} command(s) ran before")
         outcome = runner.run(command)
         print(f"--- {command.where} (exit {outcome.code})\n$ {command.text}\n{outcome.output}")  # shown on failure
         assert outcome.code == command.exit_code, (
