@@ -1,15 +1,25 @@
 """The dashboard in a real headless Chromium (Debian's `chromium`, driven by Playwright through its executable
 path; no browser download), against uvicorn on a free loopback port: it loads without console errors, the map
 renders, clicking an incident opens it, an analyst moves it, and a change made elsewhere arrives live (SSE).
-Screenshots go to the test's temporary folder."""
+Also: a plain `chromium --headless --screenshot --virtual-time-budget` of the dashboard finishes (the live
+stream opens after the first render), the attack-path form starts from real values, the asset panel names
+criticality levels with a readable incident link, the ATT&CK heat map fits at 1,600 px, and the map bundles its
+links and shows a selected asset's own.
+
+Screenshots go to the test's temporary folder; with `HEALTHSWARM_DOC_IMAGES=docs/img` the ones docs/api.md shows
+are copied there too (`HEALTHSWARM_DOC_IMAGES=docs/img pytest tests/test_api_browser.py tests/test_api_swarm.py`)."""
 
 # the fixtures come from api_support (conftest.py belongs to the lead): pytest sees them by name
 # ruff: noqa: F811
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import socket
+import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +33,43 @@ from conftest import service_unavailable, uvicorn_in_thread
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+# the plain screenshot command of docs/api.md, as written there (before the output file and the address)
+SCREENSHOT_FLAGS = ("--headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,2400 "
+                    "--virtual-time-budget=5000")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def keep(shot: Path) -> Path:
+    """Copy a screenshot the docs show to $HEALTHSWARM_DOC_IMAGES (docs/img) when that is set."""
+    target = os.environ.get("HEALTHSWARM_DOC_IMAGES")
+    if target:
+        shutil.copy(shot, Path(target) / shot.name)
+    return shot
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def watch(page):  # type: ignore[no-untyped-def]
+    """Console errors and page errors of `page`, collected as they happen."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    return problems
+
+
+def open_dashboard(page, base: str, token: str):  # type: ignore[no-untyped-def]
+    """The dashboard rendered; the live stream is opened by a first move of the pointer (as a person does)."""
+    problems = watch(page)
+    page.goto(f"{base}/#token={token}")
+    page.wait_for_selector("#live:has-text('standby')", timeout=15_000)
+    page.mouse.move(10, 10)
+    page.wait_for_selector("#live.on", timeout=15_000)
+    return problems
 
 
 def free_port() -> int:
@@ -57,16 +104,12 @@ def browser() -> Iterator[object]:
 def test_dashboard_map_board_detail_and_live_updates(live: tuple[str, DemoApi], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     base, api = live
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.goto(f"{base}/#token={api.tokens['analyst']}")
-    page.wait_for_selector("#live.on", timeout=15_000)
+    problems = open_dashboard(page, base, api.tokens["analyst"])
 
     assets = page.locator("#map circle.asset")
     assert assets.count() >= 100
     assert page.locator("#map circle.asset.sev4").count() >= 1  # assets of the demo's critical incidents
-    assert page.locator("#map line.dep").count() >= 1
+    assert page.locator("#map path.bundle").count() >= 1
     assert page.locator(".tactic .tech").count() >= 5  # the ATT&CK heat map
     assert page.locator("#exposure .bar").count() >= 4
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
@@ -107,6 +150,146 @@ def test_dashboard_without_token_asks_for_one(live: tuple[str, DemoApi], browser
     page.wait_for_selector("#login-error:has-text('unknown')")
     page.fill("#token-input", api.tokens["viewer"])
     page.click("#login button")
+    page.wait_for_selector("#live:has-text('standby')", timeout=15_000)
+    page.keyboard.press("Shift")   # a key opens the live stream as a pointer does
     page.wait_for_selector("#live.on", timeout=15_000)
     assert page.locator("#state-select").count() == 0  # a viewer gets no state control
+    page.close()
+
+
+def test_a_plain_headless_screenshot_finishes(live: tuple[str, DemoApi], tmp_path: Path) -> None:
+    """The command of docs/api.md: before, the never-ending live stream kept the page busy and Chromium never took
+    the picture. The stream now opens after the first render, on a person's first move or after 15 s."""
+    base, api = live
+    if not CHROMIUM.exists():
+        service_unavailable("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    documented = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert f"chromium {SCREENSHOT_FLAGS} \\\n" in documented, "docs/api.md shows another command than the test runs"
+    shot = tmp_path / "dashboard-headless.png"
+    done = subprocess.run([str(CHROMIUM), *SCREENSHOT_FLAGS.split(), f"--screenshot={shot}",
+                           f"{base}/#token={api.tokens['viewer']}"],
+                          capture_output=True, text=True, timeout=90, cwd=tmp_path,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.is_file() and png_size(shot) == (1600, 2400)
+    assert shot.stat().st_size > 100_000, "a blank page"   # the rendered map and board, not an empty frame
+    keep(shot)
+
+
+def test_attack_path_form_starts_from_real_values(live: tuple[str, DemoApi], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base, api = live
+    suggested = httpx.get(f"{base}/api/v1/risk/paths/suggested", headers=api.headers("viewer"), timeout=30).json()
+    assert suggested["from"] == "phishing@st-aurelia" and suggested["to"] in suggested["targets"]
+    assert suggested["incident"] and suggested["incident"] in suggested["why"]
+    assert set(suggested["profiles"]) >= {"phishing", "insider", "external"}
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems = open_dashboard(page, base, api.tokens["viewer"])
+    page.wait_for_function("document.getElementById('path-to').value !== ''")
+    assert page.input_value("#path-from") == suggested["from"] and page.input_value("#path-to") == suggested["to"]
+    # labels say what a field is; the placeholders only give a value's shape, never a look-alike value
+    assert page.locator("label[for='path-from']").inner_text().strip().startswith("Attack path from")
+    assert page.locator("label[for='path-to']").count() == 1
+    assert page.get_attribute("#path-from", "placeholder") == "profile[@organisation]"
+    assert page.locator("#path-from-list option").count() >= 5 and page.locator("#path-to-list option").count() >= 5
+    page.click("#path-form button[type=submit]")
+    page.wait_for_selector("#map polyline.attack-path", timeout=20_000)
+    assert page.locator("#path-form :invalid").count() == 0
+    assert re.match(r"\d+ path\(s\), most likely p=", page.inner_text("#path-status"))
+    page.locator("#map-panel").screenshot(path=str(tmp_path / "attack-path.png"))
+    keep(tmp_path / "attack-path.png")
+    assert not problems, problems
+    page.close()
+
+
+CONTRAST = """(sel) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = (c) => { const [r, g, b] = rgb(c).map(lin);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const fg = getComputedStyle(document.querySelector(sel)).color;
+  let node = document.querySelector(sel), bg = "rgba(0, 0, 0, 0)";
+  while (node && /rgba\\(.*, 0\\)$|transparent/.test(bg)) {
+    bg = getComputedStyle(node).backgroundColor; node = node.parentElement; }
+  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def test_asset_panel_names_levels_and_its_links_read_well(live: tuple[str, DemoApi], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base, api = live
+    asset = httpx.get(f"{base}/api/v1/assets/sta-ehr-01", headers=api.headers("viewer"), timeout=10).json()
+    assert asset["criticality_levels"] == {"safety": "high", "confidentiality": "critical", "availability": "critical"}
+    assert asset["incidents"]
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems = open_dashboard(page, base, api.tokens["viewer"])
+    page.click("#map circle.asset[data-asset-id='sta-ehr-01']")
+    page.wait_for_selector("#detail .criticality")
+    levels = page.locator("#detail .criticality .level")
+    assert [levels.nth(i).inner_text() for i in range(levels.count())] == ["high", "critical", "critical"]
+    assert not re.search(r"safety \d", page.inner_text("#detail"))
+    assert page.evaluate(CONTRAST, "#detail a.incident-link") >= 4.5   # WCAG AA for text
+    page.locator("#detail-panel").screenshot(path=str(tmp_path / "asset-panel.png"))
+    keep(tmp_path / "asset-panel.png")
+    page.click("#detail a.incident-link")
+    page.wait_for_selector(f".incident-title:has-text('{asset['incidents'][0]['id']}')")
+    assert not problems, problems
+    page.close()
+
+
+def test_attack_heat_map_fits_at_1600_px(live: tuple[str, DemoApi], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base, api = live
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems = open_dashboard(page, base, api.tokens["viewer"])
+    box = page.locator("#attack")
+    assert page.locator("#attack .tactic").count() >= 10   # more tactics than fit in one row
+    assert page.evaluate("(() => { const a = document.getElementById('attack'); "
+                         "return a.scrollWidth <= a.clientWidth; })()")
+    right = box.bounding_box()["x"] + box.bounding_box()["width"]
+    tactics = page.locator("#attack .tactic")
+    assert all(tactics.nth(i).bounding_box()["x"] + tactics.nth(i).bounding_box()["width"] <= right + 0.5
+               for i in range(tactics.count()))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1600
+    box.screenshot(path=str(tmp_path / "attack.png"))
+    keep(tmp_path / "attack.png")
+    assert not problems, problems
+    page.close()
+
+
+def test_map_bundles_links_and_shows_an_asset_s_own(live: tuple[str, DemoApi], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base, api = live
+    eco = httpx.get(f"{base}/api/v1/ecosystem", headers=api.headers("viewer"), timeout=30).json()
+    where = {a["id"]: a for a in eco["assets"]}
+    links = [d for d in eco["dependencies"] + eco["flows"] if d["source"] in where and d["target"] in where]
+    zone_pairs = {tuple(sorted((where[d["source"]]["zone"], where[d["target"]]["zone"]))) for d in links
+                  if where[d["source"]]["organisation"] == where[d["target"]]["organisation"]
+                  and where[d["source"]]["zone"] != where[d["target"]]["zone"]}
+    org_pairs = {tuple(sorted((where[d["source"]]["organisation"], where[d["target"]]["organisation"]))) for d in links
+                 if where[d["source"]]["organisation"] != where[d["target"]]["organisation"]}
+    hot = {a["id"] for a in eco["assets"] if a["incident"]}
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems = open_dashboard(page, base, api.tokens["viewer"])
+    # one arc per pair of zones and per pair of organisations; single lines only where both ends are in incidents
+    assert page.locator("#map path.bundle.zones").count() == len(zone_pairs)
+    assert page.locator("#map path.bundle.orgs").count() == len(org_pairs) >= 3
+    assert page.locator("#map line.dep").count() == sum(d["source"] in hot and d["target"] in hot for d in links)
+    counted = page.evaluate("[...document.querySelectorAll('#map path.bundle')]"
+                            ".reduce((n, p) => n + +p.dataset.links, 0)")
+    inside = sum(where[d["source"]]["zone"] == where[d["target"]]["zone"] for d in links)
+    assert counted + inside == len(links)
+    page.locator("#map-panel").screenshot(path=str(tmp_path / "map.png"))
+    keep(tmp_path / "map.png")
+
+    own = [d for d in links if "sta-ehr-01" in (d["source"], d["target"])]
+    page.click("#map circle.asset[data-asset-id='sta-ehr-01']")
+    page.wait_for_selector("#own-links line.dep.own")
+    assert page.locator("#own-links line.dep.own").count() == len(own) >= 5
+    partners = {d["target"] if d["source"] == "sta-ehr-01" else d["source"] for d in own}
+    assert page.locator("#map circle.asset.partner").count() == len(partners)
+    assert page.locator("#map.focus").count() == 1
+    page.locator("#map-panel").screenshot(path=str(tmp_path / "map-asset.png"))
+    keep(tmp_path / "map-asset.png")
+    page.locator(".card[data-incident-id]").first.click()   # an incident clears the asset's own links
+    page.wait_for_selector("#map:not(.focus)")
+    assert page.locator("#own-links line").count() == 0
+    assert not problems, problems
     page.close()

@@ -91,6 +91,8 @@ def test_dashboard_highlights_predictions_and_draws_an_attack_path(  # type: ign
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.goto(f"{base}/#token={api.tokens['viewer']}")
+    page.wait_for_selector("#live:has-text('standby')", timeout=15_000)
+    page.mouse.move(10, 10)   # the live stream opens on a person's first move (or after 15 s)
     page.wait_for_selector("#live.on", timeout=15_000)
 
     page.click(f".card[data-incident-id='{ident}']")

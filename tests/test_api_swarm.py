@@ -12,7 +12,9 @@ in-memory variant, `sockets=False`, writes none: it has no runtime)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from starlette.testclient import TestClient
 from api_support import DemoApi, demo_workspace, open_demo_api  # noqa: F401
 from conftest import uvicorn_in_thread
 from healthswarm.api.swarm import make_router
-from test_api_browser import browser, free_port  # noqa: F401
+from test_api_browser import browser, free_port, keep  # noqa: F401
 
 PROBLEM = "application/problem+json"
 ORGS = {"st-aurelia", "northfield", "regio-imaging", "citylab", "medtech-support"}
@@ -158,18 +160,46 @@ def swarm_live(demo_workspace: Path, tmp_path: Path) -> Iterator[tuple[str, Demo
     api.store.close()
 
 
-def set_states(workspace: Path, dead: str) -> None:
-    """Every member alive in every node's status, except `dead` in its peers' views: a known picture to draw."""
+def set_states(workspace: Path, dead: str, stopped: dict[str, float] | None = None) -> None:
+    """Every member alive in every node's status, except `dead` in its peers' views, each status just written by
+    a node with 5 s rounds (running; stale after 25 s, whatever the test's pace), except `stopped` nodes' written
+    that many seconds ago: a known picture to draw."""
     for path in (workspace / "swarm").glob("*/swarm/status.json"):
         status = json.loads(path.read_text(encoding="utf-8"))
         for m in status["members"]:
             m["state"] = "dead" if m["name"] == dead else "alive"
+        status["written"] = time.time() - (stopped or {}).get(status["name"], 0.0)
+        status["period"] = 5.0
         path.write_text(json.dumps(status), encoding="utf-8")
+
+
+def test_a_status_older_than_a_few_rounds_is_stale(client: TestClient, swarm_api: DemoApi) -> None:
+    """The demo's nodes stopped when the demo ended: their statuses are old; one written 13 minutes ago after the
+    node stopped still says everybody is alive, and the view calls it stale (5 rounds, at least 5 s)."""
+    set_states(swarm_api.workspace, dead="", stopped={"citylab": 13 * 60})
+    nodes = nodes_of(client, swarm_api)
+    assert nodes["citylab"]["stale"] is True and 779 <= nodes["citylab"]["age_seconds"] <= 800
+    assert nodes["citylab"]["period"] == 5.0 and nodes["citylab"]["stale_after"] == 25.0
+    assert all(m["state"] == "alive" for m in nodes["citylab"]["members"])   # what the file says, shown as stale
+    assert all(n["stale"] is False and n["age_seconds"] < 25 for name, n in nodes.items() if name != "citylab")
+    # without its round in the status, the node's .toml says it (the demo's: 0.2 s rounds; at least 5 s)
+    status = swarm_api.workspace / "swarm" / "citylab" / "swarm" / "status.json"
+    doc = json.loads(status.read_text(encoding="utf-8"))
+    del doc["period"]
+    status.write_text(json.dumps(doc), encoding="utf-8")
+    citylab = nodes_of(client, swarm_api)["citylab"]
+    assert citylab["period"] == 0.2 and citylab["stale_after"] == 5.0 and citylab["stale"] is True
+    # a node that writes its round (swarm/runtime.py) is judged by it: 60 s rounds, stale after 300 s
+    status.write_text(json.dumps({**doc, "period": 60.0}), encoding="utf-8")
+    citylab = nodes_of(client, swarm_api)["citylab"]
+    assert citylab["period"] == 60.0 and citylab["stale_after"] == 300.0 and citylab["stale"] is True
+    status.write_text(json.dumps({**doc, "period": 60.0, "written": time.time() - 200}), encoding="utf-8")
+    assert nodes_of(client, swarm_api)["citylab"]["stale"] is False
 
 
 def test_dashboard_swarm_panel(swarm_live: tuple[str, DemoApi], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     base, api = swarm_live
-    set_states(api.workspace, dead="citylab")
+    set_states(api.workspace, dead="citylab", stopped={"medtech-support": 13 * 60})
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
@@ -178,8 +208,16 @@ def test_dashboard_swarm_panel(swarm_live: tuple[str, DemoApi], browser, tmp_pat
     page.wait_for_selector("#swarm .node-card", timeout=15_000)
     cards = page.locator("#swarm .node-card")
     assert {cards.nth(i).get_attribute("data-node") for i in range(cards.count())} == ORGS
-    assert page.locator("#swarm .node-card .state.alive").count() == len(ORGS) - 1
+    assert page.locator("#swarm .node-card .state.alive").count() == len(ORGS) - 2
     assert page.locator("#swarm .node-card[data-node='citylab'] .state.dead").count() == 1
+    # a node whose status is 13 minutes old is greyed and says how old, not "alive"
+    stopped = page.locator("#swarm .node-card.stale")
+    assert stopped.count() == 1 and stopped.get_attribute("data-node") == "medtech-support"
+    assert stopped.locator(".state.stale").count() == 1 and stopped.locator(".age").inner_text() == "13 min ago"
+    assert "no status from medtech-support for 13 min" in stopped.get_attribute("title")
+    assert page.evaluate("getComputedStyle(document.querySelector('#swarm .node-card.stale')).opacity") == "0.55"
+    fresh = page.locator("#swarm .node-card:not(.stale) .age").all_inner_texts()
+    assert len(fresh) == len(ORGS) - 1 and all(re.fullmatch(r"\d+ s ago", a) for a in fresh), fresh
 
     page.click("#swarm .node-card[data-node='northfield']")
     page.wait_for_selector("#swarm .node-title:has-text('northfield')")
@@ -189,7 +227,9 @@ def test_dashboard_swarm_panel(swarm_live: tuple[str, DemoApi], browser, tmp_pat
     assert bar.locator(".level-fill.high").count() == 1 and bar.locator(".level-mark").count() == 2
     page.wait_for_selector("#swarm-risk-table td:has-text('nfh-ris-01')")
     page.locator("#swarm").screenshot(path=str(tmp_path / "swarm.png"))
-    assert (tmp_path / "swarm.png").stat().st_size > 10_000
+    assert keep(tmp_path / "swarm.png").stat().st_size > 10_000
+    page.click("#swarm .node-card[data-node='medtech-support']")
+    page.wait_for_selector("#swarm .stale-note:has-text('stopped or hangs')")
     assert not problems, problems
     page.close()
 

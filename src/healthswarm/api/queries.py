@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select, update
 from healthswarm.api.auth import Principal, audit, load_audit
 from healthswarm.model import LEVELS
 from healthswarm.model.incident import IncidentState, Stage
+from healthswarm.model.inventory import LEVEL_NAMES
 from healthswarm.store.alerts import alert_totals
 from healthswarm.store.events import search_events
 from healthswarm.store.tables import alerts, assets, dependencies, findings, flows, incidents, organisations, zones
@@ -38,6 +39,9 @@ def asset_dict(r: Any) -> dict[str, Any]:
             "vendor": r.vendor, "product": r.product, "version": r.version, "cpe": r.cpe,
             "addresses": list(r.addresses), "hostnames": list(r.hostnames),
             "criticality": {"safety": r.safety, "confidentiality": r.confidentiality, "availability": r.availability},
+            # the inventory's level names (none … critical), as the infrastructure file writes them
+            "criticality_levels": {k: LEVEL_NAMES[v] for k, v in (("safety", r.safety),
+                                   ("confidentiality", r.confidentiality), ("availability", r.availability))},
             "records": r.records, "attributes": dict(r.attributes), "hl7": r.hl7}
 
 

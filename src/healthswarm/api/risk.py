@@ -14,8 +14,10 @@ from healthswarm.api.problems import Problem, problem_responses
 from healthswarm.api.queries import get_incident
 from healthswarm.errors import InputError
 from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
-from healthswarm.risk.engine import find_paths, parse_attacker
+from healthswarm.risk.engine import default_targets, find_paths, parse_attacker, suggested_query
 from healthswarm.risk.paths import AttackPath
+from healthswarm.risk.profiles import PROFILES
+from healthswarm.store.alerts import load_incidents
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.vulns import load_findings
 
@@ -33,6 +35,14 @@ def predicted(incident_id: str = Path(min_length=1, max_length=200), _: Principa
         raise Problem(404, f"no incident {incident_id!r}", title="Not Found")
     return {"incident": incident_id, "annotated": doc.get("predicted_next") is not None,
             "from": doc.get("predicted_from") or [], "predicted_next": doc.get("predicted_next") or []}
+
+
+@router.get("/risk/paths/suggested", summary="A path question to start from, and the choices for the form")
+def suggested(_: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
+    facts = build_attack_graph(load_inventory(conn), load_findings(conn)).facts
+    return {**suggested_query(facts, load_incidents(conn)),
+            "profiles": {name: p.description for name, p in sorted(PROFILES.items())},
+            "organisations": sorted(facts.org_kind), "targets": default_targets(facts, 30)}
 
 
 @router.get("/risk/paths", summary="The k most likely attack paths from an attacker profile to a target")

@@ -5,6 +5,9 @@ those files rather than talking to the nodes, so it needs no port of theirs and 
 node that has stopped. Two layouts are read: the workspace's own node (`<workspace>/swarm/status.json`) and the
 demo's consortium, one node workspace per organisation (`<workspace>/swarm/<org>/swarm/status.json`, configured
 by `<workspace>/swarm/<org>.toml`). Raised risk comes from the store (`swarm.exposure_store.stored_raises`).
+
+A node rewrites its status every round, so a status older than a few rounds means the node stopped (or hangs):
+the view says so (`age_seconds`, `stale`) and the rule lives here, not in each client.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ SWARM = "swarm"
 # reporter names come from the node's item log; past this size a dashboard poll would read too much, so the
 # names are left out (the count of reporting organisations is still in the status)
 MAX_ITEM_LOG = 16 * 1024 * 1024
+# a status older than this many rounds is stale (the node stopped or hangs); never under STALE_FLOOR seconds, so
+# a fast demo node (0.2 s rounds) on a busy machine does not flicker between fresh and stale
+STALE_ROUNDS = 5
+STALE_FLOOR = 5.0
 
 
 class Member(BaseModel):
@@ -59,6 +66,13 @@ class NodeStatus(BaseModel):
     error: str | None = None
     written: str | None = Field(None, description="when the node wrote the status (ISO 8601 UTC)")
     file_modified: str | None = Field(None, description="the status file's modification time (ISO 8601 UTC)")
+    age_seconds: float | None = Field(None, description="how old the status is at `now` (by `written`)")
+    period: float = Field(Params().period, description="the node's round, in seconds: it rewrites the status "
+                                                       "every round")
+    stale_after: float = Field(description=f"seconds after which the status is stale: {STALE_ROUNDS} rounds, "
+                                           f"at least {STALE_FLOOR:g} s")
+    stale: bool = Field(False, description="the status is older than `stale_after`: the node stopped or hangs, "
+                                           "and what it says (members alive, …) is its last word, not the present")
     threshold: float = Field(Params().threshold, description="level at which the node acts (priority high); "
                                                              "half of it is priority elevated")
     addr: str | None = None
@@ -95,6 +109,7 @@ class _StatusFile(BaseModel):
     round: int | None = None
     items: int | None = None
     written: float | None = None
+    period: float | None = None
     members: list[Member] = []
     threat_field: list[FieldKey] = []
     actions: list[str] = []
@@ -121,13 +136,17 @@ def node_folders(workspace: Path) -> list[tuple[str, Path, Path | None]]:
     return found
 
 
-def _threshold(config: Path | None) -> float:
+def _params(config: Path | None) -> Params:
     if config is not None:
         try:
-            return load_node_config(config).params.threshold
+            return load_node_config(config).params
         except HealthswarmError:
             pass   # a broken node.toml must not hide the status; the default is what such a node would use
-    return Params().threshold
+    return Params()
+
+
+def stale_after(period: float) -> float:
+    return max(STALE_ROUNDS * period, STALE_FLOOR)
 
 
 def _reporters(folder: Path, keys: set[str], now: float) -> dict[str, list[str]] | None:
@@ -160,11 +179,14 @@ def _reporters(folder: Path, keys: set[str], now: float) -> dict[str, list[str]]
 def read_node(workspace: Path, name: str, folder: Path, config: Path | None, now: float) -> NodeStatus:
     """One node's status, or the node with an `error` saying why there is none."""
     where = str(folder.relative_to(workspace))
-    node = NodeStatus(name=name, folder=where, threshold=_threshold(config))
+    params = _params(config)
+    node = NodeStatus(name=name, folder=where, threshold=params.threshold, period=params.period,
+                      stale_after=stale_after(params.period))
     path = folder / STATUS
     try:
         text = path.read_text(encoding="utf-8")
-        node.file_modified = _iso(path.stat().st_mtime)
+        mtime = path.stat().st_mtime
+        node.file_modified = _iso(mtime)
     except FileNotFoundError:
         node.error = f"no {STATUS} in {where}: the node has not completed a round here"
         return node
@@ -182,7 +204,12 @@ def read_node(workspace: Path, name: str, folder: Path, config: Path | None, now
     for key in status.threat_field:
         key.reporters = None if reporters is None else reporters.get(key.key, [])
     node.name = status.name or name
-    node.written = _iso(status.written) if status.written is not None else node.file_modified
+    written = status.written if status.written is not None else mtime
+    node.written = _iso(written)
+    if status.period:   # the runtime writes its round; a node.toml beside it may be older than the running node
+        node.period, node.stale_after = status.period, stale_after(status.period)
+    node.age_seconds = round(max(now - written, 0.0), 1)
+    node.stale = node.age_seconds > node.stale_after
     fields = ("addr", "round", "items", "members", "threat_field", "actions", "dropped", "risk_raised",
               "field_digest")
     return node.model_copy(update={f: getattr(status, f) for f in fields})

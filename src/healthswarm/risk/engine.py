@@ -9,17 +9,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import networkx as nx
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.incident import CLOSED_STATES
 from healthswarm.risk.aco import AcoParams, Campaign, aco_campaign, aco_paths
 from healthswarm.risk.attack_graph import AttackGraph, target_states
 from healthswarm.risk.campaign import exact_campaign
 from healthswarm.risk.facts import Facts
 from healthswarm.risk.impact import impact, worst_harm
 from healthswarm.risk.paths import PathResult, k_best_paths
-from healthswarm.risk.profiles import Attacker, get_profile
+from healthswarm.risk.profiles import PROFILES, Attacker, get_profile
 from healthswarm.risk.states import Privilege
 
 EXACT_MAX_EDGES = 400_000
@@ -41,6 +43,38 @@ def default_targets(facts: Facts, n: int = 10) -> list[str]:
     pool = [a for a in facts.inventory.assets if a.kind in CLINICAL_TARGETS or a.is_medical_device]
     pool.sort(key=lambda a: (-worst_harm(a), a.id))
     return [a.id for a in pool[:n]]
+
+
+# path search models intrusion; an insider's misuse of their own access is read per incident (risk.actor)
+PATH_PROFILE = "phishing"
+
+
+def suggested_query(facts: Facts, incidents: list[dict[str, Any]]) -> dict[str, Any]:
+    """A path question worth asking first, for a form to start from: the foothold of the first open incident
+    (most severe first; its actor profile when path search models it, else phishing) at its organisation, and
+    that organisation's crown jewel of highest harm that the incident does not hold yet. Without incidents, a
+    phishing foothold at the organisation of the highest-harm crown jewel."""
+    jewels = default_targets(facts, len(facts.inventory.assets))
+    org_of = {a.id: a.organisation for a in facts.inventory.assets}
+    for doc in incidents:
+        orgs = [o for o in doc.get("organisations") or [] if o in facts.org_kind]
+        if doc.get("state") in CLOSED_STATES or not orgs:
+            continue
+        basis = doc.get("predicted_basis") or {}
+        actor = basis.get("actor") if isinstance(basis, dict) else None
+        profile = actor if actor in PROFILES and actor != "insider" else PATH_PROFILE
+        held = set(doc.get("assets") or [])
+        target = next((j for j in jewels if org_of[j] == orgs[0] and j not in held),
+                      next((j for j in jewels if j not in held), None))
+        if target is not None:
+            return {"from": f"{profile}@{orgs[0]}", "to": target, "incident": doc.get("id"),
+                    "why": f"a {profile} foothold where {doc.get('id')} is ({orgs[0]}), towards the crown jewel "
+                           f"of highest harm there that the incident does not hold yet"}
+    if not jewels:
+        return {"from": None, "to": None, "incident": None, "why": "no clinical system or medical device in the "
+                                                                    "inventory (healthswarm inventory load)"}
+    return {"from": f"{PATH_PROFILE}@{org_of[jewels[0]]}", "to": jewels[0], "incident": None,
+            "why": "no open incident: a phishing foothold beside the crown jewel of highest harm"}
 
 
 def find_paths(view: nx.DiGraph, targets: list[str], k: int, max_steps: int | None, time_limit: float,

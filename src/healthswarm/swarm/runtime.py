@@ -126,6 +126,7 @@ class NodeRuntime:
     def status(self, now: float) -> dict[str, Any]:
         status = self.node.status(now)
         status["written"] = now
+        status["period"] = self.config.params.period   # the API calls a status older than a few rounds stale
         status["pid"] = os.getpid()
         status["send_failures"] = self.transport.send_failures
         status["actions"] = [a.explanation for a in self.actor.actions.values()]

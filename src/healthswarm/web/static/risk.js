@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const risk = { predicted: new Set(), paths: null };
+  const risk = { predicted: new Set(), paths: null, suggested: false };
   const baseRenderMap = renderMap, baseShowIncident = showIncident, baseShowAsset = showAsset;
 
   function markPredicted() {
@@ -68,11 +68,33 @@
   showIncident = async function (id) { await baseShowIncident(id); await showPredicted(id); };
   showAsset = async function (id) { risk.predicted = new Set(); markPredicted(); await baseShowAsset(id); };
 
+  // real values, not look-alike placeholders: the server suggests a question (the first open incident's foothold
+  // and a crown jewel) and the choices; the placeholders only say what shape a value has
+  async function suggest() {
+    let found;
+    try { found = await api("/risk/paths/suggested"); } catch (err) { return; }
+    risk.suggested = true;
+    const from = document.getElementById("path-from"), to = document.getElementById("path-to");
+    const profiles = Object.keys(found.profiles);
+    document.getElementById("path-from-list").replaceChildren(...profiles.flatMap((p) => [el("option", { value: p, label: found.profiles[p] }),
+      ...found.organisations.map((o) => el("option", { value: `${p}@${o}` }))]));
+    document.getElementById("path-to-list").replaceChildren(...found.targets.map((t) => el("option", { value: t })));
+    if (!from.value && found.from) from.value = found.from;
+    if (!to.value && found.to) to.value = found.to;
+    document.getElementById("path-form").title = found.why;
+  }
+
   const form = el("form", { id: "path-form", class: "path-form", on: { submit: findPath } },
-    el("label", {}, "Attack path from ", el("input", { id: "path-from", placeholder: "phishing@st-aurelia", required: "" })),
-    el("label", {}, " to ", el("input", { id: "path-to", placeholder: "rim-pacs-01", required: "" })),
+    el("label", { for: "path-from" }, "Attack path from attacker "),
+    el("input", { id: "path-from", list: "path-from-list", placeholder: "profile[@organisation]", required: "",
+      title: "an attacker profile, optionally @organisation" }),
+    el("label", { for: "path-to" }, " to asset "),
+    el("input", { id: "path-to", list: "path-to-list", placeholder: "asset id", required: "", title: "the target asset's id" }),
+    el("datalist", { id: "path-from-list" }), el("datalist", { id: "path-to-list" }),
     " ", el("button", { type: "submit" }, "Draw"), " ",
     el("button", { type: "button", on: { click: () => { risk.paths = null; drawPaths(); document.getElementById("path-status").textContent = ""; } } }, "Clear"),
     " ", el("span", { id: "path-status", class: "muted", "aria-live": "polite" }));
   document.getElementById("map").before(form);
+  const baseRefresh = refresh;
+  refresh = async function () { await baseRefresh(); if (!risk.suggested) await suggest(); };
 })();

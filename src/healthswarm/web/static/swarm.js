@@ -31,21 +31,29 @@ function swarmPriority(level, threshold) {
 
 function swarmCard(n, nodes, now) {
   const view = swarmPeerView(n.name, nodes);
-  const age = n.written ? swarmAge((Date.parse(now) - Date.parse(n.written)) / 1000) : "";
+  const seconds = n.age_seconds ?? (n.written ? (Date.parse(now) - Date.parse(n.written)) / 1000 : null);
+  const age = seconds === null ? "" : swarmAge(seconds);
+  // the server calls a status stale when it is older than a few of the node's rounds: the node stopped or hangs,
+  // and what its file says (everybody alive) is its last word, not the present
+  const stale = n.stale && !n.error;
   const top = n.threat_field[0];
   const seen = SWARM_STATES.map((s) => [s, n.members.filter((m) => m.state === s).length]).filter(([, c]) => c);
   const drops = Object.values(n.dropped).reduce((a, b) => a + b, 0);
-  return el("div", { class: "node-card" + (n.error ? " broken" : "") + (swarmState.selected === n.name ? " sel" : ""),
-    "data-node": n.name, tabindex: 0, title: `peers see ${n.name}: ${view.votes}`,
-    on: { click: () => selectNode(n.name), keydown: (e) => { if (e.key === "Enter") selectNode(n.name); } } },
-  el("div", {}, el("span", { class: "state " + view.state, text: view.state }), " ", el("strong", { text: n.name })),
+  const title = stale ? `no status from ${n.name} for ${age.replace(" ago", "")} (it rewrites it every ${n.period} s; `
+    + `stale after ${n.stale_after} s) — the last views of it: ${view.votes}` : `peers see ${n.name}: ${view.votes}`;
+  return el("div", { class: "node-card" + (n.error ? " broken" : "") + (stale ? " stale" : "")
+    + (swarmState.selected === n.name ? " sel" : ""),
+  "data-node": n.name, tabindex: 0, title,
+  on: { click: () => selectNode(n.name), keydown: (e) => { if (e.key === "Enter") selectNode(n.name); } } },
+  el("div", {}, stale ? el("span", { class: "state stale", text: "stale" }) : el("span", { class: "state " + view.state, text: view.state }),
+    " ", el("strong", { text: n.name }), age ? el("span", { class: "age" + (stale ? " old" : ""), text: age }) : null),
   n.error ? el("div", { class: "error", text: n.error }) : el("div", { class: "muted",
     text: `sees ${seen.map(([s, c]) => `${c} ${s}`).join(" · ")} · ${n.items ?? 0} items` }),
   n.error ? null : el("div", { class: "muted", text: top
     ? `top ${top.key.replace(/^indicator:[^:]+:/, "")} ${top.level.toFixed(2)} · ${n.actions.length} warnings`
     : "threat field empty" }),
-  n.error ? null : el("div", { class: "muted", text: `status ${age} · digest ${(n.field_digest || "—").slice(0, 8)}`
-    + (drops ? ` · ${drops} dropped` : "") }));
+  n.error ? null : el("div", { class: "muted", text: (stale ? `last status ${age}: stopped? · ` : `status ${age} · `)
+    + `digest ${(n.field_digest || "—").slice(0, 8)}` + (drops ? ` · ${drops} dropped` : "") }));
 }
 
 function swarmBar(k, threshold, scale) {
@@ -83,7 +91,10 @@ function swarmDetail(n) {
   const drops = Object.entries(n.dropped);
   return [el("h3", { class: "node-title", text: `${n.name}: what its node sees` }),
     el("p", { class: "muted", text: `${n.folder}/status.json written ${n.written ? n.written.replace("T", " ") : "—"}`
+      + (n.age_seconds !== null && n.age_seconds !== undefined ? ` (${swarmAge(n.age_seconds)})` : "")
       + ` · round ${n.round ?? "—"} · ${n.addr || ""}` }),
+    n.stale ? el("p", { class: "stale-note", text: `This status is older than ${n.stale_after} s (the node rewrites it every `
+      + `${n.period} s): the node has stopped or hangs, and what follows is what it saw last.` }) : null,
     el("h4", { text: "Threat field (top keys)" }),
     el("div", { class: "legend" }, el("span", {}, el("i", { class: "level-fill elevated" }), `elevated ≥ ${n.threshold / 2} (dotted line)`),
       el("span", {}, el("i", { class: "level-fill high" }), `high ≥ ${n.threshold}, the threshold (solid line)`)),
@@ -112,13 +123,13 @@ function renderSwarm() {
       text: "No swarm node in this workspace (run `healthswarm demo`, or a node with this workspace)." }));
   } else {
     if (!nodes.some((n) => n.name === swarmState.selected)) {
-      // open on the node with the most to say: warnings first, then the first that read fine
-      const busiest = nodes.filter((n) => !n.error).sort((a, b) => b.actions.length - a.actions.length)[0];
+      // open on the node with the most to say: a live one first, then warnings, then the first that read fine
+      const busiest = nodes.filter((n) => !n.error).sort((a, b) => a.stale - b.stale || b.actions.length - a.actions.length)[0];
       swarmState.selected = (busiest || nodes[0]).name;
     }
     document.getElementById("swarm-nodes").replaceChildren(...nodes.map((n) => swarmCard(n, nodes, status.now)));
   }
-  document.getElementById("swarm-detail").replaceChildren(...swarmDetail(nodes.find((n) => n.name === swarmState.selected)));
+  document.getElementById("swarm-detail").replaceChildren(...swarmDetail(nodes.find((n) => n.name === swarmState.selected)).filter(Boolean));
   document.getElementById("swarm-risk").replaceChildren(...swarmRisk(risk));
 }
 
