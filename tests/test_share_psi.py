@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from healthswarm.model import Indicator
+from healthswarm.share import psi
 from healthswarm.share.psi import (
     PsiClient,
     bloom_filter,
@@ -92,3 +93,18 @@ def test_taxii_app_answers_private_matching_on_our_indicators(tmp_path: Path) ->
     with pytest.raises(ValueError, match="cardinality-only"):
         psi_query("http://testserver", token, MINE, client=http)
     engine.dispose()
+
+
+def test_the_parallel_path_finds_what_the_serial_one_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large sets are split over worker processes (same keys, parts joined in order): same answer, exactly."""
+    mine = [f"ipv4:198.51.{i // 250}.{i % 250}" for i in range(600)]
+    theirs = mine[::3] + [f"domain:x{i}.example" for i in range(400)]
+
+    def match() -> list[str] | int:
+        client = psi.PsiClient(mine)
+        setup, response = psi.psi_answer(theirs, client.request(), len(mine))
+        return client.result(setup, response)
+
+    serial = match()
+    monkeypatch.setattr(psi, "PARALLEL_FROM", 100)
+    assert match() == serial == sorted(mine[::3])

@@ -14,6 +14,12 @@ Two ways, with different privacy:
   that trusts each other with the whole set; PSI for everyone else.
 
 Items are normalised as `<type>:<value>` of the Indicator (values are already normalised by type).
+
+Both sides spread their elliptic-curve work over the machine's cores once a set is large
+(`PARALLEL_FROM` items): the same key is loaded in every worker (`CreateFromKey`), each encrypts its
+share of the items, and the parts are joined in order. The server's set then travels as the raw
+encrypted elements (the parts of a Golomb-compressed set cannot be joined): about 33 bytes an item
+instead of ~5, for an exact answer in half the time on two cores.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ import base64
 import hashlib
 import hmac
 import math
+import os
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,6 +42,7 @@ from healthswarm.model import Indicator
 
 DEFAULT_FPR = 1e-9
 MAX_CLIENT_ITEMS = 1_000_000
+PARALLEL_FROM = 20_000   # below this, a process pool costs more than it saves
 
 
 def items_of(indicators: Iterable[Indicator]) -> list[str]:
@@ -47,6 +57,79 @@ def _psi() -> Any:
     return psi
 
 
+# -- parallel parts ------------------------------------------------------------------------------------
+def _workers(count: int) -> int:
+    return min(os.cpu_count() or 1, 8) if count >= PARALLEL_FROM else 1
+
+
+def _parts(items: Sequence[Any], workers: int) -> list[Sequence[Any]]:
+    size = -(-len(items) // workers)
+    return [items[i:i + size] for i in range(0, len(items), size)] or [items]
+
+
+def _map(fn: Callable[..., bytes], jobs: list[tuple[Any, ...]]) -> list[bytes]:
+    """`fn(*job)` for each job, in order: in worker processes when there are several, else here.
+
+    Workers are spawned, not forked: the server answers from a threaded web server, where a fork could
+    copy a lock some other thread holds."""
+    if len(jobs) == 1:
+        return [fn(*jobs[0])]
+    with ProcessPoolExecutor(min(len(jobs), os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        return [f.result() for f in futures]
+
+
+def _client_request(key: bytes, reveal: bool, items: Sequence[str]) -> bytes:
+    client = _psi().client.CreateFromKey(key, reveal)
+    return bytes(client.CreateRequest(list(items)).SerializeToString())
+
+
+def _client_intersection(key: bytes, reveal: bool, setup: bytes, response: bytes) -> bytes:
+    psi = _psi()
+    server_setup, server_response = psi.ServerSetup(), psi.Response()
+    server_setup.ParseFromString(setup)
+    server_response.ParseFromString(response)
+    client = psi.client.CreateFromKey(key, reveal)
+    found = client.GetIntersection(server_setup, server_response)
+    return struct.pack(f">{len(found)}I", *found)
+
+
+def _server_setup(key: bytes, reveal: bool, client_size: int, items: Sequence[str]) -> bytes:
+    psi = _psi()
+    server = psi.server.CreateFromKey(key, reveal)
+    return bytes(server.CreateSetupMessage(DEFAULT_FPR, client_size, list(items), psi.DataStructure.RAW)
+                 .SerializeToString())
+
+
+def _server_process(key: bytes, reveal: bool, request: bytes) -> bytes:
+    psi = _psi()
+    parsed = psi.Request()
+    parsed.ParseFromString(request)
+    return bytes(psi.server.CreateFromKey(key, reveal).ProcessRequest(parsed).SerializeToString())
+
+
+def _join(kind: Any, parts: list[bytes]) -> Any:
+    """One protobuf message of `kind` holding every part's elements, in order."""
+    whole = kind()
+    for part in parts:
+        message = kind()
+        message.ParseFromString(part)
+        whole.MergeFrom(message)
+    return whole
+
+
+def _split(message: Any, workers: int) -> list[tuple[bytes, int]]:
+    """A request or response cut into `workers` messages of consecutive elements (each with its count)."""
+    out = []
+    for part in _parts(list(message.encrypted_elements), workers):
+        piece = type(message)()
+        piece.CopyFrom(message)
+        del piece.encrypted_elements[:]
+        piece.encrypted_elements.extend(part)
+        out.append((bytes(piece.SerializeToString()), len(part)))
+    return out
+
+
 # -- PSI ----------------------------------------------------------------------------------------------
 class PsiClient:
     """The asking side: builds the request, then reads the intersection (or its size) from the answer."""
@@ -56,9 +139,14 @@ class PsiClient:
         self.items = list(items)
         self.reveal = reveal_intersection
         self._client = psi.client.CreateWithNewKey(reveal_intersection)
+        self._key = bytes(self._client.GetPrivateKeyBytes())
+        self._workers = _workers(len(self.items))
 
     def request(self) -> bytes:
-        return bytes(self._client.CreateRequest(self.items).SerializeToString())
+        if self._workers == 1:
+            return bytes(self._client.CreateRequest(self.items).SerializeToString())
+        parts = _map(_client_request, [(self._key, self.reveal, part) for part in _parts(self.items, self._workers)])
+        return bytes(_join(_psi().Request, parts).SerializeToString())
 
     def result(self, setup: bytes, response: bytes) -> list[str] | int:
         """The items both sides hold (reveal mode) or how many there are (cardinality mode)."""
@@ -66,9 +154,18 @@ class PsiClient:
         server_setup, server_response = psi.ServerSetup(), psi.Response()
         server_setup.ParseFromString(setup)
         server_response.ParseFromString(response)
-        if self.reveal:
+        if not self.reveal:
+            return int(self._client.GetIntersectionSize(server_setup, server_response))
+        if self._workers == 1:
             return sorted(self.items[i] for i in self._client.GetIntersection(server_setup, server_response))
-        return int(self._client.GetIntersectionSize(server_setup, server_response))
+        parts = _split(server_response, self._workers)
+        found: list[int] = []
+        offset = 0
+        for (_part, count), packed in zip(parts, _map(_client_intersection, [(self._key, True, setup, part)
+                                                                           for part, _count in parts]), strict=True):
+            found += [offset + i for i in struct.unpack(f">{len(packed) // 4}I", packed)]
+            offset += count
+        return sorted(self.items[i] for i in found)
 
 
 def psi_answer(server_items: list[str], request: bytes, client_size: int, allow_reveal: bool = True,
@@ -90,9 +187,23 @@ def psi_answer(server_items: list[str], request: bytes, client_size: int, allow_
     if parsed.reveal_intersection and not allow_reveal:
         raise ValueError("this peer answers cardinality-only requests (the size of the intersection)")
     server = psi.server.CreateWithNewKey(parsed.reveal_intersection)
-    setup = server.CreateSetupMessage(fpr, client_size, server_items, psi.DataStructure.GCS)
-    response = server.ProcessRequest(parsed)
-    return bytes(setup.SerializeToString()), bytes(response.SerializeToString())
+    workers = _workers(max(len(server_items), client_size))
+    if workers == 1:
+        setup = server.CreateSetupMessage(fpr, client_size, server_items, psi.DataStructure.GCS)
+        response = server.ProcessRequest(parsed)
+        return bytes(setup.SerializeToString()), bytes(response.SerializeToString())
+    key, reveal = bytes(server.GetPrivateKeyBytes()), parsed.reveal_intersection
+    jobs: list[tuple[Any, ...]] = [(key, reveal, client_size, part) for part in _parts(server_items, workers)]
+    jobs += [(key, reveal, part) for part, _count in _split(parsed, workers)]
+    done = _map(_server_job, jobs)
+    setups, responses = done[:workers], done[workers:]
+    return (bytes(_join(psi.ServerSetup, setups).SerializeToString()),
+            bytes(_join(psi.Response, responses).SerializeToString()))
+
+
+def _server_job(*job: Any) -> bytes:
+    """A setup part (key, reveal, client size, items) or a response part (key, reveal, request part)."""
+    return _server_setup(*job) if len(job) == 4 else _server_process(*job)
 
 
 def make_psi_router(items: Callable[[], list[str]], authorise: Callable[[str], bool], allow_reveal: bool = True,
