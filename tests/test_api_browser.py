@@ -293,3 +293,31 @@ def test_map_bundles_links_and_shows_an_asset_s_own(live: tuple[str, DemoApi], b
     assert page.locator("#own-links line").count() == 0
     assert not problems, problems
     page.close()
+
+
+def test_alert_volume_per_detector(live: tuple[str, DemoApi], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base, api = live
+    r = httpx.get(f"{base}/api/v1/alerts/volume?buckets=48", headers=api.headers("viewer"), timeout=30)
+    assert r.status_code == 200, r.text
+    volume = r.json()
+    summary = httpx.get(f"{base}/api/v1/summary", headers=api.headers("viewer"), timeout=30).json()
+    assert sum(d["total"] for d in volume["detectors"]) == summary["alerts"]   # every stored alert, once
+    assert all(sum(d["counts"]) == d["total"] and len(d["counts"]) == len(volume["buckets"])
+               for d in volume["detectors"])
+    assert 2 <= len(volume["buckets"]) <= 48 and volume["bucket_seconds"] == 1800   # the demo's alerts span ~15 h
+    assert volume["detectors"][0]["detector"] == "sigma"
+    one = httpx.get(f"{base}/api/v1/alerts/volume?buckets=1", headers=api.headers("viewer"), timeout=10)
+    assert one.status_code == 400
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems = open_dashboard(page, base, api.tokens["viewer"])
+    page.wait_for_selector("#volume .vol-row[data-detector]")
+    rows = page.locator("#volume .vol-row[data-detector]")
+    assert [rows.nth(i).get_attribute("data-detector") for i in range(rows.count())] == \
+        [d["detector"] for d in volume["detectors"]]
+    shown = page.evaluate("[...document.querySelectorAll('#volume .vol-cell')]"
+                          ".reduce((n, c) => n + +c.dataset.count, 0)")
+    assert shown == summary["alerts"]
+    page.locator("#volume-panel").screenshot(path=str(tmp_path / "alert-volume.png"))
+    keep(tmp_path / "alert-volume.png")
+    assert not problems, problems
+    page.close()

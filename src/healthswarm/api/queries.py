@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import BigInteger, Connection, func, literal, select, update
 
 from healthswarm.api.auth import Principal, audit, load_audit
 from healthswarm.model import LEVELS
@@ -221,6 +221,34 @@ def ecosystem(conn: Connection) -> dict[str, Any]:
         "dependencies": [{"source": r.source, "target": r.target, "kind": r.kind}
                          for r in conn.execute(select(dependencies).order_by(dependencies.c.id))],
     }
+
+
+# bucket sizes for the alert volume, seconds: the smallest that gives at most `buckets` bars
+VOLUME_STEPS = (60, 300, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400, 30 * 86400)
+
+
+def alert_volume(conn: Connection, buckets: int = 48) -> dict[str, Any]:
+    """Stored alerts per detector over time: the span from the first to the last alert cut into at most `buckets`
+    equal buckets (a round size: minutes, hours, days), counted in the database."""
+    epoch = func.cast(func.extract("epoch", alerts.c.timestamp), BigInteger)
+    first, last = conn.execute(select(func.min(epoch), func.max(epoch))).one()
+    if first is None:
+        return {"start": None, "end": None, "bucket_seconds": None, "buckets": [], "detectors": []}
+    span = int(last) - int(first) + 1
+    longest = VOLUME_STEPS[-1]
+    size = next((s for s in VOLUME_STEPS if span / s <= buckets), longest * -(-span // (longest * buckets)))
+    start = int(first) // size * size
+    count = (int(last) - start) // size + 1
+    slot = ((epoch - literal(start, BigInteger)) / literal(size, BigInteger)).label("slot")
+    rows = conn.execute(select(alerts.c.detector, slot, func.count()).group_by(alerts.c.detector, slot)).all()
+    series: dict[str, list[int]] = defaultdict(lambda: [0] * count)
+    for detector, at, n in rows:
+        series[detector][min(max(int(at), 0), count - 1)] += int(n)
+    detectors = sorted(({"detector": d, "total": sum(c), "counts": c} for d, c in series.items()),
+                       key=lambda d: (-d["total"], d["detector"]))
+    moment = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
+    return {"start": moment(start), "end": moment(start + count * size), "bucket_seconds": size,
+            "buckets": [moment(start + i * size) for i in range(count)], "detectors": detectors}
 
 
 def attack_matrix(conn: Connection) -> dict[str, Any]:

@@ -136,6 +136,12 @@ def alerts(incident: str | None = Filter(), level: LevelName | None = None, rule
     return _offset_page(items, total, offset, limit)
 
 
+@router.get("/alerts/volume", summary="Alerts per detector over time (at most `buckets` equal time buckets)")
+def alert_volume(buckets: int = Query(48, ge=2, le=500), _: Principal = READ,
+                 conn: Connection = Depends(reader)) -> dict[str, Any]:
+    return queries.alert_volume(conn, buckets)
+
+
 @router.get("/alerts/{alert_id}", summary="One alert")
 def alert(alert_id: str = Ident(), _: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
     return _found(queries.get_alert(conn, alert_id), "alert", alert_id)
