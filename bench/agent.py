@@ -209,6 +209,8 @@ class Writer:
     def __init__(self, corpus: Corpus, logs: Path, rate: float, tick: float = 0.1) -> None:
         self.corpus, self.logs, self.rate, self.tick = corpus, logs, rate, tick
         self.written: dict[str, list[tuple[int, float]]] = {name: [] for name in FILES}
+        self.ends: dict[str, list[tuple[int, float]]] = {name: [] for name in FILES}  # (byte offset past a line, when)
+        self.size = dict.fromkeys(FILES, 0)
         self.lines = dict.fromkeys(FILES, 0)
         self.events = 0
         self.paths = {name: str((logs / name).resolve()) for name in FILES}
@@ -242,11 +244,31 @@ class Writer:
                 for name, lines in chunk.items():
                     self.lines[name] += len(lines)
                     self.written[name].append((self.lines[name], now))
+                    if name in LATENCY_FILES:
+                        for line in lines:
+                            self.size[name] += len(line.encode()) + 1
+                            self.ends[name].append((self.size[name], now))
                 self.events += sum(is_event(n, line) for n, v in chunk.items() for line in v)
                 time.sleep(self.tick)
         finally:
             for handle in handles.values():
                 handle.close()
+
+    def times_by_key(self, store: Store) -> dict[str, float]:
+        """Event key → when its line was written. Keys are made from the file's identity (its checkpoint) and
+        the byte offset past the line (ingest/sources/file.py), which stay true across the follower's passes
+        (record numbers restart with each pass, so they cannot place a line)."""
+        from healthswarm.model import event_key
+        from healthswarm.store.events import list_checkpoints
+
+        with store.read() as conn:
+            identity = {cp.source: cp.identity for cp in list_checkpoints(conn)}
+        out: dict[str, float] = {}
+        for name in LATENCY_FILES:
+            ident = identity.get(self.paths[name])
+            if ident is not None:
+                out.update((event_key(ident, end), when) for end, when in self.ends[name])
+        return out
 
     def when(self, path: str, record: int) -> float | None:
         name = next((n for n, p in self.paths.items() if p == path), None)
@@ -266,16 +288,11 @@ def sustained_run(corpus: Corpus, rate: float, seconds: float, soak: bool = Fals
         agent = Agent(agent_config(base), settings)
         agent.start()
         writer = Writer(corpus, base / "logs", rate)
-        latencies: list[float] = []
+        committed_at: list[tuple[str, float]] = []  # (key of the alert's last event, when alert + incident committed)
 
         def on_step(result: StepResult) -> None:
             committed = time.time()
-            for alert in result.found:
-                if alert.events:
-                    ref = alert.events[-1]
-                    written = writer.when(ref.source, ref.record)
-                    if written is not None:
-                        latencies.append(committed - written)
+            committed_at.extend((a.events[-1].key, committed) for a in result.found if a.events)
 
         agent.step_listeners.append(on_step)
         samples: list[tuple[float, float]] = []
@@ -296,9 +313,10 @@ def sustained_run(corpus: Corpus, rate: float, seconds: float, soak: bool = Fals
         catch_up = time.monotonic() - end_write
         sampling.set()
         sampler.join()
+        written_at = writer.times_by_key(agent.store)
         agent.shutdown()
         agent.store.close()
-        latencies.sort()
+        latencies = sorted(t - written_at[key] for key, t in committed_at if key in written_at)
         out: dict[str, Any] = {
             "rate_target": rate, "seconds": seconds, "events": writer.events,
             "rate_written": writer.events / seconds, "backlog_at_end_of_writing": backlog_at_end,
