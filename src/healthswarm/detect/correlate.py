@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from healthswarm.model import LEVELS, Alert, Asset, Level
-from healthswarm.model.incident import TACTIC_STAGES, Incident, IncidentState, Stage, TimelineEntry
+from healthswarm.model.incident import CLOSED_STATES, TACTIC_STAGES, Incident, Stage, TimelineEntry
 from healthswarm.model.words import after
 
 HUB_KINDS = frozenset({"domain-controller", "dns-server", "proxy", "firewall", "siem", "router", "switch",
                        "wireless-controller"})
-CLOSED_STATES = frozenset({IncidentState.CLOSED, IncidentState.FALSE_POSITIVE})
 # entity kinds whose values are compared case-insensitively (Windows and DNS names)
 CASELESS_KINDS = frozenset({"user", "host"})
 

@@ -26,9 +26,9 @@ from datetime import timedelta
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
-from healthswarm.detect.correlate import CLOSED_STATES, Correlator
+from healthswarm.detect.correlate import Correlator
 from healthswarm.model import Alert
-from healthswarm.model.incident import Incident
+from healthswarm.model.incident import CLOSED_STATES, Incident
 from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.store import Store
 from healthswarm.store.inventory import load_inventory
