@@ -285,3 +285,15 @@ def test_a_known_value_in_any_field_never_leaves(tmp_path: Path, value: str, kin
         hay, needle = (text, form) if encoding.startswith("base64") else (text.lower(), form.lower())
         assert needle not in hay, f"{kind} in {field} leaks on {path} ({encoding})"
     assert LeakChecker(known).check(json.loads(text)) == []
+
+
+def test_publishing_some_incidents_keeps_the_others_evidence_in(workspace: Path) -> None:
+    """The agent publishes the incidents its policy made due: a held or vetoed incident's indicators stay."""
+    store = _store(workspace)
+    known = service.sensitive_values(store, ORG)
+    everything = {json.dumps(c, sort_keys=True) for c in items_from_store(store, ORG, known)}
+    per_incident = {i: {json.dumps(c, sort_keys=True) for c in items_from_store(store, ORG, known, incidents={i})}
+                    for i in service.open_incident_ids(store)}
+    assert all(items <= everything for items in per_incident.values())
+    assert any(items < everything for items in per_incident.values())
+    assert items_from_store(store, ORG, known, incidents=set()) == []

@@ -211,7 +211,8 @@ class AgentSwarm:
                             "in this version: nothing published")
             self.publish_state = "unavailable"
             return []
-        items = list(publish_from_store(self.store, self.runtime.node, self.workspace, self.organisation))
+        items = list(publish_from_store(self.store, self.runtime.node, self.workspace, self.organisation,
+                                        incidents=set(due)))
         self.published.update(due)
         write_json(self.folder / PUBLISHED, sorted(self.published))
         self.published_items.extend(items)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection
@@ -33,12 +34,13 @@ def is_device(asset: Asset) -> bool:
     return asset.is_medical_device or asset.kind in DEVICE_KINDS
 
 
-def device_items(conn: Connection, organisation: str) -> list[tuple[str, dict[str, Any]]]:
-    """One `risk` item per distinct (vendor, model) of our devices in our open incidents."""
+def device_items(conn: Connection, organisation: str,
+                 incidents: Collection[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """One `risk` item per distinct (vendor, model) of our devices in our open incidents (or in `incidents`)."""
     ours = {a.id: a for a in load_inventory(conn).assets if a.organisation == organisation}
     seen: dict[tuple[str, str], None] = {}
     for doc in load_incidents(conn):
-        if doc.get("state") in CLOSED_STATES:
+        if doc.get("state") in CLOSED_STATES or (incidents is not None and doc.get("id") not in incidents):
             continue
         for ident in doc.get("assets", []):
             asset = ours.get(ident)
@@ -48,13 +50,17 @@ def device_items(conn: Connection, organisation: str) -> list[tuple[str, dict[st
             for vendor, model in sorted(seen)]
 
 
-def items_from_store(store: Store, organisation: str, known: Sensitive) -> list[tuple[str, dict[str, Any]]]:
-    """Indicators, techniques and device models to publish for `organisation` (see the module docstring).
+def items_from_store(store: Store, organisation: str, known: Sensitive,
+                     incidents: Collection[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Indicators, techniques and device models to publish for `organisation` (see the module docstring);
+    with `incidents`, only what those incidents' alerts show (an analyst's hold or veto of another incident
+    then keeps its evidence in).
 
     Candidates only: what leaves is what the egress gate releases of them (`service.publish_from_store`)."""
     with store.read() as conn:
-        alerts = [alert_from_dict(d) for d in load_alerts(conn)]
-        devices = device_items(conn, organisation)
+        alerts = [alert_from_dict(d) for d in load_alerts(conn)
+                  if incidents is None or d.get("incident_id") in incidents]
+        devices = device_items(conn, organisation, incidents)
     out: list[tuple[str, dict[str, Any]]] = []
     techniques = sorted({t.id for a in alerts for t in a.techniques})
     for ind in indicators_from_alerts(alerts, known):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +59,14 @@ def publish(node: SwarmNode, gate: EgressGate, wanted: Iterable[Candidate],
 
 
 def publish_from_store(store: Store, node: SwarmNode, workspace: Path | None, organisation: str,
-                       now: float | None = None) -> list[str]:
-    """Publish what the organisation's own store shows (`derive.py`) through the gate; the item ids.
+                       now: float | None = None, incidents: Collection[str] | None = None) -> list[str]:
+    """Publish what the organisation's own store shows (`derive.py`) through the gate; the item ids. With
+    `incidents`, only what those incidents show (the agent publishes the incidents its policy made due).
 
     Items released before and not yet expired are not signed again (the gate's audit remembers them)."""
     known = sensitive_values(store, organisation)
     gate = node_gate(node, known, workspace)
-    items, _refused = publish(node, gate, candidates(items_from_store(store, organisation, known)), now)
+    items, _refused = publish(node, gate, candidates(items_from_store(store, organisation, known, incidents)), now)
     return [item.id for item in items]
 
 
