@@ -56,7 +56,7 @@ def _expected(rows: list[Any], f: storage.Filters, object_id: str | None = None)
     for r in rows:
         if object_id is not None and r.object_id != object_id:
             continue
-        if f.ids and r.object_id not in f.ids or f.types and r.type not in f.types:
+        if (f.ids and r.object_id not in f.ids) or (f.types and r.type not in f.types):
             continue
         if f.added_after is not None and storage._utc(r.date_added) <= f.added_after:
             continue
