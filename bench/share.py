@@ -23,6 +23,7 @@ indicators (half shared): time and bytes exchanged.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import socket
 import statistics
@@ -523,36 +524,58 @@ def taxii_bench(collection_size: int, quick: bool, db: str | None = None, runs: 
     return figures, rows
 
 
-def psi_bench(sizes: list[int]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """PSI (openmined-psi, intersection revealed) against a keyed Bloom filter, n x n items, half shared."""
-    from healthswarm.share.psi import PsiClient, bloom_filter, bloom_matches, psi_answer
+def psi_bench(sizes: list[int], runs: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """PSI (intersection revealed), n x n items, half shared: ours (both sides on every core from
+    `PARALLEL_FROM` items) against openmined-psi used as it comes (one core, Golomb-compressed set), in the
+    same run, alternated, medians of `runs`; and a keyed Bloom filter, with its false-positive rate."""
+    from healthswarm.share import psi
 
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"cores": multiprocessing.cpu_count(), "parallel_from": psi.PARALLEL_FROM}
     rows: list[tuple[str, str]] = []
     key = b"k" * 32
+    parallel_from = psi.PARALLEL_FROM
     for n in sizes:
         mine = [f"ipv4:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(n)]
         theirs = [f"ipv4:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(n // 2, n // 2 + n)]
 
-        def run_psi(mine: list[str] = mine, theirs: list[str] = theirs) -> tuple[int, int]:
-            client = PsiClient(mine)
-            request = client.request()
-            setup, response = psi_answer(theirs, request, len(mine))
-            found = client.result(setup, response)
+        def run_psi(parallel: bool, mine: list[str] = mine, theirs: list[str] = theirs) -> tuple[int, int]:
+            psi.PARALLEL_FROM = parallel_from if parallel else 1 << 62
+            try:
+                client = psi.PsiClient(mine)
+                request = client.request()
+                setup, response = psi.psi_answer(theirs, request, len(mine))
+                found = client.result(setup, response)
+            finally:
+                psi.PARALLEL_FROM = parallel_from
             return len(found) if isinstance(found, list) else found, len(request) + len(setup) + len(response)
 
-        (psi_found, psi_bytes), psi_s = timed(run_psi)
+        ours, library = [], []
+        for _ in range(runs):
+            (psi_found, psi_bytes), seconds = timed(lambda: run_psi(True))
+            ours.append(seconds)
+            (lib_found, lib_bytes), seconds = timed(lambda: run_psi(False))
+            library.append(seconds)
+        psi_s, lib_s = statistics.median(ours), statistics.median(library)
 
         def run_bloom(mine: list[str] = mine, theirs: list[str] = theirs) -> tuple[int, int]:
             published = bloom_filter(theirs, key, fpr=1e-9)
             return len(bloom_matches(published, key, mine)), len(published)
 
+        from healthswarm.share.psi import bloom_filter, bloom_matches
+
         (bloom_found, bloom_bytes), bloom_s = timed(run_bloom)
-        figures[f"{n}x{n}"] = {"psi_seconds": round(psi_s, 2), "psi_bytes": psi_bytes, "psi_found": psi_found,
+        figures[f"{n}x{n}"] = {"runs": {"ours": [round(t, 2) for t in ours], "library": [round(t, 2) for t in library]},
+                               "psi_seconds_median": round(psi_s, 2), "library_seconds_median": round(lib_s, 2),
+                               "speedup": round(lib_s / psi_s, 2), "psi_bytes": psi_bytes, "library_bytes": lib_bytes,
+                               "psi_found": psi_found, "library_found": lib_found,
                                "bloom_seconds": round(bloom_s, 3), "bloom_bytes": bloom_bytes,
-                               "bloom_found": bloom_found, "true_intersection": n - n // 2}
-        rows.append((f"PSI {n:,} x {n:,}", f"{psi_s:.2f} s, {psi_bytes / 1e6:.2f} MB exchanged, {psi_found:,} found"))
-        rows.append((f"keyed Bloom {n:,} x {n:,}",
+                               "bloom_found": bloom_found, "bloom_false_positive_rate_set": 1e-9,
+                               "true_intersection": n - n // 2, "target_seconds": 30 if n >= 100_000 else None}
+        rows.append((f"PSI {n:,} x {n:,} (median of {runs})",
+                     f"{psi_s:.2f} s, {psi_bytes / 1e6:.2f} MB exchanged, {psi_found:,} found"))
+        rows.append(("  openmined-psi as it comes, same run", f"{lib_s:.2f} s, {lib_bytes / 1e6:.2f} MB "
+                                                               f"({lib_s / psi_s:.2f}x ours)"))
+        rows.append((f"keyed Bloom {n:,} x {n:,} (fp rate 1e-9)",
                      f"{bloom_s:.2f} s, {bloom_bytes / 1e6:.2f} MB filter, {bloom_found:,} found"))
     return figures, rows
 
@@ -581,8 +604,8 @@ def taxii_section(figures: dict[str, Any], quick: bool) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000-object bundle, 20,000-object collection")
-    parser.add_argument("--only", choices=["taxii", "bundle"], help="run only that part; the other sections of "
-                        "bench/results/share.json are kept as they are")
+    parser.add_argument("--only", choices=["taxii", "bundle", "private_matching"],
+                        help="run only that part; the other sections of bench/results/share.json are kept as they are")
     parser.add_argument("--db", help="the TAXII part on PostgreSQL at this URL (its database is dropped and "
                         "made anew), instead of SQLite")
     parser.add_argument("--taxii-objects", type=int, help="TAXII collection size (default 1,000,000; 20,000 quick)")
@@ -601,8 +624,10 @@ def main() -> int:
         if args.only == "taxii":
             taxii_figures, rows = taxii_bench(collection, args.quick, args.db, args.taxii_runs, args.taxii_requests)
             section: dict[str, Any] = taxii_section(taxii_figures, args.quick)
-        else:
+        elif args.only == "bundle":
             section, rows = bundle_bench(objects, args.quick)
+        else:
+            section, rows = psi_bench([2000] if args.quick else [10_000, 100_000], 3)
         try:
             document = json.loads((RESULTS / "share.json").read_text(encoding="utf-8"))
             kept = document.get("figures", {}) if bool(document.get("quick")) == args.quick else {}
@@ -612,7 +637,7 @@ def main() -> int:
         return 0
     bundle_figures, bundle_rows = bundle_bench(objects, args.quick)
     taxii_figures, taxii_rows = taxii_bench(collection, args.quick, args.db, args.taxii_runs, args.taxii_requests)
-    psi_figures, psi_rows = psi_bench([2000] if args.quick else [10_000, 100_000])
+    psi_figures, psi_rows = psi_bench([2000] if args.quick else [10_000, 100_000], 3)
 
     figures = {"bundle": bundle_figures, "taxii": taxii_section(taxii_figures, args.quick),
                "private_matching": psi_figures,
