@@ -243,12 +243,13 @@ def test_dicom_part10_cut_inside_its_pixel_data_is_refused(tmp_path_factory: pyt
 
 
 def test_dicom_part10_with_a_valid_preamble_and_random_bytes_is_refused(tmp_path: Path) -> None:
-    import os
+    import random
 
     path = tmp_path / "random.dcm"
-    path.write_bytes(b"\x00" * 128 + b"DICM" + os.urandom(50_000))
-    (item,) = list(get_format("dicom").parse(path.open("rb"), str(path)))  # a file: it has a modification time
-    assert isinstance(item, Reject) and "Transfer Syntax UID" in item.reason
+    for seed in range(20):   # seeded: which check refuses it depends on the bytes
+        path.write_bytes(b"\x00" * 128 + b"DICM" + random.Random(seed).randbytes(50_000))
+        (item,) = list(get_format("dicom").parse(path.open("rb"), str(path)))  # a file: it has a modification time
+        assert isinstance(item, Reject) and item.reason, (seed, item)
     cut = tmp_path / "third.dcm"
     whole = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     cut.write_bytes(whole[: len(whole) // 3])

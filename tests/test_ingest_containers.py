@@ -8,7 +8,7 @@ import bz2
 import gzip
 import io
 import lzma
-import os
+import random
 import struct
 import subprocess
 import sys
@@ -159,7 +159,7 @@ def test_evtx_inside_containers(kind: str) -> None:
 def test_members_of_different_formats_and_an_unrecognised_one(sqlite_store: Store, tmp_path: Path) -> None:
     path = tmp_path / "mixed.tar.gz"
     path.write_bytes(tar_of({"eve.json": eve_lines(10), "win/events.json": windows_lines(7),
-                             "notes.png": os.urandom(300), "empty.log": b""}, "w:gz"))
+                             "notes.png": random.Random(300).randbytes(300), "empty.log": b""}, "w:gz"))
     pipeline = Pipeline(sqlite_store)
     result = ingest_file(pipeline, path)
     assert result.format == "suricata,windows-json"
@@ -375,7 +375,7 @@ def test_limits_come_from_the_settings(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_nothing_parsed_exits_2_with_one_line_per_input(tmp_path: Path) -> None:
     png = tmp_path / "scan.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + random.Random(2000).randbytes(2000))
     readme = tmp_path / "README"
     readme.write_text("How to use this folder.\n\nCopy the logs here.\n")
     eve = tmp_path / "eve.json"

@@ -8,7 +8,7 @@ import gzip
 import io
 import itertools
 import lzma
-import os
+import random
 from pathlib import Path
 
 import orjson
@@ -130,7 +130,7 @@ def test_quarantine_with_reasons(store: Store, eve: Path, tmp_path: Path) -> Non
     assert p.stats.stored == 50
     assert sum(p.stats.rejects.values()) == 2
     unknown = tmp_path / "notes.bin"
-    unknown.write_bytes(os.urandom(2000))
+    unknown.write_bytes(random.Random(2000).randbytes(2000))
     u = Pipeline(store)
     assert ingest_file(u, unknown).skipped == "no format recognised"
     ingest_file(Pipeline(store), unknown)  # once per content, however often it is tried
