@@ -352,7 +352,7 @@ class _Salvage(io.RawIOBase):
         return self._stream.tell()
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """A stream that cannot seek, replaying `head` (already read to sniff it) before the rest."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
@@ -405,7 +405,7 @@ def peek(stream: BinaryIO, size: int = SNIFF_BYTES) -> tuple[bytes, BinaryIO]:
         stream.seek(where)
         return head, stream
     head = _read_up_to(stream, size)
-    return head, io.BufferedReader(_Prefixed(head, stream), _BUFFER)  # type: ignore[return-value]
+    return head, io.BufferedReader(Prefixed(head, stream), _BUFFER)  # type: ignore[return-value]
 
 
 def _in_memory(stream: BinaryIO, budget: Budget) -> BinaryIO:

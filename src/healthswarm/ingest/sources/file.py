@@ -170,28 +170,6 @@ def _formats(opened: containers.Opened) -> str:
     return ",".join(sorted(opened.formats))
 
 
-class _Prefixed(io.RawIOBase):
-    """A non-seekable stream that replays `head` before the rest (stdin after sniffing)."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(buffer)
-        if self._head:
-            n = min(len(view), len(self._head))
-            view[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
 def ingest_stdin(pipeline: Pipeline, fmt: Format | None = None, stream: BinaryIO | None = None) -> FileResult:
     """Read standard input to its end. It cannot resume, but its events are keyed by a hash of its
     first bytes and their position: piping the same content again stores nothing twice."""
@@ -201,7 +179,7 @@ def ingest_stdin(pipeline: Pipeline, fmt: Format | None = None, stream: BinaryIO
     identity = new_identity(name, head)
     if not head:
         return FileResult(Path("-"), "", 0, None, "empty")
-    whole = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 20)
+    whole = io.BufferedReader(containers.Prefixed(head, stream), buffer_size=1 << 20)
     opened = containers.Opened(whole, name, fmt, name="", limits=pipeline.limits)  # type: ignore[arg-type]
     if not opened.recognised:
         pipeline.quarantine_unrecognised(name, identity, opened.head[:SNIFF_BYTES])
