@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from healthswarm.ingest.formats import FORMAT_MODULES, SNIFF_BYTES, Format, detect_format, get_format
+from healthswarm.ingest.formats import SNIFF_BYTES, Format, detect_format, format_names, get_format
 from healthswarm.ingest.limits import Budget, LimitExceeded, Limits
 from healthswarm.model import Event, Reject
 
@@ -102,7 +102,7 @@ def skipped_member(name: str) -> bool:
 def available_formats() -> list[Format]:
     """Every format whose module can be imported."""
     out = []
-    for name in FORMAT_MODULES:
+    for name in format_names():
         try:
             out.append(get_format(name))
         except ModuleNotFoundError:

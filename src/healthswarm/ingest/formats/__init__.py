@@ -1,14 +1,15 @@
 """Input formats: one module per format, each exposing `FORMAT`, an object following `base.Format`.
 
-Modules are imported on first use, so a command that reads Suricata does not pay for pydicom.
+`FORMATS` is their plug-in registry (`plugins.Registry`): the built-ins below are imported on first use,
+so a command that reads Suricata does not pay for pydicom; a new format is one file whose class is
+decorated with `@register_format`, or named in the `healthswarm.formats` entry-point group of another
+package (docs/plugins.md).
 """
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-
 from healthswarm.ingest.formats.base import SNIFF_BYTES, Format
+from healthswarm.plugins import Registry, instance
 
 FORMAT_MODULES: dict[str, str] = {
     "suricata": "healthswarm.ingest.formats.suricata",
@@ -26,18 +27,23 @@ FORMAT_MODULES: dict[str, str] = {
     "nsl-kdd": "healthswarm.ingest.formats.nsl_kdd",
 }
 
+FORMATS: Registry[Format] = Registry("format", "healthswarm.formats",
+                                     {name: f"{module}:FORMAT" for name, module in FORMAT_MODULES.items()},
+                                     make=instance, expect=Format)
+register_format = FORMATS.register
 
-@cache
+
 def get_format(name: str) -> Format:
-    try:
-        module = FORMAT_MODULES[name]
-    except KeyError:
-        raise KeyError(f"unknown format {name!r} (expected one of {', '.join(sorted(FORMAT_MODULES))})") from None
-    return importlib.import_module(module).FORMAT
+    """The format `name`; an unknown name raises UnknownPluginError (a KeyError listing the formats)."""
+    return FORMATS.get(name)
+
+
+def format_names() -> list[str]:
+    return FORMATS.names()
 
 
 def all_formats() -> list[Format]:
-    return [get_format(name) for name in FORMAT_MODULES]
+    return FORMATS.all()
 
 
 def detect_format(head: bytes, filename: str = "") -> Format | None:
@@ -50,4 +56,5 @@ def detect_format(head: bytes, filename: str = "") -> Format | None:
     return best
 
 
-__all__ = ["FORMAT_MODULES", "SNIFF_BYTES", "Format", "all_formats", "detect_format", "get_format"]
+__all__ = ["FORMATS", "FORMAT_MODULES", "SNIFF_BYTES", "Format", "all_formats", "detect_format", "format_names",
+           "get_format", "register_format"]
