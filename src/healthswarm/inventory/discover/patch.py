@@ -260,12 +260,12 @@ def _patch_ids(path: Path) -> dict[str, set[str]]:
 STORED = "the stored inventory"
 
 
-def _name_stored(problem: Problem, temporary: str) -> Problem:
-    """A problem that points into the stored inventory's temporary copy names the stored inventory instead."""
+def name_file(problem: Problem, temporary: str, name: str = STORED) -> Problem:
+    """A problem that points into a temporary file (the stored inventory's copy) names what it holds instead."""
     location = problem.location
     if location.file == temporary:
-        location = Location(STORED, None, location.field)
-    message = re.sub(re.escape(temporary) + r":\d+", STORED, problem.message)
+        location = Location(name, None, location.field)
+    message = re.sub(re.escape(temporary) + r":\d+", name, problem.message)
     return Problem(location, message, problem.expected)
 
 
@@ -286,7 +286,7 @@ def merged_inventory(current: Inventory, path: Path) -> tuple[Inventory, set[str
         try:
             merged = load_inventory([stored, path])
         except InputError as exc:
-            raise InputError([_name_stored(p, str(stored)) for p in exc.problems]) from None
+            raise InputError([name_file(p, str(stored)) for p in exc.problems]) from None
     flows = tuple(dict.fromkeys(merged.flows))
     deps = tuple(dict.fromkeys(merged.dependencies))
     merged = Inventory(merged.organisations, merged.zones, merged.assets, flows, deps)

@@ -7,26 +7,41 @@
 - `observed_flows`: the observed flows between inventory assets, for the risk graph
   (`risk.observed.observed_attack_graph`);
 - `flow_alerts` (re-exported): the alerts for undeclared flows into safety-critical devices;
-- `run_discovery`: the use case of `healthswarm inventory discover` (all of the above, alerts stored).
+- `run_discovery`: the use case of `healthswarm inventory discover` (all of the above, alerts stored);
+- `discovered_view`, `accept_items`, `ignore_items`: the dashboard's Discovered view over the same picture
+  and diff, accepting items through the same merge and remembering ignored ones (`discover/ignored.json`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import Text, cast, func, select
 
+from healthswarm.errors import InputError, Location, Problem
 from healthswarm.inventory.advisories import match_findings
 from healthswarm.inventory.discover.alerts import flow_alerts
-from healthswarm.inventory.discover.diff import DiscoveryReport, compare
+from healthswarm.inventory.discover.diff import INTERNET, Contradiction, Device, DiscoveryReport, ObservedFlow, compare
 from healthswarm.inventory.discover.fingerprints import Fingerprints, load_fingerprints
 from healthswarm.inventory.discover.observe import FLOW_DATASETS, Discovery
-from healthswarm.inventory.discover.patch import MIN_MODEL_CONFIDENCE, device_id
+from healthswarm.inventory.discover.patch import (
+    MIN_MODEL_CONFIDENCE,
+    MergeResult,
+    attack_like,
+    build_patch,
+    device_id,
+    merge_patch,
+    name_file,
+    patch_text,
+)
 from healthswarm.model import Advisory, Alert, Asset, Event, Finding, Flow, Inventory
 from healthswarm.store import Store
 from healthswarm.store.alerts import save_alerts
@@ -34,11 +49,13 @@ from healthswarm.store.inventory import load_inventory as stored_inventory
 from healthswarm.store.tables import events
 from healthswarm.store.vulns import load_advisories
 
-__all__ = ["DiscoveryRun", "discover_incremental", "discover_stored", "discovered_findings", "flow_alerts",
+__all__ = ["AcceptResult", "DiscoveredItem", "DiscoveredView", "DiscoveryRun", "accept_items", "discover_incremental",
+           "discover_stored", "discovered_findings", "discovered_view", "flow_alerts", "ignore_items",
            "observe_stored", "observed_flows", "run_discovery"]
 
 PAGE = 5_000
 STATE_VERSION = 1
+STATE = Path("discover") / "state.json"  # the kept picture, under the workspace
 
 
 def fingerprints_for(workspace: Path | None, extra: Sequence[Path] = ()) -> Fingerprints:
@@ -50,8 +67,8 @@ def fingerprints_for(workspace: Path | None, extra: Sequence[Path] = ()) -> Fing
 
 
 def stored_events(store: Store, after_id: int = 0, since: datetime | None = None,
-                  until: datetime | None = None) -> Iterator[tuple[int, Event]]:
-    """(id, event) of the stored events after `after_id`, in arrival order, page by page.
+                  until: datetime | None = None, through_id: int | None = None) -> Iterator[tuple[int, Event]]:
+    """(id, event) of the stored events after `after_id` (up to `through_id`), in arrival order, page by page.
 
     Discovery's own read path (about three times `store.events.iter_events` here): the two JSON columns
     as text decoded with orjson, and a flow record's `original` decoded only when it carries MAC
@@ -64,6 +81,8 @@ def stored_events(store: Store, after_id: int = 0, since: datetime | None = None
         window.append(events.c.timestamp >= since)
     if until is not None:
         window.append(events.c.timestamp < until)
+    if through_id is not None:
+        window.append(events.c.id <= through_id)
     loads = orjson.loads
     with store.read() as conn:
         while True:
@@ -122,11 +141,11 @@ def save_state(path: Path, store: Store, discovery: Discovery, after_id: int) ->
     tmp.replace(path)  # atomic: a crash leaves the old state or the new one, never half of one
 
 
-def observe_new(store: Store, discovery: Discovery, after_id: int) -> tuple[int, int]:
-    """Feed the events stored after `after_id` (in arrival order); (events read, the last id)."""
+def observe_new(store: Store, discovery: Discovery, after_id: int, through_id: int | None = None) -> tuple[int, int]:
+    """Feed the events stored after `after_id` (up to `through_id`, in arrival order); (events read, the last id)."""
     observe = discovery.observe
     n, last = 0, after_id
-    for last, event in stored_events(store, after_id):  # noqa: B007 - the last id read is part of the result
+    for last, event in stored_events(store, after_id, through_id=through_id):  # noqa: B007 - the last id read is part of the result
         observe(event)
         n += 1
     return n, last
@@ -222,7 +241,7 @@ def run_discovery(store: Store, workspace: Path, since: datetime | None = None, 
         discovery, report, inventory = discover_stored(store, since=since, fingerprints=prints)
         read = discovery.events
     else:
-        _, report, inventory, read = discover_incremental(store, workspace / "discover" / "state.json",
+        _, report, inventory, read = discover_incremental(store, workspace / STATE,
                                                           fingerprints=prints, rebuild=rebuild)
     with store.read() as conn:
         advisories = load_advisories(conn)
@@ -232,3 +251,216 @@ def run_discovery(store: Store, workspace: Path, since: datetime | None = None, 
         with store.transaction() as conn:
             save_alerts(conn, raised)
     return DiscoveryRun(report, inventory, found, raised, read)
+
+
+# --- the Discovered view: accept (through the merge) or ignore (remembered) ----------------------------------
+
+IGNORED = Path("discover") / "ignored.json"
+ACCEPTED = Path("discover") / "accepted"
+SECTIONS = ("device", "flow", "silent", "version")
+# one view at a time per process: the picture (state.json) and the ignore list are read, changed and rewritten
+_LOCK = threading.Lock()
+
+
+def device_key(d: Device) -> str:
+    return f"device:{d.ip}"
+
+
+def flow_key(f: ObservedFlow) -> str:
+    return f"flow:{f.client}>{f.server}:{f.transport or 'ip'}/{f.port if f.port is not None else '-'}"
+
+
+def silent_key(asset_id: str) -> str:
+    return f"silent:{asset_id}"
+
+
+def version_key(c: Contradiction) -> str:
+    """A contradiction's key names what was observed: a device that later announces yet another version is new."""
+    return f"{c.field}:{c.asset_id}:{c.observed}"
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredItem:
+    """One line of the Discovered view: what the diff found, and whether the merge can take it."""
+
+    key: str
+    section: str  # "device", "flow", "silent" or "version"
+    title: str
+    severity: str
+    acceptable: bool
+    why_not: str  # when not acceptable: what to do instead
+    detail: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "section": self.section, "title": self.title, "severity": self.severity,
+                "acceptable": self.acceptable, "why_not": self.why_not, "detail": self.detail}
+
+
+@dataclass
+class DiscoveredView:
+    """The diff `inventory discover` prints, as items with keys, less what a person chose to ignore."""
+
+    report: DiscoveryReport
+    items: list[DiscoveredItem]
+    ignored: dict[str, dict[str, str]]  # key -> when, who, what it was
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per section: shown + ignored = what `inventory discover` counts."""
+        shown = Counter(i.section for i in self.items)
+        hidden = Counter(k.split(":", 1)[0] for k in self.ignored_now)
+        return {s: {"shown": shown[s], "ignored": hidden[s]} for s in SECTIONS}
+
+    @property
+    def ignored_now(self) -> list[str]:
+        """The ignored keys the current diff still has (the others are remembered, but nothing to hide)."""
+        return [k for k in all_keys(self.report) if k in self.ignored]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"summary": self.report.summary(), "window": self.report.window, "counts": self.counts(),
+                "items": [i.as_dict() for i in self.items],
+                "ignored": [{"key": k, **self.ignored[k]} for k in self.ignored_now]}
+
+
+def all_keys(report: DiscoveryReport) -> list[str]:
+    return ([device_key(d) for d in report.undeclared_devices] + [flow_key(f) for f in report.undeclared_flows]
+            + [silent_key(s["asset_id"]) for s in report.silent] + [version_key(c) for c in report.contradictions])
+
+
+def _items(report: DiscoveryReport) -> list[DiscoveredItem]:
+    placed = {d.ip for d in report.undeclared_devices if d.organisation and d.zone}
+    out = []
+    for d in report.undeclared_devices:
+        fp = d.fingerprint
+        model = " ".join(x for x in ((fp.vendor, fp.product, fp.version) if fp else ()) if x)
+        out.append(DiscoveredItem(
+            device_key(d), "device", f"{d.ip}: {model or d.kind} ({d.why_kind or 'no fingerprint'})", "medium",
+            d.ip in placed, "" if d.ip in placed else "no declared neighbour in its subnet to take a zone from: "
+            "declare it by hand (inventory merge)", d.as_dict()))
+    for f in report.undeclared_flows:
+        ends = [e for e, ip in ((f.source, f.client), (f.target, f.server))
+                if e == INTERNET or (e.startswith("ip:") and ip not in placed)]
+        why = ""
+        if INTERNET in ends:
+            why = "an end is the Internet: an inventory flow joins two assets"
+        elif ends:
+            why = "an end is an undeclared device without a zone: declare it by hand first"
+        port = f"/{f.port}" if f.port else ""
+        out.append(DiscoveredItem(flow_key(f), "flow", f"{f.source} → {f.target} {f.protocol}{port}", f.severity,
+                                  not why, why, {**f.as_dict(), "attack_like": attack_like(f)}))
+    for s in report.silent:
+        out.append(DiscoveredItem(silent_key(s["asset_id"]), "silent", f"{s['asset_id']} ({s['kind']}) not seen",
+                                  "low", False, "the merge adds and updates; retiring an asset is an inventory edit",
+                                  s))
+    for c in report.contradictions:
+        out.append(DiscoveredItem(version_key(c), "version", f"{c.asset_id} {c.field} {c.declared} → {c.observed}",
+                                  "medium", c.field == "version",
+                                  "" if c.field == "version" else "a vendor is corrected by hand", c.as_dict()))
+    return out
+
+
+def _read_ignored(workspace: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = orjson.loads((workspace / IGNORED).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+def _write_ignored(workspace: Path, ignored: dict[str, dict[str, str]]) -> None:
+    path = workspace / IGNORED
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps(ignored, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    tmp.replace(path)
+
+
+def _current(store: Store, workspace: Path) -> tuple[DiscoveryReport, Inventory]:
+    _, report, inventory, _ = discover_incremental(store, workspace / STATE, fingerprints_for(workspace))
+    return report, inventory
+
+
+def _view(report: DiscoveryReport, workspace: Path) -> DiscoveredView:
+    ignored = _read_ignored(workspace)
+    return DiscoveredView(report, [i for i in _items(report) if i.key not in ignored], ignored)
+
+
+def discovered_view(store: Store, workspace: Path) -> DiscoveredView:
+    """The Discovered view: the same picture and diff as `inventory discover` (state.json, read on from the last
+    event it holds), as items with keys, ignored ones left out."""
+    with _LOCK:
+        report, _ = _current(store, workspace)
+        return _view(report, workspace)
+
+
+def _choose(view: DiscoveredView, keys: Sequence[str]) -> list[DiscoveredItem]:
+    """The current items `keys` name; every key that names none is a problem (all reported, nothing done)."""
+    by_key = {i.key: i for i in view.items}
+    problems = [Problem(Location("keys"), f"{k!r} is no item of the Discovered view (accepted or ignored already, "
+                        "or no longer seen)", "a key from GET /api/v1/discovered") for k in keys if k not in by_key]
+    if not keys:
+        problems.append(Problem(Location("keys"), "no item chosen", "one or more keys"))
+    if problems:
+        raise InputError(problems)
+    return [by_key[k] for k in dict.fromkeys(keys)]
+
+
+def ignore_items(store: Store, workspace: Path, keys: Sequence[str], by: str) -> DiscoveredView:
+    """Remember `keys` as ignored (in the workspace's discover/ignored.json) so the view no longer lists them."""
+    with _LOCK:
+        report, _ = _current(store, workspace)
+        chosen = _choose(_view(report, workspace), keys)
+        ignored = _read_ignored(workspace)
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        for item in chosen:
+            ignored[item.key] = {"at": when, "by": by, "title": item.title}
+        _write_ignored(workspace, ignored)
+        return _view(report, workspace)
+
+
+@dataclass
+class AcceptResult:
+    merge: MergeResult
+    patch: Path  # the merged patch, kept in the workspace as the record of what was accepted
+    view: DiscoveredView
+
+
+def accept_items(store: Store, workspace: Path, keys: Sequence[str]) -> AcceptResult:
+    """Accept items through the merge of `inventory merge`: the chosen devices, flows and versions as a patch in
+    the inventory's schema, validated with the stored inventory and applied in one transaction, or nothing (an
+    `InputError` with every problem)."""
+    with _LOCK:
+        report, inventory = _current(store, workspace)
+        chosen = _choose(_view(report, workspace), keys)
+        refused = [Problem(Location(i.key), f"cannot be accepted: {i.why_not}", "an acceptable item")
+                   for i in chosen if not i.acceptable]
+        if refused:
+            raise InputError(refused)
+        wanted = {i.key for i in chosen}
+        selection = replace(
+            report, devices=[d for d in report.devices if device_key(d) in wanted],
+            flows=[f for f in report.flows if flow_key(f) in wanted], silent=[],
+            contradictions=[c for c in report.contradictions if version_key(c) in wanted])
+        # a device a chosen flow needs is named by its id: the merge refuses the flow unless the device is declared
+        # or chosen with it, so that no asset comes in that nobody chose
+        patch = build_patch(replace(selection, devices=selection.devices + [
+            d for d in report.undeclared_devices if device_key(d) not in wanted and _needed(d, selection.flows)]),
+            inventory)
+        chosen_ids = {device_id(d.ip) for d in selection.devices}
+        patch.assets = [a for a in patch.assets if a["id"] in chosen_ids]
+        patch.flows += patch.held_back  # choosing a flow here is the decision the commented-out lines ask for
+        patch.held_back = []
+        folder = workspace / ACCEPTED
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.yaml"
+        path.write_text(patch_text(patch, selection), encoding="utf-8")
+        try:
+            result = merge_patch(store, path)
+        except InputError as exc:
+            path.unlink()
+            raise InputError([name_file(p, str(path), "the chosen items") for p in exc.problems]) from None
+        report, _ = _current(store, workspace)
+        return AcceptResult(result, path, _view(report, workspace))
+
+
+def _needed(d: Device, flows: list[ObservedFlow]) -> bool:
+    return any(d.ip in (f.client, f.server) for f in flows)
