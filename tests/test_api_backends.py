@@ -1,5 +1,6 @@
-"""The API's queries and endpoints on SQLite and on PostgreSQL (JSON fields read in the database, paging
-subqueries, the audit trail), over the demo ecosystem with a few correlated alerts."""
+"""The incident and ecosystem services behind the API, and its endpoints, on SQLite and on PostgreSQL (JSON
+fields read in the database, paging subqueries, the audit trail), over the demo ecosystem with a few correlated
+alerts."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from healthswarm.api import create_app, queries
-from healthswarm.api.auth import Principal, create_token
+from healthswarm.api import create_app
+from healthswarm.api.auth import create_token
 from healthswarm.config import Settings
 from healthswarm.demo import ECOSYSTEM
+from healthswarm.detect import service as detect_service
 from healthswarm.detect.correlate import Correlator
 from healthswarm.inventory import load_inventory
+from healthswarm.inventory.service import ecosystem
 from healthswarm.model import Alert, AttackRef, Event, EventRef
 from healthswarm.model.event import event_key
 from healthswarm.model.incident import IncidentState
@@ -51,27 +54,27 @@ def fill(store: Store) -> list[str]:
     return [i.id for i in incidents]
 
 
-def test_queries_on_every_backend(store: Store) -> None:
+def test_services_on_every_backend(store: Store) -> None:
     ids = fill(store)
     with store.read() as conn:
-        items, total = queries.list_incidents(conn, limit=1)
+        items, total = detect_service.list_incidents(conn, limit=1)
         assert total == len(ids) == 3 and len(items) == 1
         assert isinstance(items[0]["assets"], list) and items[0]["alerts"] >= 1
-        second, _ = queries.list_incidents(conn, offset=1, limit=5)
+        second, _ = detect_service.list_incidents(conn, offset=1, limit=5)
         assert {i["id"] for i in items + second} == set(ids)
-        eco = queries.ecosystem(conn)
+        eco = ecosystem(conn)
         marked = {a["id"] for a in eco["assets"] if a["incident"]}
         assert len(marked) == 3
-        assert queries.attack_matrix(conn)["tactics"][0]["techniques"][0]["id"] == "T1021.002"
-        assert queries.summary(conn)["open_by_stage"]["lateral-movement"] == 3
-        before = queries.change_marker(conn)
+        assert detect_service.attack_matrix(conn)["tactics"][0]["techniques"][0]["id"] == "T1021.002"
+        assert detect_service.summary(conn)["open_by_stage"]["lateral-movement"] == 3
+        before = detect_service.change_marker(conn)
     with store.transaction() as conn:
-        done = queries.set_incident_state(conn, ids[0], IncidentState.CLOSED, Principal("ana", "analyst"), "done")
+        done = detect_service.set_incident_state(conn, ids[0], IncidentState.CLOSED, "ana", "analyst", "done")
     assert done is not None and done["state"] == "closed" and done["history"][0]["after"] == {"state": "closed"}
     with store.read() as conn:
-        assert queries.change_marker(conn) != before
-        assert len([a for a in queries.ecosystem(conn)["assets"] if a["incident"]]) < 3
-        assert queries.summary(conn)["by_state"] == {"closed": 1, "new": 2}
+        assert detect_service.change_marker(conn) != before
+        assert len([a for a in ecosystem(conn)["assets"] if a["incident"]]) < 3
+        assert detect_service.summary(conn)["by_state"] == {"closed": 1, "new": 2}
 
 
 def test_endpoints_on_every_backend(store: Store, tmp_path: Path) -> None:

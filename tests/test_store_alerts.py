@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from healthswarm.detect.correlate import Correlator
 from healthswarm.model import Alert, AttackRef, EventRef
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_alerts, load_incidents, save_alerts, save_incidents
+from healthswarm.store.alerts import load_alert, load_alerts, load_incidents, save_alerts, save_incidents
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
@@ -29,8 +29,12 @@ def test_alerts_and_incidents_round_trip(store: Store) -> None:
         save_incidents(conn, incidents)
     with store.read() as conn:
         stored = load_alerts(conn)
-        assert [a["rule_id"] for a in stored] == ["c", "b", "a"]
-        assert {a["incident_id"] for a in stored} == {i.id for i in incidents}
+        assert [s.alert for s in stored] == alerts[::-1]  # typed records, equal to what was saved, newest first
+        assert {s.incident_id for s in stored} == {i.id for i in incidents}
+        placed = incident_of[alerts[0].id]
+        assert [s.alert.rule_id for s in load_alerts(conn, incident=placed)] == [
+            a.rule_id for a in alerts[::-1] if incident_of[a.id] == placed]
+        assert load_alert(conn, alerts[2].id) == stored[0] and load_alert(conn, "nope") is None
         docs = load_incidents(conn)
     assert len(docs) == 2 and {d["id"] for d in docs} == {i.id for i in incidents}
     assert max(docs, key=lambda d: d["alerts"])["alerts"] == 2

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from healthswarm.store.api_tables import api_tokens, audit_log
+from healthswarm.store.api_tables import api_tokens
+from healthswarm.store.audit import record_change
 
 ROLES = ("viewer", "analyst", "admin", "peer")
 # what each role may do on /api/v1; peers speak TAXII and read nothing else
@@ -77,7 +78,8 @@ def create_token(conn: Connection, name: str, role: str, actor: Principal | None
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(insert(api_tokens).values(token_hash=hash_token(token), name=name, role=role,
                                            created=datetime.now(UTC), revoked=False))
-    audit(conn, actor or Principal("cli", "admin"), "token.create", "token", name, None, {"role": role})
+    who = actor or Principal("cli", "admin")
+    record_change(conn, who.name, who.role, "token.create", "token", name, None, {"role": role})
     return token
 
 
@@ -86,7 +88,8 @@ def revoke_token(conn: Connection, token_id: int, actor: Principal) -> dict[str,
     if row is None:
         return None
     conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked=True))
-    audit(conn, actor, "token.revoke", "token", row.name, {"revoked": row.revoked}, {"revoked": True})
+    record_change(conn, actor.name, actor.role, "token.revoke", "token", row.name, {"revoked": row.revoked},
+                  {"revoked": True})
     return {"id": row.id, "name": row.name, "role": row.role, "revoked": True}
 
 
@@ -105,23 +108,6 @@ def principal(conn: Connection, token: str) -> Principal | None:
     if row is None or row.revoked or not hmac.compare_digest(row.token_hash, digest):
         return None
     return Principal(row.name, row.role)
-
-
-def audit(conn: Connection, actor: Principal, action: str, target_type: str, target_id: str,
-          before: Any, after: Any, note: str = "") -> None:
-    """Record one state change: who, when, what, before and after (inside the change's transaction)."""
-    conn.execute(insert(audit_log).values(timestamp=datetime.now(UTC), actor=actor.name, role=actor.role,
-                                          action=action, target_type=target_type, target_id=target_id,
-                                          before=before, after=after, note=note))
-
-
-def load_audit(conn: Connection, target_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-    if target_id is not None:
-        query = query.where(audit_log.c.target_id == target_id)
-    return [{"id": r.id, "timestamp": _iso(r.timestamp), "actor": r.actor, "role": r.role, "action": r.action,
-             "target_type": r.target_type, "target_id": r.target_id, "before": r.before, "after": r.after,
-             "note": r.note} for r in conn.execute(query)]
 
 
 def _iso(value: datetime) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from healthswarm.api.auth import Principal
 from healthswarm.api.deps import READ, reader
 from healthswarm.api.problems import Problem, problem_responses
-from healthswarm.api.queries import get_incident
+from healthswarm.detect.service import get_incident
 from healthswarm.errors import InputError
 from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
 from healthswarm.risk.engine import default_targets, find_paths, parse_attacker, suggested_query

@@ -1,4 +1,4 @@
-"""The `/api/v1` endpoints: parse, call `queries`, answer. No logic here."""
+"""The `/api/v1` endpoints: parse, call a stage's service, answer. No logic here."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from healthswarm.api import auth, pages, queries
+from healthswarm.api import auth, pages
 from healthswarm.api.auth import Principal
 from healthswarm.api.deps import ADMIN, CHANGE, READ, reader, writer
 from healthswarm.api.pages import DEFAULT_PAGE, MAX_PAGE
 from healthswarm.api.problems import Problem, problem_responses
+from healthswarm.detect import service as incidents_service
+from healthswarm.ingest.service import find_events
+from healthswarm.inventory import service as inventory_service
 from healthswarm.model.incident import IncidentState
+from healthswarm.store.audit import load_audit
 
 router = APIRouter(prefix="/api/v1", responses=problem_responses(400, 401, 403, 404, 500))
 
@@ -97,13 +101,13 @@ def assets(organisation: str | None = Filter(), zone: str | None = Filter(), kin
            limit: int = Limit(), cursor: str | None = Cursor(), _: Principal = READ,
            conn: Connection = Depends(reader)) -> Page:
     offset = pages.decode("o", cursor)
-    items, total = queries.list_assets(conn, organisation, zone, kind, offset, limit)
+    items, total = inventory_service.list_assets(conn, organisation, zone, kind, offset, limit)
     return _offset_page(items, total, offset, limit)
 
 
 @router.get("/assets/{asset_id}", summary="One asset with its findings and incidents")
 def asset(asset_id: str = Ident(), _: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    return _found(queries.get_asset(conn, asset_id), "asset", asset_id)
+    return _found(inventory_service.get_asset(conn, asset_id), "asset", asset_id)
 
 
 @router.get("/findings", response_model=Page, summary="Advisory findings on assets")
@@ -112,7 +116,7 @@ def findings(asset: str | None = Filter(), severity: SeverityName | None = None,
              limit: int = Limit(), cursor: str | None = Cursor(), _: Principal = READ,
              conn: Connection = Depends(reader)) -> Page:
     offset = pages.decode("o", cursor)
-    items, total = queries.list_findings(conn, asset, severity, status, advisory, offset, limit)
+    items, total = inventory_service.list_findings(conn, asset, severity, status, advisory, offset, limit)
     return _offset_page(items, total, offset, limit)
 
 
@@ -123,7 +127,7 @@ def events(start: datetime | None = Query(None, description="from (inclusive), I
            limit: int = Limit(), cursor: str | None = Cursor(), _: Principal = READ,
            conn: Connection = Depends(reader)) -> Page:
     after = pages.decode("e", cursor)
-    items, last = queries.find_events(conn, _utc(start, "start"), _utc(end, "end"), observer_type, asset, after, limit)
+    items, last = find_events(conn, _utc(start, "start"), _utc(end, "end"), observer_type, asset, after, limit)
     return Page(items=items, next_cursor=None if last is None else pages.encode("e", last))
 
 
@@ -132,19 +136,19 @@ def alerts(incident: str | None = Filter(), level: LevelName | None = None, rule
            limit: int = Limit(), cursor: str | None = Cursor(), _: Principal = READ,
            conn: Connection = Depends(reader)) -> Page:
     offset = pages.decode("o", cursor)
-    items, total = queries.list_alerts(conn, incident, level, rule_id, offset, limit)
+    items, total = incidents_service.list_alerts(conn, incident, level, rule_id, offset, limit)
     return _offset_page(items, total, offset, limit)
 
 
 @router.get("/alerts/volume", summary="Alerts per detector over time (at most `buckets` equal time buckets)")
 def alert_volume(buckets: int = Query(48, ge=2, le=500), _: Principal = READ,
                  conn: Connection = Depends(reader)) -> dict[str, Any]:
-    return queries.alert_volume(conn, buckets)
+    return incidents_service.alert_volume(conn, buckets)
 
 
 @router.get("/alerts/{alert_id}", summary="One alert")
 def alert(alert_id: str = Ident(), _: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    return _found(queries.get_alert(conn, alert_id), "alert", alert_id)
+    return _found(incidents_service.get_alert(conn, alert_id), "alert", alert_id)
 
 
 @router.get("/incidents", response_model=Page, summary="Incidents, most severe and most recent first")
@@ -152,52 +156,54 @@ def incidents(state: IncidentState | None = None, stage: StageName | None = None
               min_severity: int = Query(0, ge=0, le=4), limit: int = Limit(), cursor: str | None = Cursor(),
               _: Principal = READ, conn: Connection = Depends(reader)) -> Page:
     offset = pages.decode("o", cursor)
-    items, total = queries.list_incidents(conn, state and str(state), stage, min_severity, offset, limit)
+    items, total = incidents_service.list_incidents(conn, state and str(state), stage, min_severity, offset, limit)
     return _offset_page(items, total, offset, limit)
 
 
 @router.get("/incidents/{incident_id}", summary="One incident: assets, ATT&CK, timeline, history")
 def incident(incident_id: str = Ident(), _: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    return _found(queries.get_incident(conn, incident_id), "incident", incident_id)
+    return _found(incidents_service.get_incident(conn, incident_id), "incident", incident_id)
 
 
 @router.get("/incidents/{incident_id}/timeline", summary="One incident's timeline")
 def timeline(incident_id: str = Ident(), _: Principal = READ,
              conn: Connection = Depends(reader)) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = _found(queries.get_incident(conn, incident_id), "incident", incident_id)["timeline"]
-    return found
+    found: dict[str, Any] = _found(incidents_service.get_incident(conn, incident_id), "incident", incident_id)
+    timeline: list[dict[str, Any]] = found["timeline"]
+    return timeline
 
 
 @router.post("/incidents/{incident_id}/state", summary="Move an incident through its life cycle (audited)")
 def change_state(body: StateChange, incident_id: str = Ident(), who: Principal = CHANGE,
                  conn: Connection = Depends(writer)) -> dict[str, Any]:
-    return _found(queries.set_incident_state(conn, incident_id, body.state, who, body.note), "incident", incident_id)
+    done = incidents_service.set_incident_state(conn, incident_id, body.state, who.name, who.role, body.note)
+    return _found(done, "incident", incident_id)
 
 
 @router.get("/ecosystem", summary="Organisations, zones, assets with incident state, flows, dependencies")
 def ecosystem(_: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    return queries.ecosystem(conn)
+    return inventory_service.ecosystem(conn)
 
 
 @router.get("/attack", summary="ATT&CK techniques seen in alerts, by tactic (heat map)")
 def attack(_: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    return queries.attack_matrix(conn)
+    return incidents_service.attack_matrix(conn)
 
 
 @router.get("/exposure", summary="Per-organisation exposure from advisory findings")
 def exposure(_: Principal = READ, conn: Connection = Depends(reader)) -> list[dict[str, Any]]:
-    return queries.exposure(conn)
+    return inventory_service.exposure(conn)
 
 
 @router.get("/summary", summary="Incidents by stage and severity, the most exposed assets")
 def summary(_: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    return queries.summary(conn)
+    return incidents_service.summary(conn)
 
 
 @router.get("/audit", summary="The audit log of state changes, newest first (admin)")
 def audit_log(target: str | None = Filter(), limit: int = Limit(), _: Principal = ADMIN,
               conn: Connection = Depends(reader)) -> list[dict[str, Any]]:
-    return auth.load_audit(conn, target, limit)
+    return load_audit(conn, target, limit)
 
 
 @router.get("/tokens", summary="API tokens, without their secrets (admin)")

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from healthswarm.api import queries
 from healthswarm.api.deps import engine_of, identify
 from healthswarm.api.problems import Problem
+from healthswarm.detect.service import change_marker
 
 router = APIRouter(prefix="/api/v1")
 POLL_SECONDS = 2.0
@@ -25,7 +25,7 @@ HEARTBEAT_SECONDS = 15.0
 
 def _marker(request: Request) -> str:
     with engine_of(request).connect() as conn:
-        return queries.change_marker(conn)
+        return change_marker(conn)
 
 
 async def _events(request: Request, poll: float) -> AsyncIterator[bytes]:

@@ -9,9 +9,9 @@ import orjson
 import typer
 from rich.table import Table
 
-from healthswarm.api import queries
 from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
+from healthswarm.detect import service
 from healthswarm.model.incident import IncidentState
 from healthswarm.model.words import path_text, severity_word
 
@@ -31,7 +31,7 @@ def list_(
 ) -> None:
     """Incidents, most severe and most recent first."""
     with app_context(ctx).store.read() as conn:
-        items, total = queries.list_incidents(conn, state and str(state), None, min_severity, 0, limit)
+        items, total = service.list_incidents(conn, state and str(state), None, min_severity, 0, limit)
     rows = [{**i, "severity": severity_word(i["severity"]) if fmt is OutputFormat.table else i["severity"]}
             for i in items]
     filters = [*([f"--state {state}"] if state else []), *([f"--min-severity {min_severity}"] if min_severity else [])]
@@ -52,7 +52,7 @@ def show(
 ) -> None:
     """One incident: what, where, how far, and its timeline."""
     with app_context(ctx).store.read() as conn:
-        incident = queries.get_incident(conn, incident_id)
+        incident = service.get_incident(conn, incident_id)
     if incident is None:
         error_lines([f"incident {incident_id!r}: no such incident (see `healthswarm incidents list`)"])
         raise typer.Exit(2)
@@ -90,10 +90,8 @@ def state(
     note: Annotated[str, typer.Option(help="Why (kept in the audit log)")] = "",
 ) -> None:
     """Move an incident through its life cycle (audited as `cli`)."""
-    from healthswarm.api.auth import Principal
-
     with app_context(ctx).store.transaction() as conn:
-        done = queries.set_incident_state(conn, incident_id, new_state, Principal("cli", "admin"), note)
+        done = service.set_incident_state(conn, incident_id, new_state, "cli", "admin", note)
     if done is None:
         error_lines([f"incident {incident_id!r}: no such incident (see `healthswarm incidents list`)"])
         raise typer.Exit(2)

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from healthswarm.api import queries
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import console, error_lines
+from healthswarm.detect.service import get_incident, list_alerts
+from healthswarm.inventory.service import get_asset
 
 app = typer.Typer(help="Reports for people: an incident's timeline, assets, ATT&CK mapping and evidence.",
                   no_args_is_help=True)
@@ -34,12 +35,12 @@ def incident(
 
     app_ = app_context(ctx)
     with app_.store.read() as conn:
-        found = queries.get_incident(conn, incident_id)
+        found = get_incident(conn, incident_id)
         if found is None:
             error_lines([f"incident {incident_id!r}: no such incident (see `healthswarm incidents list`)"])
             raise typer.Exit(2)
-        assets = [a for a in (queries.get_asset(conn, i) for i in found["assets"]) if a is not None]
-        alerts, _ = queries.list_alerts(conn, incident=incident_id, limit=10_000)
+        assets = [a for a in (get_asset(conn, i) for i in found["assets"]) if a is not None]
+        alerts, _ = list_alerts(conn, incident=incident_id, limit=10_000)
     page = incident_html(found, assets, sorted(alerts, key=lambda a: a["timestamp"]), datetime.now(UTC))
     target = output or app_.settings.workspace / "reports" / f"{incident_id}.{fmt}"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,12 +22,18 @@ from sqlalchemy import Connection, select
 from healthswarm.detect.base import Detector
 from healthswarm.detect.correlate import Correlator
 from healthswarm.model import Alert, Event
-from healthswarm.model.incident import CLOSED_STATES, Incident, IncidentState
+from healthswarm.model.incident import Incident, IncidentState
 from healthswarm.store import Store
-from healthswarm.store.alerts import alert_totals, save_alerts, save_incidents
+from healthswarm.store.alerts import (
+    alert_totals,
+    open_incident_alerts,
+    open_incident_states,
+    save_alerts,
+    save_incidents,
+)
 from healthswarm.store.events import iter_events
 from healthswarm.store.inventory import load_inventory
-from healthswarm.store.tables import alerts, incidents
+from healthswarm.store.tables import alerts
 
 
 @dataclass
@@ -115,9 +121,7 @@ def _placed(conn: Connection, alert_ids: list[str]) -> dict[str, str]:
 def _replay_open_incidents(conn: Connection, correlator: Correlator) -> tuple[dict[str, str], dict[str, str]]:
     """Feed the correlator every alert of the stored open incidents, in time order; returns (alert id → stored
     incident, stored incident → its state)."""
-    is_open = incidents.c.state.not_in([str(s) for s in CLOSED_STATES])
-    states = dict(conn.execute(select(incidents.c.id, incidents.c.state).where(is_open)).all())
-    rows = conn.execute(select(alerts.c.document, alerts.c.incident_id)
-                        .where(alerts.c.incident_id.in_(select(incidents.c.id).where(is_open)))).all()
-    correlator.add_all(Alert.from_dict(r.document) for r in rows)
-    return {r.document["id"]: r.incident_id for r in rows}, states
+    states = open_incident_states(conn)
+    stored = open_incident_alerts(conn)
+    correlator.add_all(s.alert for s in stored)
+    return {s.alert.id: s.incident_id for s in stored if s.incident_id}, states

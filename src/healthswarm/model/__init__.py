@@ -1,6 +1,6 @@
 """Typed records shared by every stage. No I/O here and no imports of other healthswarm packages."""
 
-from healthswarm.model.alert import LEVELS, Alert, AttackRef, EventRef
+from healthswarm.model.alert import LEVELS, Alert, AttackRef, EventRef, StoredAlert
 from healthswarm.model.event import Event, Reject, event_key
 from healthswarm.model.indicator import INDICATOR_TYPES, TLP_LEVELS, Indicator
 from healthswarm.model.inventory import (
@@ -60,6 +60,7 @@ __all__ = [
     "Reject",
     "Remediation",
     "Score",
+    "StoredAlert",
     "Vulnerability",
     "Zone",
     "event_key",

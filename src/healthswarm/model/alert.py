@@ -125,3 +125,15 @@ class Alert:
             "rule_source": self.rule_source,
             "details": self.details,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert as the store holds it: the alert, and the incident it was placed in (None: not placed, e.g.
+    suppressed, or not correlated yet)."""
+
+    alert: Alert
+    incident_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.alert.as_dict(), "incident_id": self.incident_id}

@@ -22,6 +22,8 @@ class IncidentState(StrEnum):
 
 #: the states of an incident that is over (a StrEnum compares equal to its text, so both forms match)
 CLOSED_STATES = frozenset({IncidentState.CLOSED, IncidentState.FALSE_POSITIVE})
+#: the states of an incident still being worked, in life-cycle order
+OPEN_STATES = tuple(s for s in IncidentState if s not in CLOSED_STATES)
 
 
 class Stage(IntEnum):
@@ -35,6 +37,10 @@ class Stage(IntEnum):
 
     def __str__(self) -> str:
         return self.name.lower().replace("_", "-")
+
+
+#: the stages as incidents and the API write them, in kill-chain order
+STAGE_NAMES = tuple(str(s) for s in Stage)
 
 
 # ATT&CK tactic short names (as Sigma tags write them) and ids → stage.

@@ -153,13 +153,11 @@ def controllers_among(conn: Connection, organisations: list[str]) -> list[str]:
 
 def _event_evidence(conn: Connection, incident_id: str) -> list[Evidence]:
     seen: dict[str, Evidence] = {}
-    for alert in load_alerts(conn):
-        if alert.get("incident_id") != incident_id:
-            continue
-        for event in alert.get("events", []):
-            key = event.get("key") or f"{event.get('source')}#{event.get('record')}"
+    for stored in load_alerts(conn, incident=incident_id):
+        for event in stored.alert.events:
+            key = event.key or f"{event.source}#{event.record}"
             if key not in seen and len(seen) < MAX_EVENT_EVIDENCE:
-                seen[key] = Evidence("event", key, description=f"{alert['title']} ({event.get('source', '')})")
+                seen[key] = Evidence("event", key, description=f"{stored.alert.title} ({event.source})")
     return list(seen.values())
 
 

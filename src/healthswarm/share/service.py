@@ -15,7 +15,6 @@ from typing import Any
 
 from healthswarm.model import Indicator
 from healthswarm.model.incident import CLOSED_STATES
-from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.share.derive import indicators_from_alerts
 from healthswarm.share.egress import EgressGate, Preview, Released, Selection
 from healthswarm.share.indicators import load_indicators
@@ -59,7 +58,7 @@ def select_export(store: Store, organisation: str, *, since: datetime | None = N
         if indicators:
             out.indicators = load_indicators(conn, own_only=True)
         if alerts:
-            out.alerts = [alert_from_dict(d) for d in load_alerts(conn, since=since)]
+            out.alerts = [stored.alert for stored in load_alerts(conn, since=since)]
             out.incidents = [d for d in load_incidents(conn)
                              if since is None or datetime.fromisoformat(str(d["last_seen"])) >= since]
     return out
@@ -71,7 +70,7 @@ def select_incident(store: Store, incident_id: str, known: Sensitive) -> Selecti
         documents = [d for d in load_incidents(conn) if d.get("id") == incident_id]
         if not documents:
             raise KeyError(incident_id)
-        alerts = [alert_from_dict(d) for d in load_alerts(conn) if d.get("incident_id") == incident_id]
+        alerts = [stored.alert for stored in load_alerts(conn, incident=incident_id)]
     return Selection(alerts=alerts, incidents=documents, indicators=indicators_from_alerts(alerts, known))
 
 

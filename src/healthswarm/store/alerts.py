@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, delete, func, insert, literal, select, update
 
-from healthswarm.model import Alert
-from healthswarm.model.incident import CLOSED_STATES, Incident
+from healthswarm.model import Alert, StoredAlert
+from healthswarm.model.incident import CLOSED_STATES, OPEN_STATES, Incident, IncidentState
 from healthswarm.store.tables import alerts, incidents
 
 
@@ -32,17 +32,86 @@ def save_alerts(conn: Connection, items: Iterable[Alert], incident_of: dict[str,
     return len(rows)
 
 
-def load_alerts(conn: Connection, since: datetime | None = None, rule_id: str | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
-    """Alerts as stored documents (with `incident_id`), newest first."""
-    query = select(alerts.c.document, alerts.c.incident_id).order_by(alerts.c.timestamp.desc(), alerts.c.id)
+def _stored_alert(row: Any) -> StoredAlert:
+    return StoredAlert(Alert.from_dict(row.document), row.incident_id)
+
+
+def _alert_filters(since: datetime | None, rule_id: str | None, incident: str | None,
+                   level: str | None) -> list[Any]:
+    where = []
     if since is not None:
-        query = query.where(alerts.c.timestamp >= since)
+        where.append(alerts.c.timestamp >= since)
     if rule_id is not None:
-        query = query.where(alerts.c.rule_id == rule_id)
+        where.append(alerts.c.rule_id == rule_id)
+    if incident is not None:
+        where.append(alerts.c.incident_id == incident)
+    if level is not None:
+        where.append(alerts.c.level == level)
+    return where
+
+
+def load_alerts(conn: Connection, since: datetime | None = None, rule_id: str | None = None,
+                limit: int | None = None, *, incident: str | None = None, level: str | None = None,
+                offset: int = 0) -> list[StoredAlert]:
+    """Stored alerts matching every filter given, newest first."""
+    query = (select(alerts.c.document, alerts.c.incident_id)
+             .where(*_alert_filters(since, rule_id, incident, level))
+             .order_by(alerts.c.timestamp.desc(), alerts.c.id).offset(offset))
     if limit is not None:
         query = query.limit(limit)
-    return [{**row.document, "incident_id": row.incident_id} for row in conn.execute(query)]
+    return [_stored_alert(row) for row in conn.execute(query)]
+
+
+def count_alerts(conn: Connection, *, since: datetime | None = None, rule_id: str | None = None,
+                 incident: str | None = None, level: str | None = None) -> int:
+    where = _alert_filters(since, rule_id, incident, level)
+    return conn.execute(select(func.count()).select_from(alerts).where(*where)).scalar_one()
+
+
+def load_alert(conn: Connection, alert_id: str) -> StoredAlert | None:
+    row = conn.execute(select(alerts.c.document, alerts.c.incident_id).where(alerts.c.id == alert_id)).first()
+    return None if row is None else _stored_alert(row)
+
+
+def open_incident_alerts(conn: Connection, seen_since: datetime | None = None) -> list[StoredAlert]:
+    """The alerts of every open incident (of those last seen from `seen_since`, if given), oldest first: what
+    a correlator replays to continue the stored incidents."""
+    open_ids = select(incidents.c.id).where(_is_open(), *_seen_since(seen_since))
+    query = (select(alerts.c.document, alerts.c.incident_id).where(alerts.c.incident_id.in_(open_ids))
+             .order_by(alerts.c.timestamp, alerts.c.id))
+    return [_stored_alert(row) for row in conn.execute(query)]
+
+
+def open_incident_states(conn: Connection) -> dict[str, str]:
+    """Open incident id → its state."""
+    return dict(conn.execute(select(incidents.c.id, incidents.c.state).where(_is_open())).all())
+
+
+def _is_open() -> Any:
+    return incidents.c.state.not_in([str(s) for s in CLOSED_STATES])
+
+
+def _seen_since(moment: datetime | None) -> list[Any]:
+    return [] if moment is None else [incidents.c.last_seen >= moment]
+
+
+def alert_span(conn: Connection) -> tuple[int, int] | None:
+    """The first and the last stored alert's time, in whole seconds since the epoch (None: no alerts)."""
+    epoch = _epoch()
+    first, last = conn.execute(select(func.min(epoch), func.max(epoch))).one()
+    return None if first is None else (int(first), int(last))
+
+
+def alert_counts(conn: Connection, start: int, size: int) -> list[tuple[str, int, int]]:
+    """(detector, bucket, alerts) for buckets of `size` seconds from `start` (epoch seconds), counted in the
+    database."""
+    slot = ((_epoch() - literal(start, BigInteger)) / literal(size, BigInteger)).label("slot")
+    rows = conn.execute(select(alerts.c.detector, slot, func.count()).group_by(alerts.c.detector, slot))
+    return [(detector, int(at), int(n)) for detector, at, n in rows]
+
+
+def _epoch() -> Any:
+    return func.cast(func.extract("epoch", alerts.c.timestamp), BigInteger)
 
 
 def save_incidents(conn: Connection, items: Iterable[Incident]) -> int:
@@ -70,6 +139,71 @@ def load_incidents(conn: Connection, state: str | None = None) -> list[dict[str,
     return [row.document for row in conn.execute(query)]
 
 
+def load_incident(conn: Connection, incident_id: str) -> dict[str, Any] | None:
+    """One incident's stored document, with its current state; None when no incident has that id."""
+    row = conn.execute(select(incidents.c.document, incidents.c.state)
+                       .where(incidents.c.id == incident_id)).first()
+    return None if row is None else {**row.document, "state": row.state}
+
+
+# the fields of an incident's summary read out of its JSON document in the database, not by decoding whole
+# documents (timelines and alert ids are most of a document's size)
+_SUMMARY_FIELDS = ("alerts", "assets", "organisations", "techniques", "tactics", "path")
+# the incident board lists the most severe, most recent first
+_BOARD_ORDER = (incidents.c.severity.desc(), incidents.c.last_seen.desc(), incidents.c.id)
+
+
+def incident_summaries(conn: Connection, *, state: str | None = None, stage: str | None = None,
+                       min_severity: int = 0, open_only: bool = False, offset: int = 0,
+                       limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """A page of incident summaries (no timeline, no alert ids), most severe and most recent first, and how
+    many match in all."""
+    where = [incidents.c.severity >= min_severity]
+    if state is not None:
+        where.append(incidents.c.state == state)
+    if stage is not None:
+        where.append(incidents.c.stage == stage)
+    if open_only:
+        where.append(incidents.c.state.in_([str(s) for s in OPEN_STATES]))
+    total = conn.execute(select(func.count()).select_from(incidents).where(*where)).scalar_one()
+    # the page's ids first (sorting narrow rows), then the JSON fields of those rows only
+    page = select(incidents.c.id).where(*where).order_by(*_BOARD_ORDER).offset(offset)
+    if limit is not None:
+        page = page.limit(limit)
+    query = (select(incidents.c.id, incidents.c.title, incidents.c.state, incidents.c.stage, incidents.c.severity,
+                    incidents.c.first_seen, incidents.c.last_seen,
+                    *(incidents.c.document[name].label(name) for name in _SUMMARY_FIELDS))
+             .where(incidents.c.id.in_(page.scalar_subquery())).order_by(*_BOARD_ORDER))
+    items = [{"id": r.id, "title": r.title, "state": r.state, "stage": r.stage, "severity": r.severity,
+              "first_seen": _iso(r.first_seen), "last_seen": _iso(r.last_seen),
+              **{name: getattr(r, name) for name in _SUMMARY_FIELDS}} for r in conn.execute(query)]
+    return items, total
+
+
+def incident_counts(conn: Connection) -> list[tuple[str, str, int]]:
+    """(state, stage, severity) of every stored incident."""
+    rows = conn.execute(select(incidents.c.state, incidents.c.stage, incidents.c.severity))
+    return [(r.state, r.stage, r.severity) for r in rows]
+
+
+def latest_incident_seen(conn: Connection, open_only: bool = False) -> datetime | None:
+    """The newest `last_seen` of any incident (or of any open one): it moves when an incident grows."""
+    last = conn.execute(select(func.max(incidents.c.last_seen)).where(*([_is_open()] if open_only else []))
+                        ).scalar_one()
+    return None if last is None else _utc(last)
+
+
+def set_incident_state(conn: Connection, incident_id: str, state: IncidentState) -> str | None:
+    """Move one stored incident to `state`; returns the state it was in (None when no incident has that id)."""
+    row = conn.execute(select(incidents.c.document, incidents.c.state)
+                       .where(incidents.c.id == incident_id)).first()
+    if row is None:
+        return None
+    conn.execute(update(incidents).where(incidents.c.id == incident_id)
+                 .values(state=str(state), document={**row.document, "state": str(state)}))
+    return str(row.state)
+
+
 def update_incident_document(conn: Connection, incident_id: str, fields: dict[str, Any]) -> bool:
     """Merge `fields` into one stored incident document (its indexed columns stay as they are);
     False when no incident has that id."""
@@ -86,6 +220,14 @@ def alert_totals(conn: Connection) -> dict[str, int]:
     of them not closed. An incident's own count is the stored alerts it holds."""
     n_alerts, n_placed = conn.execute(select(func.count(), func.count(alerts.c.incident_id))).one()
     n_incidents = conn.execute(select(func.count()).select_from(incidents)).scalar_one()
-    n_open = conn.execute(select(func.count()).select_from(incidents)
-                          .where(incidents.c.state.not_in([str(s) for s in CLOSED_STATES]))).scalar_one()
+    n_open = conn.execute(select(func.count()).select_from(incidents).where(_is_open())).scalar_one()
     return {"alerts": n_alerts, "in_incidents": n_placed, "incidents": n_incidents, "open_incidents": n_open}
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands DateTime back without its zone; everything stored is UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else _utc(value).isoformat()

@@ -18,7 +18,6 @@ from sqlalchemy import Connection
 
 from healthswarm.model import Asset
 from healthswarm.model.incident import CLOSED_STATES
-from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.share.derive import indicators_from_alerts
 from healthswarm.share.sensitive import Sensitive
 from healthswarm.store import Store
@@ -58,8 +57,8 @@ def items_from_store(store: Store, organisation: str, known: Sensitive,
 
     Candidates only: what leaves is what the egress gate releases of them (`service.publish_from_store`)."""
     with store.read() as conn:
-        alerts = [alert_from_dict(d) for d in load_alerts(conn)
-                  if incidents is None or d.get("incident_id") in incidents]
+        alerts = [stored.alert for stored in load_alerts(conn)
+                  if incidents is None or stored.incident_id in incidents]
         devices = device_items(conn, organisation, incidents)
     out: list[tuple[str, dict[str, Any]]] = []
     techniques = sorted({t.id for a in alerts for t in a.techniques})

@@ -79,21 +79,20 @@ def technique_hunt(store: Store, techniques: list[str], organisation: str | None
     with store.read() as conn:
         ours = None if organisation is None else set(conn.execute(
             select(assets.c.id).where(assets.c.organisation == organisation)).scalars())
-        documents = load_alerts(conn)
+        stored = load_alerts(conn)
     first: dict[str, Trace] = {}
-    for doc in reversed(documents):   # oldest first
-        involved = [a for a in doc.get("assets", []) if ours is None or a in ours]
+    for alert in reversed([s.alert for s in stored]):   # oldest first
+        involved = [a for a in alert.assets if ours is None or a in ours]
         if not involved:
             continue
-        shown = {str(t.get("id", "")) if isinstance(t, dict) else str(t) for t in doc.get("techniques", [])}
+        shown = {t.id for t in alert.techniques}
         for technique in wanted:
             if not any(t == technique or t.startswith(technique + ".") for t in shown):
                 continue
             seen = first.get(technique)
             if seen is None:
-                moment = datetime.fromisoformat(str(doc["timestamp"]))
-                first[technique] = Trace(technique, moment, "alerts", None, "techniques", 1,
-                                         f"alert '{doc.get('title', doc.get('rule_id', '?'))}' on {involved[0]}")
+                first[technique] = Trace(technique, alert.timestamp, "alerts", None, "techniques", 1,
+                                         f"alert '{alert.title}' on {involved[0]}")
             else:
                 first[technique] = Trace(seen.value, seen.first_seen, seen.source, seen.record, seen.field,
                                          seen.events + 1, seen.label)
