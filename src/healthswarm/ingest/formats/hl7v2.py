@@ -6,7 +6,7 @@ Batch envelope segments (FHS, BHS, BTS, FTS) belong to no message and carry no e
 passed over. `original` is the message text as written (without MLLP framing); `position` is the
 byte offset just past the message.
 
-Fields (via the `hl7` package): `hl7.message_type` (`ADT^A01`), `hl7.trigger_event`,
+Fields: `hl7.message_type` (`ADT^A01`), `hl7.trigger_event`,
 `hl7.message_structure`, `hl7.control_id`, `hl7.processing_id`, `hl7.version`,
 `hl7.sending_application` / `hl7.sending_facility` / `hl7.receiving_application` /
 `hl7.receiving_facility` (first component, the namespace id), `event.action`.
@@ -143,10 +143,8 @@ class Hl7Format:
         problem = _check_structure(segments)
         if problem:
             return self._reject(source, position, record, raw, problem)
-        import hl7  # imported on use (pure Python, but not needed by other formats)
-
-        # only MSH-3..12, EVN-2..6, PID-2..5 and PV1-2..45 feed fields: parsing just those keeps hl7.parse (pure Python,
-        # ~10 µs per component) from dominating on large messages; every segment was checked above
+        # only MSH-3..12, EVN-2..6, PID-2..5 and PV1-2..45 feed fields: just those are split (every segment was
+        # checked above)
         separator = segments[0][3]
         wanted = [
             separator.join(
@@ -155,22 +153,19 @@ class Hl7Format:
             for segment in segments
             if segment[:3] in _FIELD_SEGMENTS
         ]
-        try:
-            message = hl7.parse("\r".join(wanted))
-            msh = message.segment("MSH")
-        except Exception as exc:  # the hl7 package raises assorted errors for malformed input
-            return self._reject(
-                source, position, record, raw, f"HL7 message not parseable: {type(exc).__name__}: {exc}"
-            )
+        message = _Message("\r".join(wanted))
+        if message.problem:
+            return self._reject(source, position, record, raw, message.problem)
+        msh = message.segment("MSH")
         try:
             fields = _fields(message, msh)
         except (IndexError, KeyError, TypeError, ValueError) as exc:
             return self._reject(source, position, record, raw, f"HL7 fields not readable: {type(exc).__name__}: {exc}")
-        stamp_text = _part(msh, 7)
+        stamp_text = message.part(msh, 7)
         timestamp = parse_dtm(stamp_text)
         if timestamp is None:
-            evn = _segment(message, "EVN")
-            timestamp = parse_dtm(_part(evn, 2)) if evn is not None else None
+            evn = message.segment("EVN")
+            timestamp = parse_dtm(message.part(evn, 2)) if evn is not None else None
         if timestamp is None:
             return self._reject(
                 source,
@@ -326,41 +321,85 @@ def _check_structure(segments: list[str]) -> str:
     return ""
 
 
-def _part(segment: Any, field: int, repetition: int = 0, component: int = 0, sub: int = 0) -> str:
-    """Text of SEG-field[rep].component.sub (0-based below the field), '' when absent."""
-    if segment is None:
-        return ""
-    node: Any = segment
-    for index in (field, repetition, component, sub):
-        if isinstance(node, str):
-            return node if index == 0 else ""
-        try:
-            node = node[index]
-        except IndexError:
-            return ""
-    return str(node)
+class _Message:
+    """The segments of one message as field texts, read as the `hl7` package reads a message (hl7.parse, whose
+    containers cost ~10 µs per component: most of ingest's time on an HL7 feed): SEG-n is split part n (MSH-1 is
+    the field separator itself, MSH-2 the encoding characters), a field's repetitions, components and
+    sub-components are split on demand, an absent part reads ''. tests/test_hl7_reading.py holds it to the
+    package's reading."""
 
+    __slots__ = ("esc", "problem", "segments", "separators")
 
-def _segment(message: Any, name: str) -> Any:
-    try:
-        return message.segment(name)
-    except KeyError:
-        return None
+    def __init__(self, text: str) -> None:
+        text = text.strip()  # as hl7.parse does: the last segment loses trailing white space
+        sep = text[3]
+        # MSH-2 read as hl7.create_parse_plan reads it: component, repetition, escape, sub-component
+        seps = text[3 : text.find(sep, 4)]
+        component = seps[1] if len(seps) > 1 else "^"
+        repetition = seps[2] if len(seps) > 2 else "~"
+        self.esc = seps[3] if len(seps) > 3 else "\\"
+        sub = seps[4] if len(seps) > 4 else "&"
+        self.separators = "\r" + sep + repetition + component + sub
+        # MSH-2 of 3 characters leaves the sub-component separator at its default '&', which MSH-2 may already use;
+        # the hl7 package then fails (on an assertion) once a field holds the component separator: say why instead
+        clash = len(set(self.separators)) < 5
+        self.problem = ""
+        self.segments: dict[str, list[str]] = {}
+        for segment in text.split("\r"):
+            name = segment[:3]
+            if name == "MSH":
+                end = segment.find(sep, 4)
+                body = segment[end + 1 :]
+                fields = ["MSH", sep, segment[4:end], *(body.split(sep) if body else ())]
+            else:
+                body = segment[4:]
+                fields = segment.split(sep)
+            if clash and component in body:
+                self.problem = (f"MSH-2 encoding characters {seps[1:]!r} leave no sub-component separator of its "
+                                "own (the default '&' is one of them): expected 4 distinct characters such as '^~\\&'")
+            # the first segment of a name counts; a bare id (no fields) is no segment to the hl7 package
+            if name not in self.segments and len(segment) > 3:
+                self.segments[name] = fields
 
+    def segment(self, name: str) -> list[str] | None:
+        return self.segments.get(name)
 
-def _repetitions(segment: Any, field: int) -> int:
-    try:
+    def components(self, segment: list[str] | None, field: int, repetition: int = 0, count: int = 1) -> list[str]:
+        """The first `count` components of SEG-field[repetition] (0-based below the field), each its first
+        sub-component; '' for each one absent."""
+        if segment is None or field >= len(segment):
+            return [""] * count
+        _, _, rep, comp, sub = self.separators
         value = segment[field]
-    except IndexError:
-        return 0
-    if not value or isinstance(value[0], str):
-        return 1 if str(value) else 0
-    return len(value)
+        if rep in value:
+            reps = value.split(rep, repetition + 1)
+            value = reps[repetition] if repetition < len(reps) else ""
+        elif repetition:
+            value = ""
+        parts = value.split(comp, count)[:count] if comp in value else [value]
+        if sub in value:
+            parts = [p.split(sub, 1)[0] for p in parts]
+        return parts + [""] * (count - len(parts)) if len(parts) < count else parts
+
+    def part(self, segment: list[str] | None, field: int) -> str:
+        """SEG-field's first component (its first sub-component), '' when absent."""
+        return self.components(segment, field)[0]
+
+    def repetitions(self, segment: list[str], field: int) -> int:
+        value = segment[field] if field < len(segment) else ""
+        return value.count(self.separators[2]) + 1 if value else 0
+
+    def unescape(self, value: str) -> str:
+        if not value or self.esc not in value:
+            return value
+        from hl7.util import unescape  # the package's reading of escape sequences (\\F\\, \\X0D\\, …)
+
+        return unescape(self, value)
 
 
-def _fields(message: Any, msh: Any) -> dict[str, Any]:
-    unescape = message.unescape
-    msg_type, trigger, structure = (_part(msh, 9, 0, c) for c in range(3))
+def _fields(message: _Message, msh: list[str] | None) -> dict[str, Any]:
+    unescape, _part = message.unescape, message.part
+    msg_type, trigger, structure = message.components(msh, 9, 0, 3)
     fields: dict[str, Any] = {
         "event.kind": "event",
         "event.module": "hl7",
@@ -383,20 +422,16 @@ def _fields(message: Any, msh: Any) -> dict[str, Any]:
     put("hl7.receiving_facility", _part(msh, 6))
     put("hl7.security", _part(msh, 8))
     fields["event.action"] = _ACTIONS.get(trigger, f"{msg_type}^{trigger}".lower() if trigger else msg_type.lower())
-    pid = _segment(message, "PID")
+    pid = message.segment("PID")
     if pid is not None:
         identifiers = []
         for field in (3, 2, 4):  # PID-3 is the list; PID-2 and PID-4 are older external/alternate ids
-            for rep in range(_repetitions(pid, field)):
-                ident = unescape(_part(pid, field, rep, 0))
+            for rep in range(message.repetitions(pid, field)):
+                cx = message.components(pid, field, rep, 5)  # CX: id^check digit^scheme^authority^type
+                ident = unescape(cx[0])
                 if ident:
                     identifiers.append(
-                        {
-                            "id": ident,
-                            "type": unescape(_part(pid, field, rep, 4)),
-                            "authority": unescape(_part(pid, field, rep, 3)),
-                            "field": f"PID-{field}",
-                        }
+                        {"id": ident, "type": unescape(cx[4]), "authority": unescape(cx[3]), "field": f"PID-{field}"}
                     )
         if identifiers:
             fields["patient.id"] = identifiers[0]["id"]
@@ -404,16 +439,16 @@ def _fields(message: Any, msh: Any) -> dict[str, Any]:
             mrn = next((i["id"] for i in identifiers if i["type"] == "MR"), None)
             if mrn:
                 fields["patient.mrn"] = mrn
-        family, given, middle = (unescape(_part(pid, 5, 0, c)) for c in range(3))
+        family, given, middle = (unescape(c) for c in message.components(pid, 5, 0, 3))
         name = ", ".join(p for p in (family, " ".join(p for p in (given, middle) if p)) if p)
         if name:
             fields["patient.name"] = name
-    evn = _segment(message, "EVN")
+    evn = message.segment("EVN")
     if evn is not None and (occurred := parse_dtm(_part(evn, 6))) is not None:
         fields["hl7.event_occurred"] = occurred.isoformat()
-    pv1 = _segment(message, "PV1")
+    pv1 = message.segment("PV1")
     if pv1 is not None:
-        _visit(fields, pv1, put, unescape)
+        _visit(fields, message, pv1, put)
     summary = f"HL7 {fields['hl7.message_type']}"
     if "hl7.control_id" in fields:
         summary += f" {fields['hl7.control_id']}"
@@ -431,30 +466,33 @@ _CLINICIANS = (("attending_doctor", 7), ("referring_doctor", 8), ("admitting_doc
 _LOCATION = (("ward", 0), ("room", 1), ("bed", 2), ("facility", 3), ("building", 6), ("floor", 7))
 
 
-def _visit(fields: dict[str, Any], pv1: Any, put: Any, unescape: Any) -> None:
+def _visit(fields: dict[str, Any], message: _Message, pv1: list[str], put: Any) -> None:
     """PV1 as fields, so later stages (privacy monitoring, asset ties) need not re-read the message:
     `hl7.patient_class` (PV1-2), `hl7.location` (PV1-3 as written) and `hl7.location.ward` (its point of
     care, the ward or unit) / `.room` / `.bed` / `.facility` / `.building` / `.floor`,
     `hl7.hospital_service` (PV1-10), and for the attending (PV1-7), referring (PV1-8) and admitting
     (PV1-17) clinician `hl7.<role>.id` and `hl7.<role>.name` ("FAMILY, GIVEN MIDDLE")."""
+    unescape, _part = message.unescape, message.part
     put("hl7.patient_class", _part(pv1, 2))
-    parts = [_part(pv1, 3, 0, c) for c in range(8)]
+    location = message.components(pv1, 3, 0, 8)
+    parts = list(location)
     while parts and not parts[-1]:
         parts.pop()
     if parts:
         fields["hl7.location"] = "^".join(unescape(p) for p in parts)
     for name, index in _LOCATION:
-        put(f"hl7.location.{name}", _part(pv1, 3, 0, index))
+        put(f"hl7.location.{name}", location[index])
     put("hl7.hospital_service", _part(pv1, 10))
     for name, index in (("admit_time", 44), ("discharge_time", 45)):
         if (when := parse_dtm(_part(pv1, index))) is not None:
             fields[f"hl7.{name}"] = when.isoformat()
     for role, field in _CLINICIANS:
-        put(f"hl7.{role}.id", _part(pv1, field, 0, 0))
-        more = [unescape(_part(pv1, field, rep, 0)) for rep in range(1, _repetitions(pv1, field))]
+        ident, family, given, middle = message.components(pv1, field, 0, 4)
+        put(f"hl7.{role}.id", ident)
+        more = [unescape(message.components(pv1, field, rep)[0]) for rep in range(1, message.repetitions(pv1, field))]
         if any(more):
             fields[f"hl7.{role}.ids"] = [fields.get(f"hl7.{role}.id", ""), *(m for m in more if m)]
-        family, given, middle = (unescape(_part(pv1, field, 0, c)) for c in (1, 2, 3))
+        family, given, middle = unescape(family), unescape(given), unescape(middle)
         display = ", ".join(p for p in (family, " ".join(p for p in (given, middle) if p)) if p)
         if display:
             fields[f"hl7.{role}.name"] = display
