@@ -27,8 +27,8 @@ class PluginError(HealthswarmError):
 
 
 class UnknownPluginError(InputError, KeyError):
-    """No plug-in of that name. A KeyError too, so `name in registry`-style callers keep working;
-    `args[0]` is the message without a location, for callers that put their own in front."""
+    """No plug-in of that name. A KeyError too, for callers that look names up like dict keys; without a
+    location, `args[0]` is the bare message, for callers that put their own in front."""
 
     def __init__(self, problem: Problem, message: str) -> None:
         super().__init__(problem)
@@ -116,10 +116,10 @@ class Registry(Generic[T]):
             elif (ep := self._plugins().get(name)) is not None:
                 self._load_entry_point(ep)
             else:
-                expected = "one of " + ", ".join(sorted(self.names()))
-                message = f"unknown {self.kind} {name!r}"
-                raise UnknownPluginError(Problem(where or Location(f"<{self.kind}>"), message, expected),
-                                         f"{message} (expected {expected})")
+                problem = Problem(where or Location(f"<{self.kind}>"), f"unknown {self.kind} {name!r}",
+                                  "one of " + ", ".join(sorted(self.names())))
+                # no location given: the caller puts its own (`--format: unknown format …`)
+                raise UnknownPluginError(problem, str(problem) if where else str(problem).partition(": ")[2])
         return self._items[name]
 
     def all(self) -> list[T]:
