@@ -155,7 +155,7 @@ def test_hybrid_runs_in_detect_with_unusual_features_and_attack_ids(cic: Path, t
     assert report["models"]["hyb"]["scored"] == len(held)
     store = Store.open(f"sqlite:///{(ws / 'healthswarm.db').resolve()}")
     with store.read() as conn:
-        alerts = [a for a in load_alerts(conn) if a["detector"] == "hyb"]
+        alerts = [a.as_dict() for a in load_alerts(conn) if a.alert.detector == "hyb"]
     ddos_lines = {i + 2 for i, r in enumerate(held) if label(r) == "DDoS"}
     assert len(ddos_lines) == 60
     hits = [a for a in alerts if a["events"][0]["record"] in ddos_lines]
@@ -203,6 +203,34 @@ def test_drift_alert_when_benign_traffic_changes(cic: Path) -> None:
         event = Event(when, {"destination.ip": "10.0.0.1"}, dict(zip(header, r, strict=True)), source="t", record=i,
                       key=str(i))
         detector.observe(event)
-        drift += [i for a in detector.drain() if a.rule_id == "novelty/drift"]
+        drift += [(i, a) for a in detector.drain() if a.detector == "drift"]
     assert detector.stats.scored == 700
-    assert drift and drift[0] >= 300  # quiet on benign flows, fires once the traffic is unlike them
+    assert drift and drift[0][0] >= 300  # quiet on benign flows, fires once the traffic is unlike them
+    moved = {f["feature"] for f in drift[0][1].details["features"]}
+    assert moved & grown and drift[0][1].rule_id == "novelty/drift"  # it names what moved
+
+
+def test_source_windows_catch_a_scan_the_hybrid_never_learned(cic: Path) -> None:
+    from healthswarm.detect.learn.novelty_detector import NoveltyDetector
+    from healthswarm.model import Event
+
+    data = read_labelled([cic])
+    result = leave_out("hybrid", [], "PortScan", {"n_estimators": 20}, data=data)
+    assert result["flagged"] >= 0.8 and result["flagged_as"]["novel"] >= 0.8 * result["target_rows"]
+    assert result["false_alarm_rate"] <= 0.05  # 270 held-out benign flows: a handful at most
+    no_scan = np.flatnonzero(~matches(data, "PortScan"))
+    model = HybridModel.from_data(data, no_scan, n_estimators=20)
+    assert model.windows is not None and "windows" in model.card.metrics["calibration"]
+    detector = NoveltyDetector(model, budget_per_day=10**6)
+    header = cic.read_text().splitlines()[0].split(",")
+    scans = [dict(zip(header, line.split(","), strict=True)) for line in cic.read_text().splitlines()[1:]
+             if label(line) == "Portscan"]
+    alerts = []
+    for i, row in enumerate(scans):
+        fields = {"source.ip": row["Src IP"], "destination.ip": row["Dst IP"], "destination.port": int(row["Dst Port"])}
+        alert = detector.observe(Event(datetime(2026, 3, 1, tzinfo=UTC), fields, row, source="t", record=i, key=str(i)))
+        alerts += [alert] if alert is not None else []
+    windowed = [a for a in alerts if a.rule_id == "hybrid/novel-source"]
+    assert len(windowed) >= 0.8 * len(scans)
+    assert all([t.id for t in a.techniques] == ["T1046"] for a in windowed)  # a scan: Network Service Discovery
+    assert all("port_fanout" in a.description and a.details["window"] for a in windowed)

@@ -56,7 +56,7 @@ def detect(ws: Path, *args: str) -> dict:
 def model_alerts(ws: Path, model: str) -> list[dict]:
     store = Store.open(f"sqlite:///{(ws / 'healthswarm.db').resolve()}")
     with store.read() as conn:
-        return [a for a in load_alerts(conn) if a["detector"] == model]
+        return [a.as_dict() for a in load_alerts(conn) if a.alert.detector == model]
 
 
 def label_of(line: str, header: list[str], column: str) -> str:

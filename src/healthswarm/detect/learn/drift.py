@@ -11,12 +11,19 @@ passes `threshold` and `update` returns True once; the test then starts over fro
 `delta` is the change too small to matter, `threshold` (λ) trades detection delay against false
 detections; `warmup` readings pass before any detection. Only rises are detected: a model scoring its
 stream lower than before is not failing to fit it.
+
+`FeatureDrift` says which features moved, and `drift_alert` is the alert the model detectors raise
+(detector `drift`), so a drifting model shows up beside, not inside, its own detections.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+from healthswarm.model import Alert, Event, EventRef
 
 
 @dataclass(slots=True)
@@ -31,6 +38,7 @@ class PageHinkley:
     reference: float = 0.0  # the mean before the last detection (or so far)
     recent: float = 0.0  # exponential mean of the last ~50 values
     detections: int = 0
+    span: int = 0  # readings from the last start to the last detection
 
     def update(self, x: float) -> bool:
         self.count += 1
@@ -41,11 +49,53 @@ class PageHinkley:
         if self.count < self.warmup or self.cumulative - self.minimum <= self.threshold:
             return False
         self.detections += 1
-        self.reference = self.mean
+        self.reference, self.span = self.mean, self.count
         self.count, self.mean, self.cumulative, self.minimum = 0, 0.0, 0.0, 0.0
         return True
 
     def as_dict(self) -> dict[str, Any]:
         return {"method": "page-hinkley", "delta": self.delta, "threshold": self.threshold, "warmup": self.warmup,
                 "reference_mean": round(self.reference, 4), "recent_mean": round(self.recent, 4),
-                "detections": self.detections}
+                "span": self.span, "detections": self.detections}
+
+
+class FeatureDrift:
+    """Which features moved when a score stream drifts: an exponential mean (last ~`span` values) of each
+    feature, in spreads from the centre of what the model was trained on."""
+
+    def __init__(self, names: list[str], centre: np.ndarray, spread: np.ndarray, span: int = 50) -> None:
+        self.names = names
+        self.centre = np.asarray(centre, dtype=np.float64)
+        self.spread = np.maximum(np.asarray(spread, dtype=np.float64), 1e-9)
+        self.rate = 1 / span
+        self.recent: np.ndarray | None = None
+
+    def update(self, values: np.ndarray) -> None:
+        z = (np.asarray(values, dtype=np.float64) - self.centre) / self.spread
+        self.recent = z if self.recent is None else self.recent + (z - self.recent) * self.rate
+
+    def drifting(self, top: int = 3) -> list[dict[str, Any]]:
+        """The `top` features furthest from the training centre lately (at least one spread away)."""
+        if self.recent is None:
+            return []
+        order = np.argsort(-np.abs(self.recent), kind="stable")[:top]
+        return [{"feature": self.names[i], "recent_spreads_from_training": round(float(self.recent[i]), 2)}
+                for i in order if abs(self.recent[i]) >= 1]
+
+
+def drift_alert(model: str, kind: str, event: Event, test: PageHinkley, features: list[dict[str, Any]],
+                what: str) -> Alert:
+    """The alert that a model no longer fits what it watches (`what`: "the traffic", "fridge f-1")."""
+    moved = ", ".join(f"{f['feature']} ({f['recent_spreads_from_training']:+g} spreads)" for f in features)
+    return Alert(
+        detector="drift", rule_id=f"{kind}/drift", title=f"model {model} no longer fits {what}", level="low",
+        timestamp=event.timestamp, events=(EventRef(event.source, event.record, event.key, event.timestamp),),
+        assets=tuple(a for a in (event.fields.get("asset.id"), event.fields.get("destination.asset.id")) if a),
+        tags=("healthswarm.learn", kind, "drift"),
+        description=(f"the scores of model {model} on {what} rose from a mean of {test.reference:.2f} to "
+                     f"{test.recent:.2f} over {test.span} events (Page-Hinkley); "
+                     + (f"drifting: {moved}" if moved else "no single feature moved; their combination did")
+                     + ". The device or the traffic has changed, or an attack lasts: review it, and retrain the "
+                     "model on current data"),
+        details={"drift": test.as_dict(), "model": model, "features": features},
+    )

@@ -50,11 +50,11 @@ def matches(data: LabelledData, target: str) -> np.ndarray:
     return out
 
 
-def _flagged(model: Any, data: LabelledData) -> np.ndarray:
-    predict_and_score = getattr(model, "predict_and_score", None)
-    if predict_and_score is None:
-        return np.asarray(model.predict_many(data.table), dtype=object) != data.benign
-    return np.asarray(predict_and_score(data.table, "other")[0], dtype=object) != data.benign
+def _labels(model: Any, data: LabelledData) -> np.ndarray:
+    """Predicted labels of flows taken as one stream (a hybrid's source windows need their neighbours)."""
+    from healthswarm.detect.learn.training import assess
+
+    return np.asarray(assess(model, data, "other")[0], dtype=object)
 
 
 def leave_out(kind: str | type, paths: Sequence[Path], target: str, params: dict[str, Any] | None = None,
@@ -77,18 +77,17 @@ def leave_out(kind: str | type, paths: Sequence[Path], target: str, params: dict
     model = cls.from_data(data, train_idx, **(params or {}))
     benign_test = test_idx[data.labels[test_idx] == data.benign]
     target_idx = np.flatnonzero(out)
-    flagged_target = _flagged(model, data.take(target_idx))
-    flagged_benign = _flagged(model, data.take(benign_test))
+    # one stream of the held-out benign flows and the left-out class, as a network would carry them
+    labels = _labels(model, data.take(np.concatenate([benign_test, target_idx])))
+    flagged_benign = labels[: len(benign_test)] != data.benign
+    labels = labels[len(benign_test):]
+    flagged_target = labels != data.benign
     per_class = {}
     for label in sorted(set(data.labels[target_idx])):
         sel = data.labels[target_idx] == label
         per_class[str(label)] = {"rows": int(sel.sum()), "flagged": round(float(flagged_target[sel].mean()), 4)}
-    named = None
-    predict_and_score = getattr(model, "predict_and_score", None)
-    if predict_and_score is not None:  # what the flagged rows were called: a known class, or "novel"
-        labels = np.asarray(predict_and_score(data.take(target_idx).table, "other")[0], dtype=object)
-        values, counts = np.unique(labels[labels != data.benign], return_counts=True)
-        named = {str(v): int(c) for v, c in sorted(zip(values, counts, strict=True), key=lambda p: -p[1])[:5]}
+    values, counts = np.unique(labels[flagged_target], return_counts=True)  # a known class, or "novel"
+    named = {str(v): int(c) for v, c in sorted(zip(values, counts, strict=True), key=lambda p: -p[1])[:5]}
     return {
         "left_out": target, "classes": sorted(str(c) for c in set(data.labels[target_idx])),
         "kind": kind if isinstance(kind, str) else getattr(kind, "kind", "") or kind.__name__,

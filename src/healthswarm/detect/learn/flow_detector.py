@@ -32,9 +32,12 @@ _T = {
     "T1110": ("Brute Force", "TA0006", "credential-access"),
     "T1190": ("Exploit Public-Facing Application", "TA0001", "initial-access"),
     "T1071": ("Application Layer Protocol", "TA0011", "command-and-control"),
+    # ATT&CK for ICS, for floods and scans of industrial protocol ports (windows.techniques)
+    "T0814": ("Denial of Service", "TA0107", "inhibit-response-function"),
+    "T0846": ("Remote System Discovery", "TA0102", "discovery-ics"),
 }
 _TACTICS = {"TA0040": "Impact", "TA0007": "Discovery", "TA0006": "Credential Access", "TA0001": "Initial Access",
-            "TA0011": "Command and Control"}
+            "TA0011": "Command and Control", "TA0107": "Inhibit Response Function", "TA0102": "Discovery"}
 
 
 def canonical(name: str) -> str:

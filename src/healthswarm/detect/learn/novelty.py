@@ -32,7 +32,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
@@ -47,6 +47,9 @@ from healthswarm.detect.learn.flow_classifier import LAYOUT_FEATURES, FlowClassi
 from healthswarm.detect.learn.registry import register
 from healthswarm.detect.learn.table import Table
 from healthswarm.errors import InputError, Location, Problem
+
+if TYPE_CHECKING:
+    from healthswarm.detect.learn.windows import WindowModel
 
 METHODS = ("knn", "isolation-forest", "autoencoder")
 NOVEL = "novel"
@@ -309,13 +312,15 @@ class HybridModel(Classifier):
 
     kind = "hybrid"
     layouts = tuple(LAYOUT_FEATURES)
+    windows: WindowModel | None = None  # source windows, learned by `from_data` on flows with sources
 
     def __init__(self, layout: str = "cicflowmeter", method: str = "knn", budget: float = DEFAULT_BUDGET,
-                 n_estimators: int = 100, seed: int = 0) -> None:
+                 n_estimators: int = 100, seed: int = 0, windows: bool = True) -> None:
         super().__init__()
         _check(layout, method, budget)
         self.layout = layout
-        self.params = {"method": method, "budget": budget, "n_estimators": n_estimators, "seed": seed}
+        self.params = {"method": method, "budget": budget, "n_estimators": n_estimators, "seed": seed,
+                       "windows": windows}
         self.classifier = FlowClassifier(layout=layout, n_estimators=n_estimators, seed=seed, oob=True)
         self.novelty = NoveltyModel(layout=layout, method=method, budget=budget / 2, seed=seed)
         self.benign = self.classifier.benign
@@ -326,7 +331,38 @@ class HybridModel(Classifier):
     def from_data(cls, data: LabelledData, train: np.ndarray, **params: Any) -> HybridModel:
         model = cls(layout=data.layout, **params)
         model.learn_many(data.table.take(train), data.labels[train])
+        if model.params["windows"] and len(data.peers) == len(data) and len(data.hosts) == len(data):
+            model.learn_windows(data.take(train))
         return model
+
+    def learn_windows(self, data: LabelledData) -> None:
+        """Learn the windows (`windows.py`) of the benign flows among these, as a stream of their own: a
+        host that is also an attack source (Infiltration on CIC-IDS2017 scans from a user's PC) would
+        otherwise teach its scan as benign."""
+        from healthswarm.detect.learn.windows import WindowModel
+
+        benign = data.take(np.flatnonzero(data.labels == self.benign))
+        summaries = self._summaries(benign)
+        full = ~np.isnan(summaries).any(axis=1)
+        self.windows = WindowModel().fit(summaries[full], benign.times[full])
+        self._record_thresholds()
+
+    def _summaries(self, data: LabelledData) -> np.ndarray:
+        from healthswarm.detect.learn.windows import INPUTS, summarise
+
+        inputs = np.column_stack([np.asarray(data.table.columns[c], dtype=np.float64) for c in INPUTS])
+        return summarise(data.hosts, data.peers, data.times, inputs)
+
+    def predict_data(self, data: LabelledData, unseen: str = "error", share: float | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """As `predict_and_score`, over flows with their sources and times: a flow neither model flags is
+        still `novel` when its source's window is (`windows.py`, half of the share of benign windows)."""
+        labels, score = self.predict_and_score(data.table, unseen, share)
+        if self.windows is None or len(data.peers) != len(data):
+            return labels, score
+        raw = self.windows.raw(self._summaries(data))
+        flagged = (labels == self.benign) & (raw >= self.window_threshold(share))
+        return np.where(flagged, NOVEL, labels).astype(object), np.maximum(score, self.windows.calibration.rank(raw))
 
     @property
     def spec(self) -> FeatureSpec | None:
@@ -349,26 +385,35 @@ class HybridModel(Classifier):
         p_attack = self.classifier._attack_probability(np.nan_to_num(oob, nan=0.0))
         known = ~np.isnan(oob).any(axis=1)
         self.forest_calibration = Calibration.of(p_attack[(self.classifier._y == self.benign) & known])
-        half = self.params["budget"] / 2
-        self.forest_threshold = self.forest_calibration.threshold(half)
-        self.novelty_threshold = self.novelty.threshold(half)
         self.card.features = self.classifier.features
         self.card.classes = self.classes
+        self._record_thresholds()
+
+    def _record_thresholds(self) -> None:
+        t_forest, t_novel = self.thresholds()
         self.card.metrics["calibration"] = {
-            "budget_share_of_benign": self.params["budget"], "forest_threshold": round(self.forest_threshold, 6),
-            "novelty_threshold": round(self.novelty_threshold, 6),
-            "benign_oob_rows": len(self.forest_calibration.scores),
+            "budget_share_of_benign": self.params["budget"], "forest_threshold": round(t_forest, 6),
+            "novelty_threshold": round(t_novel, 6), "benign_oob_rows": len(self.forest_calibration.scores),
             "benign_novelty_calibration_rows": len(self.novelty.calibration.scores)}
+        if self.windows is not None:
+            self.card.metrics["calibration"]["windows"] = {
+                "benign_windows": len(self.windows.calibration.scores),
+                "threshold": round(self.windows.threshold(self.params["budget"] / 2), 6)}
 
     def learn_one(self, x: Mapping[str, Any], y: Any = None) -> None:
         self.classifier.learn_one(x, y)
         self.novelty.learn_one(x, y)
 
     def thresholds(self, share: float | None = None) -> tuple[float, float]:
-        """(forest, novelty) thresholds for a share of benign flows flagged (half each)."""
-        if share is None:
-            return self.forest_threshold, self.novelty_threshold
-        return self.forest_calibration.threshold(share / 2), self.novelty.threshold(share / 2)
+        """(forest, novelty) thresholds for a share of benign flows flagged (default: the budget): half
+        each, or a quarter each when the source windows take the other half."""
+        part = (self.params["budget"] if share is None else share) / (4 if self.windows is not None else 2)
+        return self.forest_calibration.threshold(part), self.novelty.threshold(part)
+
+    def window_threshold(self, share: float | None = None) -> float:
+        """The source windows' threshold: half the share (see `thresholds`)."""
+        assert self.windows is not None
+        return self.windows.threshold((self.params["budget"] if share is None else share) / 2)
 
     def judge(self, proba: np.ndarray, raw: np.ndarray, share: float | None = None
               ) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,13 @@ a flood or scan is aimed at. On top, the pipeline's cap per source, class and da
 Feature rows are built from the event as the flow classifier's detector builds them (CICFlowMeter or
 NSL-KDD columns in `event.original`; skips counted by reason). Alerts of a known class name it with its
 ATT&CK techniques (as the flow classifier's do); novel flows say which features were unusual and how
-far outside the benign range they lie.
+far outside the benign range they lie. A hybrid with source windows (`windows.py`) also keeps each
+source's last flows: when the forest names nothing and the window is unlike benign sources', the alert
+(`<kind>/novel-source`) names the window features that were unusual and the ATT&CK techniques the
+behaviour implies (scan T1046, flood T1498/T1499, against an ICS port also T0846/T0814).
+
+When the calibrated novelty rank of the flows rises and stays up (Page-Hinkley), an alert of detector
+`drift` says the model no longer fits the traffic and which features moved (`drift.py`).
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from healthswarm.detect.learn.datasets.cicflowmeter import RATE_COLUMNS
-from healthswarm.detect.learn.drift import PageHinkley
-from healthswarm.detect.learn.flow_detector import FlowDetector
-from healthswarm.detect.learn.novelty import NOVEL, HybridModel, NoveltyModel, describe_unusual
+from healthswarm.detect.learn.drift import FeatureDrift, PageHinkley, drift_alert
+from healthswarm.detect.learn.flow_detector import _T, _TACTICS, FlowDetector
+from healthswarm.detect.learn.novelty import NOVEL, HybridModel, NoveltyModel, describe_unusual, signed_log
 from healthswarm.detect.learn.pipeline import DEFAULT_BUDGET, AlertBudget, ModelStats
-from healthswarm.model import Alert, Event, EventRef
+from healthswarm.detect.learn.windows import FEATURES, INPUTS, SourceWindows, techniques
+from healthswarm.model import Alert, AttackRef, Event, EventRef
 
 
 class AssetBudget:
@@ -78,7 +85,12 @@ class NoveltyDetector(FlowDetector):
         self._shapes: dict[tuple[str, ...], list[str] | str] = {}
         self._top = ([int(i) for i in np.argsort(-self.hybrid.classifier.importances(), kind="stable")[:3]]
                      if self.hybrid else [])
+        self.windows = self.hybrid.windows if self.hybrid is not None else None
+        self.sources = SourceWindows()
+        self._window_inputs = [self._numeric.index(c) for c in INPUTS] if self.windows is not None else []
         self.drift = PageHinkley()
+        profile = self.novelty.profile
+        self.moved = FeatureDrift(profile.names, profile.centre, profile.spread)
         self.drift_alerts = 0
         self._pending: list[Alert] = []
 
@@ -91,18 +103,29 @@ class NoveltyDetector(FlowDetector):
         share = self.assets.share(asset_of(event.fields), event.timestamp.date())
         raw = float(self.novelty.raw_rows(row.reshape(1, -1))[0])
         rank = float(self.novelty.calibration.rank(np.asarray([raw]))[0])
-        alert = self._judge(event, row, raw, rank, share)
+        alert = self._judge(event, row, raw, rank, share, self._window(event, row))
+        self.moved.update(signed_log(row[: len(self._numeric)]))
         if self.drift.update(rank):
             self.drift_alerts += 1
-            self._pending.append(self._drift_alert(event))
+            self._pending.append(drift_alert(self.name, self.kind, event, self.drift, self.moved.drifting(),
+                                             "the traffic"))
         return alert
+
+    def _window(self, event: Event, row: np.ndarray) -> np.ndarray | None:
+        """The summary of this flow's source window (`windows.py`), None while it is not full."""
+        if self.windows is None:
+            return None
+        f = event.fields
+        return self.sources.add(str(f.get("source.ip") or "?"), str(f.get("destination.ip") or "?"),
+                                str(f.get("destination.port") or ""), row[self._window_inputs])
 
     def drain(self) -> list[Alert]:
         """Alerts about the model itself (drift) since the last call; `ModelDetector` passes them on."""
         out, self._pending = self._pending, []
         return out
 
-    def _judge(self, event: Event, row: np.ndarray, raw: float, rank: float, share: float) -> Alert | None:
+    def _judge(self, event: Event, row: np.ndarray, raw: float, rank: float, share: float,
+               window: np.ndarray | None) -> Alert | None:
         if self.hybrid is not None:
             t_forest, t_novel = self.hybrid.thresholds(share)
             label, p_attack, proba = self.hybrid.classifier.classify_row(row)
@@ -112,6 +135,11 @@ class NoveltyDetector(FlowDetector):
                               if c != self.hybrid.benign]
                     label = max(attack, key=lambda cp: cp[1])[0]
                 return self._allowed(event, label, lambda src: self._alert(event, label, p_attack, proba, row, src))
+            if window is not None and self.windows is not None:
+                w_raw = float(self.windows.raw(window)[0])
+                if w_raw >= self.hybrid.window_threshold(share):
+                    return self._allowed(event, "novel-source",
+                                         lambda src: self._window_alert(event, window, w_raw, share, src))
         else:
             t_novel = self.novelty.threshold(share)
         if raw < t_novel:
@@ -149,15 +177,28 @@ class NoveltyDetector(FlowDetector):
                      "unusual": unusual, "model": self.name, "source": src, "destination": dst},
         )
 
-    def _drift_alert(self, event: Event) -> Alert:
-        d = self.drift
+    def _window_alert(self, event: Event, window: np.ndarray, raw: float, share: float, src: str) -> Alert:
+        assert self.windows is not None
+        f = event.fields
+        port = f.get("destination.port")
+        unusual = self.windows.unusual(window)
+        found = techniques(unusual, window, None if port is None else str(port))
+        tactics = dict.fromkeys(_T[t][1] for t in found)
+        beyond = raw > self.windows.calibration.scores[-1]
+        assets = tuple(a for a in (f.get("source.asset.id"), f.get("destination.asset.id")) if a)
+        behaviour = ("scanning" if "T1046" in found else "flooding one service" if found else "unusual")
         return Alert(
-            detector=self.name, rule_id=f"{self.kind}/drift", title=f"model {self.name} no longer fits the traffic",
-            level="low", timestamp=event.timestamp,
+            detector=self.name, rule_id=f"{self.kind}/novel-source", level="high" if beyond or found else "medium",
+            title=f"{src}: last {self.sources.size} flows {behaviour}", timestamp=event.timestamp,
             events=(EventRef(event.source, event.record, event.key, event.timestamp),),
-            tags=("healthswarm.learn", self.kind, "drift"),
-            description=(f"the calibrated novelty rank of scored flows rose from a mean of {d.reference:.2f} to "
-                         f"{d.recent:.2f} over {d.count} flows (Page-Hinkley); benign traffic has changed or an "
-                         "attack lasts: review it, and retrain the model on current benign traffic"),
-            details={"drift": d.as_dict(), "model": self.name},
+            techniques=tuple(AttackRef(t, _T[t][0]) for t in found),
+            tactics=tuple(AttackRef(t, _TACTICS[t], next(v[2] for v in _T.values() if v[1] == t)) for t in tactics),
+            assets=assets, tags=("healthswarm.learn", self.kind, "novelty", "windows"),
+            description=(f"model {self.name}: the last {self.sources.size} flows of {src} are less like benign "
+                         f"sources' than {'every' if beyond else 'all but ' + format(share / 2, '.2%') + ' of the'} "
+                         f"benign windows it was calibrated on; unusual: "
+                         + (describe_unusual(unusual) or "no single feature; their combination")),
+            details={"novelty": round(raw, 4), "class": NOVEL, "share": round(share, 6), "unusual": unusual,
+                     "window": dict(zip(FEATURES, (round(float(v), 4) for v in window), strict=True)),
+                     "model": self.name, "source": src, "destination": str(f.get("destination.ip") or "?")},
         )

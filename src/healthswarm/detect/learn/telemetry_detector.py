@@ -8,6 +8,10 @@ source): two fridges reporting at once must not look like one fridge with bursts
 Events that are not readings of a device kind the model knows, or lack one of its readings, are skipped
 and counted with the reason.
 
+Per stream, Page-Hinkley watches the scores: when they rise and stay up (the GPS tracker moved to a new
+route, a thermostat to a new season) an alert of detector `drift` says the model no longer fits the
+device, and which readings moved, in half-widths of the normal envelope from its centre (`drift.py`).
+
 Stored events reach detection in time order; readings within one second are ordered by event key, not
 by file line, so a burst's rate-of-change features can differ from training (measured in the tests).
 """
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from healthswarm.detect.learn.datasets.toniot import reading
+from healthswarm.detect.learn.drift import FeatureDrift, PageHinkley, drift_alert
 from healthswarm.detect.learn.pipeline import DEFAULT_BUDGET, AlertBudget, ModelStats
 from healthswarm.detect.learn.sequence import SequenceState, names
 from healthswarm.detect.learn.telemetry import TelemetryModel
@@ -48,6 +53,9 @@ class TelemetryDetector:
         self.stats = ModelStats()
         self.budget = AlertBudget(budget_per_day)
         self._streams: dict[tuple[str, str], SequenceState] = {}
+        self._drift: dict[tuple[str, str], tuple[PageHinkley, FeatureDrift]] = {}
+        self.drift_alerts = 0
+        self._pending: list[Alert] = []
 
     def values_of(self, event: Event) -> tuple[str, np.ndarray] | str:
         """(the model's device kind, the readings in its order), or the reason the event has none."""
@@ -83,6 +91,7 @@ class TelemetryDetector:
         state = self._streams.setdefault((device, stream), SequenceState())
         score, row = self.model.score_stream(device, values, event.timestamp.timestamp(), state)
         self.stats.scored += 1
+        self._watch(event, device, stream, values, score)
         if score < THRESHOLD:
             return None
         if not self.budget.allow(stream, device, event.timestamp):
@@ -90,6 +99,24 @@ class TelemetryDetector:
             return None
         self.stats.alerts += 1
         return self._alert(event, device, stream, score, row)
+
+    def _watch(self, event: Event, device: str, stream: str, values: np.ndarray, score: float) -> None:
+        """Page-Hinkley on the device's scores: a raise that lasts means the model no longer fits it."""
+        if (device, stream) not in self._drift:
+            readings, envelope, _ = self.model.devices[device]
+            self._drift[(device, stream)] = (PageHinkley(), FeatureDrift(
+                list(readings), (envelope.low + envelope.high) / 2, (envelope.high - envelope.low) / 2))
+        test, moved = self._drift[(device, stream)]
+        moved.update(values)
+        if test.update(score):
+            self.drift_alerts += 1
+            self._pending.append(drift_alert(self.name, self.kind, event, test, moved.drifting(),
+                                             f"{device} {stream}"))
+
+    def drain(self) -> list[Alert]:
+        """Drift alerts since the last call; `ModelDetector` passes them on."""
+        out, self._pending = self._pending, []
+        return out
 
     def _alert(self, event: Event, device: str, stream: str, score: float, row: np.ndarray) -> Alert:
         readings = self.model.readings(device)

@@ -49,6 +49,9 @@ def split(data: LabelledData, method: str, test: float, seed: int) -> tuple[np.n
 
 def assess(model: Model, data: LabelledData, unseen: str = "error") -> tuple[np.ndarray, np.ndarray]:
     """Predicted label and attack score of every row (`unseen` categories: "error" or "other")."""
+    predict_data = getattr(model, "predict_data", None)
+    if predict_data is not None:  # scores rows with their sources and times (the hybrid's source windows)
+        return predict_data(data, unseen)
     predict_and_score = getattr(model, "predict_and_score", None)
     if predict_and_score is not None:
         return predict_and_score(data.table, unseen)

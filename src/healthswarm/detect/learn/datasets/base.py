@@ -32,6 +32,8 @@ class LabelledData:
     labels: np.ndarray
     benign: str
     hosts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    #: the destination of each flow, "host:port" (CICFlowMeter), for the per-source windows (`windows.py`)
+    peers: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     times: np.ndarray = field(default_factory=lambda: np.empty(0))
     details: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     files: list[DataFile] = field(default_factory=list)
@@ -52,8 +54,8 @@ class LabelledData:
             return a[index] if len(a) else a
 
         return LabelledData(self.layout, self.table.take(index), self.labels[index], self.benign,
-                            pick(self.hosts), pick(self.times), pick(self.details), self.files, self.repaired,
-                            self.strata[index])
+                            pick(self.hosts), pick(self.peers), pick(self.times), pick(self.details), self.files,
+                            self.repaired, self.strata[index])
 
 
 class Layout(Protocol):
@@ -135,8 +137,8 @@ def concat(parts: Sequence[LabelledData]) -> LabelledData:
         for k, v in p.repaired.items():
             repaired[k] = repaired.get(k, 0) + v
     return LabelledData(first.layout, Table(columns, origin), np.concatenate([p.labels for p in parts]),
-                        first.benign, cat("hosts", object), cat("times", float), cat("details", object),
-                        [f for p in parts for f in p.files], repaired,
+                        first.benign, cat("hosts", object), cat("peers", object), cat("times", float),
+                        cat("details", object), [f for p in parts for f in p.files], repaired,
                         np.concatenate([p.strata for p in parts]))
 
 

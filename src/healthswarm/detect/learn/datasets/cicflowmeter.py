@@ -84,6 +84,8 @@ class CicFlowMeterLayout:
         origin = [f"{path}:{i + 2}" for i in range(len(rows))]
         return LabelledData(self.name, Table(columns, origin), labels, BENIGN,
                             hosts=np.asarray([r[index["Src IP"]].strip() for r in rows], dtype=object),
+                            peers=np.asarray([f"{r[index['Dst IP']].strip()}:{r[index['Dst Port']].strip()}"
+                                              for r in rows], dtype=object),
                             times=times, files=[DataFile.of(path, self.name, len(rows))], repaired=repaired)
 
 
