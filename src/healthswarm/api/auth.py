@@ -7,12 +7,11 @@ import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
-from healthswarm.store.api_tables import api_tokens
+from healthswarm.store import tokens
 from healthswarm.store.audit import record_change
 
 ROLES = ("viewer", "analyst", "admin", "peer")
@@ -76,27 +75,25 @@ def create_token(conn: Connection, name: str, role: str, actor: Principal | None
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     name = check_token_name(name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    conn.execute(insert(api_tokens).values(token_hash=hash_token(token), name=name, role=role,
-                                           created=datetime.now(UTC), revoked=False))
+    tokens.save_token(conn, hash_token(token), name, role)
     who = actor or Principal("cli", "admin")
     record_change(conn, who.name, who.role, "token.create", "token", name, None, {"role": role})
     return token
 
 
 def revoke_token(conn: Connection, token_id: int, actor: Principal) -> dict[str, Any] | None:
-    row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+    row = tokens.load_token(conn, token_id)
     if row is None:
         return None
-    conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked=True))
+    tokens.revoke_token(conn, token_id)
     record_change(conn, actor.name, actor.role, "token.revoke", "token", row.name, {"revoked": row.revoked},
                   {"revoked": True})
     return {"id": row.id, "name": row.name, "role": row.role, "revoked": True}
 
 
 def list_tokens(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(select(api_tokens).order_by(api_tokens.c.id))
-    return [{"id": r.id, "name": r.name, "role": r.role, "created": _iso(r.created), "revoked": r.revoked}
-            for r in rows]
+    return [{"id": t.id, "name": t.name, "role": t.role, "created": t.created.isoformat(), "revoked": t.revoked}
+            for t in tokens.load_tokens(conn)]
 
 
 def principal(conn: Connection, token: str) -> Principal | None:
@@ -104,11 +101,7 @@ def principal(conn: Connection, token: str) -> Principal | None:
     if not token or len(token) > 256:
         return None
     digest = hash_token(token)
-    row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest)).first()
+    row = tokens.find_token(conn, digest)
     if row is None or row.revoked or not hmac.compare_digest(row.token_hash, digest):
         return None
     return Principal(row.name, row.role)
-
-
-def _iso(value: datetime) -> str:
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
