@@ -286,8 +286,10 @@ class LeakChecker:
 
         Known values are searched in the whole serialised document; shapes and encodings in its free
         text (identifiers, references, timestamps and hashes hold none, and are most of a bundle)."""
+        # each distinct free string once: keys, names and reference texts repeat across thousands of objects
+        free = "\n".join(dict.fromkeys(_free_strings(bundle)))
         if not any(True for _ in self._value_hits(orjson.dumps(bundle).decode())) and not any(
-                True for _ in self._shape_hits(_PSEUDONYMS.sub(" ", "\n".join(_free_strings(bundle))))):
+                True for _ in self._shape_hits(_PSEUDONYMS.sub(" ", free))):
             return []
         hits: dict[tuple[str, str, str, str], Hit] = {}
         for object_id, path, string in _strings(bundle):
