@@ -49,6 +49,11 @@ def create_app(settings: Settings, engine: Engine | None = None, stream_poll: fl
     from healthswarm.api.risk import router as risk_router
     app.include_router(risk_router)
     app.include_router(swarm.make_router(settings.workspace))
+    from healthswarm.api import discover as discovered
+    from healthswarm.api import history, models
+    app.include_router(discovered.make_router(settings.workspace))
+    app.include_router(history.router)
+    app.include_router(models.make_router(settings.workspace))
     app.include_router(taxii_router(engine, api_root="taxii2/api1"), include_in_schema=False)
     from healthswarm.web import mount
 

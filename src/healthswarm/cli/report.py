@@ -11,8 +11,9 @@ import typer
 
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import console, error_lines
-from healthswarm.detect.service import get_incident, list_alerts
+from healthswarm.detect.service import alert_volume, get_incident, list_alerts
 from healthswarm.inventory.service import get_asset
+from healthswarm.risk.history import load_history, series
 
 app = typer.Typer(help="Reports for people: an incident's timeline, assets, ATT&CK mapping and evidence.",
                   no_args_is_help=True)
@@ -41,7 +42,8 @@ def incident(
             raise typer.Exit(2)
         assets = [a for a in (get_asset(conn, i) for i in found["assets"]) if a is not None]
         alerts, _ = list_alerts(conn, incident=incident_id, limit=10_000)
-    page = incident_html(found, assets, sorted(alerts, key=lambda a: a["timestamp"]), datetime.now(UTC))
+        risk, volume = series(load_history(conn)), alert_volume(conn)
+    page = incident_html(found, assets, sorted(alerts, key=lambda a: a["timestamp"]), datetime.now(UTC), risk, volume)
     target = output or app_.settings.workspace / "reports" / f"{incident_id}.{fmt}"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")

@@ -20,6 +20,7 @@ from healthswarm.risk.aco import AcoParams
 from healthswarm.risk.assess import assess as assess_exposure
 from healthswarm.risk.attack_graph import AttackGraph, build_attack_graph, resolve_targets
 from healthswarm.risk.engine import default_targets, find_campaign, find_paths, parse_attacker
+from healthswarm.risk.history import record_exposures
 from healthswarm.risk.inputs import load_findings_file
 from healthswarm.risk.likelihood import load_likelihood
 from healthswarm.risk.mitigate import build_model, solve
@@ -56,6 +57,7 @@ EpssOpt = Annotated[Path | None, typer.Option("--epss", help="EPSS scores (CSV o
 KevOpt = Annotated[Path | None, typer.Option("--kev", help="CISA KEV catalogue (JSON or CSV)")]
 PolicyOpt = Annotated[Path | None, typer.Option("--zone-policy", help="Zone-to-zone policy (YAML/JSON)")]
 FormatOpt = Annotated[Format, typer.Option("--format")]
+MIN_P = 0.01
 
 
 def _graph(ctx: typer.Context, findings: Path | None, epss: Path | None, kev: Path | None,
@@ -92,14 +94,19 @@ def assess(
     ctx: typer.Context,
     profile: Annotated[list[str] | None, typer.Option("--profile", help="Attacker profile(s) [default: all]")] = None,
     organisation: Annotated[str | None, typer.Option("--org", help="Entries only in this organisation")] = None,
-    min_p: Annotated[float, typer.Option(help="Ignore assets reached with lower probability")] = 0.01,
+    min_p: Annotated[float, typer.Option(help="Ignore assets reached with lower probability")] = MIN_P,
     findings: FindingsOpt = None, epss: EpssOpt = None, kev: KevOpt = None, zone_policy: PolicyOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Exposure per attacker profile and organisation: expected harm and the assets most at risk."""
+    """Exposure per attacker profile and organisation: expected harm and the assets most at risk.
+
+    A whole assessment of the stored state (no --profile, --org or --findings) is kept in the risk history."""
     graph = _graph(ctx, findings, epss, kev, zone_policy)
     attackers = [parse_attacker(p, graph.facts) for p in profile] if profile else list(PROFILES.values())
     exposures = assess_exposure(graph, attackers, organisation, min_p)
+    # the risk history keeps whole assessments of the stored state only, so its points compare with each other
+    recorded = (record_exposures(app_context(ctx).store, graph, exposures)
+                if not profile and organisation is None and findings is None and min_p == MIN_P else [])
     if fmt is Format.json:
         _json({"graph": {"nodes": graph.node_count, "moves": graph.edge_count, "build_seconds": graph.build_seconds,
                          "notes": graph.notes}, "exposures": [e.as_dict() for e in exposures]})
@@ -109,6 +116,8 @@ def assess(
              "most at risk": [f"{r.asset} {r.privilege} p={r.p:.2f}" for r in e.top]} for e in exposures]
     emit(rows, _Full.table, ["profile", "organisation", "expected harm", "assets at risk", "most at risk"],
          title=f"exposure ({graph.node_count} states, {graph.edge_count} moves)")
+    if recorded:
+        console.print(f"[dim]recorded in the risk history: {len(recorded)} organisations[/dim]")
     _notes(graph)
 
 

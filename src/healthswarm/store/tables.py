@@ -199,3 +199,23 @@ ALL_TABLES = (
     organisations, zones, assets, flows, dependencies, advisories, findings, events, quarantine, checkpoints,
     alerts, incidents,
 )
+
+risk_history = Table(
+    "risk_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # one row per organisation per assessment (risk.history): the figures `risk assess` shows for it
+    Column("assessed_at", DateTime(timezone=True), nullable=False),
+    Column("organisation", String(200), nullable=False),
+    # the worst attacker profile's expected harm on the organisation, that profile, and its assets at risk
+    Column("expected_harm", Float, nullable=False),
+    Column("profile", String(64), nullable=False),
+    Column("assets_at_risk", Integer, nullable=False),
+    # every profile's {"expected_harm", "assets_at_risk"}
+    Column("profiles", JSON, nullable=False),
+    Column("source", String(32), nullable=False),  # "risk assess" or "agent"
+    UniqueConstraint("assessed_at", "organisation"),
+)
+Index("ix_risk_history_organisation_assessed_at", risk_history.c.organisation, risk_history.c.assessed_at)
+
+ALL_TABLES += (risk_history,)  # appended here: `Store.clear` empties it with the rest

@@ -1,16 +1,19 @@
 """An incident report as one self-contained HTML page: summary, timeline, assets, ATT&CK mapping, evidence and
-a chart of alerts over time (matplotlib, embedded as a base64 PNG)."""
+charts (matplotlib, embedded as base64 PNGs): the incident's alerts over time, the risk of each organisation
+over time (`risk.history`, as the dashboard's panel) and the alert volume per detector (as the dashboard's panel)."""
 
 from __future__ import annotations
 
 import base64
 import io
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from healthswarm.model import LEVELS
+from healthswarm.risk.history import RiskPoint
 
 COLOURS = ["#8a96a3", "#3fa34d", "#d6b000", "#f07a1a", "#e5383b"]
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2rem auto;color:#1b1f24}
@@ -24,16 +27,29 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-def alerts_chart(timeline: list[dict[str, Any]]) -> str:
-    """A PNG (base64) of the incident's alerts over time, one row per level; '' without matplotlib or alerts."""
-    if not timeline:
-        return ""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _png(fig: Any, plt: Any) -> str:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def alerts_chart(timeline: list[dict[str, Any]]) -> str:
+    """A PNG (base64) of the incident's alerts over time, one row per level; '' without matplotlib or alerts."""
+    plt = _pyplot() if timeline else None
+    if plt is None:
         return ""
     fig, ax = plt.subplots(figsize=(9, 2.6), dpi=100)
     for level_index, level in enumerate(LEVELS):
@@ -45,16 +61,52 @@ def alerts_chart(timeline: list[dict[str, Any]]) -> str:
     ax.set_title("Alerts over time (UTC)")
     ax.grid(axis="x", alpha=0.3)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return _png(fig, plt)
+
+
+def risk_chart(history: Mapping[str, Sequence[RiskPoint]]) -> str:
+    """A PNG (base64) of each organisation's risk over time, one line each (the dashboard's "Risk of each
+    organisation over time"); '' without matplotlib or points."""
+    plt = _pyplot() if any(history.values()) else None
+    if plt is None:
+        return ""
+    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
+    for org, points in history.items():
+        ax.plot([p.assessed_at for p in points], [p.expected_harm for p in points], marker="o", markersize=3,
+                label=f"{org} ({points[-1].expected_harm:.2f})")
+    ax.set_ylabel("expected harm")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Risk of each organisation over time (UTC): the worst attacker profile's expected harm")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.autofmt_xdate()
+    return _png(fig, plt)
+
+
+def volume_chart(volume: Mapping[str, Any]) -> str:
+    """A PNG (base64) of the stored alerts per detector over time (`detect.service.alert_volume`, what the
+    dashboard's "Alert volume per detector" shows): one line per detector; '' without matplotlib or alerts."""
+    plt = _pyplot() if volume.get("detectors") else None
+    if plt is None:
+        return ""
+    times = [datetime.fromisoformat(b) for b in volume["buckets"]]
+    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
+    for d in volume["detectors"]:
+        ax.step(times, d["counts"], where="post", label=f"{d['detector']} ({d['total']})")
+    ax.set_yscale("symlog")
+    ax.set_ylabel(f"alerts per {volume['bucket_seconds'] // 60} min")
+    ax.set_title("Alert volume per detector (UTC)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.autofmt_xdate()
+    return _png(fig, plt)
 
 
 def incident_html(incident: dict[str, Any], assets: list[dict[str, Any]], alerts: list[dict[str, Any]],
-                  generated: datetime) -> str:
-    """The report page; `assets` are the affected assets' details, `alerts` the incident's alerts (evidence)."""
+                  generated: datetime, risk: Mapping[str, Sequence[RiskPoint]] | None = None,
+                  volume: Mapping[str, Any] | None = None) -> str:
+    """The report page; `assets` are the affected assets' details, `alerts` the incident's alerts (evidence),
+    `risk` the risk history per organisation and `volume` the stored alerts per detector (context plots)."""
     sev = int(incident["severity"])
     techniques: Counter[tuple[str, str]] = Counter()
     for a in alerts:
@@ -97,5 +149,10 @@ def incident_html(incident: dict[str, Any], assets: list[dict[str, Any]], alerts
         refs = "<br>".join(f"<code>{_e(ev['source'])}#{_e(ev['record'])}</code>" for ev in a.get("events", ())[:10])
         parts.append(f"<tr><td>{_e(a['timestamp'])}<br>{_e(a['level'])}: {_e(a['title'])}</td>"
                      f"<td>{_e(a['detector'])}<br><code>{_e(a['rule_id'])}</code></td><td>{refs}</td></tr>")
-    parts.append("</table></body></html>\n")
+    context = [(title, chart) for title, chart in (("Risk of each organisation over time", risk_chart(risk or {})),
+                                                   ("Alert volume per detector", volume_chart(volume or {}))) if chart]
+    parts.append("</table>")
+    for title, chart in context:
+        parts.append(f"<h2>{title}</h2><img alt='{title.lower()}' src='data:image/png;base64,{chart}'>")
+    parts.append("</body></html>\n")
     return "".join(parts)
