@@ -42,7 +42,7 @@ from healthswarm.detect.learn.features import FeatureSpec
 from healthswarm.detect.learn.flow_classifier import LAYOUT_FEATURES, FlowClassifier
 from healthswarm.detect.learn.metrics import classification_report
 from healthswarm.detect.learn.novelty import HybridModel
-from healthswarm.detect.learn.plots import confusion_png, roc_png
+from healthswarm.detect.learn.plots import confusion_plot, roc_plot
 from healthswarm.detect.learn.table import Table
 from healthswarm.detect.learn.telemetry import TelemetryModel
 from healthswarm.inventory import load_inventory
@@ -130,7 +130,7 @@ def flow_case(name: str, data: LabelledData, method: str, seeds: list[int], tree
         runs.append(out)
         if len(runs) == 1:
             curves[name] = (test.labels != test.benign, scores)
-            confusion_png(rep, RESULTS / f"learn_{name}_confusion.png",
+            confusion_plot(rep, RESULTS / f"learn_{name}_confusion.png",
                           f"{name} (held out, {len(test):,} flows, seed {seed})")
     binary = [r["held_out"]["binary"]["f1"] for r in runs]
     macro = [r["held_out"]["macro_f1"] for r in runs]
@@ -170,7 +170,7 @@ def flows(quick: bool, figures: dict[str, Any], rows: list[tuple[str, str]]) -> 
         flow_case("nslkdd_train_to_test", kdd, "files", seeds[:2], trees, figures, rows, curves,
                   test_data=read_labelled([kdd_dir / "KDDTest+.txt"]))
     if curves:
-        roc_png(curves, RESULTS / "learn_flows_roc.png", "flow classifier: attack vs benign (held out)")
+        roc_plot(curves, RESULTS / "learn_flows_roc.png", "flow classifier: attack vs benign (held out)")
 
 
 # -- per-asset baselines --------------------------------------------------------------------------
@@ -296,9 +296,9 @@ def telemetry(quick: bool, figures: dict[str, Any], rows: list[tuple[str, str]])
                          f"{figs['isolation_forest']['f1']:.3f}; AUC {figs['model']['roc_auc']:.3f} vs "
                          f"{figs['isolation_forest']['roc_auc']:.3f}"))
     figures["telemetry"] = out
-    roc_png({k: v for k, v in curves.items() if k.endswith("model")}, RESULTS / "learn_telemetry_roc.png",
+    roc_plot({k: v for k, v in curves.items() if k.endswith("model")}, RESULTS / "learn_telemetry_roc.png",
             "telemetry models per device (stratified held out)")
-    roc_png({k: v for k, v in curves.items() if k.endswith("IsolationForest")},
+    roc_plot({k: v for k, v in curves.items() if k.endswith("IsolationForest")},
             RESULTS / "learn_telemetry_roc_isolation_forest.png", "plain IsolationForest per device (baseline)")
 
 

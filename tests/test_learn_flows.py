@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -190,6 +191,17 @@ def test_cli_train_evaluate_list(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "confusion matrix" in result.output and "macro-F1" in result.output
     listed = json.loads(runner.invoke(app, ["-w", ws, "model", "list", "--format", "json"]).output)
     assert [(m["name"], m["kind"], m["status"]) for m in listed] == [("cic", "flow-classifier", "ok")]
+    # the card shows the plots that training and evaluating wrote into the model folder
+    shown = json.loads(runner.invoke(app, ["-w", ws, "model", "card", "cic", "--format", "json"]).output)[0]
+    folder = tmp_path / "ws" / "models" / "cic"
+    assert shown["plots"] == {"confusion matrix": str(folder / "confusion.svg"), "ROC curve": str(folder / "roc.svg")}
+    confusion = ET.parse(folder / "confusion.svg").getroot()
+    assert confusion.tag.endswith("svg") and "DDoS" in (folder / "confusion.svg").read_text()  # labels as text
+    assert "AUC" in (folder / "roc.svg").read_text()
+    curve = shown["metrics"]["held_out"]["binary"]["roc_curve"]
+    assert curve["fpr"][0] == 0 and curve["tpr"][-1] == 1 and len(curve["fpr"]) <= 200
+    text = runner.invoke(app, ["-w", ws, "model", "card", "cic"])
+    assert text.exit_code == 0 and f"ROC curve: {folder / 'roc.svg'}" in text.output.replace("\n", "")
 
 
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""`healthswarm model train|evaluate|list`: learning detectors kept in the workspace (`<workspace>/models/`)."""
+"""`healthswarm model train|evaluate|card|list`: learning detectors kept in the workspace (`<workspace>/models/`).
+
+Training and evaluating write the model folder's `confusion.svg` and `roc.svg` (the latest held-out or
+evaluation figures); `model card` shows the card with those plots' paths."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit
 from healthswarm.detect.learn.card import CARD_FILE
 from healthswarm.detect.learn.evaluation import leave_out as leave_out_eval
+from healthswarm.detect.learn.plots import CONFUSION_SVG, ROC_SVG, card_plots
 from healthswarm.detect.learn.registry import kinds, model_class
 from healthswarm.detect.learn.training import evaluate as evaluate_model
 from healthswarm.detect.learn.training import learn_stream
@@ -25,7 +29,8 @@ from healthswarm.ingest.formats import SNIFF_BYTES, detect_format
 from healthswarm.model import Event
 from healthswarm.store.inventory import load_inventory as stored_inventory
 
-app = typer.Typer(help="Learning detectors: train on labelled files, evaluate, list.", no_args_is_help=True)
+app = typer.Typer(help="Learning detectors: train on labelled files, evaluate, show a card, list.",
+                  no_args_is_help=True)
 
 
 class Split(StrEnum):
@@ -171,9 +176,10 @@ def train(
     trained = train_model(kind, data, split.value, test, seed, _params(param or []))
     workspace = app_context(ctx).settings.workspace
     folder = save_model(trained.model, workspace, name or kind, trained.holdout)
+    plots = card_plots(trained.report, folder, f"{name or kind}: held-out {split.value} split")
     if fmt is OutputFormat.table:
         _report_tables(trained.report, f"{name or kind}: held-out {split.value} split ({len(trained.test)} rows)")
-        console.print(f"saved {folder}")
+        console.print(f"saved {folder} (plots: {', '.join(p.name for p in plots)})")
     else:
         emit([{"name": name or kind, "path": str(folder), "card": trained.model.card.as_dict()}], fmt, [])
 
@@ -223,6 +229,7 @@ def evaluate(
         "rows": report["rows"], "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
         "binary": report["binary"], **({"nsl_kdd": report["nsl_kdd"]} if "nsl_kdd" in report else {})}
     model.card.write(card_path)
+    card_plots(report, card_path.parent, f"{name} on {key}")
     if fmt is OutputFormat.table:
         skipped = report["rows_skipped_as_training_data"]
         _report_tables(report, f"{name} on {len(report['files'])} file(s)"
@@ -247,3 +254,52 @@ def list_(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--forma
     emit(rows, fmt, ["name", "kind", "layout", "rows", "split", "macro_f1", "attack_f1", "created", "status"],
          empty=f"no models in {app_context(ctx).settings.workspace}: `{command_line(ctx, 'model train …')}` trains one "
                f"(`{command_line(ctx, 'model train --help')}`)")
+
+
+def say(text: str) -> None:
+    console.print(text, markup=False, highlight=False)  # file names and class names are data, not markup
+
+
+def _card_summary(card: dict[str, Any], plots: dict[str, str]) -> None:
+    say(f"{card['name']} ({card['kind']}, {card['layout']}), created {card['created']} by "
+        f"healthswarm {card['healthswarm_version']}")
+    for f in card["data"]:
+        say(f"  data: {f['path']} ({f['rows']} rows, sha256 {f['sha256'][:12]}…)")
+    if card["split"]:
+        say("  split: " + ", ".join(f"{k} {v}" for k, v in card["split"].items()))
+    if card["params"]:
+        say("  parameters: " + ", ".join(f"{k}={v}" for k, v in card["params"].items()))
+    metrics = card["metrics"]
+    if "held_out" in metrics:
+        _report_tables(metrics["held_out"], "held-out rows")
+    for files, e in metrics.get("evaluations", {}).items():
+        say(f"  evaluated on {files}: macro-F1 {e['macro_f1']:.4f}, attack-vs-benign F1 "
+            f"{e['binary']['f1']:.4f} ({e['rows']} rows)")
+        if "nsl_kdd" in e:
+            _nsl_kdd_table(e["nsl_kdd"])
+    if metrics.get("leave_out"):
+        _leave_out_tables(list(metrics["leave_out"].values()), "retrained without each class")
+    for note in card["notes"]:
+        say(f"  note: {note}")
+    for name, path in plots.items():
+        say(f"  {name}: {path}")
+
+
+@app.command()
+def card(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name (see `model list`)")],
+    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+) -> None:
+    """A model's card: data, split, parameters, held-out figures, evaluations, leave-one-class-out results,
+    and the paths of its confusion-matrix and ROC plots (SVG, written by `model train` and `model evaluate`)."""
+    workspace = app_context(ctx).settings.workspace
+    folder = model_dir(workspace, name)
+    model = load_model(workspace, name)
+    plots = {kind: str(folder / file) for kind, file in (("confusion matrix", CONFUSION_SVG), ("ROC curve", ROC_SVG))
+             if (folder / file).is_file()}
+    doc = model.card.as_dict()
+    if fmt is OutputFormat.table:
+        _card_summary(doc, plots)
+    else:
+        emit([{**doc, "plots": plots}], fmt, [])

@@ -1,4 +1,5 @@
-"""Quality figures: per-class precision/recall/F1, macro-F1, confusion matrix, attack-vs-benign F1, ROC-AUC."""
+"""Quality figures: per-class precision/recall/F1, macro-F1, confusion matrix, attack-vs-benign F1, ROC-AUC
+and the ROC curve (at most `ROC_POINTS` points, for the model card's plot)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score, roc_curve
+
+ROC_POINTS = 200
 
 
 def classification_report(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray, benign: str,
@@ -30,6 +33,10 @@ def classification_report(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[A
     }
     if scores is not None and 0 < bin_true.sum() < len(bin_true):
         binary["roc_auc"] = float(roc_auc_score(bin_true, scores))
+        fpr, tpr, _ = roc_curve(bin_true, scores)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), ROC_POINTS)).round().astype(int))
+        binary["roc_curve"] = {"fpr": [round(float(v), 4) for v in fpr[keep]],
+                               "tpr": [round(float(v), 4) for v in tpr[keep]]}
     return {
         "rows": len(true),
         "accuracy": float((true == pred).mean()) if len(true) else 0.0,

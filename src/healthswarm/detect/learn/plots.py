@@ -1,4 +1,9 @@
-"""PNG plots of evaluation results: confusion matrices and ROC curves (matplotlib, no display needed)."""
+"""Plots of evaluation results: confusion matrices and ROC curves (matplotlib, no display needed; the file
+suffix picks the format: PNG for the bench, SVG for the model card).
+
+`card_plots` writes a model folder's `confusion.svg` and `roc.svg` from a `metrics.classification_report`
+(the dashboard shows exactly those files); `model train` and `model evaluate` call it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import numpy as np
 from sklearn.metrics import auc, roc_curve
 
 
-def confusion_png(report: Mapping[str, Any], path: Path, title: str) -> Path:
+def confusion_plot(report: Mapping[str, Any], path: Path, title: str) -> Path:
     """Row-normalised confusion matrix with counts, from a `metrics.classification_report`."""
     labels = report["confusion"]["labels"]
     counts = np.asarray(report["confusion"]["matrix"], dtype=float)
@@ -41,13 +46,20 @@ def confusion_png(report: Mapping[str, Any], path: Path, title: str) -> Path:
     return path
 
 
-def roc_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
+def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
     """ROC curves: name → (is_attack, score)."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    points = {}
     for name, (truth, score) in curves.items():
         if 0 < truth.sum() < len(truth):
             fpr, tpr, _ = roc_curve(truth, score)
-            ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+            points[name] = (fpr, tpr)
+    return _roc(points, path, title)
+
+
+def _roc(points: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, (fpr, tpr) in points.items():
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -58,3 +70,20 @@ def roc_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path, tit
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+CONFUSION_SVG, ROC_SVG = "confusion.svg", "roc.svg"
+
+
+def card_plots(report: Mapping[str, Any], folder: Path, title: str) -> list[Path]:
+    """The model folder's confusion matrix and ROC curve as SVG; a ROC plot only when the report has a
+    curve (rows of both kinds and scores), else an older one is removed rather than left to mislead."""
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "healthswarm"}):  # text as text; stable ids
+        out = [confusion_plot(report, folder / CONFUSION_SVG, title)]
+        curve = report["binary"].get("roc_curve")
+        roc = folder / ROC_SVG
+        if curve:
+            out.append(_roc({"attack vs benign": (np.asarray(curve["fpr"]), np.asarray(curve["tpr"]))}, roc, title))
+        else:
+            roc.unlink(missing_ok=True)
+    return out
