@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from healthswarm.ingest.formats.timestamps import parse_iso
@@ -75,12 +76,18 @@ def _int_or(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text, 16) if text.lower().startswith("0x") else int(text)
-        except ValueError:
-            return value
+        return _int_text(value)
     return value
+
+
+@lru_cache(maxsize=4096)
+def _int_text(value: str) -> int | str:
+    # memoised: Keywords, LogonType, ports and ids repeat across events, and hex parsing is not cheap
+    text = value.strip()
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        return value
 
 
 def _keywords_hex(value: Any) -> Any:
@@ -100,16 +107,28 @@ def _add_unnamed(out: dict[str, Any], values: list[Any]) -> None:
 
 
 def flatten_event_json(event: dict[str, Any]) -> dict[str, Any]:
-    """The `Event` object of the evtx JSON rendering (evtx package, evtx_dump) → flat Sigma dict."""
+    """The `Event` object of the evtx JSON rendering (evtx package, evtx_dump) → flat Sigma dict.
+
+    Once per EVTX record on the hunt path: the common shapes (a plain value, an element with
+    attributes only, an EventData name → text) are handled inline; the rest goes to `_flatten_into`.
+    """
     out: dict[str, Any] = {}
     system = event.get("System")
     if isinstance(system, dict):
         for key, value in system.items():
             if value is None:
                 continue
-            if isinstance(value, dict) and "#text" in value:
+            if not isinstance(value, dict):
+                out[key] = value
+                continue
+            attributes = value.get("#attributes")
+            if "#text" in value:
                 out[key] = value["#text"]
-                _flatten_into(out, key, {"#attributes": value.get("#attributes", {})})
+                _flatten_into(out, key, {"#attributes": attributes if attributes is not None else {}})
+            elif len(value) == 1 and type(attributes) is dict and key:  # <Provider Name=… Guid=…/>
+                for attr, attr_value in attributes.items():
+                    if attr != "xmlns" and not attr.startswith("xmlns:"):
+                        out[f"{key}_{attr}"] = attr_value
             else:
                 _flatten_into(out, key, value)
     if "EventID" in out:
@@ -129,8 +148,10 @@ def flatten_event_json(event: dict[str, Any]) -> dict[str, Any]:
                 _flatten_into(nested, name, value)
                 for key, item in nested.items():
                     _add_data(out, key, item)
+            elif name in out:
+                out[f"EventData_{name}"] = value
             else:
-                _add_data(out, name, value)
+                out[name] = value
     elif isinstance(data, list):
         _add_unnamed(out, data)
     elif data is not None:
@@ -235,17 +256,26 @@ def _clean(value: Any) -> Any:
 
 
 def _pid(value: Any) -> int | None:
+    if value is None:  # most fields are absent from most events
+        return None
     value = _int_or(_clean(value))
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _ip(value: Any) -> str | None:
+    if value is None:
+        return None
     value = _clean(value)
     if not isinstance(value, str):
         return None
-    text = value.removeprefix("::ffff:")
+    return _ip_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _ip_text(value: str) -> str | None:
+    # memoised: the ipaddress module parses in Python, and logs repeat the same few addresses
     try:
-        return str(ipaddress.ip_address(text))
+        return str(ipaddress.ip_address(value.removeprefix("::ffff:")))
     except ValueError:
         return None
 
@@ -259,25 +289,36 @@ def _basename(path: str) -> str:
     return path.replace("/", "\\").rsplit("\\", 1)[-1]
 
 
+def _put(fields: dict[str, Any], pairs: tuple[tuple[str, Any], ...]) -> None:
+    """`fields[name] = value` for each pair whose value is one (see `_clean`), in order.
+
+    One loop over a tuple rather than a call per field: ecs_fields runs once per Windows event and
+    most of its candidates are absent."""
+    for name, value in pairs:
+        if value is None:
+            continue
+        if isinstance(value, str):
+            text = value.strip()
+            if not text or text == "-":
+                continue
+        fields[name] = value
+
+
 def ecs_fields(flat: dict[str, Any]) -> dict[str, Any]:
     """ECS fields for a flat Windows record (see docs/formats-host-clinical.md for the table)."""
     get = flat.get
     event_id = get("EventID")
     provider = get("Provider_Name")
     fields: dict[str, Any] = {"event.kind": "event", "observer.type": "windows"}
-
-    def put(name: str, value: Any) -> None:
-        value = _clean(value)
-        if value is not None:
-            fields[name] = value
-
-    put("event.code", str(event_id) if event_id is not None else None)
-    put("event.provider", provider)
-    put("winlog.channel", get("Channel"))
-    put("winlog.provider_name", provider)
-    put("winlog.event_id", event_id)
-    put("winlog.record_id", _int_or(get("EventRecordID")))
-    put("host.name", get("Computer"))
+    _put(fields, (
+        ("event.code", str(event_id) if event_id is not None else None),
+        ("event.provider", provider),
+        ("winlog.channel", get("Channel")),
+        ("winlog.provider_name", provider),
+        ("winlog.event_id", event_id),
+        ("winlog.record_id", _int_or(get("EventRecordID"))),
+        ("host.name", get("Computer")),
+    ))
 
     keywords = _int_or(get("Keywords"))
     if isinstance(keywords, int):
@@ -288,24 +329,28 @@ def ecs_fields(flat: dict[str, Any]) -> dict[str, Any]:
     elif get("EventType") in ("AUDIT_SUCCESS", "AUDIT_FAILURE"):
         fields["event.outcome"] = "success" if get("EventType") == "AUDIT_SUCCESS" else "failure"
 
-    _user(flat, event_id, put)
+    _user(flat, event_id, fields)
     sysmon = (isinstance(provider, str) and provider.startswith(_SYSMON)) or str(get("Channel", "")).startswith(_SYSMON)
     if event_id == 4688 and not sysmon:
-        put("process.executable", get("NewProcessName"))
-        put("process.command_line", get("CommandLine"))
-        put("process.pid", _pid(get("NewProcessId")))
-        put("process.parent.executable", get("ParentProcessName"))
-        put("process.parent.pid", _pid(get("ProcessId")))
+        _put(fields, (
+            ("process.executable", get("NewProcessName")),
+            ("process.command_line", get("CommandLine")),
+            ("process.pid", _pid(get("NewProcessId"))),
+            ("process.parent.executable", get("ParentProcessName")),
+            ("process.parent.pid", _pid(get("ProcessId"))),
+        ))
         fields["event.category"] = ["process"]
         fields["event.type"] = ["start"]
     elif sysmon:
-        put("process.executable", get("Image") or get("SourceImage"))
-        put("process.command_line", get("CommandLine"))
-        put("process.pid", _pid(get("ProcessId", get("SourceProcessId"))))
-        put("process.entity_id", get("ProcessGuid", get("SourceProcessGUID")))
-        put("process.parent.executable", get("ParentImage"))
-        put("process.parent.command_line", get("ParentCommandLine"))
-        put("process.parent.pid", _pid(get("ParentProcessId")))
+        _put(fields, (
+            ("process.executable", get("Image") or get("SourceImage")),
+            ("process.command_line", get("CommandLine")),
+            ("process.pid", _pid(get("ProcessId", get("SourceProcessId")))),
+            ("process.entity_id", get("ProcessGuid", get("SourceProcessGUID"))),
+            ("process.parent.executable", get("ParentImage")),
+            ("process.parent.command_line", get("ParentCommandLine")),
+            ("process.parent.pid", _pid(get("ParentProcessId"))),
+        ))
         if event_id == 1:
             fields["event.category"] = ["process"]
             fields["event.type"] = ["start"]
@@ -313,18 +358,20 @@ def ecs_fields(flat: dict[str, Any]) -> dict[str, Any]:
             fields["event.category"] = ["network"]
             fields["event.type"] = ["connection"]
     else:
-        put("process.executable", get("ProcessName") or get("Application"))
-        put("process.pid", _pid(get("ProcessId")))
+        _put(fields, (("process.executable", get("ProcessName") or get("Application")),
+                      ("process.pid", _pid(get("ProcessId")))))
     if "process.executable" in fields:
         fields["process.name"] = _basename(fields["process.executable"])
 
     # network: Sysmon 3 / 22, Security logons (IpAddress), WFP 515x (SourceAddress/DestAddress)
-    put("source.ip", _ip(get("SourceIp")) or _ip(get("IpAddress")) or _ip(get("SourceAddress")))
-    put("source.port", _port(get("SourcePort")) or _port(get("IpPort")))
-    put("source.domain", get("SourceHostname") or (get("WorkstationName") if "IpAddress" in flat else None))
-    put("destination.ip", _ip(get("DestinationIp")) or _ip(get("DestAddress")))
-    put("destination.port", _port(get("DestinationPort")) or _port(get("DestPort")))
-    put("destination.domain", get("DestinationHostname"))
+    _put(fields, (
+        ("source.ip", _ip(get("SourceIp")) or _ip(get("IpAddress")) or _ip(get("SourceAddress"))),
+        ("source.port", _port(get("SourcePort")) or _port(get("IpPort"))),
+        ("source.domain", get("SourceHostname") or (get("WorkstationName") if "IpAddress" in flat else None)),
+        ("destination.ip", _ip(get("DestinationIp")) or _ip(get("DestAddress"))),
+        ("destination.port", _port(get("DestinationPort")) or _port(get("DestPort"))),
+        ("destination.domain", get("DestinationHostname")),
+    ))
     protocol = _clean(get("Protocol"))
     if protocol is not None and str(protocol).lower() in _TRANSPORTS:
         fields["network.transport"] = _TRANSPORTS[str(protocol).lower()]
@@ -333,24 +380,21 @@ def ecs_fields(flat: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _user(flat: dict[str, Any], event_id: Any, put: Any) -> None:
+def _user(flat: dict[str, Any], event_id: Any, fields: dict[str, Any]) -> None:
     get = flat.get
     user = _clean(get("User"))
     if isinstance(user, str) and "\\" in user:
         domain, name = user.split("\\", 1)
-        put("user.domain", domain)
-        put("user.name", name)
+        _put(fields, (("user.domain", domain), ("user.name", name)))
         return
     order = ("Target", "Subject") if event_id in _TARGET_USER_EVENTS else ("Subject", "Target")
     for prefix in order:
         name = _clean(get(f"{prefix}UserName"))
         if name is not None:
-            put("user.name", name)
-            put("user.domain", get(f"{prefix}DomainName"))
-            put("user.id", get(f"{prefix}UserSid"))
+            _put(fields, (("user.name", name), ("user.domain", get(f"{prefix}DomainName")),
+                          ("user.id", get(f"{prefix}UserSid"))))
             return
     if user is not None:
-        put("user.name", user)
+        _put(fields, (("user.name", user),))
     elif (account := _clean(get("AccountName"))) is not None:  # NXLog's resolution of Security_UserID
-        put("user.name", account)
-        put("user.domain", get("Domain"))
+        _put(fields, (("user.name", account), ("user.domain", get("Domain"))))
