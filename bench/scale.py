@@ -1,4 +1,4 @@
-"""Benchmark of scale-out: worker processes (`healthswarm worker --role all`) sharing PostgreSQL and NATS.
+"""Benchmark of scale-out: role processes (`healthswarm agent run --role all`) sharing PostgreSQL and NATS.
 
     python bench/scale.py [--quick]
 
@@ -45,11 +45,10 @@ from sqlalchemy import create_engine, func, select, text
 from common import report
 from healthswarm.bus.nats import NatsBus
 from healthswarm.detect import correlate
+from healthswarm.detect.correlate_stage import LATENESS
 from healthswarm.model import Alert, EventRef
 from healthswarm.store.tables import alerts, events
 from healthswarm.store.worker_tables import outbox
-from healthswarm.worker.correlate import LATENESS
-from healthswarm.worker.delivery import BORN_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 NATS = "nats://127.0.0.1:4222"
@@ -98,7 +97,7 @@ class Run:
         self.ports = [free_port() for _ in range(workers)]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         self.procs = [subprocess.Popen(
-            [*HEALTHSWARM, "--workspace", str(tmp / "ws"), "worker", "--role", "all",
+            [*HEALTHSWARM, "--workspace", str(tmp / "ws"), "agent", "run", "--role", "all",
              "--db", self.db, "--nats", NATS, "--prefix", self.prefix, "--stream", self.stream,
              "--metrics-port", str(port), "--batch", "500"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env) for port in self.ports]
@@ -195,21 +194,15 @@ class AlertWatcher:
         self.stop = threading.Event()
 
     def watch(self) -> None:
-        async def main() -> None:
-            js = self.run.bus._nc.jetstream()
-            sub = await js.pull_subscribe(f"{self.run.prefix}.alerts.>", durable="bench-watch", stream=self.run.stream)
+        sub = self.run.bus.subscribe(f"{self.run.prefix}.alerts.>", "bench-watch")
+        try:
             while not self.stop.is_set():
-                try:
-                    msgs = await sub.fetch(500, timeout=0.5)
-                except Exception:
-                    continue
+                msgs = sub.fetch(500, 0.5)
                 now = time.time()
-                for m in msgs:
-                    self.latencies.append(now - float((m.headers or {}).get(BORN_HEADER, now)))
-                    await m.ack()
-            await sub.unsubscribe()  # a pull subscription left open would hold up the bus's drain
-
-        self.run.bus._loop.run(main(), None)
+                self.latencies.extend(now - m.born for m in msgs)
+                sub.ack_all(msgs)
+        finally:
+            sub.close()  # a pull subscription left open would hold up the bus's drain
 
 
 def steady(workers: int, rate: float, seconds: float, tmp: Path) -> dict[str, Any]:

@@ -112,6 +112,38 @@ def test_unacked_is_redelivered(bus) -> None:  # type: ignore[no-untyped-def]
     second.close()
 
 
+def test_nak_with_delay_term_lag_and_born(bus) -> None:  # type: ignore[no-untyped-def]
+    """What the scale-out roles need of a bus: a failed message back no sooner than its delay, counted; one given
+    up on never again; the group's backlog; and when each message's record was born."""
+    b, prefix = bus
+    sub = b.subscribe(f"{prefix}.jobs", "g", max_in_flight=10, ack_wait=5.0)
+    b.publish_many([(f"{prefix}.jobs", str(i).encode(), f"j{i}") for i in range(3)], born=[100.0, 101.0, 102.0])
+    assert _wait(lambda: sub.lag() == 3)
+    first = sub.fetch(1, 2.0)
+    assert [(m.data, m.born, m.deliveries) for m in first] == [(b"0", 100.0, 1)]
+    assert _wait(lambda: sub.lag() == 2)
+    first[0].nak(1.0)
+    rest = _drain(sub, 2, timeout=0.5)  # within the delay: only the two others
+    assert sorted(m.data for m in rest) == [b"1", b"2"]
+    sub.ack_all(rest)
+    rest[0].term()  # already acked: nothing more happens
+    again = _drain(sub, 1, timeout=5.0)
+    assert [(m.data, m.deliveries) for m in again] == [(b"0", 2)]
+    again[0].term()
+    assert sub.fetch(5, 1.5) == []  # terminated: never delivered again
+    assert b.connected()
+    sub.close()
+
+
+def _wait(condition, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_memory_backpressure() -> None:
     b = MemoryBus(max_pending=3, publish_timeout=0.2)
     sub = b.subscribe("s", "g")

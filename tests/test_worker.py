@@ -1,5 +1,6 @@
-"""Workers: configuration, the outbox, log redaction, the CLI's errors, and one worker process end to end
-(health, readiness, metrics, JSON logs, graceful SIGTERM)."""
+"""Scale-out roles: configuration, the outbox, log redaction, the CLI's errors, the roles on the shared stages,
+one worker process end to end (health, readiness, metrics, JSON logs, graceful SIGTERM), the whole detection
+suite in the detect role, and dead letters."""
 
 from __future__ import annotations
 
@@ -17,29 +18,40 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, select
 
+from healthswarm.agent.logs import JsonFormatter, redact
+from healthswarm.bus.memory import MemoryMessage
+from healthswarm.detect.correlate_stage import CorrelateStage
+from healthswarm.detect.sigma import CACHE_SUBDIR
 from healthswarm.errors import ConfigError
 from healthswarm.model import Alert
 from healthswarm.store import Store
 from healthswarm.store.tables import alerts
 from healthswarm.worker import outbox
-from healthswarm.worker.config import Role, WorkerConfig, redact
-from healthswarm.worker.correlate import CorrelateStage
-from healthswarm.worker.delivery import Delivery
-from healthswarm.worker.detect import DetectStage
-from healthswarm.worker.logs import JsonFormatter
+from healthswarm.worker.config import Role, WorkerConfig
+from healthswarm.worker.roles import DetectRole
 from sigma_support import LOGIN_RULES
-from test_worker_support import HEALTHSWARM, ROOT, SHARED_NATS, Deployment, deployment, free_port, tmp_db  # noqa: F401
+from test_worker_support import (  # noqa: F401 - fixtures
+    HEALTHSWARM,
+    ROOT,
+    SHARED_NATS,
+    WORKSPACE,
+    Deployment,
+    deployment,
+    free_port,
+    pg_db,
+    tmp_db,
+)
 
 
-def test_config_names_one_durable_per_role_and_partitions_events() -> None:
+def test_config_names_one_group_per_role_and_partitions_events() -> None:
     config = WorkerConfig(Role.all, "sqlite://", prefix="hs.site1", partitions=4)
-    assert [config.durable(r) for r in config.role.stages()] == ["hs_site1-ingest", "hs_site1-detect",
-                                                                 "hs_site1-correlate"]
+    assert [config.group(r) for r in config.role.stages()] == ["hs_site1-ingest", "hs_site1-detect",
+                                                               "hs_site1-correlate"]
     assert config.filter_subject(Role.detect) == "hs.site1.events.*.>"
     assert {config.partition_of("org-a") for _ in range(3)} == {config.partition_of("org-a")}
     assert 0 <= config.partition_of("org-b") < 4
     pinned = WorkerConfig(Role.detect, "sqlite://", partitions=4, partition=2)
-    assert pinned.durable(Role.detect).endswith("-detect-p2")
+    assert pinned.group(Role.detect).endswith("-detect-p2")
     assert pinned.filter_subject(Role.detect) == "healthswarm.events.p2.>"
 
 
@@ -50,6 +62,7 @@ def test_config_names_one_durable_per_role_and_partitions_events() -> None:
     ({"stream": "a.b"}, "--stream"),
     ({"partitions": 2, "partition": 2}, "--partition 2"),
     ({"flush_interval": 0}, "--flush-interval"),
+    ({"max_deliveries": 0}, "--max-deliveries"),
 ])
 def test_config_rejects_bad_values_with_one_line(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -133,7 +146,8 @@ def test_worker_end_to_end_with_probes_metrics_and_graceful_stop(sqlite_deployme
     status, body = _get(port, "/readyz")
     assert status == 200, body
     assert orjson.loads(body) == {"ready": True, "checks": {"database": True, "nats": True, "consumers_bound": True},
-                                  "active": {"ingest": True, "detect": True, "correlate": True}}
+                                  "active": {"ingest": True, "detect": True, "correlate": True},
+                                  "dead_letters": {"ingest": 0, "detect": 0, "correlate": 0}}
     _, metrics = _get(port, "/metrics")
     text = metrics.decode()
     assert f"healthswarm_worker_events_stored_total {n}.0" in text
@@ -156,17 +170,18 @@ DEMO = ROOT / "src" / "healthswarm" / "demo"
 
 @pytest.mark.service
 def test_workers_detect_what_the_batch_stage_detects(sqlite_deployment: Deployment) -> None:
-    """The demo's logs, one message per file on `raw.auto`: the worker pipeline stores the same single-event
-    Sigma and sensor alerts as the batch detection stage over the same records."""
+    """The demo's logs, one message per file on `raw.auto`: the worker pipeline (the whole suite, with the
+    default packs and the demo's rules) stores the same single-event Sigma and sensor alerts as the batch
+    detection stage over the same records."""
     import io
     from collections import Counter
 
     from healthswarm.detect.sensor import SensorAlertDetector
-    from healthswarm.detect.sigma import HEALTHCARE_RULES, SigmaDetector, load_rules
+    from healthswarm.detect.sigma import SigmaDetector, load_rules
+    from healthswarm.detect.sigma.packs import DEFAULT_PACKS, pack_paths
     from healthswarm.detect.stage import run_detectors
     from healthswarm.ingest.pipeline import detect
     from healthswarm.model import Event
-    from healthswarm.store.alerts import load_alerts
 
     d = sqlite_deployment
     files = sorted((DEMO / "logs").iterdir())
@@ -176,7 +191,7 @@ def test_workers_detect_what_the_batch_stage_detects(sqlite_deployment: Deployme
         fmt = detect(data[:65536])
         assert fmt is not None, path
         parsed += [e for e in fmt.parse(io.BytesIO(data), str(path), 0) if isinstance(e, Event)]
-    ruleset = load_rules([DEMO / "rules", HEALTHCARE_RULES])
+    ruleset = load_rules([DEMO / "rules", *pack_paths(DEFAULT_PACKS)], cache_dir=WORKSPACE / CACHE_SUBDIR)
     _, expected = run_detectors(sorted(parsed, key=lambda e: e.timestamp), [SigmaDetector(ruleset),
                                                                           SensorAlertDetector()])
     want = Counter((a.detector, a.rule_id) for a in expected if a.detector != "sigma-correlation")
@@ -187,7 +202,7 @@ def test_workers_detect_what_the_batch_stage_detects(sqlite_deployment: Deployme
         bus.publish_many([(f"{d.prefix}.raw.auto", path.read_bytes(), "") for path in files])
     finally:
         bus.close()
-    proc = d.start("--role", "all", "--rules", str(DEMO / "rules"), "--rules", str(HEALTHCARE_RULES))
+    proc = d.start("--role", "all", "--rules", str(DEMO / "rules"))
     d.wait_for(lambda c: c["events"] >= len(parsed) and c["unsent"] == 0 and c["alerts"] >= sum(want.values())
                and c["correlated"] == c["alerts"], 60)
     proc.send_signal(signal.SIGTERM)
@@ -195,10 +210,11 @@ def test_workers_detect_what_the_batch_stage_detects(sqlite_deployment: Deployme
     store = Store.open(d.db)
     try:
         with store.read() as conn:
-            stored = load_alerts(conn)
+            stored = list(conn.execute(select(alerts.c.document)).scalars())
     finally:
         store.close()
-    got = Counter((a["detector"], a["rule_id"]) for a in stored if a["detector"] != "sigma-correlation")
+    single_event = {detector for detector, _ in want} | {"sigma"}  # Sigma and the sensors' own detectors
+    got = Counter((a["detector"], a["rule_id"]) for a in stored if a["detector"] in single_event)
     assert got == want
 
 
@@ -217,7 +233,7 @@ TOO_FEW = """
     """
 
 
-def _login_delivery(prefix: str, user: str, n: int) -> Delivery:
+def _login_delivery(prefix: str, user: str, n: int) -> MemoryMessage:
     from datetime import UTC, datetime, timedelta
 
     from healthswarm.bus.codec import event_to_bytes
@@ -226,25 +242,29 @@ def _login_delivery(prefix: str, user: str, n: int) -> Delivery:
     event = Event(datetime(2026, 3, 1, 8, tzinfo=UTC) + timedelta(seconds=n),
                   {"observer.type": "test", "event.action": "login", "event.outcome": "success", "user.name": user},
                   None, source="t", record=n, key=f"k{n}")
-    return Delivery(f"{prefix}.events.p0.test", event_to_bytes(event), f"m{n}", 0.0, 1)
+    return MemoryMessage(f"{prefix}.events.p0.test", event_to_bytes(event), event.key, f"m{n}", 1, 0.0)
 
 
-def _detect_stage(store: Store, tmp_path: Path, prefix: str) -> DetectStage:
+def _detect_stage(store: Store, tmp_path: Path, prefix: str) -> DetectRole:
     import textwrap
+
+    from healthswarm.agent.config import parse_config
 
     rules = tmp_path / "rules"
     rules.mkdir(exist_ok=True)
     (rules / "logins.yml").write_text(LOGIN_RULES, encoding="utf-8")
     (rules / "lone.yml").write_text(textwrap.dedent(TOO_FEW), encoding="utf-8")
-    return DetectStage(store, WorkerConfig(Role.detect, "sqlite://", prefix=prefix, rules=(rules,)), None)
+    sigma_only = parse_config({"detect": {"packs": ["healthcare"], "baselines": False, "clinical": False}})
+    return DetectRole(store, WorkerConfig(Role.detect, "sqlite://", prefix=prefix, rules=(rules,), agent=sigma_only),
+                      tmp_path)
 
 
 def _stored(store: Store) -> tuple[list[dict[str, object]], list[str]]:
-    from healthswarm.store.alerts import load_alerts
     from healthswarm.store.worker_tables import outbox as outbox_table
 
     with store.read() as conn:
-        return load_alerts(conn), list(conn.execute(select(outbox_table.c.subject)).scalars())
+        return (list(conn.execute(select(alerts.c.document).order_by(alerts.c.id)).scalars()),
+                list(conn.execute(select(outbox_table.c.subject)).scalars()))
 
 
 def test_detect_flush_stores_lt_correlations_once_and_keeps_them_when_the_commit_fails(
@@ -293,7 +313,7 @@ def _correlate(stage: CorrelateStage, store: Store, batch: list[Alert]) -> None:
     with store.transaction() as conn:  # what the detect role stores before announcing
         save_alerts(conn, batch)
     assert stage.active()
-    stage.handle([Delivery("p.alerts.p0", orjson.dumps(a.as_dict()), a.id, 0.0, 1) for a in batch])
+    stage.correlate(batch)
 
 
 def _placements(store: Store) -> tuple[dict[str, str | None], set[str]]:
@@ -305,7 +325,7 @@ def _placements(store: Store) -> tuple[dict[str, str | None], set[str]]:
 
 
 def test_correlate_dedups_a_redelivery_of_an_evicted_incident_through_the_store(store: Store) -> None:
-    stage = CorrelateStage(store, WorkerConfig(Role.correlate, "sqlite://", prefix=f"hsev{uuid.uuid4().hex[:8]}"))
+    stage = CorrelateStage(store, f"hsev{uuid.uuid4().hex[:8]}")
     try:
         first = _alert(0, "10.0.0.1")
         _correlate(stage, store, [first])
@@ -325,7 +345,7 @@ def test_correlate_dedups_a_redelivery_of_an_evicted_incident_through_the_store(
 
 
 def test_correlate_writes_a_chain_of_merges_in_one_batch_as_one_incident(store: Store) -> None:
-    stage = CorrelateStage(store, WorkerConfig(Role.correlate, "sqlite://", prefix=f"hsmg{uuid.uuid4().hex[:8]}"))
+    stage = CorrelateStage(store, f"hsmg{uuid.uuid4().hex[:8]}")
     try:
         z, y, x = _alert(0, "10.0.0.3"), _alert(1, "10.0.0.2"), _alert(2, "10.0.0.1")
         _correlate(stage, store, [z, y, x])
@@ -397,3 +417,105 @@ def test_a_detect_worker_flushes_lt_correlations_on_its_timer(sqlite_deployment:
     assert proc.wait(20) == 0
     assert counts() == got  # the final flush found nothing left to add
     assert d.wait_for(lambda c: c["unsent"] == 0, 5)["unsent"] == 0
+
+
+# --- dead letters, and the whole suite in the detect role ------------------------------------------------------
+
+
+@pytest.mark.service
+def test_a_poison_message_ends_in_the_dead_letter_subject_while_the_rest_flows(sqlite_deployment: Deployment) -> None:
+    """An event message no detector can read (not JSON) sits among good records: the batches it falls in are
+    split, the rest is stored and correlated exactly once, and after --max-deliveries failures the bad one is
+    published to <prefix>.dead.detect with the reason, terminated, counted and shown in /readyz."""
+    d = sqlite_deployment
+    n = 600
+    bus = d.publisher()
+    try:
+        d.publish(0, n // 2, bus)
+        bus.publish(f"{d.prefix}.events.p0.suricata", b"\x00 not an event", "poison")
+        d.publish(n // 2, n, bus)
+        port = free_port()
+        proc = d.start("--role", "all", "--batch", "50", "--max-deliveries", "3", "--metrics-port", str(port))
+        dead = bus.subscribe(f"{d.prefix}.dead.>", "test-dead")
+        letters = []
+        deadline = time.monotonic() + 60
+        while not letters and time.monotonic() < deadline:
+            letters = dead.fetch(10, 1.0)
+        assert len(letters) == 1, d.log_text()[-3000:]
+        letter = orjson.loads(letters[0].data)
+        assert letters[0].subject == f"{d.prefix}.dead.detect"
+        assert letter["subject"] == f"{d.prefix}.events.p0.suricata" and letter["deliveries"] == 3
+        assert letter["reason"].startswith("JSONDecodeError")
+        assert letter["data_base64"] == "ACBub3QgYW4gZXZlbnQ="
+        letters[0].ack()
+        dead.close()
+        assert d.wait_done(n, 40)["events"] == n
+        _, body = _get(port, "/readyz")
+        assert orjson.loads(body)["dead_letters"] == {"ingest": 0, "detect": 1, "correlate": 0}
+        assert 'healthswarm_worker_dead_letters_total{role="detect"} 1.0' in _get(port, "/metrics")[1].decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        d.assert_exactly_once(n, published_events=1)
+        assert "message given up on" in d.log_text()
+    finally:
+        bus.close()
+
+
+@pytest.fixture
+def pg_deployment(tmp_path: Path, pg_db: str) -> Iterator[Deployment]:  # noqa: F811
+    yield from deployment(SHARED_NATS, pg_db, tmp_path)
+
+
+@pytest.mark.service
+def test_partitioned_detect_workers_run_the_clinical_analytics_and_privacy_monitoring(
+        pg_deployment: Deployment, tmp_path: Path) -> None:
+    """HL7 ADT and FHIR audit records through separate ingest, detect (two partitions, one worker each) and
+    correlate processes on PostgreSQL: the detect role runs the whole suite, so the HL7 analytics and the
+    privacy monitor (the staff directory from agent.toml, the care relationships from the ADT feed) raise
+    their alerts, which end in incidents. One organisation's clinical feed is on one partition."""
+    d = pg_deployment
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[detect]\nstaff = "{DEMO / "staff.yaml"}"\n', encoding="utf-8")
+    bus = d.publisher()
+    try:
+        bus.publish_many([(f"{d.prefix}.raw.auto", (DEMO / "logs" / name).read_bytes(), "")
+                          for name in ("hl7-adt.hl7", "ehr-audit.ndjson")])
+    finally:
+        bus.close()
+    split = ("--partitions", "2")
+    d.start("--role", "ingest", *split, name="ingest")
+    d.start("--role", "correlate", *split, name="correlate")
+    for k in (0, 1):
+        d.start("--role", "detect", *split, "--partition", str(k), "--config", str(config), name=f"detect-p{k}")
+
+    def by_detector() -> dict[str, tuple[int, int]]:
+        engine = create_engine(d.db)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(select(alerts.c.detector, alerts.c.incident_id)).all()
+        except Exception:  # the schema is not there yet
+            return {}
+        finally:
+            engine.dispose()
+        return {det: (sum(r.detector == det for r in rows), sum(r.detector == det and r.incident_id is not None
+                                                                for r in rows)) for det in {r.detector for r in rows}}
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        got = by_detector()
+        if all(got.get(det, (0, 0))[1] > 0 for det in ("privacy", "hl7-analytics", "fhir-analytics")):
+            break
+        time.sleep(0.5)
+    assert got.get("privacy", (0, 0))[1] > 0, (got, d.log_text()[-3000:])
+    assert got["hl7-analytics"][1] > 0 and got["fhir-analytics"][1] > 0, got
+    d.stop_all()
+    assert all(p.returncode == 0 for p in d.procs), d.log_text()[-3000:]
+    bus = d.publisher()
+    try:
+        from test_worker_support import bus_count
+
+        # every clinical event on one partition: the monitor saw the ADT feed and the reads together
+        assert bus_count(bus, d.stream, f"{d.prefix}.events.>") == 361
+        assert {bus_count(bus, d.stream, f"{d.prefix}.events.p{k}.>") for k in (0, 1)} == {0, 361}
+    finally:
+        bus.close()

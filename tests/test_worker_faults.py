@@ -138,10 +138,10 @@ def test_consumer_100x_slower_than_the_producer(pg: Deployment) -> None:
     try:
         peak = 0
         for _ in range(50):  # about 10 s of throttled running, sampled 50 times
-            ack_pending, _ = consumer_state(bus, pg.stream, f"{pg.prefix}-ingest")
+            ack_pending, _ = consumer_state(bus, pg.stream, f"{pg.prefix}-ingest", f"{pg.prefix}.raw.>")
             peak = max(peak, ack_pending)
             time.sleep(0.2)
-        _, backlog = consumer_state(bus, pg.stream, f"{pg.prefix}-ingest")
+        _, backlog = consumer_state(bus, pg.stream, f"{pg.prefix}-ingest", f"{pg.prefix}.raw.>")
         stored_while_throttled = pg.counts()["events"]
     finally:
         bus.close()

@@ -1,5 +1,6 @@
-"""Helpers of the worker tests (no tests here): worker processes, a unique stream and database per test, the
-generated raw records and the exactly-once checks, and a private nats-server that a test may kill."""
+"""Helpers of the scale-out tests (no tests here): role processes (`healthswarm worker`, the alias of `agent run
+--role`), a unique stream and database per test, the generated raw records and the exactly-once checks, and a
+private nats-server that a test may kill."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +33,9 @@ SHARED_NATS = "nats://127.0.0.1:4222"
 NATS_SERVER = "/usr/sbin/nats-server"
 ALERT_EVERY = 10  # every tenth record is a Suricata alert: one healthswarm alert each
 HEALTHSWARM = (sys.executable, "-m", "healthswarm")  # the real CLI, as installed
+# the workers' workspace holds only the compiled Sigma rules (the database is --db): one for every test, so that
+# the default packs are compiled once rather than by every worker (the cache is keyed by the rules' content)
+WORKSPACE = Path(tempfile.gettempdir()) / "healthswarm-worker-tests-ws"
 
 
 def record(i: int) -> bytes:
@@ -85,7 +90,7 @@ class Deployment:
 
     def start(self, *args: str, limit_fsize: int | None = None, name: str = "") -> subprocess.Popen[bytes]:
         log = self.tmp / f"worker-{name or len(self.procs)}.log"
-        argv = [*HEALTHSWARM, "--workspace", str(self.tmp / "ws"), "worker", "--db", self.db,
+        argv = [*HEALTHSWARM, "--workspace", str(WORKSPACE), "worker", "--db", self.db,
                 "--nats", self.nats, "--prefix", self.prefix, "--stream", self.stream, "--ack-wait", "2", *args]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
@@ -147,9 +152,10 @@ class Deployment:
         want = expected_alerts(n)
         return self.wait_for(lambda c: c["events"] >= n and c["correlated"] >= want and c["unsent"] == 0, timeout)
 
-    def assert_exactly_once(self, n: int) -> None:
+    def assert_exactly_once(self, n: int, published_events: int = 0) -> None:
         """Every record stored once as an event, every expected alert stored once and placed in an incident,
-        and the bus holding one message per event and per alert (the relay's re-sends were deduplicated)."""
+        and the bus holding one message per event and per alert (the relay's re-sends were deduplicated), besides
+        `published_events` put on the events subjects by the test itself."""
         engine = create_engine(self.db)
         try:
             with engine.connect() as conn:
@@ -166,7 +172,7 @@ class Deployment:
         assert correlated == expected_alerts(n)
         bus = self.publisher()
         try:
-            assert bus_count(bus, self.stream, f"{self.prefix}.events.>") == n
+            assert bus_count(bus, self.stream, f"{self.prefix}.events.>") == n + published_events
             assert bus_count(bus, self.stream, f"{self.prefix}.alerts.>") == expected_alerts(n)
         finally:
             bus.close()
@@ -180,11 +186,12 @@ def bus_count(bus: NatsBus, stream: str, subject: str) -> int:
     return bus._loop.run(count())
 
 
-def consumer_state(bus: NatsBus, stream: str, durable: str) -> tuple[int, int]:
-    """(num_ack_pending, num_pending) of a durable."""
+def consumer_state(bus: NatsBus, stream: str, group: str, subject: str) -> tuple[int, int]:
+    """(num_ack_pending, num_pending) of a consumer group's durable."""
+    from healthswarm.bus.nats import durable_name
 
     async def info() -> tuple[int, int]:
-        got = await bus._js.consumer_info(stream, durable)
+        got = await bus._js.consumer_info(stream, durable_name(group, subject))
         return int(got.num_ack_pending or 0), int(got.num_pending or 0)
 
     return bus._loop.run(info())

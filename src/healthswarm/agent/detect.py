@@ -1,5 +1,6 @@
-"""Streaming detection for the embedded agent: newly stored events → every detector of the suite → alerts →
-the correlator → incidents, committed with the stage's cursor in one transaction.
+"""Streaming detection for the embedded agent: newly stored events → the detect stage (every detector of the
+suite: detect/stream_stage.py) → alerts → the correlate stage (detect/correlate_stage.py) → incidents, committed
+with the step's cursor in one transaction. The scale-out detect and correlate roles run the same two stages.
 
 Events come from the ingest commits that stored them, still in memory (a claim check per batch,
 agent/sources.Handoff), or — after a restart, for a batch that held duplicates, or when detection has fallen
@@ -14,8 +15,8 @@ store already shows in an incident). Detector state (Sigma correlation windows, 
 and starts afresh after a restart, as in a scale-out detect worker: a window cut by a crash may miss, never
 fire twice.
 
-Correlation is the scale-out correlate role's own code (`worker.correlate.CorrelateStage.place` and its
-`Changes`), whose state is rebuilt from the store after a restart or a failed commit.
+Correlation is `CorrelateStage.place` and its `Changes`, whose state is rebuilt from the store after a restart or
+a failed commit.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from healthswarm.detect.base import Detector
-from healthswarm.detect.sigma import SigmaDetector
+from healthswarm.detect.correlate_stage import CorrelateStage
+from healthswarm.detect.stream_stage import DetectStage
 from healthswarm.model import Alert, Event
 from healthswarm.store import Store
 from healthswarm.store.alerts import save_alerts
 from healthswarm.store.events import get_checkpoint, search_events, set_checkpoint
-from healthswarm.worker.correlate import CorrelateStage
 
 log = logging.getLogger("healthswarm.agent.detect")
 CURSOR = "agent:detect"
@@ -67,7 +68,8 @@ class StreamDetector:
                  handed: Callable[[int], tuple[list[Event], int] | None] | None = None) -> None:
         self.store = store
         self.handed = handed  # the events stored right after a cursor, still in memory (agent/sources.Handoff)
-        self.detectors = list(detectors)
+        self.stage = DetectStage(detectors)
+        self.detectors = self.stage.detectors
         self.write_lock = write_lock
         self.batch = batch
         self.correlate = correlate or CorrelateStage(store)
@@ -76,8 +78,6 @@ class StreamDetector:
         with store.read() as conn:
             cp = get_checkpoint(conn, CURSOR)
         self.cursor = cp.position if cp is not None else 0
-        self._latest: float | None = None  # the latest event time judged (epoch seconds) …
-        self._seen_at = 0.0  # … and when: stream time advances with idle wall time
         self._pending: list[Alert] = []  # alerts from flushes and retro-hunts, committed with the next step
 
     def add_alerts(self, found: Sequence[Alert]) -> None:
@@ -107,18 +107,7 @@ class StreamDetector:
             with self.store.read() as conn:
                 stored = search_events(conn, after_id=self.cursor, limit=self.batch)
             batch, cursor = [s.event for s in stored], (stored[-1].id if stored else self.cursor)
-        found: list[Alert] = []
-        if batch:
-            # in event time within the step, as the batch stage reads them (correlations need the order)
-            events = sorted(batch, key=lambda e: (e.timestamp, e.key))
-            latest = events[-1].timestamp.timestamp()
-            self._latest = latest if self._latest is None else max(self._latest, latest)
-            self._seen_at = time.monotonic()
-            for event in events:
-                for detector in self.detectors:
-                    out = detector.detect(event)
-                    if out:
-                        found.extend(out)
+        found = self.stage.detect(batch)
         found.extend(self._pending)
         if not batch and not found:
             return result
@@ -153,16 +142,9 @@ class StreamDetector:
         return new, written
 
     def stream_time(self) -> datetime | None:
-        if self._latest is None:
-            return None
-        return datetime.fromtimestamp(self._latest + (time.monotonic() - self._seen_at), UTC)
+        return self.stage.stream_time()
 
     def flush(self) -> None:
         """Judge what only the passing of stream time completes (Sigma correlations with lt/lte/neq); the
         alerts are committed with the next step."""
-        now = self.stream_time()
-        if now is None:
-            return
-        for detector in self.detectors:
-            if isinstance(detector, SigmaDetector):
-                self._pending.extend(detector.expire(now))
+        self._pending.extend(self.stage.flush())

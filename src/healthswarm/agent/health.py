@@ -1,5 +1,5 @@
-"""The worker's HTTP endpoints: `/healthz` (the process answers), `/readyz` (database and NATS reachable, every
-consumer bound and active) and `/metrics` (Prometheus text format)."""
+"""The HTTP endpoints of an agent, embedded or one scale-out role: `/healthz` (the process answers), `/readyz`
+(what the process says it needs: the database, the bus, its consumers bound) and `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from healthswarm.worker.metrics import REGISTRY
-
-log = logging.getLogger("healthswarm.worker.health")
+log = logging.getLogger("healthswarm.agent.health")
 # (checks that must all pass, facts shown alongside: e.g. a correlator on standby is ready, just not active)
 Readiness = Callable[[], tuple[dict[str, bool], dict[str, Any]]]
 
@@ -47,12 +45,11 @@ def _handler(readiness: Readiness, registry: CollectorRegistry) -> type[BaseHTTP
     return Handler
 
 
-def serve(port: int, readiness: Readiness, host: str = "0.0.0.0",
-          registry: CollectorRegistry = REGISTRY) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; port 0 picks a free one (read it from `server.server_port`). The embedded
-    agent serves its own `registry`."""
+def serve(port: int, readiness: Readiness, registry: CollectorRegistry, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """Start serving `registry` and the readiness in a daemon thread; port 0 picks a free one (read it from
+    `server.server_port`)."""
     server = ThreadingHTTPServer((host, port), _handler(readiness, registry))
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()
+    threading.Thread(target=server.serve_forever, name="agent-http", daemon=True).start()
     log.info("health and metrics endpoints listening", extra={"port": server.server_port})
     return server

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from healthswarm.worker.config import redact
+_PASSWORD_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Any `scheme://user:password@` in `text` with the password replaced: logs must hold no secrets."""
+    return _PASSWORD_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 # attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}

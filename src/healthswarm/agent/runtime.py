@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,10 @@ def default_packs() -> tuple[str, ...] | None:
     return tuple(value) if value else None
 
 
-def build_detectors(config: AgentConfig, workspace: Path, assets: list[Any]) -> tuple[list[Any], WatchlistDetector]:
-    """The whole suite of detect/suite.py as configured, plus the watchlist detector."""
+def build_detectors(config: AgentConfig, workspace: Path, assets: list[Any], *, extra_rules: Sequence[Path] = (),
+                    placeholders: Mapping[str, Sequence[str]] | None = None) -> tuple[list[Any], WatchlistDetector]:
+    """The whole suite of detect/suite.py as configured, plus the watchlist detector: what the embedded agent and
+    the scale-out detect role (`agent run --role detect`, with `--rules` as `extra_rules`) both run."""
     import dataclasses
 
     from healthswarm.detect.learn.asset_baseline import BaselineConfig
@@ -69,7 +72,8 @@ def build_detectors(config: AgentConfig, workspace: Path, assets: list[Any]) -> 
 
     d = config.detect
     spec: dict[str, Any] = {
-        "rules": tuple(config.path(r) for r in d.rules),
+        "rules": (*(config.path(r) for r in d.rules), *extra_rules),
+        "placeholders": dict(placeholders or {}),
         "baseline": BaselineConfig() if d.baselines else None,
         "clinical": d.clinical,
         "staff": config.path(d.staff) if d.staff else None,
@@ -84,7 +88,7 @@ def build_detectors(config: AgentConfig, workspace: Path, assets: list[Any]) -> 
     suite = build_suite(SuiteSpec(**spec), assets)
     missing = [p for p in suite.ruleset.problems if p.message == "no such file or folder"]
     if missing:
-        raise ConfigError(f"detect.rules: {missing[0]}")
+        raise ConfigError(f"detect.rules (or --rules): {missing[0]}")
     watchlist = WatchlistDetector()
     return [*suite.detectors, watchlist], watchlist
 
@@ -185,11 +189,11 @@ class Agent:
     def start(self) -> None:
         cfg = self.config
         if cfg.health:
+            from healthswarm.agent.health import serve
             from healthswarm.ingest.sources.syslog import parse_address
-            from healthswarm.worker.health import serve
 
             host, port = parse_address(cfg.health, 9108)
-            self.health_server = serve(port, self.readiness, host, registry=metrics.REGISTRY)
+            self.health_server = serve(port, self.readiness, metrics.REGISTRY, host)
             self.bound.health = f"{host}:{self.health_server.server_port}"
         self._thread(self._detect_loop, "agent-detect")
         if cfg.risk.live:
@@ -330,19 +334,8 @@ class Agent:
 
     def watches(self) -> list[Watch]:
         """Peers' indicators imported into the store, the responders' watchlist and the swarm's warnings."""
-        from healthswarm.respond.watchlist import load_watchlist
-        from healthswarm.share.indicators import load_indicators
-
         floor = self.config.watchlist.min_confidence
-        out: list[Watch] = []
-        with self.store.read() as conn:
-            for ind in load_indicators(conn):
-                if ind.source and ind.confidence >= floor:
-                    out.append(Watch(ind.type, ind.value, f"peer:{ind.source}", ind.confidence, ind.techniques,
-                                     ind.description))
-            for row in load_watchlist(conn):
-                out.append(Watch(str(row["type"]), str(row["value"]), f"case:{row['case_id']}", 90, (),
-                                 str(row.get("reason") or "")))
+        out = stored_watches(self.store, floor)
         if self.swarm is not None:
             out.extend(w for w in self.swarm.received() if w.confidence >= floor)
         return out
@@ -505,6 +498,23 @@ class Agent:
         log.info("stopping: sources, then detection catches up")
         self.shutdown()
         return 0
+
+
+def stored_watches(store: Store, floor: int) -> list[Watch]:
+    """Peers' indicators imported into the store (confidence `floor` or more) and the responders' watchlist."""
+    from healthswarm.respond.watchlist import load_watchlist
+    from healthswarm.share.indicators import load_indicators
+
+    out: list[Watch] = []
+    with store.read() as conn:
+        for ind in load_indicators(conn):
+            if ind.source and ind.confidence >= floor:
+                out.append(Watch(ind.type, ind.value, f"peer:{ind.source}", ind.confidence, ind.techniques,
+                                 ind.description))
+        for row in load_watchlist(conn):
+            out.append(Watch(str(row["type"]), str(row["value"]), f"case:{row['case_id']}", 90, (),
+                             str(row.get("reason") or "")))
+    return out
 
 
 def _entity(watch: Watch) -> str:

@@ -25,6 +25,7 @@ from healthswarm.bus.base import Bus
 from healthswarm.errors import ConfigError
 from healthswarm.ingest.formats import Format, get_format
 from healthswarm.ingest.pipeline import Pipeline
+from healthswarm.ingest.stage import IngestStage
 from healthswarm.store import Store
 from healthswarm.store.tables import events
 
@@ -66,9 +67,10 @@ class Handoff:
             return found[1], found[0]
 
 
-class AgentPipeline(Pipeline):
-    """The ingest pipeline whose commits take the agent's write lock, leave their events in the `handoff`, and
-    announce the ids they stored on the bus (`STORED_SUBJECT`: "lo hi"), which wakes the detection loop.
+class AgentPipeline(IngestStage):
+    """The ingest stage (ingest/stage.py, as the scale-out ingest role runs it) whose commits take the agent's
+    write lock, leave their events in the `handoff`, and announce the ids they stored on the bus
+    (`STORED_SUBJECT`: "lo hi"), which wakes the detection loop.
 
     Ids: SQLite numbers rows in insertion order and every writer of the agent holds the lock, so a batch whose
     every event was new holds the ids just above the largest id before it, in the batch's order."""

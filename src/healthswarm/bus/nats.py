@@ -1,15 +1,20 @@
-"""NATS JetStream bus: a stream holds the subjects, a durable pull consumer per consumer group.
+"""NATS JetStream bus: a stream holds the subjects, a durable pull consumer per consumer group. The project's
+one JetStream client: `healthswarm ingest nats://`, the agent's NATS source and the scale-out roles
+(`agent run --role`) all use it.
 
 A sync facade over nats-py (asyncio): the store, the formats and the pipeline are synchronous, and a
 detector is a plain loop; rather than make every stage async for the sake of one client, the client
 runs on a private event loop in a daemon thread and each call waits for its coroutine there.
 
 - publish: JetStream publish with `Nats-Msg-Id` = the event key, so the stream drops a copy
-  re-published within its duplicate window (what a restart after a crash does);
+  re-published within its duplicate window (what a restart after a crash does); `born` travels in a header;
 - subscribe(subject, group): a durable pull consumer named after the group (and the subject), with
   explicit acks, `ack_wait` for redelivery of what a dead consumer held, and `max_ack_pending` as
-  the bound on messages in flight for the whole group; several subscriptions of one group share it;
-- nak() redelivers at once; closing a subscription naks what it holds un-acked.
+  the bound on messages in flight for the whole group; several subscriptions (of several processes)
+  of one group share it, which makes them one queue group: a new member adds throughput;
+- nak(delay) redelivers after the delay; term() never again; closing a subscription naks what it holds;
+- `reconnect_forever`: a long-running process (a scale-out role) keeps reconnecting through a NATS
+  restart instead of failing after a few attempts; the first connection still fails at once, with why.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -31,10 +38,25 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from healthswarm.bus.base import BusError
 
 T = TypeVar("T")
+log = logging.getLogger("healthswarm.bus.nats")
 DEFAULT_URL = "nats://127.0.0.1:4222"
 DEFAULT_STREAM = "HEALTHSWARM"
 DEFAULT_SUBJECTS = ("healthswarm.>",)
+#: header carrying when the record a message descends from entered the system (epoch seconds)
+BORN_HEADER = "Healthswarm-Born"
+LINGER = 0.05  # seconds a fetch waits to fill its batch once it has a message
+PUBLISH_TIMEOUT = 10.0
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def shown(url: str) -> str:
+    """The URL as it may be shown: scheme, host and port, never a user or password."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}"
 
 
 class _LoopThread:
@@ -70,21 +92,28 @@ class NatsMessage:
     key: str
     id: str
     deliveries: int
+    born: float
     _msg: Any = field(repr=False)
     _sub: NatsSubscription = field(repr=False)
 
     def ack(self) -> None:
-        self._sub._settle(self, "ack")
+        self._sub._settle(self, self._msg.ack())
 
-    def nak(self) -> None:
-        self._sub._settle(self, "nak")
+    def nak(self, delay: float = 0.0) -> None:
+        self._sub._settle(self, self._msg.nak(delay=delay) if delay > 0 else self._msg.nak())
+
+    def term(self) -> None:
+        self._sub._settle(self, self._msg.term())
 
 
 class NatsSubscription:
-    def __init__(self, bus: NatsBus, psub: Any, subject: str, stream_id: str) -> None:
+    def __init__(self, bus: NatsBus, psub: Any, subject: str, stream_id: str, stream: str = "",
+                 durable: str = "") -> None:
         self._bus = bus
         self._psub = psub
         self.subject = subject
+        self.stream = stream
+        self.durable = durable
         # prefixes message ids: a stream deleted and created again restarts its sequence at 1
         self.stream_id = stream_id
         self._held: set[NatsMessage] = set()
@@ -92,29 +121,50 @@ class NatsSubscription:
         self.closed = False
 
     def fetch(self, max_messages: int = 100, timeout: float = 1.0) -> list[NatsMessage]:
+        """Wait up to `timeout` for the first message, then take what else is there within LINGER: one pull for
+        the whole batch would hold a trickle of messages until the batch is full or the time is up."""
         if self.closed:
             return []
+
+        async def _fetch() -> list[Any]:
+            got = await self._psub.fetch(1, timeout=max(timeout, 0.01))
+            if max_messages > 1:
+                with contextlib.suppress(nats.errors.TimeoutError):
+                    got += await self._psub.fetch(max_messages - 1, timeout=LINGER)
+            return got
+
         try:
-            raw = self._bus._loop.run(self._psub.fetch(max_messages, timeout=max(timeout, 0.01)), timeout + 30)
+            raw = self._bus._loop.run(_fetch(), timeout + 30)
         except (nats.errors.TimeoutError, TimeoutError):
             return []
         out = []
         for m in raw:
             meta = m.metadata
             headers = m.headers or {}
+            try:
+                born = float(headers[BORN_HEADER])
+            except (KeyError, ValueError):
+                born = meta.timestamp.timestamp()
             out.append(NatsMessage(m.subject, m.data, headers.get("Nats-Msg-Id", ""),
-                                   f"{self.stream_id}:{meta.sequence.stream}", meta.num_delivered, m, self))
+                                   f"{self.stream_id}:{meta.sequence.stream}", meta.num_delivered, born, m, self))
         with self._lock:
             self._held.update(out)
         return out
 
-    def _settle(self, message: NatsMessage, how: str) -> None:
+    def _settle(self, message: NatsMessage, settle: Coroutine[Any, Any, None]) -> None:
         with self._lock:
             if message not in self._held:
+                settle.close()
                 return
             self._held.discard(message)
-        coro = message._msg.ack() if how == "ack" else message._msg.nak()
-        self._bus._loop.run(coro)
+        self._bus._loop.run(settle)
+
+    def lag(self) -> int:
+        async def _lag() -> int:
+            info = await self._bus._js.consumer_info(self.stream, self.durable)
+            return int(info.num_pending or 0)
+
+        return self._bus._loop.run(_lag(), 10)
 
     def ack_all(self, messages: list[NatsMessage]) -> None:
         """Ack many in one hop to the loop thread (the ingest path acks whole batches)."""
@@ -157,6 +207,8 @@ class NatsBus:
         max_in_flight: int = 10_000,
         duplicate_window: float = 120.0,
         connect_timeout: float = 3.0,
+        reconnect_forever: bool = False,
+        name: str | None = None,
     ) -> None:
         self.url = url
         self.ack_wait = ack_wait
@@ -164,16 +216,50 @@ class NatsBus:
         self.duplicate_window = duplicate_window
         self._loop = _LoopThread()
         try:
-            self._nc = self._loop.run(nats.connect(servers=[url], connect_timeout=connect_timeout,
-                                                   max_reconnect_attempts=3, allow_reconnect=True),
+            self._nc = self._loop.run(self._connect(connect_timeout, reconnect_forever, name),
                                       connect_timeout * 3 + 5)
         except Exception as exc:
             self._loop.stop()
-            raise BusError(f"NATS at {url}: cannot connect ({type(exc).__name__}: {exc})") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise BusError(f"NATS at {shown(url)}: cannot connect ({reason})") from None
         self._js = self._nc.jetstream()
         self.stream = stream
         if stream is not None:
             self.ensure_stream(stream, subjects)
+
+    async def _connect(self, timeout: float, forever: bool, name: str | None) -> Any:
+        if not forever:
+            return await nats.connect(servers=[self.url], connect_timeout=timeout, max_reconnect_attempts=3,
+                                      allow_reconnect=True, name=name)
+        # with unlimited reconnects nats-py would also retry the first connection for ever: fail at once where
+        # the server does not answer, then let the client reconnect for ever once connected
+        parts = urlsplit(self.url)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 4222), timeout)
+        writer.close()
+        up = False
+
+        async def disconnected() -> None:
+            log.warning("NATS disconnected", extra={"nats": shown(self.url)})
+
+        async def reconnected() -> None:
+            log.info("NATS reconnected", extra={"nats": shown(self.url)})
+
+        async def error(exc: Exception) -> None:
+            if up:  # before the first connection the error raised says it all
+                log.warning("NATS: %s", type(exc).__name__)
+
+        client = await nats.connect(servers=[self.url], connect_timeout=timeout, max_reconnect_attempts=-1,
+                                    reconnect_time_wait=0.5, allow_reconnect=True, name=name,
+                                    disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error)
+        up = True
+        return client
+
+    def connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    def created(self, stream: str) -> str:
+        """When the stream was created: message ids name it, so a stream made again does not reuse old ids."""
+        return str(self._loop.run(self._js.stream_info(stream)).created or "")
 
     # --- streams -------------------------------------------------------------------------------
 
@@ -184,9 +270,12 @@ class NatsBus:
             try:
                 info = await self._js.stream_info(name)
             except nats.js.errors.NotFoundError:
-                await self._js.add_stream(StreamConfig(
-                    name=name, subjects=list(subjects), storage=StorageType.FILE,
-                    duplicate_window=self.duplicate_window))
+                try:
+                    await self._js.add_stream(StreamConfig(
+                        name=name, subjects=list(subjects), storage=StorageType.FILE,
+                        duplicate_window=self.duplicate_window))
+                except nats.js.errors.BadRequestError as exc:  # e.g. the subjects overlap another stream's
+                    raise BusError(f"JetStream stream {name}: {exc.description}") from None
                 return
             missing = [s for s in subjects if s not in (info.config.subjects or [])]
             if missing:
@@ -220,31 +309,62 @@ class NatsBus:
         except nats.js.errors.NoStreamResponseError:
             raise BusError(f"NATS: no stream holds subject {subject!r}") from None
 
-    def publish_many(self, items: list[tuple[str, bytes, str]]) -> None:
-        """Publish asynchronously (the client bounds what is pending) and wait for every ack."""
+    def publish_many(self, items: list[tuple[str, bytes, str]], born: list[float] | None = None) -> None:
+        """Publish asynchronously (the client bounds what is pending) and wait for every ack, PUBLISH_TIMEOUT
+        at most once the last is sent. An ack lost with a dropped connection never arrives: its future is
+        cancelled here, which also frees its slot in the client's bounded set of pending publishes (left
+        alone, such slots fill up and every later publish stalls)."""
 
         async def _publish() -> None:
-            futures = []
-            for subject, payload, key in items:
-                headers = {"Nats-Msg-Id": key} if key else None
-                futures.append(await self._js.publish_async(subject, payload, headers=headers))
-            await asyncio.gather(*futures)
+            acks: list[asyncio.Future[Any]] = []
+            try:
+                for i, (subject, payload, key) in enumerate(items):
+                    headers = {"Nats-Msg-Id": key} if key else {}
+                    if born is not None:
+                        headers[BORN_HEADER] = repr(born[i])
+                    acks.append(await self._js.publish_async(subject, payload, headers=headers or None,
+                                                             wait_stall=PUBLISH_TIMEOUT))
+                await asyncio.wait_for(asyncio.gather(*acks), PUBLISH_TIMEOUT)
+            finally:
+                for ack in acks:
+                    if not ack.done():
+                        ack.cancel()
 
         if items:
-            self._loop.run(_publish(), 60.0 + len(items) / 1000)
+            try:
+                self._loop.run(_publish(), 60.0 + len(items) / 1000)
+            except nats.js.errors.NoStreamResponseError:
+                raise BusError("NATS: no stream holds one of the subjects published to") from None
 
-    def subscribe(self, subject: str, group: str) -> NatsSubscription:
+    def subscribe(self, subject: str, group: str, *, max_in_flight: int | None = None,
+                  ack_wait: float | None = None) -> NatsSubscription:
+        """The group's durable, created by its first member and bound by the rest (processes started together
+        may race to create it: the loser binds the winner's)."""
         stream = self.stream_for(subject)
         if stream is None:
             raise BusError(f"NATS: no stream holds subject {subject!r}")
+        durable = durable_name(group, subject)
         config = ConsumerConfig(
-            ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
-            max_ack_pending=self.max_in_flight, filter_subject=subject,
+            durable_name=durable, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ack_wait or self.ack_wait, max_ack_pending=max_in_flight or self.max_in_flight,
+            filter_subject=subject, max_waiting=512,
         )
-        psub = self._loop.run(self._js.pull_subscribe(subject, durable=durable_name(group, subject), stream=stream,
-                                                       config=config))
-        info = self._loop.run(self._js.stream_info(stream))
-        return NatsSubscription(self, psub, subject, f"{stream}@{info.created or ''}")
+
+        async def _bind() -> tuple[Any, str]:
+            try:
+                await self._js.consumer_info(stream, durable)
+            except nats.js.errors.NotFoundError:
+                try:
+                    await self._js.add_consumer(stream, config)
+                except nats.js.errors.BadRequestError as exc:
+                    if "already" not in str(exc.description).lower():
+                        raise BusError(f"JetStream consumer {durable}: {exc.description}") from None
+            psub = await self._js.pull_subscribe_bind(durable=durable, stream=stream)
+            info = await self._js.stream_info(stream)
+            return psub, str(info.created or "")
+
+        psub, created = self._loop.run(_bind())
+        return NatsSubscription(self, psub, subject, f"{stream}@{created}", stream, durable)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # already closed or unreachable: nothing left to flush

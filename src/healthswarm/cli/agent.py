@@ -1,4 +1,5 @@
-"""`healthswarm agent run|init-config|status|share`: the long-running embedded agent (docs/agent.md)."""
+"""`healthswarm agent run|init-config|status|share`: the long-running agent, embedded or (`run --role`) one
+scale-out role process (docs/agent.md)."""
 
 from __future__ import annotations
 
@@ -6,36 +7,96 @@ import json
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, err_console
 from healthswarm.errors import ConfigError
+from healthswarm.worker.config import (
+    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_NATS,
+    DEFAULT_PREFIX,
+    DEFAULT_STREAM,
+    Role,
+    WorkerConfig,
+)
 
 app = typer.Typer(help="The agent: sources → detection → incidents → risk → swarm, running until stopped.",
                   no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="agent.toml [default: the defaults]")]
 
 
-@app.command("run")
-def run(ctx: typer.Context, config: ConfigOpt = None,
-        api: Annotated[str | None, typer.Option(
-            "--api", help="Also serve the API and the dashboard on HOST:PORT (overrides [api])")] = None,
-        log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info") -> None:
-    """Run the embedded agent (SQLite, in-memory bus) until SIGTERM/SIGINT; logs are JSON lines on stderr."""
-    import dataclasses
-    import logging
-    import os
+RoleOpt = Annotated[Role | None, typer.Option(
+    help="Run one scale-out role (or all) on NATS JetStream and a shared database instead of the embedded agent "
+         "(docs/agent.md, Scale-out)")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="role: database URL shared by the workers (postgresql://…); SQLite only for a single worker")]
+NatsOpt = Annotated[str | None, typer.Option(
+    "--nats", help=f"role: NATS JetStream server [default: the configured bus if nats://, else {DEFAULT_NATS}]")]
+BatchOpt = Annotated[int, typer.Option(min=1, max=10_000, help="role: messages per fetch and per transaction")]
+InFlightOpt = Annotated[int, typer.Option(
+    min=1, help="role: un-acked messages the role's group holds at most (JetStream max_ack_pending)")]
+MetricsPortOpt = Annotated[int | None, typer.Option(
+    min=0, max=65535, help="role: serve /healthz, /readyz and /metrics on this port (0: any free port)")]
+PrefixOpt = Annotated[str, typer.Option(help="role: subject prefix of the deployment")]
+StreamOpt = Annotated[str, typer.Option(help="role: JetStream stream holding <prefix>.>")]
+PartitionsOpt = Annotated[int, typer.Option(min=1, max=1024, help="role: event partitions (same on every worker)")]
+PartitionOpt = Annotated[int | None, typer.Option(
+    min=0, help="detect: take this partition only, so that per-asset, per-interface and per-user state is whole "
+                "(one detect worker per partition)")]
+AckWaitOpt = Annotated[float, typer.Option(
+    min=0.5, help="role: seconds before what a dead worker held is delivered again")]
+FlushOpt = Annotated[float, typer.Option(
+    min=0.5, help="detect: seconds between flushes of Sigma correlations that only time completes "
+                  "(lt/lte/neq conditions); also flushed at a graceful stop")]
+RulesOpt = Annotated[list[Path] | None, typer.Option(
+    "--rules", "-r", help="detect: Sigma rule files or folders besides the [detect] packs and rules")]
+DeadOpt = Annotated[int, typer.Option(
+    min=1, help="role: failures of one message before it goes to <prefix>.dead.<role>")]
+LogLevelOpt = Annotated[str, typer.Option(help="debug, info, warning or error")]
 
-    from healthswarm.agent.config import ApiConfig, load_config
-    from healthswarm.agent.runtime import Agent
-    from healthswarm.worker import logs
+
+def log_level_of(log_level: str) -> int:
+    import logging
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise ConfigError(f"--log-level {log_level!r}: expected debug, info, warning or error")
+    return level
+
+
+@app.command("run")
+def run(ctx: typer.Context, config: ConfigOpt = None,
+        api: Annotated[str | None, typer.Option(
+            "--api", help="Also serve the API and the dashboard on HOST:PORT (overrides [api])")] = None,
+        log_level: LogLevelOpt = "info", role: RoleOpt = None, db: DbOpt = None, nats_url: NatsOpt = None,
+        batch: BatchOpt = 500, max_in_flight: InFlightOpt = 5_000, metrics_port: MetricsPortOpt = None,
+        prefix: PrefixOpt = DEFAULT_PREFIX, stream: StreamOpt = DEFAULT_STREAM, partitions: PartitionsOpt = 1,
+        partition: PartitionOpt = None, ack_wait: AckWaitOpt = 30.0, flush_interval: FlushOpt = 30.0,
+        rules: RulesOpt = None, max_deliveries: DeadOpt = DEFAULT_MAX_DELIVERIES) -> None:
+    """Run the embedded agent (SQLite, in-memory bus) until SIGTERM/SIGINT; with --role, one scale-out role process
+    instead (NATS JetStream, a shared database). Logs are JSON lines on stderr."""
+    import dataclasses
+    import os
+
+    from healthswarm.agent import logs
+    from healthswarm.agent.config import ApiConfig, load_config
+    from healthswarm.agent.runtime import Agent
+
+    level = log_level_of(log_level)
+    if role is not None:
+        if api is not None:
+            raise ConfigError("--api: the embedded agent's; a role process serves /metrics (--metrics-port)")
+        raise typer.Exit(run_role(ctx, role, config, level, db=db, nats_url=nats_url, batch=batch,
+                                  max_in_flight=max_in_flight, metrics_port=metrics_port, prefix=prefix,
+                                  stream=stream, partitions=partitions, partition=partition, ack_wait=ack_wait,
+                                  flush_interval=flush_interval, rules=rules, max_deliveries=max_deliveries))
+    given = [flag for flag, value in (("--db", db), ("--nats", nats_url), ("--metrics-port", metrics_port),
+                                      ("--partition", partition), ("--rules", rules)) if value is not None]
+    if given:
+        raise ConfigError(f"{given[0]}: only with --role (the embedded agent takes its settings from --config)")
     cfg = load_config(config)
     if api is not None:
         cfg = dataclasses.replace(cfg, api=ApiConfig(enabled=True, listen=api))
@@ -43,6 +104,31 @@ def run(ctx: typer.Context, config: ConfigOpt = None,
     logs.setup({"agent": settings.workspace.name, "pid": os.getpid()}, level)
     agent = Agent(cfg, settings)
     raise typer.Exit(agent.run())
+
+
+def run_role(ctx: typer.Context, role: Role, config: Path | None, level: int, *, db: str | None,
+             nats_url: str | None, rules: list[Path] | None, **options: Any) -> int:
+    """One scale-out role process (`agent run --role`, `worker --role`); its exit status."""
+    from healthswarm.agent.config import load_config
+    from healthswarm.worker.run import run_worker
+
+    settings = app_context(ctx).settings
+    if db is None and not settings.db:
+        settings.ensure_workspace()
+    bus = settings.bus if settings.bus.startswith("nats://") else DEFAULT_NATS
+    worker_config = WorkerConfig(role=role, db=db or settings.db_url, nats=nats_url or bus,
+                                 organisation=settings.organisation, rules=tuple(rules or ()),
+                                 placeholders=_placeholders(settings.extra), agent=load_config(config), **options)
+    return run_worker(worker_config, settings.workspace, level)
+
+
+def _placeholders(extra: dict[str, Any]) -> dict[str, list[str]]:
+    """`[sigma.placeholders]` of config.toml: NAME = ["value", …]."""
+    sigma = extra.get("sigma")
+    values = sigma.get("placeholders") if isinstance(sigma, dict) else None
+    if not isinstance(values, dict):
+        return {}
+    return {str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in values.items()}
 
 
 @app.command("init-config")

@@ -1,4 +1,6 @@
-"""The correlate role: alerts → the Correlator → incidents stored.
+"""The correlate stage of both deployments: alerts → the Correlator → incidents stored. The embedded agent calls
+`place` with the alerts of each detection step (agent/detect.py) and commits the `Changes` with them; the
+scale-out correlate role (`agent run --role correlate`) calls `correlate` with the alerts of a bus batch.
 
 The Correlator's state (open incidents, the entity index) spans every alert, so one correlator is active at a
 time: on PostgreSQL it holds a session advisory lock and commits each batch on that same connection, so it
@@ -23,7 +25,6 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-import orjson
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from healthswarm.detect.correlate import Correlator
@@ -33,11 +34,8 @@ from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.store import Store
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.tables import alerts, incidents
-from healthswarm.worker import metrics
-from healthswarm.worker.config import WorkerConfig
-from healthswarm.worker.delivery import Delivery
 
-log = logging.getLogger("healthswarm.worker.correlate")
+log = logging.getLogger("healthswarm.detect.correlate_stage")
 # how late (in alert time, behind the newest alert placed) an alert may arrive and still join exactly as if it
 # had come in order: detect workers, redeliveries and timer-flushed Sigma correlations all arrive a little late
 LATENESS = timedelta(hours=1)
@@ -78,11 +76,15 @@ class Lease:
                 self.conn = None
 
 
+class LeaseLost(RuntimeError):
+    """The correlator's lock went with its connection: the batch is retried by whoever holds it next."""
+
+
 class CorrelateStage:
-    def __init__(self, store: Store, config: WorkerConfig | None = None) -> None:
+    def __init__(self, store: Store, deployment: str = "healthswarm") -> None:
+        """`deployment` names the lock that makes one correlator active among the workers of one deployment."""
         self.store = store
-        prefix = config.prefix if config is not None else "healthswarm"
-        self.lease = Lease(store, f"healthswarm-correlator:{prefix}") if store.backend == "postgresql" else None
+        self.lease = Lease(store, f"healthswarm-correlator:{deployment}") if store.backend == "postgresql" else None
         self.correlator: Correlator | None = None
 
     def active(self) -> bool:
@@ -98,24 +100,23 @@ class CorrelateStage:
             return
         conn = self.lease.conn
         if conn is None:
-            raise RuntimeError("correlator lease lost before the write")
+            raise LeaseLost("correlator lease lost before the write")
         with conn.begin():  # on the lock's own connection: no lock, no write
             changes.save(conn)
 
-    def handle(self, batch: Sequence[Delivery]) -> None:
+    def correlate(self, found: Sequence[Alert]) -> int:
+        """Place the alerts and write what changed in a transaction of its own (under the lease on PostgreSQL);
+        returns how many incidents were written. Raising leaves nothing written, and the state is rebuilt."""
         try:
-            self._handle(batch)
+            changes = self.place(found)
+            if changes.write:
+                self._write(changes)
+            return len(changes.write)
         except Exception:
             self.correlator = None
             if self.lease is not None:
                 self.lease.release()
             raise
-
-    def _handle(self, batch: Sequence[Delivery]) -> None:
-        changes = self.place([alert_from_dict(orjson.loads(d.data)) for d in batch])
-        if changes.write:
-            self._write(changes)
-            metrics.INCIDENTS.inc(len(changes.write))
 
     def place(self, found: Sequence[Alert]) -> Changes:
         """Place alerts (in time order) in the Correlator; returns the rows to write, for the caller to save in
@@ -162,9 +163,6 @@ class CorrelateStage:
                 touched[incident.id] = incident
         log.info("correlator state rebuilt", extra={"alerts": len(rows), "incidents": len(correlator.incidents)})
         return correlator, touched
-
-    def flush(self) -> None:
-        """Incidents change with each alert: nothing waits for time."""
 
     def close(self) -> None:
         if self.lease is not None:

@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy import Connection
+
 from healthswarm.bus.base import Bus
 from healthswarm.bus.codec import event_to_bytes
 from healthswarm.ingest import containers
@@ -338,17 +340,23 @@ class Pipeline:
             batch.reject_keys.append(key)
             stats.rejects[reason_kind(item.reason)] += 1
 
+    #: set by a subclass whose `_announce` takes the newly stored events (ingest/stage.py)
+    announces = False
+
+    def _announce(self, conn: Connection, stored: list[Event]) -> None:
+        """Tell the next stage, in the commit's transaction, about the events this batch newly stored."""
+        if self.bus is not None:
+            self.bus.publish_many([(f"{self.subject}.{e.fields.get('observer.type') or 'unknown'}",
+                                    event_to_bytes(e), e.key) for e in stored])
+
     def _commit(self, batch: _Batch, stats: IngestStats, checkpoint: tuple[str, str, int] | None) -> None:
         with self.store.transaction() as conn:
-            stored, keys = insert_events(conn, batch.events, want_keys=self.bus is not None)
+            stored, keys = insert_events(conn, batch.events, want_keys=self.bus is not None or self.announces)
             quarantined = insert_rejects(conn, batch.rejects, batch.reject_keys)
             if checkpoint is not None:
                 set_checkpoint(conn, *checkpoint)
-            if self.bus is not None and keys:
-                self.bus.publish_many([
-                    (f"{self.subject}.{e.fields.get('observer.type') or 'unknown'}", event_to_bytes(e), e.key)
-                    for e in batch.events if e.key in keys
-                ])
+            if keys:
+                self._announce(conn, [e for e in batch.events if e.key in keys])
         stats.stored += stored
         stats.quarantined += quarantined
         if stats is not self.stats:

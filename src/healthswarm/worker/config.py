@@ -1,9 +1,23 @@
-"""What a worker is told: its role, where the store and the bus are, and the subjects it meets on.
+"""What a scale-out role process (`agent run --role …`, alias `worker --role …`) is told: its role, where the store
+and the bus are, the subjects it meets on, and the detection suite (the [detect] section of agent.toml).
 
 Subjects (one stream holds `<prefix>.>`):
 - `<prefix>.raw.<format>`: raw records from devices and collectors (`auto` sniffs the format);
-- `<prefix>.events.p<k>.<format>`: stored events, `k` the partition of the event's organisation/host;
-- `<prefix>.alerts.p<k>`: stored alerts, in the partition of their first event.
+- `<prefix>.events.p<k>.<format>`: stored events, `k` the partition of the event's `partition_key`;
+- `<prefix>.alerts.p<k>`: stored alerts, in the partition of the events that raised them;
+- `<prefix>.dead.<role>`: messages a role gave up on after `max_deliveries` failures, with the reason.
+
+Partitions: the detect role runs the whole suite, and its stateful detectors keep state per subject — the
+per-asset baselines per source asset, the HL7 analytics per interface, the FHIR analytics and the privacy
+monitor per user (whose reads the monitor joins to the care relationships of HL7 ADT and FHIR
+Encounter/CareTeam, i.e. to the whole clinical feed). A detect worker bound to one partition
+(`--partition k`) sees every event of that partition, so `partition_key` puts all events those detectors
+must see together in one partition: one organisation's clinical events (HL7, FHIR, DICOM) together, and any
+other event with the other events of its asset (the host whose log it is, else its source asset or address).
+More partitions (one detect worker each) spread the assets, hence the load; the clinical feed of one
+organisation stays on one worker. Sigma correlation rules are exact where their group-by fields are fixed by
+that key (per host, per source address); one grouping by another field (a user across hosts, a destination)
+counts what its partition saw.
 """
 
 from __future__ import annotations
@@ -15,14 +29,20 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from healthswarm.agent.config import AgentConfig, load_config
+from healthswarm.agent.logs import redact
 from healthswarm.errors import ConfigError
+from healthswarm.model import Event
 
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 DEFAULT_PREFIX = "healthswarm"
 DEFAULT_STREAM = "HEALTHSWARM_WORK"
+DEFAULT_MAX_DELIVERIES = 5
+# how long JetStream remembers a Nats-Msg-Id: a relay re-publishing after a crash is dropped within it
+DUPLICATE_WINDOW = 600.0
+CLINICAL = frozenset({"hl7", "fhir", "dicom"})
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _STREAM = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-_PASSWORD_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.IGNORECASE)
 
 
 class Role(StrEnum):
@@ -33,11 +53,6 @@ class Role(StrEnum):
 
     def stages(self) -> tuple[Role, ...]:
         return (Role.ingest, Role.detect, Role.correlate) if self is Role.all else (self,)
-
-
-def redact(text: str) -> str:
-    """Any `scheme://user:password@` in `text` with the password replaced: logs must hold no secrets."""
-    return _PASSWORD_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
 def check_nats_url(url: str) -> str:
@@ -51,6 +66,16 @@ def check_nats_url(url: str) -> str:
     if port is None:
         return urlunsplit((parts.scheme, f"{parts.netloc}:4222", parts.path, "", ""))
     return url
+
+
+def partition_key(event: Event) -> str:
+    """What keeps the events a stateful detector judges together on one detect partition (see the module)."""
+    f = event.fields
+    organisation = str(f.get("organization.id") or "")
+    if f.get("observer.type") in CLINICAL:
+        return f"clinical:{organisation}"
+    asset = f.get("host.name") or f.get("source.asset.id") or f.get("source.ip")
+    return f"asset:{organisation}:{asset}" if asset else f"organisation:{organisation}"
 
 
 @dataclass(frozen=True)
@@ -70,8 +95,12 @@ class WorkerConfig:
     # seconds between flushes of what only time completes (Sigma correlations with lt/lte/neq conditions)
     flush_interval: float = 30.0
     organisation: str = ""
-    rules: tuple[Path, ...] = ()
+    rules: tuple[Path, ...] = ()  # detect: Sigma rules besides the [detect] packs and rules
     placeholders: dict[str, list[str]] = field(default_factory=dict)
+    # the [detect] and [watchlist] sections the detect role builds its suite from (agent.toml)
+    agent: AgentConfig = field(default_factory=lambda: load_config(None))
+    # a message that failed this many times goes to <prefix>.dead.<role>
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
 
     def __post_init__(self) -> None:
         for token in self.prefix.split("."):
@@ -85,6 +114,8 @@ class WorkerConfig:
             raise ConfigError(f"--flush-interval {self.flush_interval}: expected a positive number of seconds")
         if self.partition is not None and self.role is not Role.detect:
             raise ConfigError("--partition: only the detect role binds one partition")
+        if self.max_deliveries < 1:
+            raise ConfigError(f"--max-deliveries {self.max_deliveries}: expected 1 or more")
         object.__setattr__(self, "nats", check_nats_url(self.nats))
 
     # --- subjects --------------------------------------------------------------------------------------
@@ -98,6 +129,9 @@ class WorkerConfig:
     def alert_subject(self, partition: int) -> str:
         return f"{self.prefix}.alerts.p{partition}"
 
+    def dead_subject(self, stage: Role) -> str:
+        return f"{self.prefix}.dead.{stage.value}"
+
     def filter_subject(self, stage: Role) -> str:
         """What the stage's durable consumer reads."""
         if stage is Role.ingest:
@@ -106,8 +140,9 @@ class WorkerConfig:
             return f"{self.prefix}.events.{'*' if self.partition is None else f'p{self.partition}'}.>"
         return f"{self.prefix}.alerts.>"
 
-    def durable(self, stage: Role) -> str:
-        """One durable per role (per partition for a partitioned detect): every worker of it shares the work."""
+    def group(self, stage: Role) -> str:
+        """One consumer group per role (per partition for a partitioned detect): every worker of it shares the
+        work. The bus names the group's durable after it and the subject it reads."""
         base = f"{self.prefix.replace('.', '_')}-{stage.value}"
         return base if stage is not Role.detect or self.partition is None else f"{base}-p{self.partition}"
 

@@ -1,113 +1,146 @@
-"""One stage's consume loop: fetch a batch, commit its effects (in a thread), ack it; nak it on failure; and
-every `flush_every` seconds, between batches, let the stage commit what only time completes.
+"""One role's consume loop (a thread): fetch a batch from the bus, commit its effects, ack it; and every
+`flush_every` seconds, between batches, let the role commit what only time completes.
 
-A stop request is looked at between batches only, so a batch in flight is finished and acked before the
-loop ends, and the stage is flushed one last time; what was never fetched stays with the durable for the
-other workers of the role.
+A failed batch: when the failure is the infrastructure's (the database or the bus unreachable, the disk
+full), the whole batch is given back with a delay and comes again; nothing is lost. Otherwise one message
+may be what fails it (a record no stage can take), so each message is tried alone: the others commit and
+flow on, and the one that fails is given back with a delay — until it has failed `max_deliveries` times,
+when it is published to the dead-letter subject `<prefix>.dead.<role>` with the reason, terminated (never
+delivered again), counted in the metrics and shown in /readyz.
+
+A stop request is looked at between batches only, so a batch in flight is finished and acked before the loop
+ends, and the role is flushed one last time; what was never fetched stays with the group for its other
+workers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import base64
 import logging
+import threading
 import time
-from typing import Any
+from collections.abc import Sequence
 
-import nats.errors
+import orjson
+from sqlalchemy import exc as db_errors
 
+from healthswarm.bus.base import Bus, BusError, Message, Subscription
+from healthswarm.detect.correlate_stage import LeaseLost
 from healthswarm.worker import metrics
 from healthswarm.worker.config import Role
-from healthswarm.worker.delivery import delivery
-from healthswarm.worker.jetstream import Consumer
-from healthswarm.worker.stage import Stage
+from healthswarm.worker.roles import RoleWork
 
 log = logging.getLogger("healthswarm.worker.loop")
-LINGER = 0.05  # seconds a fetch waits to fill its batch once it has a message
-NAK_DELAY = 1.0  # seconds before a failed batch comes back: a cut database gets a moment to return
+NAK_DELAY = 1.0  # seconds before a failed message comes back: a cut database gets a moment to return
+
+
+def infrastructure_failure(exc: BaseException) -> bool:
+    """Did the batch fail for want of the database, the bus or disk space (not because of what it holds)?"""
+    if isinstance(exc, db_errors.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (db_errors.OperationalError, db_errors.InterfaceError, db_errors.DisconnectionError,
+                            db_errors.PendingRollbackError, OSError, TimeoutError, BusError, LeaseLost))
 
 
 class StageLoop:
-    def __init__(self, role: Role, stage: Stage, consumer: Consumer, stream_created: str, batch: int,
-                 on_commit: asyncio.Event, flush_every: float) -> None:
+    def __init__(self, role: Role, work: RoleWork, subscription: Subscription, bus: Bus, dead_subject: str, *,
+                 batch: int, max_deliveries: int, on_commit: threading.Event, flush_every: float) -> None:
         self.role = role
-        self.stage = stage
-        self.consumer = consumer
-        self.stream_created = stream_created
+        self.work = work
+        self.subscription = subscription
+        self.bus = bus
+        self.dead_subject = dead_subject
         self.batch = batch
+        self.max_deliveries = max_deliveries
         self.on_commit = on_commit
         self.flush_every = flush_every
         self.active = False
+        self.dead_letters = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
+    def run(self, stop: threading.Event) -> None:
         next_flush = time.monotonic() + self.flush_every
         while not stop.is_set():
-            self.active = await asyncio.to_thread(self.stage.active)
+            self.active = self.work.active()
             if not self.active:
-                await _sleep_unless(stop, 1.0)
+                stop.wait(1.0)
                 continue
             # checked at least once a second: a fetch waits no longer for its first message
             if time.monotonic() >= next_flush:
-                await self._flush()
+                self._flush()
                 next_flush = time.monotonic() + self.flush_every
             try:
-                msgs = await self._fetch()
-            except nats.errors.TimeoutError:
-                continue
+                msgs = self.subscription.fetch(self.batch, 1.0)
             except Exception as exc:  # disconnected, reconnecting, server restarting: try again shortly
                 log.warning("fetch failed", exc_info=exc, extra={"role": self.role.value})
-                await _sleep_unless(stop, 0.5)
+                stop.wait(0.5)
                 continue
-            await self._process(msgs)
+            if msgs:
+                self._process(msgs)
         if self.active:
-            await self._flush()
+            self._flush()
 
-    async def _flush(self) -> None:
-        role = self.role.value
+    def _flush(self) -> None:
         try:
-            await asyncio.to_thread(self.stage.flush)
+            self.work.flush()
         except Exception as exc:
-            metrics.FAILURES.labels(role).inc()
-            log.error("flush failed; retried with the next one", exc_info=exc, extra={"role": role})
+            metrics.FAILURES.labels(self.role.value).inc()
+            log.error("flush failed; retried with the next one", exc_info=exc, extra={"role": self.role.value})
             return
         self.on_commit.set()
 
-    async def _fetch(self) -> list[Any]:
-        """Wait up to a second for the first message, then take what else is there within LINGER: a pull for a
-        whole batch would hold a trickle of messages until the batch is full or the second is up."""
-        msgs = await self.consumer.sub.fetch(1, timeout=1.0)
-        if self.batch > 1:
-            with contextlib.suppress(nats.errors.TimeoutError):
-                msgs += await self.consumer.sub.fetch(self.batch - 1, timeout=LINGER)
-        return msgs
-
-    async def _process(self, msgs: list[Any]) -> None:
+    def _process(self, msgs: Sequence[Message]) -> None:
         role = self.role.value
         started = time.perf_counter()
         try:
-            batch = [delivery(m, self.stream_created) for m in msgs]
-            await asyncio.to_thread(self.stage.handle, batch)
+            self.work.handle(msgs)
         except Exception as exc:
             metrics.FAILURES.labels(role).inc()
-            log.error("batch failed; nak'ed for redelivery", exc_info=exc, extra={"role": role, "messages": len(msgs)})
-            await _settle(msgs, nak=True)
+            if len(msgs) > 1 and not infrastructure_failure(exc):
+                log.warning("batch failed; each message tried alone", exc_info=exc,
+                            extra={"role": role, "messages": len(msgs)})
+                for m in msgs:
+                    self._process([m])
+                return
+            log.error("batch failed; given back for redelivery", exc_info=exc,
+                      extra={"role": role, "messages": len(msgs)})
+            self._give_back(msgs, exc)
             return
         metrics.BATCH_SECONDS.labels(role).observe(time.perf_counter() - started)
-        await _settle(msgs, nak=False)
+        _settle(lambda: self.subscription.ack_all(list(msgs)))
         metrics.MESSAGES.labels(role).inc(len(msgs))
         self.on_commit.set()
 
+    def _give_back(self, msgs: Sequence[Message], exc: BaseException) -> None:
+        """Redelivered after NAK_DELAY; a message that failed on its own for the last allowed time is dead."""
+        for m in msgs:
+            if len(msgs) == 1 and not infrastructure_failure(exc) and m.deliveries >= self.max_deliveries:
+                self._dead(m, exc)
+            else:
+                _settle(lambda m=m: m.nak(NAK_DELAY))  # type: ignore[misc]
 
-async def _settle(msgs: list[Any], nak: bool) -> None:
-    """Ack (or nak) every message; one that cannot be settled (connection gone) returns after ack_wait, and its
-    effects are idempotent, so a lost ack costs a redelivery, never a duplicate."""
-    for m in msgs:
+    def _dead(self, m: Message, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        letter = orjson.dumps({"role": self.role.value, "subject": m.subject, "id": m.id, "key": m.key,
+                               "deliveries": m.deliveries, "reason": reason,
+                               "data_base64": base64.b64encode(m.data).decode()})
         try:
-            await (m.nak(delay=NAK_DELAY) if nak else m.ack())
-        except Exception:
+            self.bus.publish_many([(self.dead_subject, letter, f"dead:{m.id}")], born=[m.born])
+        except Exception as publish_exc:  # the bus is away: the message comes back and dies next time
+            log.warning("dead letter not published", exc_info=publish_exc, extra={"role": self.role.value})
+            _settle(lambda: m.nak(NAK_DELAY))
             return
+        _settle(m.term)
+        self.dead_letters += 1
+        metrics.DEAD_LETTERS.labels(self.role.value).inc()
+        log.error("message given up on: published to %s", self.dead_subject,
+                  extra={"role": self.role.value, "subject": m.subject, "id": m.id, "deliveries": m.deliveries,
+                         "reason": reason})
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+def _settle(settle: object) -> None:
+    """Ack, nak or term; one that cannot be settled (connection gone) returns after ack_wait, and its effects
+    are idempotent, so a lost ack costs a redelivery, never a duplicate."""
+    try:
+        settle()  # type: ignore[operator]
+    except Exception as exc:
+        log.debug("could not settle: %s", type(exc).__name__)

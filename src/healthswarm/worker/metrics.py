@@ -1,4 +1,5 @@
-"""Prometheus metrics of a worker (one process, one registry); `role` labels the stage a figure is about."""
+"""Prometheus metrics of a scale-out role process (one process, one registry); `role` labels the stage a figure
+is about."""
 
 from __future__ import annotations
 
@@ -27,3 +28,6 @@ EVENT_TO_ALERT = Histogram(
     "healthswarm_worker_event_to_alert_seconds",
     "From the raw record entering JetStream (oldest of its ingest batch) to its alert being committed",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=REGISTRY)
+DEAD_LETTERS = Counter("healthswarm_worker_dead_letters",
+                       "Messages given up on after --max-deliveries failures, published to <prefix>.dead.<role>",
+                       ["role"], registry=REGISTRY)

@@ -1,17 +1,18 @@
-"""Entry point of `healthswarm worker`: logging, the store, the asyncio worker; returns the exit status."""
+"""Entry point of a scale-out role process (`healthswarm agent run --role …`, alias `healthswarm worker`): logging,
+the store, the worker; returns the exit status."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 from sqlalchemy import text
 
+from healthswarm.agent import logs
 from healthswarm.store import Store
 from healthswarm.store.db import create_store_engine, migrate
-from healthswarm.worker import logs
 from healthswarm.worker.config import WorkerConfig
 from healthswarm.worker.service import Worker
 
@@ -36,10 +37,10 @@ def open_store(url: str) -> Store:
     return Store(engine)
 
 
-def run_worker(config: WorkerConfig, workspace: Path | None = None) -> int:
-    logs.setup({"role": config.role.value, "pid": os.getpid()})
+def run_worker(config: WorkerConfig, workspace: Path, level: int = logging.INFO) -> int:
+    logs.setup({"role": config.role.value, "pid": os.getpid()}, level)
     store = open_store(config.db)
     try:
-        return asyncio.run(Worker(config, store, workspace).run())
+        return Worker(config, store, workspace).run()
     finally:
         store.close()

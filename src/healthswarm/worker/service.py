@@ -1,54 +1,47 @@
-"""A worker process: connect, bind one durable per stage, run the stage loops, the outbox relay, the lag probe
-and the HTTP endpoints; on SIGTERM/SIGINT finish the batches in flight, flush the stages, then the outbox, and
-exit 0."""
+"""A scale-out role process: connect to the bus (NATS JetStream), join one consumer group per role, run the role
+loops, the outbox relay, the lag probe and the HTTP endpoints, each in a thread; on SIGTERM/SIGINT finish the
+batches in flight, flush the roles, then the outbox, and exit 0."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import signal
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
+from healthswarm.agent.health import serve
+from healthswarm.agent.logs import redact
+from healthswarm.bus.base import BusError
+from healthswarm.bus.nats import NatsBus
+from healthswarm.errors import ConfigError
 from healthswarm.store import Store
-from healthswarm.worker import health, metrics, outbox
-from healthswarm.worker.config import Role, WorkerConfig, redact
-from healthswarm.worker.correlate import CorrelateStage
-from healthswarm.worker.detect import DetectStage
-from healthswarm.worker.ingest import IngestStage
-from healthswarm.worker.jetstream import Client, bind, connect, ensure_stream
+from healthswarm.worker import metrics, outbox
+from healthswarm.worker.config import DUPLICATE_WINDOW, WorkerConfig
 from healthswarm.worker.loop import StageLoop
 from healthswarm.worker.relay import Relay
-from healthswarm.worker.stage import Stage
+from healthswarm.worker.roles import RoleWork, role_work
 
 log = logging.getLogger("healthswarm.worker")
 PROBE_EVERY = 5.0
 
 
-def _stage(role: Role, store: Store, config: WorkerConfig, workspace: Path | None) -> Stage:
-    if role is Role.ingest:
-        return IngestStage(store, config)
-    if role is Role.detect:
-        return DetectStage(store, config, workspace)
-    return CorrelateStage(store, config)
-
-
 class Worker:
-    def __init__(self, config: WorkerConfig, store: Store, workspace: Path | None = None) -> None:
+    def __init__(self, config: WorkerConfig, store: Store, workspace: Path) -> None:
         self.config = config
         self.store = store
         self.workspace = workspace
-        self.nc: Client | None = None
+        self.bus: NatsBus | None = None
         self.loops: list[StageLoop] = []
 
     def readiness(self) -> tuple[dict[str, bool], dict[str, Any]]:
-        """Called from the HTTP thread: a live database round trip, what the loop knows of NATS, and whether
-        every stage's durable is bound. A standby correlator is ready (it takes over when the active one goes)."""
+        """Called from the HTTP thread: a live database round trip, whether the bus is connected, and whether
+        every role's group is joined. A standby correlator is ready (it takes over when the active one goes)."""
         try:
             with self.store.read() as conn:
                 conn.execute(text("SELECT 1"))
@@ -56,67 +49,75 @@ class Worker:
         except Exception:
             db = False
         bound = len(self.loops) == len(self.config.role.stages())
-        checks = {"database": db, "nats": bool(self.nc and self.nc.is_connected), "consumers_bound": bound}
-        return checks, {"active": {loop.role.value: loop.active for loop in self.loops}}
+        checks = {"database": db, "nats": bool(self.bus and self.bus.connected()), "consumers_bound": bound}
+        return checks, {"active": {loop.role.value: loop.active for loop in self.loops},
+                        "dead_letters": {loop.role.value: loop.dead_letters for loop in self.loops}}
 
-    async def run(self) -> int:
+    def run(self) -> int:
         config = self.config
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            signal.signal(sig, lambda _s, _f: stop.set())
         if config.metrics_port is not None:
-            health.serve(config.metrics_port, self.readiness)
-        self.nc = await connect(config.nats, f"healthswarm-worker-{socket.gethostname()}-{os.getpid()}")
-        js = self.nc.jetstream()
-        await ensure_stream(js, config.stream, [f"{config.prefix}.>"])
-        created = str((await js.stream_info(config.stream)).created or "")
-        relay = Relay(self.store, js)
-        stages: list[Stage] = []
+            serve(config.metrics_port, self.readiness, metrics.REGISTRY)
+        try:
+            self.bus = NatsBus(config.nats, stream=config.stream, subjects=(f"{config.prefix}.>",),
+                               ack_wait=config.ack_wait, max_in_flight=config.max_in_flight,
+                               duplicate_window=DUPLICATE_WINDOW, reconnect_forever=True,
+                               name=f"healthswarm-{config.role.value}-{socket.gethostname()}-{os.getpid()}")
+        except BusError as exc:
+            raise ConfigError(str(exc)) from None
+        relay = Relay(self.store, self.bus)
+        works: list[RoleWork] = []
         try:
             for role in config.role.stages():
-                stage = await asyncio.to_thread(_stage, role, self.store, config, self.workspace)
-                stages.append(stage)
-                consumer = await bind(js, config.stream, config.durable(role), config.filter_subject(role),
-                                      config.max_in_flight, config.ack_wait)
-                self.loops.append(StageLoop(role, stage, consumer, created, config.batch, relay.wake,
-                                            config.flush_interval))
+                work = role_work(role, self.store, config, self.workspace)
+                works.append(work)
+                subscription = self.bus.subscribe(config.filter_subject(role), config.group(role),
+                                                  max_in_flight=config.max_in_flight, ack_wait=config.ack_wait)
+                self.loops.append(StageLoop(role, work, subscription, self.bus, config.dead_subject(role),
+                                            batch=config.batch, max_deliveries=config.max_deliveries,
+                                            on_commit=relay.wake, flush_every=config.flush_interval))
             log.info("worker started", extra={"role": config.role.value, "db": redact(config.db),
                                                "nats": redact(config.nats), "stream": config.stream,
-                                               "durables": [config.durable(r) for r in config.role.stages()]})
-            probe = asyncio.create_task(self._probe(stop))
-            # the relay outlives the stage loops: what their last batch and last flush queued is published too
-            loops_done = asyncio.Event()
-            relaying = asyncio.create_task(relay.run(loops_done))
-            await asyncio.gather(*(stage_loop.run(stop) for stage_loop in self.loops))
-            log.info("stopping: batches in flight finished and stages flushed; flushing the outbox")
+                                               "groups": [config.group(r) for r in config.role.stages()]})
+            threads = [threading.Thread(target=loop.run, args=(stop,), name=f"role-{loop.role.value}", daemon=True)
+                       for loop in self.loops]
+            # the relay outlives the role loops: what their last batch and last flush queued is published too
+            loops_done = threading.Event()
+            relaying = threading.Thread(target=relay.run, args=(loops_done,), name="outbox-relay", daemon=True)
+            probe = threading.Thread(target=self._probe, args=(stop,), name="lag-probe", daemon=True)
+            for thread in [*threads, relaying, probe]:
+                thread.start()
+            while not stop.wait(0.5):
+                if not any(t.is_alive() for t in threads):
+                    break
+            for thread in threads:
+                thread.join()
+            log.info("stopping: batches in flight finished and roles flushed; flushing the outbox")
             loops_done.set()
             relay.wake.set()
-            await relaying
-            probe.cancel()
+            relaying.join()
         finally:
-            for stage in stages:
-                await asyncio.to_thread(stage.close)
-            # acks are fire-and-forget publishes: flush them out before closing (drain would wait on the
-            # pull subscriptions' long polls instead)
-            with contextlib.suppress(Exception):
-                await self.nc.flush(timeout=2)
-            await self.nc.close()
+            for work in works:
+                work.close()
+            for loop in self.loops:
+                loop.subscription.close()
+            self.bus.close()
         log.info("worker stopped")
         return 0
 
-    async def _probe(self, stop: asyncio.Event) -> None:
-        """Lag (the durable's num_pending) and the outbox backlog, for the metrics."""
+    def _probe(self, stop: threading.Event) -> None:
+        """Lag (what each group has still to take) and the outbox backlog, for the metrics."""
         while not stop.is_set():
-            for stage_loop in self.loops:
+            for loop in self.loops:
                 try:
-                    metrics.LAG.labels(stage_loop.role.value).set(await stage_loop.consumer.lag())
+                    metrics.LAG.labels(loop.role.value).set(loop.subscription.lag())
                 except Exception:  # NATS away: the figure stays as last seen
                     continue
             with contextlib.suppress(Exception):  # database away: the figure stays as last seen
-                metrics.OUTBOX_BACKLOG.set(await asyncio.to_thread(self._backlog))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PROBE_EVERY)
+                metrics.OUTBOX_BACKLOG.set(self._backlog())
+            stop.wait(PROBE_EVERY)
 
     def _backlog(self) -> int:
         with self.store.read() as conn:

@@ -1,0 +1,195 @@
+"""The scale-out roles: bus messages in, the shared stage objects (the same as the embedded agent's), effects
+out. Each role takes a batch of messages, runs its stage on them and commits the effects with their
+announcements to the next role in one transaction (the outbox, worker/outbox.py), so that what is stored and
+what is announced never disagree; the loop (worker/loop.py) acks the batch after that commit.
+
+- ingest: raw records (`<prefix>.raw.<format>`) → ingest/stage.IngestStage → events stored, announced on
+  `<prefix>.events.p<k>.<format>` (`k` from `config.partition_key`);
+- detect: events → detect/stream_stage.DetectStage, the whole suite of the embedded agent
+  (agent/runtime.build_detectors: Sigma packs, sensors, baselines, clinical analytics, privacy, models, the
+  watchlist) → alerts stored exactly once (deterministic ids), announced on `<prefix>.alerts.p<k>`;
+- correlate: alerts → detect/correlate_stage.CorrelateStage → incidents (one active correlator per
+  deployment on PostgreSQL, the others hot standbys).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+from sqlalchemy import Connection
+
+from healthswarm.bus.base import Message
+from healthswarm.bus.codec import event_from_bytes, event_to_bytes
+from healthswarm.detect.correlate_stage import CorrelateStage
+from healthswarm.detect.stream_stage import DetectStage
+from healthswarm.ingest.stage import IngestStage
+from healthswarm.model import Alert, Event
+from healthswarm.share.alerts_io import alert_from_dict
+from healthswarm.store import Store
+from healthswarm.store.alerts import save_alerts
+from healthswarm.store.inventory import load_inventory
+from healthswarm.worker import metrics, outbox
+from healthswarm.worker.config import Role, WorkerConfig, partition_key
+
+log = logging.getLogger("healthswarm.worker.roles")
+
+
+class RoleWork(Protocol):
+    def active(self) -> bool:
+        """May this worker take messages now? (False: a standby correlator.) Called from the role's thread."""
+        ...
+
+    def handle(self, batch: Sequence[Message]) -> None:
+        """Commit the batch's effects idempotently; raising leaves nothing committed (the loop gives the batch
+        back, or finds the message that fails it)."""
+        ...
+
+    def flush(self) -> None:
+        """Commit what only the passing of time completes (on a timer, and once at a graceful stop); raise to
+        have it retried at the next call. Never called while `handle` runs."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class IngestRole:
+    def __init__(self, store: Store, config: WorkerConfig) -> None:
+        self.config = config
+        self.stage = IngestStage.for_store(store, config.organisation, announce=self._announce)
+        self._born = 0.0
+
+    def active(self) -> bool:
+        return True
+
+    def _announce(self, conn: Connection, stored: list[Event]) -> None:
+        c = self.config
+        outbox.add(conn, [outbox.OutboxMessage(
+            e.key, c.event_subject(c.partition_of(partition_key(e)), str(e.fields.get("observer.type") or "")),
+            event_to_bytes(e), self._born) for e in stored])
+
+    def handle(self, batch: Sequence[Message]) -> None:
+        by_format: dict[str, list[Message]] = defaultdict(list)
+        for m in batch:
+            by_format[m.subject.rsplit(".", 1)[-1]].append(m)
+        stats = self.stage.stats
+        before = (stats.events, stats.stored, sum(stats.rejects.values()))
+        for name, group in by_format.items():
+            # latency is counted from the oldest record of the group: an upper bound for the others
+            self._born = min(m.born for m in group)
+            self.stage.handle(group, name, self.config.raw_subject(name), scheme="nats")
+        metrics.EVENTS_IN.labels(Role.ingest.value).inc(stats.events - before[0])
+        metrics.EVENTS_STORED.inc(stats.stored - before[1])
+        metrics.REJECTS.inc(sum(stats.rejects.values()) - before[2])
+
+    def flush(self) -> None:
+        """Parsing completes with each record: nothing waits for time."""
+
+    def close(self) -> None:
+        self.stage.close()
+
+
+class DetectRole:
+    def __init__(self, store: Store, config: WorkerConfig, workspace: Path) -> None:
+        from healthswarm.agent.runtime import build_detectors
+
+        self.store = store
+        self.config = config
+        with store.read() as conn:
+            assets = list(load_inventory(conn).assets)
+        detectors, self.watchlist = build_detectors(config.agent, workspace, assets, extra_rules=config.rules,
+                                                    placeholders=config.placeholders)
+        self.stage = DetectStage(detectors)
+        self._flushed: list[Alert] = []  # completed by a flush, not yet committed
+        self._watch_due = 0.0
+
+    def active(self) -> bool:
+        return True
+
+    def handle(self, batch: Sequence[Message]) -> None:
+        self._refresh_watchlist()
+        events = [(event_from_bytes(m.data), m) for m in batch]
+        by_key = {e.key: m for e, m in events}
+        found = self.stage.detect(e for e, _ in events)
+        oldest = min(m.born for m in batch)
+        items = []
+        for alert in found:
+            # the alert's first event says where it came from (a correlation's events may span batches)
+            m = next((by_key[r.key] for r in alert.events if r.key in by_key), None)
+            items.append((alert, m.born if m is not None else oldest, self._partition(m or batch[0])))
+        new = self._commit(items)
+        now = time.time()
+        metrics.EVENTS_IN.labels(Role.detect.value).inc(len(batch))
+        for alert, born, _ in items:
+            if alert.id in new:
+                metrics.EVENT_TO_ALERT.observe(max(now - born, 0.0))
+                new.discard(alert.id)
+
+    def _partition(self, m: Message) -> int:
+        return int(m.subject.split(".")[-2].removeprefix("p") or 0)
+
+    def flush(self) -> None:
+        """Commit what the passing of stream time completes; alerts whose commit failed are kept for the next
+        call (their windows are gone once judged)."""
+        self._refresh_watchlist()
+        self._flushed.extend(self.stage.flush())
+        if not self._flushed:
+            return
+        # no message to take a partition from: the worker's own (the events of a pinned worker are all in it)
+        partition = self.config.partition or 0
+        born = time.time()  # not an event's latency: these alerts wait for time by design
+        self._commit([(a, born, partition) for a in self._flushed])
+        self._flushed = []
+
+    def _refresh_watchlist(self) -> None:
+        """Peers' indicators and the responders' watchlist, from the shared store, every [watchlist] refresh."""
+        from healthswarm.agent.runtime import stored_watches
+
+        if time.monotonic() < self._watch_due:
+            return
+        self._watch_due = time.monotonic() + self.config.agent.watchlist.refresh
+        self.watchlist.replace(stored_watches(self.store, self.config.agent.watchlist.min_confidence))
+
+    def _commit(self, found: list[tuple[Alert, float, int]]) -> set[str]:
+        """Alerts and their announcements in one transaction; returns the ids newly queued."""
+        messages = [outbox.OutboxMessage(a.id, self.config.alert_subject(p), orjson.dumps(a.as_dict()), born)
+                    for a, born, p in found]
+        with self.store.transaction() as conn:
+            save_alerts(conn, [a for a, _, _ in found])
+            new = outbox.add(conn, messages)
+        metrics.ALERTS.inc(len(new))
+        return new
+
+    def close(self) -> None:
+        if self._flushed:
+            log.error("alerts completed by a flush were never stored", extra={"alerts": len(self._flushed)})
+
+
+class CorrelateRole:
+    def __init__(self, store: Store, config: WorkerConfig) -> None:
+        self.stage = CorrelateStage(store, config.prefix)
+
+    def active(self) -> bool:
+        return self.stage.active()
+
+    def handle(self, batch: Sequence[Message]) -> None:
+        metrics.INCIDENTS.inc(self.stage.correlate([alert_from_dict(orjson.loads(m.data)) for m in batch]))
+
+    def flush(self) -> None:
+        """Incidents change with each alert: nothing waits for time."""
+
+    def close(self) -> None:
+        self.stage.close()
+
+
+def role_work(role: Role, store: Store, config: WorkerConfig, workspace: Path) -> RoleWork:
+    if role is Role.ingest:
+        return IngestRole(store, config)
+    if role is Role.detect:
+        return DetectRole(store, config, workspace)
+    return CorrelateRole(store, config)
