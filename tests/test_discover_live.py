@@ -121,3 +121,15 @@ def test_the_picture_is_written_every_interval_and_on_save(store: Store, invento
     assert saved_through(tmp_path) == second[1]
     live.save()   # on shutdown
     assert saved_through(tmp_path) == third[1]
+
+
+def test_run_among_the_callers_detectors_advance_keeps_the_picture_in_step(store: Store, inventory: Inventory,
+                                                                           tmp_path: Path) -> None:
+    """The agent's way: the detector runs in its detection step, `advance` follows the step's cursor."""
+    live = LiveDiscovery(store, tmp_path, inventory, interval=0.0)
+    alerts = []
+    for events, last in batches(store, size=250):
+        alerts += [a for e in events for a in live.detector.detect(e)]
+        live.advance(last)
+    assert len(alerts) == 1 and saved_through(tmp_path) == last
+    assert live.discovery.to_dict() == observe_stored(store).to_dict()

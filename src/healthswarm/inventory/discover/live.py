@@ -8,8 +8,9 @@ past the cursor (a `healthswarm inventory discover` ran ahead), so no event is c
 `observe(events, through)` feeds each batch — the stored events after the previous `through`, up to and
 including the id `through` — through `alerts.DiscoveryDetector` (so an undeclared flow into a safety-critical
 device raises its alert), and writes the picture every `interval` seconds; `save()` writes it now (on
-shutdown). The picture it writes says which stored event it runs through, so the batch command and the view
-read on from there.
+shutdown). A caller that runs `detector` among its own detectors (the agent's detection step) calls
+`advance(through)` after each step instead. The picture it writes says which stored event it runs through, so
+the batch command and the view read on from there.
 """
 
 from __future__ import annotations
@@ -52,14 +53,23 @@ class LiveDiscovery:
     def observe(self, events: Sequence[Event], through: int) -> list[Alert]:
         """Feed the stored events after the last batch, `through` being the id of the last of them; the alerts of
         undeclared flows into safety-critical devices they open. Writes the picture when `interval` has passed."""
-        if through < self.through:
-            raise ValueError(f"batch through event {through} is behind the picture (event {self.through})")
+        self._check(through)
         detect = self.detector.detect
         alerts = [alert for event in events for alert in detect(event)]
+        self.advance(through)
+        return alerts
+
+    def advance(self, through: int) -> None:
+        """The detector (run by the caller among its detectors) has seen the stored events up to the id `through`;
+        writes the picture when `interval` has passed."""
+        self._check(through)
         self.through = through
         if self.clock() - self.saved_at >= self.interval:
             self.save()
-        return alerts
+
+    def _check(self, through: int) -> None:
+        if through < self.through:
+            raise ValueError(f"batch through event {through} is behind the picture (event {self.through})")
 
     def save(self) -> None:
         """Write the picture now (atomically), as running through the stored event `through`."""
