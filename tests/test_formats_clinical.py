@@ -217,7 +217,7 @@ def test_fhir_wrong_resource_types_are_rejected() -> None:
         (item,) = parse_file(FHIR, path)
         kind = orjson.loads(path.read_bytes())["resourceType"]
         assert isinstance(item, Reject)
-        assert item.reason == f"resourceType {kind}, expected AuditEvent (or a Bundle of them)"
+        assert item.reason == f"resourceType {kind}, expected AuditEvent, Encounter or CareTeam (or a Bundle of them)"
         assert item.raw
 
 
@@ -273,7 +273,8 @@ def test_fhir_bundle_ndjson_break_the_glass_and_url_masking() -> None:
     }
     items = parse(FHIR, orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n")
     assert [type(i).__name__ for i in items] == ["Event", "Reject", "Event"]
-    assert items[1].reason == "Bundle entry 2: resourceType Provenance, expected AuditEvent (or a Bundle of them)"
+    assert items[1].reason == ("Bundle entry 2: resourceType Provenance, expected AuditEvent, Encounter or CareTeam "
+                               "(or a Bundle of them)")
     assert len({i.position for i in items}) == 3  # one idempotency position per entry
     f = items[0].fields
     assert f["fhir.break_the_glass"] is True and "BTG" in f["fhir.purpose_of_use"]

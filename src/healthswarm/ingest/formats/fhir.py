@@ -1,7 +1,8 @@
-"""FHIR R4 AuditEvent: single resources (pretty-printed or not), Bundles of them, and NDJSON.
+"""FHIR R4 AuditEvent, and the care feed's Encounter and CareTeam: single resources (pretty-printed or not),
+Bundles of them, and NDJSON.
 
-`original` is the AuditEvent resource as written. A resource of another type (Provenance,
-Observation …) is rejected with the type found; so is a Bundle entry that is not an AuditEvent.
+`original` is the resource as written. A resource of another type (Provenance, Observation …) is rejected
+with the type found; so is a Bundle entry of another type.
 `position` is the byte offset after the record (the JSON text of a resource or Bundle); the entries of
 a Bundle get the last positions of the Bundle's bytes, one each, so their idempotency keys differ.
 
@@ -23,6 +24,11 @@ Fields:
   search parameter), `patient.identifiers` (all of them), `patient.reference`;
 - `url.original` from the entity query (base64 in R4) when it is a URL, with patient references in it
   replaced by `[patient]` so the identifier lives in `patient.*` only.
+
+Encounter and CareTeam say who treats whom (privacy monitoring reads them from `original`: its care
+relationships, detect/privacy/relationships.py); their time is `period.start`, else `meta.lastUpdated`.
+Fields: `fhir.resource_type`, `event.action` (`encounter`, `care-team`), `event.id`, `fhir.status`,
+`fhir.participants` (how many), `patient.id` / `patient.reference` (the Patient subject).
 """
 
 from __future__ import annotations
@@ -53,17 +59,19 @@ _BREAK_THE_GLASS = {"BTG", "ETREAT"}
 _SOURCE_ROLE, _DESTINATION_ROLE = "110153", "110152"
 _PATIENT_PARAMS = {"patient", "subject", "patient.identifier", "subject:patient"}
 _PATIENT_REF = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})")
+_PATIENT_REFERENCE = re.compile(r"^(?:.*/)?Patient/([^/]+)")  # an entity's or a subject's reference
+_CARE = {"Encounter": "encounter", "CareTeam": "care-team"}  # resources of the care feed → event.action
 
 
 class FhirFormat:
     name: ClassVar[str] = "fhir"
-    description: ClassVar[str] = "FHIR R4 AuditEvent (resources, Bundles, NDJSON)"
+    description: ClassVar[str] = "FHIR R4 AuditEvent, Encounter and CareTeam (resources, Bundles, NDJSON)"
 
     def sniff(self, head: bytes, filename: str = "") -> float:
         found = _RESOURCE_TYPE.findall(head)
         if not found:
             return 0.0
-        if b"AuditEvent" in found:
+        if b"AuditEvent" in found or b"Encounter" in found or b"CareTeam" in found:
             return 0.95
         # another FHIR resource: ours to reject with a clear reason rather than nobody's
         return 0.6
@@ -106,11 +114,14 @@ class FhirFormat:
                 f"{type(resource).__name__}", text,
             )  # fmt: skip
         kind = resource.get("resourceType")
+        if kind in _CARE:
+            return self._care(resource, kind, source, position, record, where, text)
         if kind != "AuditEvent":
             found = f"resourceType {kind}" if kind else "no resourceType"
             return self._reject(
-                source, position, record, f"{where}{found}, expected AuditEvent (or a Bundle of them)", text
-            )
+                source, position, record,
+                f"{where}{found}, expected AuditEvent, Encounter or CareTeam (or a Bundle of them)", text,
+            )  # fmt: skip
         timestamp = parse_iso(resource.get("recorded")) if isinstance(resource.get("recorded"), str) else None
         if timestamp is None:
             return self._reject(
@@ -125,6 +136,21 @@ class FhirFormat:
         return Event(
             timestamp=timestamp, fields=fields, original=resource, source=source, record=record, position=position
         )
+
+    def _care(
+        self, resource: dict[str, Any], kind: str, source: str, position: int, record: int, where: str, raw: bytes
+    ) -> Event | Reject:
+        period = resource.get("period") if isinstance(resource.get("period"), dict) else {}
+        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        stamp = period.get("start") or meta.get("lastUpdated")
+        timestamp = parse_iso(stamp) if isinstance(stamp, str) else None
+        if timestamp is None:
+            return self._reject(
+                source, position, record,
+                f"{where}{kind} has no valid period.start or meta.lastUpdated ({stamp!r}): expected an instant", raw,
+            )  # fmt: skip
+        return Event(timestamp=timestamp, fields=care_fields(resource, kind), original=resource, source=source,
+                     record=record, position=position)  # fmt: skip
 
 
 def _codings(concept: Any) -> list[dict[str, Any]]:
@@ -285,6 +311,27 @@ def audit_fields(resource: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def care_fields(resource: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Fields of an Encounter or CareTeam; see the module docstring. Who treats whom stays in `original`."""
+    fields: dict[str, Any] = {"event.kind": "event", "event.module": "fhir", "observer.type": "fhir",
+                              "fhir.resource_type": kind, "event.action": _CARE[kind]}  # fmt: skip
+    if resource.get("id"):
+        fields["event.id"] = str(resource["id"])
+    if isinstance(resource.get("status"), str):
+        fields["fhir.status"] = resource["status"]
+    participants = resource.get("participant")
+    fields["fhir.participants"] = len(participants) if isinstance(participants, list) else 0
+    subject = resource.get("subject") if isinstance(resource.get("subject"), dict) else {}
+    reference = str(subject.get("reference") or "")
+    if match := _PATIENT_REFERENCE.match(reference):
+        fields["patient.id"] = match.group(1)
+        fields["patient.reference"] = reference
+    status = f" ({fields['fhir.status']})" if "fhir.status" in fields else ""
+    # no resource id: it may be made of the patient's
+    fields["message"] = f"FHIR {kind}{status}, {fields['fhir.participants']} participant(s)"
+    return fields
+
+
 def _entities(resource: dict[str, Any], fields: dict[str, Any]) -> None:
     identifiers: list[str] = []
     references: list[str] = []
@@ -297,7 +344,7 @@ def _entities(resource: dict[str, Any], fields: dict[str, Any]) -> None:
         reference = str(what.get("reference") or "")
         identifier = what.get("identifier") if isinstance(what.get("identifier"), dict) else {}
         is_patient_role = "1" in _codes(entity.get("type")) and "1" in _codes(entity.get("role"))
-        if match := re.match(r"^(?:.*/)?Patient/([^/]+)", reference):
+        if match := _PATIENT_REFERENCE.match(reference):
             identifiers.append(match.group(1))
             references.append(reference)
             if entity.get("name"):
