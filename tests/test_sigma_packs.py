@@ -171,8 +171,8 @@ def test_default_detect_finds_what_hunt_with_sigmahq_finds_on_evtx_attack_sample
     assert summary["events"] == 3662
     store = AppContext(Settings.load(ws)).store
     with store.read() as conn:
-        alerts = [a for a in load_alerts(conn) if a["detector"] == "sigma"]
-    found = {(a["rule_id"], Path(e["source"]).name, e["record"]) for a in alerts for e in a["events"]}
+        alerts = [s.alert for s in load_alerts(conn) if s.alert.detector == "sigma"]
+    found = {(a.rule_id, Path(e.source).name, e.record) for a in alerts for e in a.events}
     wanted = {(d["rule_id"], Path(e["source"]).name, e["record"]) for d in expected for e in d["events"]}
     assert len(wanted) == 689
     assert wanted <= found, sorted(wanted - found)[:5]

@@ -6,7 +6,6 @@ import glob
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,10 +21,9 @@ from healthswarm.detect.sigma import CACHE_SUBDIR, SigmaDetector, load_rules
 from healthswarm.detect.sigma.cache import load_groups, save_groups
 from healthswarm.detect.sigma.packs import DEFAULT_PACKS, PACKS, pack_paths
 from healthswarm.errors import InputError, Location, Problem
-from healthswarm.ingest.formats import SNIFF_BYTES, Format
-from healthswarm.ingest.pipeline import detect
-from healthswarm.ingest.sources.file import compression, decompressed, expand, plain_name
-from healthswarm.model import LEVELS, Alert, Event
+from healthswarm.ingest.service import UNRECOGNISED, events_in_files
+from healthswarm.ingest.sources.file import expand
+from healthswarm.model import LEVELS, Alert
 
 
 def detection_row(alert: Alert) -> dict[str, Any]:
@@ -118,32 +116,7 @@ def split_rule_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return rules, events
 
 
-UNRECOGNISED = ": format not recognised (skipped)"
 WARN_MAX = 10  # unrecognised files listed one by one; the rest are counted
-
-
-def _events(files: list[Path], progress: Progress, task: Any, problems: list[str]) -> Iterator[Event]:
-    for path in files:
-        try:
-            with path.open("rb") as raw:
-                head = raw.read(SNIFF_BYTES)
-                kind = compression(head)
-                raw.seek(0)
-                stream = decompressed(raw, kind)
-                if kind:  # sniff the decompressed bytes, then start again
-                    head = stream.read(SNIFF_BYTES)
-                    stream.seek(0)
-                fmt: Format | None = detect(head, plain_name(path))
-                if fmt is None:
-                    problems.append(f"{path}{UNRECOGNISED}")
-                    continue
-                for item in fmt.parse(stream, str(path)):
-                    if isinstance(item, Event):
-                        yield item
-        except (OSError, EOFError) as exc:
-            problems.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-        finally:
-            progress.advance(task, path.stat().st_size if path.exists() else 0)
 
 
 def _summary_tables(alerts: list[Alert]) -> tuple[Table, Table]:
@@ -278,7 +251,8 @@ def hunt(
     with Progress(TextColumn("hunting"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("hunt", total=total)
-        for event in _events(files, progress, task, problems):
+        advance = lambda path: progress.advance(task, path.stat().st_size if path.exists() else 0)  # noqa: E731
+        for event in events_in_files(files, problems, advance):
             count += 1
             alerts.extend(a for a in detector.detect(event) if a.severity >= floor)
         alerts.extend(a for a in detector.flush() if a.severity >= floor)

@@ -29,7 +29,6 @@ from typing import BinaryIO
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.ingest import containers
 from healthswarm.ingest.formats import SNIFF_BYTES, Format
-from healthswarm.ingest.limits import Budget
 from healthswarm.ingest.pipeline import Pipeline
 from healthswarm.store.events import Checkpoint, get_checkpoint
 
@@ -65,18 +64,6 @@ def expand(paths: list[str]) -> list[Path]:
             seen.add(resolved)
             unique.append(p)
     return unique
-
-
-def compression(head: bytes) -> str | None:
-    """gzip, bzip2 or xz when `head` starts such a stream (`containers.compression`)."""
-    return containers.compression(head)
-
-
-def decompressed(raw: BinaryIO, kind: str | None) -> BinaryIO:
-    """`raw` decompressed as it is read (trailing bytes tolerated, bounded by `[ingest]`), or `raw`."""
-    if kind is None:
-        return raw
-    return io.BufferedReader(containers.Decompressed(raw, kind, Budget()), 1 << 20)  # type: ignore[return-value]
 
 
 def plain_name(path: Path) -> str:
