@@ -103,6 +103,12 @@ def test_a_broken_entry_point_is_named_in_the_error(tmp_path: Path, monkeypatch:
         registry.get("odd")
 
 
+def test_a_decorated_plugin_cannot_take_a_builtin_name() -> None:
+    registry = fresh(builtins={"gear": "fractions:Fraction"})
+    with pytest.raises(PluginError, match=r"test_plugins\.Widget takes the name of the built-in widget 'gear'"):
+        registry.register(Widget)
+
+
 def test_an_entry_point_cannot_take_a_builtin_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_distribution(tmp_path, "shadow", {"shadow_widgets": "class Cog:\n    name = 'cog'\n"},
                        {"healthswarm.test-widgets": {"cog": "shadow_widgets:Cog"}})

@@ -84,7 +84,11 @@ class Registry(Generic[T]):
     def register(self, obj: Any = None, /, *, name: str | None = None) -> Any:
         """Decorator: `@registry.register` (the name read from the object) or `@registry.register(name="x")`."""
         def decorate(target: R) -> R:
-            self.add(name or self._name_of(target), target, _where(target))
+            key = name or self._name_of(target)
+            # only a built-in's own module may register its name (learn's model classes do, on import)
+            if key in self._builtins and self._builtins[key].partition(":")[0] != _origin(target)[0]:
+                raise PluginError(f"{_where(target)} takes the name of the built-in {self.kind} {key!r}")
+            self.add(key, target, _where(target))
             return target
         return decorate if obj is None else decorate(obj)
 
