@@ -1,4 +1,5 @@
-"""`healthswarm demo` runs end to end on embedded defaults, in a fresh workspace, twice in a row."""
+"""`healthswarm demo` runs end to end on embedded defaults, in a fresh workspace, twice in a row (its steps; the
+live agents after them are tests/test_demo_live.py's)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from healthswarm.store import Store
 
 
 def run_demo(workspace: Path) -> dict:
-    result = subprocess.run([sys.executable, "-m", "healthswarm", "-w", str(workspace), "demo", "--format", "json"],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "healthswarm", "-w", str(workspace), "demo", "--no-live", "--format",
+                             "json"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
