@@ -17,13 +17,15 @@ from healthswarm.api.problems import Problem, problem_responses
 from healthswarm.detect import service as incidents_service
 from healthswarm.ingest.service import find_events
 from healthswarm.inventory import service as inventory_service
-from healthswarm.model.incident import IncidentState
+from healthswarm.model import LEVELS
+from healthswarm.model.incident import STAGE_NAMES, IncidentState
 from healthswarm.store.audit import load_audit
 
 router = APIRouter(prefix="/api/v1", responses=problem_responses(400, 401, 403, 404, 500))
 
-StageName = Literal["reconnaissance", "initial-access", "execution", "lateral-movement", "objectives"]
-LevelName = Literal["informational", "low", "medium", "high", "critical"]
+# the model's own names, so the API's enums cannot drift from what incidents and alerts carry
+StageName = Literal[STAGE_NAMES]  # type: ignore[valid-type]
+LevelName = Literal[LEVELS]  # type: ignore[valid-type]
 SeverityName = Literal["none", "low", "medium", "high", "critical"]
 
 

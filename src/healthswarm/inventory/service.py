@@ -30,13 +30,8 @@ def asset_dict(r: Any) -> dict[str, Any]:
 
 def list_assets(conn: Connection, organisation: str | None = None, zone: str | None = None, kind: str | None = None,
                 offset: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
-    where = []
-    if organisation is not None:
-        where.append(assets.c.organisation == organisation)
-    if zone is not None:
-        where.append(assets.c.zone == zone)
-    if kind is not None:
-        where.append(assets.c.kind == kind)
+    wanted = {"organisation": organisation, "zone": zone, "kind": kind}
+    where = [assets.c[name] == value for name, value in wanted.items() if value is not None]
     total = conn.execute(select(func.count()).select_from(assets).where(*where)).scalar_one()
     rows = conn.execute(select(assets).where(*where).order_by(assets.c.id).offset(offset).limit(limit))
     return [asset_dict(r) for r in rows], total

@@ -38,16 +38,9 @@ def _stored_alert(row: Any) -> StoredAlert:
 
 def _alert_filters(since: datetime | None, rule_id: str | None, incident: str | None,
                    level: str | None) -> list[Any]:
-    where = []
-    if since is not None:
-        where.append(alerts.c.timestamp >= since)
-    if rule_id is not None:
-        where.append(alerts.c.rule_id == rule_id)
-    if incident is not None:
-        where.append(alerts.c.incident_id == incident)
-    if level is not None:
-        where.append(alerts.c.level == level)
-    return where
+    wanted = {"rule_id": rule_id, "incident_id": incident, "level": level}
+    where = [alerts.c[name] == value for name, value in wanted.items() if value is not None]
+    return where if since is None else [*where, alerts.c.timestamp >= since]
 
 
 def load_alerts(conn: Connection, since: datetime | None = None, rule_id: str | None = None,
