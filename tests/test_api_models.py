@@ -19,7 +19,7 @@ from healthswarm.detect.learn.card import CARD_FILE, ModelCard
 from test_api_browser import browser, keep, live, open_dashboard  # noqa: F401
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+import matplotlib.pyplot as plt  # after choosing the backend
 
 
 def svg_plot(path: Path, title: str) -> None:
