@@ -37,12 +37,13 @@ from healthswarm.detect.learn.asset_baseline import AssetBaseline, BaselineConfi
 from healthswarm.detect.learn.datasets import LabelledData, read_labelled
 from healthswarm.detect.learn.datasets.toniot import DEVICES
 from healthswarm.detect.learn.drift import PageHinkley
-from healthswarm.detect.learn.evaluation import TAVALLAEE_2009, leave_out, nsl_kdd_figures
+from healthswarm.detect.learn.evaluation import TAVALLAEE_2009, bayes_limit, leave_out, nsl_kdd_figures
 from healthswarm.detect.learn.features import FeatureSpec
 from healthswarm.detect.learn.flow_classifier import LAYOUT_FEATURES, FlowClassifier
 from healthswarm.detect.learn.metrics import classification_report
 from healthswarm.detect.learn.novelty import HybridModel
 from healthswarm.detect.learn.plots import confusion_plot, roc_plot
+from healthswarm.detect.learn.sequence import Envelope, features
 from healthswarm.detect.learn.table import Table
 from healthswarm.detect.learn.telemetry import TelemetryModel
 from healthswarm.inventory import load_inventory
@@ -341,13 +342,20 @@ class DecisionTreeBaseline:
 
 def _brief(r: dict[str, Any]) -> dict[str, Any]:
     return {k: r[k] for k in ("flagged", "false_alarm_rate", "target_rows", "benign_test_rows", "per_class",
-                              "flagged_as", "train_rows")}
+                              "flagged_as", "benign_of_other_hosts", "score_profile", "train_rows")}
+
+
+def _meets(r: dict[str, Any]) -> bool:
+    return bool(r["flagged"] >= 0.8 and r["false_alarm_rate"] <= 0.01)
 
 
 def leave_one_out(quick: bool, figures: dict[str, Any], rows: list[tuple[str, str]]) -> None:
     trees = 30 if quick else 100
     out: dict[str, Any] = {"note": "train without the class (or family), flag its rows and the held-out benign "
-                                   "rows (stratified 30 % test, seed 0); thresholds from the training rows only",
+                                   "rows (stratified 30 % test, seed 0) scored as one stream; thresholds from the "
+                                   "training rows only. hybrid-knn = forest + per-flow kNN novelty + source windows "
+                                   "(windows.py, benign sources only), budget 1 % of benign flows; 'budget 0.5 %' the "
+                                   "same model at half the budget; 'no windows' the per-flow hybrid alone",
                            "target": "flagged >= 0.80 at false_alarm_rate <= 0.01 (DoS, DDoS, PortScan)"}
     cic_dir = DATA / "flows" / "cicids2017"
     if cic_dir.exists():
@@ -365,6 +373,10 @@ def leave_one_out(quick: bool, figures: dict[str, Any], rows: list[tuple[str, st
                 (r, secs) = timed(lambda k=kind, p=params, t=target: leave_out(k, [], t, p, data=cic))
                 entry[label] = {**_brief(r), "seconds": round(secs, 1)}
             if target in ("DoS", "DDoS", "PortScan"):
+                for label, params in (("hybrid-knn (budget 0.5 %)", {"budget": 0.005}),
+                                      ("hybrid-knn (no windows)", {"windows": False})):
+                    r = leave_out("hybrid", [], target, {"method": "knn", "n_estimators": trees, **params}, data=cic)
+                    entry[label] = _brief(r)
                 for method in ("isolation-forest", "autoencoder"):
                     r = leave_out("hybrid", [], target, {"method": method, "n_estimators": trees}, data=cic)
                     entry[f"hybrid-{method}"] = _brief(r)
@@ -372,8 +384,8 @@ def leave_one_out(quick: bool, figures: dict[str, Any], rows: list[tuple[str, st
                     entry[f"novelty-only-{method}"] = _brief(r)
                 r = leave_out("novelty", [], target, {"method": "knn"}, data=cic)
                 entry["novelty-only-knn"] = _brief(r)
-                h = entry["hybrid-knn"]
-                entry["target_met"] = bool(h["flagged"] >= 0.8 and h["false_alarm_rate"] <= 0.01)
+                entry["target_met"] = _meets(entry["hybrid-knn"])
+                entry["target_met_by"] = [k for k, v in entry.items() if isinstance(v, dict) and _meets(v)]
             res[target] = entry
             h = entry["hybrid-knn"]
             rows.append((f"leave-out CIC {target}: flagged / false alarms (hybrid-knn; tree baseline)",
@@ -445,6 +457,19 @@ def _balanced_threshold(y: np.ndarray, scores: np.ndarray) -> float:
     return float((best.min() + best.max()) / 2)  # ties (a clean separation): the middle of the tied scores
 
 
+def _why(figs: dict[str, Any]) -> str:
+    """Why a device misses the target, from its own figures."""
+    ceiling = figs["ceiling_threshold_on_test_rows (not a result)"]
+    unseen = figs["held_out_normal_readings_never_seen_in_training_normal"]
+    moved = (f"{unseen:.0%} of the held-out normal readings never occur among the training normal ones (the device "
+             f"moved on; drift detections on them: {figs['drift_on_held_out_normal_scores']['detections']})")
+    if min(ceiling["normal_recall"], ceiling["attack_recall"]) < 0.95:
+        return (f"no threshold separates the held-out rows (best on the test rows themselves: normal "
+                f"{ceiling['normal_recall']:.3f} / attack {ceiling['attack_recall']:.3f}); " + moved)
+    return ("a threshold exists on the held-out rows but the one chosen on the training rows does not transfer "
+            "to the later readings; " + moved)
+
+
 def telemetry_balanced(quick: bool, figures: dict[str, Any], rows: list[tuple[str, str]]) -> None:
     """Per device: the threshold chosen on a validation part of the training rows (never the test rows),
     normal and attack recall on the held-out rows; the ceiling (threshold picked on the test rows
@@ -454,23 +479,37 @@ def telemetry_balanced(quick: bool, figures: dict[str, Any], rows: list[tuple[st
     if not folder.exists():
         return
     rounds = 60 if quick else 200
-    out: dict[str, Any] = {"target": "normal recall >= 0.95 and attack recall >= 0.95 on held-out rows"}
+    out: dict[str, Any] = {"target": "normal recall >= 0.95 and attack recall >= 0.95 on held-out rows",
+                           "bayes_limit": "identical vectors with both labels over the whole file (in-sample "
+                                          "bounds for any classifier): on the readings alone, and on the model's "
+                                          "features (readings and sequence features)"}
     for path in sorted(folder.glob("*.csv")):
         data = read_labelled([path])
         device = str(data.table.columns["device"][0])
-        out[device] = {}
+        attack = data.labels == "attack"
+        raw = np.column_stack([data.table.columns[r] for r in DEVICES[device]])
+        order = np.argsort(data.table.columns["time"], kind="stable")  # the model's feature rows, as it builds them
+        sequenced = features(raw[order], np.asarray(data.table.columns["time"], dtype=float)[order],
+                             Envelope.learn(raw[~attack]))
+        out[device] = {"bayes_limit": {"readings": bayes_limit(raw, attack),
+                                       "model_features": bayes_limit(sequenced, attack[order])}}
         for method in ("stratified", "time"):
             tr, te = (splits.stratified(data.strata, 0.3, 0) if method == "stratified"
                       else splits.by_time(data.strata, data.times, 0.3))
-            fit, val = splits.stratified(data.strata[tr], 0.25, 1)
-            probe = TelemetryModel.from_data(data, tr[fit], max_iter=rounds)
-            val_scores = probe.score_many(data.table)[tr[val]]
-            threshold = _balanced_threshold(data.labels[tr[val]] == "attack", val_scores)
+            # the validation part is split as the test part is: on the time split, the training rows' latest
+            # quarter, so the threshold is chosen on readings that come after the ones learned from; the
+            # random quarter (as for the stratified split) is reported beside it
+            def validated(fit: np.ndarray, val: np.ndarray, tr: np.ndarray = tr, data: LabelledData = data) -> float:
+                probe = TelemetryModel.from_data(data, tr[fit], max_iter=rounds)
+                return _balanced_threshold(data.labels[tr[val]] == "attack", probe.score_many(data.table)[tr[val]])
+
+            random_threshold = validated(*splits.stratified(data.strata[tr], 0.25, 1))
+            threshold = (random_threshold if method == "stratified"
+                         else validated(*splits.by_time(data.strata[tr], data.times[tr], 0.25)))
             model = TelemetryModel.from_data(data, tr, max_iter=rounds)
             scores = model.score_many(data.table)[te]
             y = data.labels[te] == "attack"
             ceiling = _balanced_threshold(y, scores)
-            raw = np.column_stack([data.table.columns[r] for r in DEVICES[device]])
             tree = DecisionTreeClassifier(random_state=0).fit(raw[tr], data.labels[tr] == "attack")
             tree_pred = tree.predict(raw[te])
             normal_idx = te[~y]
@@ -482,6 +521,8 @@ def telemetry_balanced(quick: bool, figures: dict[str, Any], rows: list[tuple[st
 
             figs = {
                 "threshold_from_validation": round(threshold, 4), **recalls(threshold), "at_0.5": recalls(0.5),
+                **({} if method == "stratified" else {"at_random_validation_threshold": {
+                    "threshold": round(random_threshold, 4), **recalls(random_threshold)}}),
                 "ceiling_threshold_on_test_rows (not a result)": recalls(ceiling),
                 "decision_tree_on_readings (baseline)": {"normal_recall": r4((~tree_pred[~y]).mean()),
                                                           "attack_recall": r4(tree_pred[y].mean())},
@@ -492,6 +533,13 @@ def telemetry_balanced(quick: bool, figures: dict[str, Any], rows: list[tuple[st
                                                      "mean_score": r4(np.mean(scores[~y]))},
             }
             figs["target_met"] = bool(figs["normal_recall"] >= 0.95 and figs["attack_recall"] >= 0.95)
+            figs["target_met_at"] = [k for k in ("at_0.5", "at_random_validation_threshold") if k in figs
+                                     and min(figs[k]["normal_recall"], figs[k]["attack_recall"]) >= 0.95]
+            seen = {tuple(v) for v in raw[tr][data.labels[tr] != "attack"]}
+            figs["held_out_normal_readings_never_seen_in_training_normal"] = r4(
+                np.mean([tuple(v) not in seen for v in raw[te][~y]]))
+            if not figs["target_met"]:
+                figs["why"] = _why(figs)
             out[device][method] = figs
             rows.append((f"telemetry {device} ({method}): normal / attack recall at validation threshold",
                          f"{figs['normal_recall']:.3f} / {figs['attack_recall']:.3f}"

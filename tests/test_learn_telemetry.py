@@ -132,3 +132,15 @@ def test_splits_keep_each_device_apart() -> None:
                 assert abs(len(te) / (len(tr) + len(te)) - 0.3) < 0.02
                 if method == "time":
                     assert data.times[tr].max() < data.times[te].min()
+
+
+def test_bayes_limit_counts_identical_readings_with_both_labels() -> None:
+    from healthswarm.detect.learn.evaluation import bayes_limit
+
+    rows = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [2.0, 1.0], [2.0, 1.0], [3.0, 0.0]])
+    attack = np.array([True, True, False, False, False, True])
+    limit = bayes_limit(rows, attack)
+    # (1, 0) is seen twice as attack and once as normal: whatever a model says, one of those three is wrong
+    assert limit["ambiguous_share"] == 0.5 and limit["error_floor"] == round(1 / 6, 4)
+    assert limit["best_worse_recall"] == round(2 / 3, 4) and limit["distinct_vectors"] == 3
+    assert bayes_limit(rows[3:], attack[3:])["best_worse_recall"] == 1.0  # nothing ambiguous

@@ -3,6 +3,8 @@
 - `leave_out`: train a model kind without one attack class (or family: `DoS` is every `DoS *` class,
   `PortScan` every port-scan class), then measure how much of that class is still flagged and at what
   false-alarm rate on held-out benign rows. The left-out rows are all unseen, so all of them count.
+  Held-out benign and left-out flows are scored as one stream (a hybrid's source windows see both);
+  where a host sends both, the false-alarm rate is also given for the benign flows of the other hosts.
 - `nsl_kdd_figures`: binary accuracy on KDDTest+ and on KDDTest-21, beside the recorded figures of
   Tavallaee et al. 2009. KDDTest-21 is the subset of KDDTest+ whose difficulty (the file's last
   column: how many of 21 learners classified the record right) is below 21 — 11,850 of 22,544 rows,
@@ -50,11 +52,17 @@ def matches(data: LabelledData, target: str) -> np.ndarray:
     return out
 
 
-def _labels(model: Any, data: LabelledData) -> np.ndarray:
-    """Predicted labels of flows taken as one stream (a hybrid's source windows need their neighbours)."""
+def _assess(model: Any, data: LabelledData) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted labels and scores of flows taken as one stream (a hybrid's source windows need their
+    neighbours)."""
     from healthswarm.detect.learn.training import assess
 
-    return np.asarray(assess(model, data, "other")[0], dtype=object)
+    labels, scores = assess(model, data, "other")
+    return np.asarray(labels, dtype=object), np.asarray(scores, dtype=np.float64)
+
+
+def _quantiles(scores: np.ndarray, qs: Sequence[int]) -> dict[str, float]:
+    return {f"p{q}": round(float(v), 4) for q, v in zip(qs, np.percentile(scores, qs), strict=True)}
 
 
 def leave_out(kind: str | type, paths: Sequence[Path], target: str, params: dict[str, Any] | None = None,
@@ -78,14 +86,26 @@ def leave_out(kind: str | type, paths: Sequence[Path], target: str, params: dict
     benign_test = test_idx[data.labels[test_idx] == data.benign]
     target_idx = np.flatnonzero(out)
     # one stream of the held-out benign flows and the left-out class, as a network would carry them
-    labels = _labels(model, data.take(np.concatenate([benign_test, target_idx])))
+    labels, scores = _assess(model, data.take(np.concatenate([benign_test, target_idx])))
     flagged_benign = labels[: len(benign_test)] != data.benign
     labels = labels[len(benign_test):]
+    # where the left-out rows' scores lie among the benign ones': why a class is missed, when it is
+    profile = {"target": _quantiles(scores[len(benign_test):], (10, 25, 50, 75, 90)),
+               "benign": _quantiles(scores[: len(benign_test)], (50, 90, 99))}
     flagged_target = labels != data.benign
     per_class = {}
     for label in sorted(set(data.labels[target_idx])):
         sel = data.labels[target_idx] == label
         per_class[str(label)] = {"rows": int(sel.sum()), "flagged": round(float(flagged_target[sel].mean()), 4)}
+    # benign flows of a host that is itself a source of the left-out class (CIC-IDS2017: the PC that the
+    # Infiltration scans from) are flagged with good reason once windows see the host scanning
+    other_hosts = None
+    if len(data.hosts) == len(data):
+        attackers = set(data.hosts[target_idx])
+        elsewhere = np.asarray([h not in attackers for h in data.hosts[benign_test]], dtype=bool)
+        if elsewhere.any() and not elsewhere.all():
+            other_hosts = {"benign_test_rows": int(elsewhere.sum()),
+                           "false_alarm_rate": round(float(flagged_benign[elsewhere].mean()), 4)}
     values, counts = np.unique(labels[flagged_target], return_counts=True)  # a known class, or "novel"
     named = {str(v): int(c) for v, c in sorted(zip(values, counts, strict=True), key=lambda p: -p[1])[:5]}
     return {
@@ -94,7 +114,8 @@ def leave_out(kind: str | type, paths: Sequence[Path], target: str, params: dict
         "params": params or {}, "train_rows": len(train_idx), "target_rows": len(target_idx),
         "flagged": round(float(flagged_target.mean()), 4), "per_class": per_class,
         "benign_test_rows": len(benign_test), "false_alarm_rate": round(float(flagged_benign.mean()), 4),
-        "flagged_as": named, "split": {"method": "stratified", "test_share": test, "seed": seed},
+        "flagged_as": named, "benign_of_other_hosts": other_hosts, "score_profile": profile,
+        "split": {"method": "stratified", "test_share": test, "seed": seed},
     }
 
 
@@ -129,3 +150,29 @@ def nsl_kdd_figures(data: LabelledData, predicted: np.ndarray, keep: np.ndarray 
     whole = "KDDTest+" if names == {"KDDTest+.txt"} else "files"
     return {whole: figures(keep), f"{whole} difficulty<21" if whole == "files" else "KDDTest-21": figures(hard),
             "recorded_anchors": TAVALLAEE_2009}
+
+
+def bayes_limit(rows: np.ndarray, attack: np.ndarray) -> dict[str, Any]:
+    """How far identical feature vectors with both labels cap any classifier of these rows.
+
+    `ambiguous_share`: rows whose exact vector also occurs with the other label; `error_floor`: the least
+    share of rows any classifier gets wrong (each ambiguous vector goes to its majority label);
+    `best_worse_recall`: the most that the lower of normal and attack recall can reach — ambiguous
+    vectors are given to "attack" in order of their attack share, and the best point is taken.
+    These are in-sample bounds: they say what the features cannot tell apart, not what a model learns.
+    """
+    _, inverse = np.unique(np.ascontiguousarray(rows), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    n_attack = np.bincount(inverse, weights=attack.astype(float))
+    n_normal = np.bincount(inverse, weights=(~attack).astype(float))
+    both = (n_attack > 0) & (n_normal > 0)
+    total_attack, total_normal = float(attack.sum()), float((~attack).sum())
+    # start from every ambiguous vector called normal, then move them to attack, most attack-heavy first
+    order = np.flatnonzero(both)[np.argsort(-(n_attack[both] / (n_attack[both] + n_normal[both])), kind="stable")]
+    caught = total_attack - n_attack[both].sum() + np.concatenate([[0.0], np.cumsum(n_attack[order])])
+    kept = total_normal - np.concatenate([[0.0], np.cumsum(n_normal[order])])
+    worse = np.minimum(kept / max(total_normal, 1), caught / max(total_attack, 1))
+    return {"rows": len(rows), "distinct_vectors": len(n_attack),
+            "ambiguous_share": round(float(both[inverse].mean()), 4),
+            "error_floor": round(float(np.minimum(n_attack, n_normal)[both].sum() / len(rows)), 4),
+            "best_worse_recall": round(float(worse.max()), 4)}

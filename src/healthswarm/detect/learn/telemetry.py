@@ -168,15 +168,23 @@ class TelemetryModel(Classifier):
         """Forget the stream state (start of a new, unrelated sequence)."""
         self._state.clear()
 
-    def score_many(self, X: Table) -> np.ndarray:
-        out = np.zeros(len(X))
+    def feature_rows(self, X: Table) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per device: the row indices of X in time order and their feature rows (readings and sequence
+        features), as the classifier sees them."""
+        out = {}
         for device, idx in self._device_rows(X).items():
-            readings, envelope, clf = self._model(device, X.where(int(idx[0])).rpartition(":")[0] or "<table>")
+            readings, envelope, _ = self._model(device, X.where(int(idx[0])).rpartition(":")[0] or "<table>")
             values, times, order = self._matrix(X, idx, readings)
             if not np.isfinite(values).all():
                 bad = int(order[np.flatnonzero(~np.isfinite(values).all(axis=1))[0]])
                 raise InputError(Problem(Location(X.where(bad)), "reading is NaN or infinite", "a finite number"))
-            out[order] = clf.predict_proba(features(values, times, envelope))[:, 1]
+            out[device] = (order, features(values, times, envelope))
+        return out
+
+    def score_many(self, X: Table) -> np.ndarray:
+        out = np.zeros(len(X))
+        for device, (order, rows) in self.feature_rows(X).items():
+            out[order] = self.devices[device][2].predict_proba(rows)[:, 1]
         return out
 
     def predict_many(self, X: Table) -> np.ndarray:
