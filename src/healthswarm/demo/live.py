@@ -569,14 +569,15 @@ def milestone_line(m: Milestone) -> str:
 
 def show(result: LiveResult) -> list[RenderableType]:
     """The agents' figures as their stores hold them after the stop, and the latency from one to the other."""
-    table = Table(title="The agents after SIGTERM: what their stores hold (`healthswarm -w WORKSPACE serve` "
-                        "shows the same)")
-    columns = ("organisation", "workspace", "exit", "events", "alerts", "incidents", "high or critical",
-               "retro-hunt alerts", "published items", "indicators received")
+    folders = sorted({str(Path(f["workspace"]).parent) for f in result.agents.values()})
+    table = Table(title="The agents after SIGTERM: what their stores hold (the API of each workspace serves the same)",
+                  caption=f"workspaces: {', '.join(folders)}/<organisation>")
+    columns = ("organisation", "exit", "events", "alerts", "incidents", "high or critical", "retro-hunt alerts",
+               "published items", "indicators received")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("organisation", "workspace") else "right")
+        table.add_column(column, justify="left" if column == "organisation" else "right")
     for org, f in result.agents.items():
-        table.add_row(org, f["workspace"], str(f["exit"]), str(f["events"]), str(f["alerts"]), str(f["incidents"]),
+        table.add_row(org, str(f["exit"]), str(f["events"]), str(f["alerts"]), str(f["incidents"]),
                       str(f["incidents_high_or_critical"]), str(f["retro_hunt_alerts"]), str(f["published_items"]),
                       str(f["received_warnings"]))
     latency = result.first_alert_to_peer_incident
