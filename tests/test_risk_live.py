@@ -7,6 +7,7 @@ ecosystem with a known answer and on the demo workspace."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from api_support import demo_workspace  # noqa: F401
 from healthswarm.demo import ADVISORIES, ECOSYSTEM
 from healthswarm.inventory import load_inventory as read_inventory
 from healthswarm.inventory.advisories import load_advisories, match_findings
-from healthswarm.model import Asset, Criticality, Inventory, Level, Organisation, Zone
+from healthswarm.model import Alert, Asset, AttackRef, Criticality, Inventory, Level, Organisation, Zone
 from healthswarm.risk.attack_graph import AttackGraph, build_attack_graph
 from healthswarm.risk.impact import impact
 from healthswarm.risk.live import LiveTracker, annotate_incidents, full_recompute, predict_next, tracker_for
@@ -148,13 +149,14 @@ def test_annotate_incidents_stores_predictions_on_open_incidents(demo_workspace:
 
 # --- predictions follow from the incident: its footholds, privileges, techniques and actor ---
 
-def incident(assets: list[str], techniques: list[str], alerts: list[dict], entities: tuple[str, ...] = ()) -> dict:
+def incident(assets: list[str], techniques: list[str], alerts: list[Alert], entities: tuple[str, ...] = ()) -> dict:
     return {"id": "INC-x", "assets": assets, "techniques": techniques, "entities": list(entities),
-            "alert_ids": [a["id"] for a in alerts]}
+            "alert_ids": [a.id for a in alerts]}
 
 
-def alert(ident: str, assets: list[str], techniques: list[str], title: str = "t") -> dict:
-    return {"id": ident, "assets": assets, "techniques": [{"id": t} for t in techniques], "title": title}
+def alert(rule: str, assets: list[str], techniques: list[str], title: str = "t") -> Alert:
+    return Alert("sigma", rule, title, "high", datetime(2026, 11, 27, 8, 0, tzinfo=UTC),
+                 techniques=tuple(AttackRef(t) for t in techniques), assets=tuple(assets))
 
 
 def test_reading_an_intrusion_gives_privileges_per_asset() -> None:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthswarm.model import Alert
 from healthswarm.risk.facts import Facts
 from healthswarm.risk.profiles import P_INSIDER, WORKSTATIONS
 from healthswarm.risk.states import RANK, Node, Privilege, Technique, asset_node
@@ -115,8 +116,8 @@ def _ids(items: Iterable[Any]) -> list[str]:
     return out
 
 
-def read_incident(doc: Mapping[str, Any], alerts: Iterable[Mapping[str, Any]], known: Iterable[str]) -> Reading:
-    """Read an incident document and its alerts (stored documents); `known` are the inventory's asset ids."""
+def read_incident(doc: Mapping[str, Any], alerts: Iterable[Alert], known: Iterable[str]) -> Reading:
+    """Read an incident document and its alerts; `known` are the inventory's asset ids."""
     known = set(known)
     seen = [a for a in doc.get("assets", []) if isinstance(a, str)]
     held: dict[str, tuple[Privilege, str]] = {}
@@ -131,13 +132,13 @@ def read_incident(doc: Mapping[str, Any], alerts: Iterable[Mapping[str, Any]], k
             held[asset] = (privilege, why)
 
     for alert in alerts:
-        assets = [a for a in alert.get("assets", []) if isinstance(a, str)]
-        ids = _ids(alert.get("techniques", []))
+        assets = list(alert.assets)
+        ids = [t.id for t in alert.techniques]
         techniques |= {_base(t) for t in ids}
         if not assets:
             continue
         source, others = assets[0], assets[1:]
-        title = str(alert.get("title", ""))
+        title = alert.title
         for full in ids:
             t = _base(full)
             if t in ADMIN_ON_SOURCE:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import select
 
 from healthswarm.model.incident import CLOSED_STATES
 from healthswarm.risk.actor import Actor, Reading, data_access_moves, read_incident
@@ -31,9 +30,8 @@ from healthswarm.risk.attack_graph import SOURCE, AttackGraph, build_attack_grap
 from healthswarm.risk.states import COMPROMISE, Privilege, asset_node
 from healthswarm.risk.whatif import AtRisk, LiveRisk, reach_from
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_incidents, update_incident_document
+from healthswarm.store.alerts import alerts_by_id, load_incidents, update_incident_document
 from healthswarm.store.inventory import load_inventory
-from healthswarm.store.tables import alerts as alerts_table
 from healthswarm.store.vulns import load_findings
 
 
@@ -186,17 +184,6 @@ def full_recompute(graph: AttackGraph, incident_assets: Iterable[str], k: int = 
     return sorted(found, key=_order)[:k], work
 
 
-def _alerts_of(conn: Any, documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The stored alert documents the incidents name, by id (read in chunks)."""
-    ids = sorted({i for d in documents for i in d.get("alert_ids", []) if isinstance(i, str)})
-    out: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for row in conn.execute(select(alerts_table.c.id, alerts_table.c.document).where(alerts_table.c.id.in_(chunk))):
-            out[row.id] = row.document
-    return out
-
-
 def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 5) -> int:
     """Store `predicted_next`, `predicted_from` (the footholds used) and `predicted_basis` (the actor,
     the footholds with their privileges and evidence, and why) in every open incident's document;
@@ -204,7 +191,7 @@ def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 
     incidents were annotated."""
     with store.read() as conn:
         documents = [d for d in load_incidents(conn) if d.get("state") not in CLOSED_STATES]
-        alerts = _alerts_of(conn, documents) if documents else {}
+        alerts = alerts_by_id(conn, (i for d in documents for i in d.get("alert_ids", []))) if documents else {}
         if graph is None and documents:
             graph = build_attack_graph(load_inventory(conn), load_findings(conn))
     if graph is None:

@@ -55,6 +55,17 @@ def load_alerts(conn: Connection, since: datetime | None = None, rule_id: str | 
     return [_stored_alert(row) for row in conn.execute(query)]
 
 
+def alerts_by_id(conn: Connection, ids: Iterable[str]) -> dict[str, Alert]:
+    """The stored alerts among `ids`, by id (ids not stored are left out)."""
+    wanted = sorted(set(ids))
+    out: dict[str, Alert] = {}
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        rows = conn.execute(select(alerts.c.document, alerts.c.incident_id)
+                            .where(alerts.c.id.in_(wanted[start:start + 500])))
+        out.update((s.alert.id, s.alert) for s in map(_stored_alert, rows))
+    return out
+
+
 def count_alerts(conn: Connection, *, since: datetime | None = None, rule_id: str | None = None,
                  incident: str | None = None, level: str | None = None) -> int:
     where = _alert_filters(since, rule_id, incident, level)
