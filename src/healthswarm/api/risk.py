@@ -11,15 +11,11 @@ from sqlalchemy import Connection
 from healthswarm.api.auth import Principal
 from healthswarm.api.deps import READ, reader
 from healthswarm.api.problems import Problem, problem_responses
-from healthswarm.detect.service import get_incident
 from healthswarm.errors import InputError
-from healthswarm.risk.attack_graph import build_attack_graph, resolve_targets
-from healthswarm.risk.engine import default_targets, find_paths, parse_attacker, suggested_query
+from healthswarm.risk.attack_graph import resolve_targets
+from healthswarm.risk.engine import find_paths, parse_attacker
 from healthswarm.risk.paths import AttackPath
-from healthswarm.risk.profiles import PROFILES
-from healthswarm.store.alerts import load_incidents
-from healthswarm.store.inventory import load_inventory
-from healthswarm.store.vulns import load_findings
+from healthswarm.risk.service import path_form, predicted_next, stored_attack_graph
 
 router = APIRouter(prefix="/api/v1", tags=["risk"], responses=problem_responses(400, 401, 403, 404, 500))
 
@@ -30,19 +26,15 @@ TIME_LIMIT = 5.0
 @router.get("/incidents/{incident_id}/predicted", summary="An incident's predicted next targets (live risk)")
 def predicted(incident_id: str = Path(min_length=1, max_length=200), _: Principal = READ,
               conn: Connection = Depends(reader)) -> dict[str, Any]:
-    doc = get_incident(conn, incident_id)
-    if doc is None:
+    found = predicted_next(conn, incident_id)
+    if found is None:
         raise Problem(404, f"no incident {incident_id!r}", title="Not Found")
-    return {"incident": incident_id, "annotated": doc.get("predicted_next") is not None,
-            "from": doc.get("predicted_from") or [], "predicted_next": doc.get("predicted_next") or []}
+    return found
 
 
 @router.get("/risk/paths/suggested", summary="A path question to start from, and the choices for the form")
 def suggested(_: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    facts = build_attack_graph(load_inventory(conn), load_findings(conn)).facts
-    return {**suggested_query(facts, load_incidents(conn)),
-            "profiles": {name: p.description for name, p in sorted(PROFILES.items())},
-            "organisations": sorted(facts.org_kind), "targets": default_targets(facts, 30)}
+    return path_form(conn)
 
 
 @router.get("/risk/paths", summary="The k most likely attack paths from an attacker profile to a target")
@@ -51,7 +43,7 @@ def paths(attacker: str = Query(alias="from", min_length=1, max_length=200,
           to: str = Query(min_length=1, max_length=200, description="an asset id (or KIND[@ORGANISATION])"),
           k: int = Query(3, ge=1, le=20), max_steps: int | None = Query(None, ge=1, le=30),
           _: Principal = READ, conn: Connection = Depends(reader)) -> dict[str, Any]:
-    graph = build_attack_graph(load_inventory(conn), load_findings(conn))
+    graph = stored_attack_graph(conn)
     try:
         who = parse_attacker(attacker, graph.facts)
         targets = resolve_targets(graph.facts, to)

@@ -15,20 +15,18 @@ from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat as _Full
 from healthswarm.cli.output import console, emit, err_console
 from healthswarm.errors import InputError, Location, Problem
-from healthswarm.model import Finding, Inventory
 from healthswarm.risk.aco import AcoParams
 from healthswarm.risk.assess import assess as assess_exposure
-from healthswarm.risk.attack_graph import AttackGraph, build_attack_graph, resolve_targets
+from healthswarm.risk.attack_graph import AttackGraph, resolve_targets
 from healthswarm.risk.engine import default_targets, find_campaign, find_paths, parse_attacker
 from healthswarm.risk.history import record_exposures
 from healthswarm.risk.inputs import load_findings_file
 from healthswarm.risk.likelihood import load_likelihood
 from healthswarm.risk.mitigate import build_model, solve
 from healthswarm.risk.profiles import PROFILES
-from healthswarm.risk.reach import ZonePolicy, load_policy
+from healthswarm.risk.reach import load_policy
+from healthswarm.risk.service import stored_attack_graph
 from healthswarm.risk.whatif import what_if
-from healthswarm.store.inventory import load_inventory as stored_inventory
-from healthswarm.store.vulns import load_findings as stored_findings
 
 app = typer.Typer(help="Attack paths to patients, cascades across organisations, and what to fix first.",
                   no_args_is_help=True)
@@ -63,19 +61,18 @@ MIN_P = 0.01
 def _graph(ctx: typer.Context, findings: Path | None, epss: Path | None, kev: Path | None,
            policy: Path | None) -> AttackGraph:
     with app_context(ctx).store.read() as conn:
-        inventory: Inventory = stored_inventory(conn)
-        items: list[Finding] = load_findings_file(findings) if findings else stored_findings(conn)
-    if not inventory.assets:
+        graph = stored_attack_graph(conn, load_findings_file(findings) if findings else None,
+                                    load_policy(policy) if policy else None, load_likelihood(epss, kev))
+    if not graph.facts.inventory.assets:
         raise InputError(Problem(Location("workspace"), "no inventory stored",
                                  f"`{command_line(ctx, 'inventory load FILE')}` or `{command_line(ctx, 'demo')}` "
                                  "first"))
-    if not items:
+    if not graph.facts.findings:
         err_console.print(f"note: no vulnerability findings {'in ' + str(findings) if findings else 'stored'}: only "
                           "moves that need no vulnerability are considered; "
                           f"`{command_line(ctx, 'vulns import PATH')}` then `{command_line(ctx, 'vulns match')}` "
                           "add them", markup=False, highlight=False)
-    return build_attack_graph(inventory, items, load_policy(policy) if policy else ZonePolicy(),
-                              load_likelihood(epss, kev))
+    return graph
 
 
 def _json(value: Any) -> None:
