@@ -82,6 +82,11 @@ class PageOnCall(ActionKind):
         return Proposal(self.name, target, f"page {target} about {ctx.case.id}", {"txt": ctx.case.title + "\\n"})
 '''
 
+ODD_DETECTOR = '''\
+def odd(spec, assets):
+    return ["bradycardia"]
+'''
+
 ENTRY_POINTS = {"healthswarm.formats": {"vitals": "vitals_format:VitalsFormat"},
                 "healthswarm.detectors": {"bradycardia": "bradycardia:bradycardia"},
                 "healthswarm.actions": {"page-on-call": "page_on_call:PageOnCall"}}
@@ -139,3 +144,11 @@ def test_a_broken_plugin_is_one_line_naming_its_entry_point(tmp_path: Path) -> N
     assert broken.stderr.strip() == (
         "error: entry point 'vitals = vitals_format:VitalsFormat' (group healthswarm.formats, package "
         "healthswarm-broken 1.0) cannot be loaded: ModuleNotFoundError: No module named 'vitalsdb'")
+
+
+def test_a_detector_plugin_that_makes_no_detector_is_one_line(tmp_path: Path) -> None:
+    plugins = write_distribution(tmp_path / "plugins", "healthswarm-odd", {"odd_detector": ODD_DETECTOR},
+                                 {"healthswarm.detectors": {"odd": "odd_detector:odd"}})
+    odd = healthswarm(plugins, tmp_path / "ws", "detect", "--pack", "none")
+    assert odd.returncode == 2
+    assert odd.stderr.strip() == "error: detector 'odd' made a str, not a Detector (name, detect(event), flush())"

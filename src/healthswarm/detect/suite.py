@@ -29,7 +29,7 @@ from healthswarm.detect.sigma.packs import pack_paths
 from healthswarm.detect.sigma.ruleset import RuleSet
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Asset
-from healthswarm.plugins import Registry
+from healthswarm.plugins import PluginError, Registry
 
 
 @dataclass
@@ -80,13 +80,22 @@ def build_suite(spec: SuiteSpec, assets: Sequence[Asset] = ()) -> Suite:
     unknown name in `spec.disabled`."""
     for name in sorted(spec.disabled):
         DETECTORS.get(name, Location("disabled", field=name))
-    built = {name: list(DETECTORS.get(name)(spec, assets)) for name in DETECTORS.names() if name not in spec.disabled}
+    built = {name: _detectors_of(name, spec, assets) for name in DETECTORS.names() if name not in spec.disabled}
     ruleset = next((d.ruleset for d in built.get("sigma", []) if isinstance(d, SigmaDetector)), RuleSet())
     # the ruleset is the suite's even when no rule compiled (its problems say why); the detector is not
     detectors = [d for group in built.values() for d in group
                  if not (isinstance(d, SigmaDetector) and not (d.ruleset.rules or d.ruleset.correlations))]
     models = [d for d in built.get("models", []) if isinstance(d, ModelDetector)]
     return Suite(detectors, ruleset, models)
+
+
+def _detectors_of(name: str, spec: SuiteSpec, assets: Sequence[Asset]) -> list[Detector]:
+    made = list(DETECTORS.get(name)(spec, assets))
+    for detector in made:
+        if not isinstance(detector, Detector):
+            raise PluginError(f"detector {name!r} made a {type(detector).__name__}, not a Detector "
+                              "(name, detect(event), flush())")
+    return made
 
 
 def sigma_detectors(spec: SuiteSpec, assets: Sequence[Asset]) -> list[Detector]:
