@@ -138,9 +138,6 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def __len__(self) -> int:
-        return len(self.names())
-
     # -- loading ----------------------------------------------------------------------------------
 
     def _plugins(self) -> dict[str, EntryPoint]:
