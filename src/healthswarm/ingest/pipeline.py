@@ -221,20 +221,23 @@ class Pipeline:
         with _collect_per_batch() as collect:
             try:
                 events = batch.events
+                held, batch_size = 0, self.batch_size  # len(batch), counted: a call per record was measurable
                 for item in records:
                     position = item.position
                     if position == last:
                         same += 1
                     else:
-                        if last is not None and len(batch) >= self.batch_size:
+                        if held >= batch_size and last is not None:
                             flush(last)
                             if on_commit is not None and committed is not None:
                                 on_commit(committed)  # the batch before: known committed now
                             committed = last
                             batch = _Batch()
                             events = batch.events
+                            held = 0
                             collect()
                         last, same = position, 0
+                    held += 1
                     key = key_of(position if not same else f"{position}#{same}")
                     if type(item) is Event:  # _add, inlined for the common case: once per event
                         item.key = key
