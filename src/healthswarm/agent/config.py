@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from healthswarm.errors import ConfigError
+from healthswarm.respond.policy import ResponsePolicy
 
 DEFAULT_CONFIG = """\
 # healthswarm agent configuration (`healthswarm agent run --config agent.toml`).
@@ -82,6 +83,20 @@ hold = 300.0                 # … once they are this many seconds old here (an 
 interval = 5.0               # seconds between looks at what is due
 
 [swarm.params]               # protocol parameters (swarm/params.py), e.g. period = 1.0
+
+# Playbooks by policy: an incident correlation opens or grows that the policy covers gets its case (opened or
+# brought up to date) and its playbooks started. Actions of `auto_actions` kinds run; every other action waits
+# in the case as a task for an analyst. The patient-safety guardrail always applies: isolating a safety-critical
+# device or stopping a clinical system in use waits for an analyst's approval whatever this section says.
+# A playbook starts once per incident, across restarts (the case's audit log records each start).
+[respond]
+enabled = true
+min_severity = 3             # incidents at or above this severity (0 informational … 4 critical) …
+techniques = []              # … or showing one of these ATT&CK techniques ("T1486"; sub-techniques match) …
+tactics = []                 # … or one of these tactics (short names: "impact", "exfiltration") …
+safety_critical = true       # … or involving an asset of high safety criticality (life-critical devices)
+playbooks = ["auto"]         # library playbooks by name or file stem; "auto" picks them by what the case shows
+auto_actions = ["dns-sinkhole", "notify-webhook", "notify-email"]  # action kinds run without an analyst
 
 [api]
 enabled = false              # the REST API and the dashboard in this process
@@ -161,6 +176,13 @@ class SwarmConfig:
 
 
 @dataclass(frozen=True)
+class RespondConfig(ResponsePolicy):
+    """The policy (respond/policy.py), and whether the agent applies it."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     enabled: bool = False
     listen: str = "127.0.0.1:8000"
@@ -180,6 +202,7 @@ class AgentConfig:
     risk: RiskConfig = field(default_factory=RiskConfig)
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
     swarm: SwarmConfig = field(default_factory=SwarmConfig)
+    respond: RespondConfig = field(default_factory=RespondConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     base: Path = Path(".")  # the folder relative paths are resolved against
 
@@ -232,7 +255,7 @@ def _section(kind: type[Any], where: str, table: Any) -> Any:
 
 
 def parse_config(data: dict[str, Any], origin: str = "agent.toml", base: Path = Path(".")) -> AgentConfig:
-    known = {"agent", "sources", "detect", "risk", "watchlist", "swarm", "api"}
+    known = {"agent", "sources", "detect", "risk", "watchlist", "swarm", "respond", "api"}
     if unknown := sorted(set(data) - known):
         raise ConfigError(f"{origin}: {unknown[0]}: unknown section (expected one of {', '.join(sorted(known))})")
     agent = data.get("agent", {})
@@ -260,13 +283,14 @@ def parse_config(data: dict[str, Any], origin: str = "agent.toml", base: Path = 
         if key in sources:
             values[key] = _section(kinds[key], f"{origin}: sources.{key}", sources[key])
     sections = {"detect": DetectConfig, "risk": RiskConfig,
-                "watchlist": WatchlistConfig, "swarm": SwarmConfig, "api": ApiConfig}
+                "watchlist": WatchlistConfig, "swarm": SwarmConfig, "respond": RespondConfig, "api": ApiConfig}
     for key, kind in sections.items():
         if key in data:
             values[key] = _section(kind, f"{origin}: {key}", data[key])
     config = AgentConfig(base=base, **values)
-    if not 0 <= config.swarm.min_severity <= 4:
-        raise ConfigError(f"{origin}: swarm.min_severity: expected 0 (informational) to 4 (critical)")
+    for key in ("swarm", "respond"):
+        if not 0 <= getattr(config, key).min_severity <= 4:
+            raise ConfigError(f"{origin}: {key}.min_severity: expected 0 (informational) to 4 (critical)")
     if not 0 <= config.watchlist.min_confidence <= 100:
         raise ConfigError(f"{origin}: watchlist.min_confidence: expected 0 to 100")
     if config.detect.batch < 1 or config.syslog.batch < 1:

@@ -74,15 +74,8 @@ def open_from_incident(conn: Connection, incident_id: str, actor: str, now: date
     if existing is not None:
         raise InputError(Problem(Location("--incident"), f"incident {incident_id} already has case {existing.id}"))
     doc = row.document
-    observables: list[Observable] = []
-    patients = set()
-    for entity in doc.get("entities", []):
-        kind, _, value = entity.partition(":")
-        if kind == "patient":
-            patients.add(value)
-        elif kind in _OBSERVABLE_KINDS and value:
-            kind_type = "ipv6" if kind == "ip" and ":" in value else _OBSERVABLE_KINDS[kind]
-            observables.append(Observable(kind_type, value))
+    observables = incident_observables(doc)
+    patients = {v for k, _, v in (e.partition(":") for e in doc.get("entities", [])) if k == "patient"}
     users = sorted(v for k, _, v in (e.partition(":") for e in doc.get("entities", [])) if k == "user")
     accounts = [u for u in users if ACCOUNT_NAME.match(u.split("\\")[-1].split("@")[0])]
     people = [u for u in users if u not in accounts]
@@ -104,6 +97,16 @@ def open_from_incident(conn: Connection, incident_id: str, actor: str, now: date
     case.controllers = touched.controllers or controllers_among(conn, case.organisations)
     case.evidence = _event_evidence(conn, incident_id)
     return create_case(conn, case, actor, now)
+
+
+def incident_observables(doc: dict[str, Any]) -> list[Observable]:
+    """The observables among a stored incident's entities (`ip:…`, `domain:…`, …)."""
+    observables = []
+    for entity in doc.get("entities", []):
+        kind, _, value = entity.partition(":")
+        if kind in _OBSERVABLE_KINDS and value:
+            observables.append(Observable("ipv6" if kind == "ip" and ":" in value else _OBSERVABLE_KINDS[kind], value))
+    return observables
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,35 @@
-"""What the CLI, the API and the demo call: cases, playbook runs and checks, each in one transaction."""
+"""What the CLI, the API, the demo and the agent call: cases, playbook runs (by hand or by policy) and checks,
+each in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from healthswarm.errors import InputError, Location, Problem
+from healthswarm.errors import HealthswarmError, InputError, Location, Problem
 from healthswarm.model import Asset
-from healthswarm.respond.actions import ActionContext
+from healthswarm.respond.actions import ActionContext, Proposal, execute_proposal
 from healthswarm.respond.audit import Verdict, verify
-from healthswarm.respond.case_store import change_case, load_audit, load_case
+from healthswarm.respond.case_store import change_case, incident_observables, load_audit, load_case, open_from_incident
 from healthswarm.respond.cases import Case, Evidence, Note, Observable, Task, move
 from healthswarm.respond.notify import NotifyConfig
 from healthswarm.respond.playbooks.executor import RunResult, run_playbook
 from healthswarm.respond.playbooks.library import Library
+from healthswarm.respond.playbooks.validate import Playbook
+from healthswarm.respond.policy import ResponsePolicy
 from healthswarm.store import Store
+from healthswarm.store.alerts import load_incident, load_incidents
 from healthswarm.store.inventory import load_inventory
+from healthswarm.store.respond_tables import respond_cases
+
+log = logging.getLogger("healthswarm.respond")
+POLICY_ACTOR = "healthswarm-policy"
 
 
 def inventory_assets(conn: Connection) -> dict[str, Asset]:
@@ -51,18 +61,141 @@ def run_on_case(store: Store, case_id: str, playbook: str, *, execute: bool = Fa
                             outdir=(workspace / "respond" / case_id) if workspace is not None else None)
         result = run_playbook(book, ctx, library, execute=execute)
         if execute:
-            change_case(conn, case_id, actor, "playbook-run", lambda c: _record_run(c, result, now), case=case,
+            change_case(conn, case_id, actor, "playbook-run", lambda c: record_run(c, result, now), case=case,
                         now=now)
     return result
 
 
-def _record_run(case: Case, result: RunResult, now: datetime) -> dict[str, Any]:
+def record_run(case: Case, result: RunResult, now: datetime, waiting: Sequence[Proposal] = (),
+               **extra: Any) -> dict[str, Any]:
+    """Add the run's manual steps to the case as tasks, and each of `waiting` (actions left for an analyst) as
+    a task saying what to approve and, where the guardrail holds it, what to put in place first; what the audit
+    log records of the run (with `extra`)."""
     for planned in result.tasks:
         case.tasks.append(Task(case.next_task_id(), planned.title, source=f"{planned.playbook}: {planned.step}",
                                created=now.isoformat()))
-    return {"playbook": result.playbook, "name": result.name, "tasks": len(result.tasks),
+    for proposal in waiting:
+        title = f"Approve and run {proposal.kind} on {proposal.target}: {proposal.summary}"
+        if proposal.status == "failed":
+            title = f"Run {proposal.kind} on {proposal.target} by hand, it failed: {proposal.result}"
+        elif proposal.approval is not None:
+            title += f" (patient safety: {proposal.approval.reason}; first: {proposal.approval.fallback})"
+        case.tasks.append(Task(case.next_task_id(), title, source=f"{result.name}: {proposal.step}",
+                               created=now.isoformat()))
+    return {"playbook": result.playbook, "name": result.name, "tasks": len(result.tasks) + len(waiting),
             "actions": [{"kind": p.kind, "target": p.target, "status": p.status, "result": p.result,
-                         "approval": p.approval.as_dict() if p.approval else None} for p in result.proposals]}
+                         "approval": p.approval.as_dict() if p.approval else None} for p in result.proposals],
+            **extra}
+
+
+# -- playbooks by policy (respond/policy.py says what the policy is) ---------------------------------------
+@dataclass
+class PolicyResponse:
+    """What the policy did for one incident."""
+
+    incident: str
+    case: str
+    reason: str
+    opened: bool
+    runs: list[RunResult] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # playbook name → why it could not start
+
+    @property
+    def executed(self) -> int:
+        return sum(p.status == "executed" for r in self.runs for p in r.proposals)
+
+    @property
+    def waiting(self) -> int:
+        return sum(_waits(p) for r in self.runs for p in r.proposals)
+
+
+def respond_by_policy(store: Store, policy: ResponsePolicy, incidents: Sequence[str] | None = None, *,
+                      library: Library | None = None, workspace: Path | None = None,
+                      notify: NotifyConfig | None = None, care_in_progress: bool = True,
+                      now: datetime | None = None) -> list[PolicyResponse]:
+    """Open or update the case of each incident the policy covers (`incidents`; None: every stored incident)
+    and start the playbooks it calls for that have not run on the case yet; one transaction per incident."""
+    library = library or Library.load()
+    now = now or datetime.now(UTC)
+    if incidents is None:
+        with store.read() as conn:
+            incidents = [doc["id"] for doc in load_incidents(conn)]
+    done = []
+    for incident_id in incidents:
+        with store.transaction() as conn:
+            doc = load_incident(conn, incident_id)
+            assets = inventory_assets(conn)
+            reason = policy.covers(doc, assets) if doc is not None else ""
+            if not reason:
+                continue
+            case, opened = _case_of(conn, doc, now)
+            response = PolicyResponse(incident_id, case.id, reason, opened)
+            started = {e.data.get("playbook") for e in load_audit(conn, case.id) if e.action == "playbook-run"}
+            for book in policy.playbooks_for(case, assets, library):
+                if book.id in started:
+                    continue
+                ctx = ActionContext(case=case, assets=assets, now=now, care_in_progress=care_in_progress,
+                                    notify=notify or NotifyConfig(), conn=conn,
+                                    outdir=(workspace / "respond" / case.id) if workspace is not None else None)
+                case = _start(conn, book, ctx, library, policy, reason, response)
+            done.append(response)
+    return done
+
+
+def _case_of(conn: Connection, doc: dict[str, Any], now: datetime) -> tuple[Case, bool]:
+    """The incident's case, opened now or brought up to date with what the incident has grown by."""
+    row = conn.execute(select(respond_cases.c.id).where(respond_cases.c.incident_id == doc["id"])).first()
+    if row is None:
+        return open_from_incident(conn, doc["id"], POLICY_ACTOR, now=now), True
+    case = load_case(conn, row.id)
+    assets = [a for a in doc.get("assets", []) if a not in case.assets]
+    techniques = [t for t in doc.get("techniques", []) if t not in case.techniques]
+    observables = [o for o in incident_observables(doc) if o not in case.observables]
+    severity = max(case.severity, int(doc.get("severity", 0)))
+    if not (assets or techniques or observables) and severity == case.severity:
+        return case, False
+
+    def grow(c: Case) -> dict[str, Any]:
+        c.assets += assets
+        c.techniques += techniques
+        c.observables += observables
+        c.severity = severity
+        return {"incident": doc["id"], "assets": assets, "techniques": techniques, "severity": severity,
+                "observables": [o.as_dict() for o in observables]}
+
+    return change_case(conn, case.id, POLICY_ACTOR, "incident-grew", grow, case=case, now=now), False
+
+
+def _start(conn: Connection, book: Playbook, ctx: ActionContext, library: Library, policy: ResponsePolicy,
+           reason: str, response: PolicyResponse) -> Case:
+    """Plan the whole playbook, run the actions the policy lets run, leave the rest to an analyst; recorded."""
+    case, now = ctx.case, ctx.now
+    try:
+        result = run_playbook(book, ctx, library, execute=False)
+    except HealthswarmError as exc:  # e.g. a step's target the inventory does not know: an analyst's to run
+        why = str(exc)
+        response.failed[book.name] = why
+        log.warning("playbook %s not started for %s: %s", book.name, case.id, why)
+
+        def failed(c: Case) -> dict[str, Any]:
+            c.tasks.append(Task(c.next_task_id(), f"Run playbook {book.name!r} by hand: it could not be planned "
+                                f"({why})", source=f"policy: {reason}", created=now.isoformat()))
+            return {"playbook": book.id, "name": book.name, "policy": reason, "error": why}
+
+        return change_case(conn, case.id, POLICY_ACTOR, "playbook-run", failed, case=case, now=now)
+    result.dry_run = False
+    for proposal in result.proposals:
+        if proposal.kind in policy.auto_actions and proposal.status == "proposed":
+            execute_proposal(proposal, ctx)
+    waiting = [p for p in result.proposals if _waits(p)]
+    response.runs.append(result)
+    return change_case(conn, case.id, POLICY_ACTOR, "playbook-run",
+                       lambda c: record_run(c, result, now, waiting, policy=reason), case=case, now=now)
+
+
+def _waits(proposal: Proposal) -> bool:
+    """Left for an analyst: planned but not run (not the policy's to run, or held by the guardrail), or failed."""
+    return proposal.status in ("proposed", "awaiting-approval", "failed")
 
 
 # -- case changes: what an analyst does to a case, for the CLI and the API alike ------------------------

@@ -1,0 +1,76 @@
+"""Playbooks by policy in a running agent: the responder (agent/respond.py) listens to the detection steps of a
+real `Agent` following a folder; the demo's logs written there become incidents, and each incident the default
+policy covers gets a case whose playbooks started, disruptive actions waiting for an analyst."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from conftest import wait_until
+from healthswarm.agent.config import parse_config
+from healthswarm.agent.respond import PolicyResponder
+from healthswarm.agent.runtime import Agent
+from healthswarm.config import Settings
+from healthswarm.inventory import load_inventory
+from healthswarm.respond.case_store import load_audit, load_case
+from healthswarm.respond.service import POLICY_ACTOR
+from healthswarm.store import Store
+from healthswarm.store.alerts import load_incidents
+from healthswarm.store.events import list_checkpoints
+from healthswarm.store.inventory import replace_inventory
+from healthswarm.store.respond_tables import respond_cases
+
+DEMO = Path(__file__).resolve().parent.parent / "src" / "healthswarm" / "demo"
+LOGS = {"eve.json": "suricata-eve.json", "sysmon.json": "windows-sysmon.json", "adt.hl7": "hl7-adt.hl7"}
+
+
+def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) -> None:
+    settings = Settings.load(tmp_path / "ws")
+    settings.ensure_workspace()
+    store = Store.open(settings.db_url)
+    with store.transaction() as conn:
+        replace_inventory(conn, load_inventory([DEMO / "ecosystem.yaml"]))
+    store.close()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    config = parse_config({"agent": {"health": "", "status_file": False, "organisation": "st-aurelia"},
+                           "sources": {"files": [{"paths": ["logs"], "rescan": 0.2}]},
+                           "risk": {"live": False}}, "test", tmp_path)
+    agent = Agent(config, settings)
+    responder = PolicyResponder(agent.store, config.respond, agent.workspace, agent.write_lock)
+    agent.step_listeners.append(responder)
+    agent.start()
+    try:
+        for name, source in LOGS.items():  # whole lines (a line being written is not read yet)
+            text = (DEMO / "logs" / source).read_text(encoding="utf-8")
+            lines = [line for line in text.split("\n") if line.strip()]
+            (logs / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+        def judged() -> bool:
+            with agent.store.read() as conn:
+                read_to = {cp.source: cp.position for cp in list_checkpoints(conn)}
+            return (all(read_to.get(str((logs / n).resolve()), -1) >= (logs / n).stat().st_size for n in LOGS)
+                    and agent.detector.backlog() == 0)
+
+        wait_until("the demo's lines judged", judged, 120)
+    finally:
+        agent.shutdown()  # the listener runs in the detection thread, which this joins
+    with agent.store.read() as conn:
+        covered = [i for i in load_incidents(conn) if i["severity"] >= config.respond.min_severity]
+        cases = {row.incident_id: load_case(conn, row.id)
+                 for row in conn.execute(select(respond_cases.c.id, respond_cases.c.incident_id))}
+        runs = {incident: [e for e in load_audit(conn, case.id) if e.action == "playbook-run"]
+                for incident, case in cases.items()}
+    agent.store.close()
+    assert covered and {i["id"] for i in covered} <= set(cases)
+    phishing = next(i for i in covered if "sta-ws-03" in i["assets"])  # the demo's phishing → lateral movement
+    started = runs[phishing["id"]]
+    assert started and all(e.actor == POLICY_ACTOR for e in started)
+    assert "Phishing with credential theft" in {e.data["name"] for e in started}
+    actions = [a for e in started for a in e.data["actions"]]
+    isolations = [a for a in actions if a["kind"] == "isolate-host" and a["target"] == "sta-ws-03"]
+    assert isolations and all(a["status"] == "proposed" for a in isolations)  # disruptive: not the policy's
+    tasks = [t.title for t in cases[phishing["id"]].tasks]
+    assert any(t.startswith("Approve and run isolate-host on sta-ws-03") for t in tasks)
