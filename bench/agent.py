@@ -14,8 +14,9 @@ Measured:
 - **drain**: the whole stream written before the agent starts; events/s from the agent being ready to every
   event stored and judged (ingest and detection running together, as they do), the median of the runs;
   start-up (imports, rule compilation, inventory) reported apart;
-- **baseline** in the same run: the batch commands' way over the same files (`ingest` then `detect` over the
-  whole store: detect/stage.py), events/s;
+- **baseline** in the same run, each run alternating with a drain run: the batch commands' way over the same
+  files (`ingest` then `detect` over the whole store: detect/stage.py), events/s, median of the runs (suite
+  construction apart);
 - **sustained**: lines appended at a fixed rate (default 5,000 events/s) for a while; whether the agent kept
   up (backlog at the end), and the latency from a line being written to the commit that stored its alert and
   the incident it joined (p50/p99 over every alert of EVE, Sysmon and FHIR lines; HL7 records are messages,
@@ -28,8 +29,8 @@ Measured:
 Figures are wall-clock on a shared machine: the drain also reports CPU seconds of the agent's process per
 1,000 events, which other processes' load does not inflate as much.
 
-Full: 3 drain runs of 100,000 events, 3 sustained runs of 60 s; --quick: 2 drain runs of 30,000 events, one
-sustained run of 20 s. Writes bench/results/agent.json.
+Full: 5 drain and 5 baseline runs of 100,000 events, 5 sustained runs of 60 s; --quick: 5 drain and 5 baseline
+runs of 30,000 events, 5 sustained runs of 10 s (`--runs` changes the count). Writes bench/results/agent.json.
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ def baseline_run(corpus: Corpus, copies: int) -> dict[str, float]:
             from healthswarm.store.inventory import load_inventory as stored
 
             assets = stored(conn).assets
+        t_setup = time.perf_counter()
         suite = build_suite(SuiteSpec(**spec), assets)
         total = corpus.per_copy() * copies
         t0 = time.perf_counter()
@@ -194,8 +196,8 @@ def baseline_run(corpus: Corpus, copies: int) -> dict[str, float]:
         result = detect_stored(store, suite.detectors)
         t2 = time.perf_counter()
         store.close()
-        return {"events": total, "ingest_s": t1 - t0, "detect_s": t2 - t1, "events_per_s": total / (t2 - t0),
-                "alerts": len(result.alerts)}
+        return {"events": total, "setup_s": t0 - t_setup, "ingest_s": t1 - t0, "detect_s": t2 - t1,
+                "events_per_s": total / (t2 - t0), "alerts": len(result.alerts)}
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -347,25 +349,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller inputs (CI, development)")
     parser.add_argument("--rate", type=float, default=5_000.0, help="events/s of the sustained load")
     parser.add_argument("--soak", type=float, default=None, help="seconds of the soak (full 1800, quick 60)")
-    parser.add_argument("--runs", type=int, default=None, help="drain and sustained runs (full 3, quick 2/1)")
+    parser.add_argument("--runs", type=int, default=5, help="drain, baseline and sustained runs (default 5)")
     parser.add_argument("--add-low-rate", type=float, default=None, metavar="RATE",
                         help="only measure the latency at this low rate (the pipeline's own latency, as scale.py's "
                              "10 %% figure) and add it to the existing bench/results/agent.json")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs: at least 1")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("healthswarm").setLevel(logging.WARNING)
     corpus = Corpus()
     if args.add_low_rate is not None:
-        add_low_rate(corpus, args.add_low_rate, args.runs or 3, 20.0 if args.quick else 60.0)
+        add_low_rate(corpus, args.add_low_rate, args.runs, 20.0 if args.quick else 60.0)
         return
     copies = (30_000 if args.quick else 100_000) // corpus.per_copy()
-    runs = args.runs or (2 if args.quick else 3)
-    load_runs = args.runs or (1 if args.quick else 3)
-    load_seconds = 20.0 if args.quick else 60.0
+    runs = load_runs = args.runs
+    load_seconds = 10.0 if args.quick else 60.0
     soak_seconds = args.soak if args.soak is not None else (60.0 if args.quick else 1800.0)
 
-    drains = [drain_run(corpus, copies) for _ in range(runs)]
-    base = baseline_run(corpus, copies)
+    drains, bases = [], []
+    for _ in range(runs):  # alternated, so that a change in the machine's load falls on both alike
+        drains.append(drain_run(corpus, copies))
+        bases.append(baseline_run(corpus, copies))
     loads = [sustained_run(corpus, args.rate, load_seconds) for _ in range(load_runs)]
     # where the target rate is above what this machine sustains, latency grows with the backlog: measure it
     # (and the soak) also at 80 % of the drain rate just measured, as bench/scale.py does
@@ -384,7 +389,9 @@ def main() -> None:
         "drain": {"runs": drains, "median_events_per_s": med(drains, "events_per_s"),
                   "median_startup_s": med(drains, "startup_s"),
                   "median_cpu_s_per_1000_events": med(drains, "cpu_s_per_1000_events")},
-        "baseline_batch": base,
+        "baseline_batch": {"runs": bases, "median_events_per_s": med(bases, "events_per_s"),
+                           "median_setup_s": med(bases, "setup_s")},
+        "drain_over_baseline": med(drains, "events_per_s") / med(bases, "events_per_s"),
         "sustained": {"runs": loads, "median_latency_p50_s": med(loads, "latency_p50_s"),
                       "median_latency_p99_s": med(loads, "latency_p99_s"),
                       "median_rate_written": med(loads, "rate_written"),
@@ -400,11 +407,14 @@ def main() -> None:
     rows = [
         ("events in the stream (drain)", f"{drains[0]['events']:,}"),
         ("agent start-up (median)", f"{figures['drain']['median_startup_s']:.1f} s"),
-        ("drain: events/s, ingest + whole suite (median)", f"{figures['drain']['median_events_per_s']:,.0f}"),
+        (f"drain: events/s, ingest + whole suite (median of {runs})",
+         f"{figures['drain']['median_events_per_s']:,.0f}"),
         ("drain: CPU s per 1,000 events", f"{figures['drain']['median_cpu_s_per_1000_events']:.3f}"),
         ("drain: events per CPU second of the agent's process",
          f"{1000 / figures['drain']['median_cpu_s_per_1000_events']:,.0f}"),
-        ("baseline: batch ingest + detect, events/s", f"{base['events_per_s']:,.0f}"),
+        (f"baseline, same run: batch ingest + detect, events/s (median of {runs})",
+         f"{figures['baseline_batch']['median_events_per_s']:,.0f}"),
+        ("drain ÷ baseline (medians)", f"{figures['drain_over_baseline']:.2f}×"),
         (f"sustained {args.rate:,.0f}/s for {load_seconds:.0f} s: written/s (median)",
          f"{figures['sustained']['median_rate_written']:,.0f}"),
         ("sustained: backlog when writing stopped (median)", f"{figures['sustained']['median_backlog_at_end']:,.0f}"),
