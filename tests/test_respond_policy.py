@@ -140,3 +140,15 @@ def test_the_agent_refuses_an_unknown_playbook_or_action(store: Store, tmp_path:
         PolicyResponder(store, RespondConfig(playbooks=("phishing",)), tmp_path, threading.Lock(), LIBRARY)
     with pytest.raises(ConfigError, match=r"respond\.auto_actions: no action 'reboot'"):
         PolicyResponder(store, RespondConfig(auto_actions=("reboot",)), tmp_path, threading.Lock(), LIBRARY)
+
+
+def test_the_respond_section_of_agent_toml() -> None:
+    from healthswarm.agent.config import DEFAULT_CONFIG, RespondConfig, load_config, parse_config
+
+    assert "[respond]" in DEFAULT_CONFIG and load_config(None).respond == RespondConfig()  # comments = defaults
+    config = parse_config({"respond": {"min_severity": 4, "techniques": ["T1486"], "playbooks": ["auto"]}})
+    assert config.respond.enabled and config.respond.covers({"severity": 2, "techniques": ["T1486"]}, {})
+    with pytest.raises(ConfigError, match=r"respond\.playbook: unknown key"):
+        parse_config({"respond": {"playbook": ["auto"]}})
+    with pytest.raises(ConfigError, match=r"respond\.min_severity: expected 0 \(informational\) to 4"):
+        parse_config({"respond": {"min_severity": 5}})
