@@ -55,6 +55,27 @@ def test_config_names_one_group_per_role_and_partitions_events() -> None:
     assert pinned.filter_subject(Role.detect) == "healthswarm.events.p2.>"
 
 
+def test_partition_key_keeps_a_clinical_feed_together_and_spreads_assets() -> None:
+    from datetime import UTC, datetime
+
+    from healthswarm.model import Event
+    from healthswarm.worker.config import partition_key
+
+    def event(**fields: object) -> Event:
+        return Event(datetime(2026, 3, 1, tzinfo=UTC), {"organization.id": "org-a", **fields}, None)
+
+    # the privacy monitor joins FHIR reads to HL7 ADT care relationships: one organisation's feed, one key
+    clinical = {partition_key(event(**{"observer.type": kind, "source.ip": ip, "user.name": user}))
+                for kind, ip, user in (("hl7", "10.0.0.1", ""), ("fhir", "10.0.0.2", "c.braun"), ("dicom", "", ""))}
+    assert clinical == {"clinical:org-a"}
+    # other events follow their asset: the host whose log it is, else the source asset or address
+    assert partition_key(event(**{"observer.type": "sysmon", "host.name": "ws-12", "source.ip": "10.0.0.9"})) == \
+        partition_key(event(**{"observer.type": "sysmon", "host.name": "ws-12"}))
+    assert partition_key(event(**{"observer.type": "suricata", "source.ip": "10.0.0.9"})) != \
+        partition_key(event(**{"observer.type": "suricata", "source.ip": "10.0.0.10"}))
+    assert partition_key(event(**{"observer.type": "suricata"})) == "organisation:org-a"
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"nats": "http://x"}, "expected nats://host:port"),
     ({"nats": "nats://h:port"}, "not a number"),
