@@ -160,7 +160,7 @@ class AgentProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "healthswarm", "-w", str(self.workspace), "agent", "run", "--config",
-                 str(self.workspace / "agent.toml"), "--log-level", "warning"],
+                 str(self.workspace / "agent.toml"), "--log-level", "info"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
 
     def status(self) -> dict[str, Any]:
@@ -203,7 +203,8 @@ class AgentProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-            raise DemoError(f"{self.org}'s agent did not stop within {timeout:.0f} s of SIGTERM (killed)") from None
+            raise DemoError(f"{self.org}'s agent did not stop within {timeout:.0f} s of SIGTERM (killed); its last "
+                            f"log line: {self.last_log_line()} (log: {self.log})") from None
 
 
 def wait_ready(agents: list[AgentProcess], timeout: float = READY_TIMEOUT) -> None:
