@@ -141,6 +141,18 @@ def test_cli_user_mistakes_are_one_line_and_exit_2(tmp_path: Path, args: list[st
     assert "hunter2" not in err
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--role", "detect", "--nats", "http://nowhere"], "expected nats://host:port"),  # the same flags as `worker`
+    (["--db", "postgresql://h/d"], "--db: only with --role"),
+    (["--role", "ingest", "--api", "127.0.0.1:0"], "--api: the embedded agent's"),
+])
+def test_agent_run_role_mistakes_are_one_line_and_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    result = _cli("--workspace", str(tmp_path), "agent", "run", *args)
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert needle in err and "Traceback" not in err
+
+
 @pytest.fixture
 def sqlite_deployment(tmp_path: Path, tmp_db: str) -> Iterator[Deployment]:  # noqa: F811
     yield from deployment(SHARED_NATS, tmp_db, tmp_path)
