@@ -67,6 +67,14 @@ def test_services_on_every_backend(store: Store) -> None:
         assert len(marked) == 3
         assert detect_service.attack_matrix(conn)["tactics"][0]["techniques"][0]["id"] == "T1021.002"
         assert detect_service.summary(conn)["open_by_stage"]["lateral-movement"] == 3
+        # four alerts a minute apart: minute buckets, or one five-minute bucket when only two bars are wanted
+        volume = detect_service.alert_volume(conn, buckets=48)
+        assert volume["bucket_seconds"] == 60 and volume["start"] == T0.isoformat()
+        assert volume["detectors"] == [{"detector": "sigma", "total": 4, "counts": [1, 1, 1, 1]}]
+        assert detect_service.alert_volume(conn, buckets=2)["detectors"][0]["counts"] == [4]
+        page, total = detect_service.list_alerts(conn, level="high", limit=2)
+        assert total == 4 and [a["rule_id"] for a in page] == ["r3", "r2"]  # newest first
+        assert detect_service.get_alert(conn, page[0]["id"])["incident_id"] in ids
         before = detect_service.change_marker(conn)
     with store.transaction() as conn:
         done = detect_service.set_incident_state(conn, ids[0], IncidentState.CLOSED, "ana", "analyst", "done")
