@@ -10,7 +10,8 @@ agent receives the warning, retro-hunts its own events, finds the beacon of the 
 own incident. Then both get SIGTERM (each must exit 0) and the figures are read from their stores, so
 they are what `healthswarm -w <workspace>/agents/<org> serve` shows.
 
-`bench/agent_peer.py` uses the same pieces (`prepare`, `agent_toml`, `AgentProcess`, `Observed`).
+`bench/agent_peer.py` sets up and runs its two agents with the same pieces (`prepare`, `agent_toml`,
+`AgentProcess`, `running`, `wait_ready`).
 """
 
 from __future__ import annotations
@@ -186,9 +187,6 @@ class AgentProcess:
             raise DemoError(f"{self.org}'s agent exited with status {self.proc.returncode}: {self.last_log_line()} "
                             f"(log: {self.log})")
 
-    def swarm_error(self) -> str:
-        return str((self.status().get("swarm") or {}).get("error", ""))
-
     def terminate(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -236,6 +234,8 @@ def running(agents: list[AgentProcess]) -> Iterator[list[AgentProcess]]:
             agent.start()
         yield agents
     finally:
+        for agent in agents:
+            agent.terminate()
         for agent in agents:
             if agent.proc is not None and agent.proc.poll() is None:
                 with contextlib.suppress(DemoError):
