@@ -12,13 +12,13 @@ from rich.table import Table
 
 from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console
-from healthswarm.detect.service import summary as store_summary
+from healthswarm.detect import service
 
 
 def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table) -> None:
     """Open incidents by stage and severity, the most exposed assets, and counts."""
     with app_context(ctx).store.read() as conn:
-        summary = store_summary(conn)
+        summary = service.summary(conn)
     if fmt is not OutputFormat.table:
         sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
         return
