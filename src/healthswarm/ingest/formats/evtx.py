@@ -40,6 +40,9 @@ _RECORD_MAGIC = re.compile(b"\\*\\*\x00\x00")
 _HEADER = 4096
 _CHUNK = 65536
 _CHUNK_HEADER = 512
+# an unused (preallocated) chunk, compared at memcmp speed: strip(b"\0") scanned it byte by byte, 8 % of
+# the parse of the attack samples, whose files are mostly such chunks
+_ZEROS = bytes(_CHUNK)
 _RECORD_HEADER = 24  # magic, size, record id, time; the size is repeated in the record's last 4 bytes
 _BATCH = 256  # records taken from the parser at a time
 
@@ -185,7 +188,7 @@ def _damaged_chunks(stream: BinaryIO) -> set[int]:
     where = stream.tell()
     for index, chunk in _chunks(stream):
         if chunk[:8] != _CHUNK_MAGIC:
-            if chunk.strip(b"\x00"):
+            if chunk != _ZEROS:
                 damaged.add(index)
             continue
         free = struct.unpack_from("<I", chunk, 48)[0]
@@ -211,7 +214,7 @@ def _chunk_by_chunk(stream: BinaryIO, damaged: set[int]) -> Iterator[dict[str, A
     stream.seek(0)
     header = stream.read(_HEADER)
     for index, chunk in _chunks(stream):
-        if chunk[:8] != _CHUNK_MAGIC and not chunk.strip(b"\x00"):
+        if chunk[:8] != _CHUNK_MAGIC and chunk == _ZEROS:
             continue  # an unused chunk slot
         items, failed = _read_chunk(evtx, header + chunk)
         expected = _expected_records(chunk)
