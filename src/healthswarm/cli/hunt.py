@@ -17,11 +17,11 @@ from rich.table import Table
 
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, err_console, error_lines
-from healthswarm.detect.sigma import CACHE_SUBDIR, SigmaDetector, load_rules
-from healthswarm.detect.sigma.cache import load_groups, save_groups
+from healthswarm.detect.service import hunt_files
+from healthswarm.detect.sigma import CACHE_SUBDIR, load_rules
 from healthswarm.detect.sigma.packs import DEFAULT_PACKS, PACKS, pack_paths
 from healthswarm.errors import InputError, Location, Problem
-from healthswarm.ingest.service import UNRECOGNISED, events_in_files
+from healthswarm.ingest.service import UNRECOGNISED
 from healthswarm.ingest.sources.file import expand
 from healthswarm.model import LEVELS, Alert
 
@@ -240,25 +240,16 @@ def hunt(
         error_lines(str(p) for p in ruleset.problems)
     elif ruleset.problems:
         err_console.print(f"note: {len(ruleset.problems)} rule(s) cannot be evaluated (--problems lists them)")
-    detector = SigmaDetector(ruleset)
-    detector.engine.adopt_groups(load_groups(cache_dir, ruleset))
-    floor = LEVELS.index(min_level)
-    alerts: list[Alert] = []
     problems: list[str] = []
-    count = 0
     total = sum(p.stat().st_size for p in files)
     hunt_started = time.perf_counter()
     with Progress(TextColumn("hunting"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("hunt", total=total)
         advance = lambda path: progress.advance(task, path.stat().st_size if path.exists() else 0)  # noqa: E731
-        for event in events_in_files(files, problems, advance):
-            count += 1
-            alerts.extend(a for a in detector.detect(event) if a.severity >= floor)
-        alerts.extend(a for a in detector.flush() if a.severity >= floor)
+        found = hunt_files(ruleset, files, cache_dir, min_level, problems, advance)
     hunt_seconds = time.perf_counter() - hunt_started
-    if detector.engine.groups_built:
-        save_groups(cache_dir, ruleset, detector.engine.groups())
+    alerts, count = found.alerts, found.events
     unrecognised = [line for line in problems if line.endswith(UNRECOGNISED)]
     for line in [line for line in problems if not line.endswith(UNRECOGNISED)] + unrecognised[:WARN_MAX]:
         err_console.print(f"warning: {line}", markup=False)

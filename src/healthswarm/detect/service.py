@@ -1,16 +1,24 @@
-"""What the CLI, the API and the dashboard call about alerts and incidents: lists, one incident with its
-history, moving an incident through its life cycle (audited), and the figures the overview shows."""
+"""What the CLI, the API and the dashboard call about alerts and incidents: a hunt over files, lists, one
+incident with its history, moving an incident through its life cycle (audited), and the figures the overview
+shows."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
+from healthswarm.detect.sigma import SigmaDetector
+from healthswarm.detect.sigma.cache import load_groups, save_groups
+from healthswarm.detect.sigma.ruleset import RuleSet
+from healthswarm.ingest.service import events_in_files
 from healthswarm.inventory.service import count_assets_and_findings, most_exposed_assets
-from healthswarm.model import LEVELS
+from healthswarm.model import LEVELS, Alert
 from healthswarm.model.incident import OPEN_STATES, STAGE_NAMES, IncidentState
 from healthswarm.store.alerts import (
     alert_counts,
@@ -33,6 +41,32 @@ TACTICS = ("reconnaissance", "resource-development", "initial-access", "executio
            "collection", "command-and-control", "exfiltration", "impact")
 # bucket sizes for the alert volume, seconds: the smallest that gives at most `buckets` bars
 VOLUME_STEPS = (60, 300, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400, 30 * 86400)
+
+
+# --- hunting over files --------------------------------------------------------------------------
+
+@dataclass
+class Hunt:
+    alerts: list[Alert]  # at the level asked for or above
+    events: int  # events read
+
+
+def hunt_files(ruleset: RuleSet, files: Iterable[Path], cache_dir: Path | None, min_level: str, problems: list[str],
+               done: Callable[[Path], None] = lambda _path: None) -> Hunt:
+    """Sigma rules (with their correlations) over the events of files in any ingest format and container, storing
+    nothing. What cannot be read goes to `problems` (`ingest.service.events_in_files`); the rules' field groups
+    learnt on the way are cached in `cache_dir` for the next hunt."""
+    detector = SigmaDetector(ruleset)
+    detector.engine.adopt_groups(load_groups(cache_dir, ruleset))
+    floor = LEVELS.index(min_level)
+    found = Hunt([], 0)
+    for event in events_in_files(files, problems, done):
+        found.events += 1
+        found.alerts.extend(a for a in detector.detect(event) if a.severity >= floor)
+    found.alerts.extend(a for a in detector.flush() if a.severity >= floor)
+    if detector.engine.groups_built:
+        save_groups(cache_dir, ruleset, detector.engine.groups())
+    return found
 
 
 # --- alerts --------------------------------------------------------------------------------------
