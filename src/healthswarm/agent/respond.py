@@ -18,7 +18,7 @@ from healthswarm.agent.detect import StepResult
 from healthswarm.errors import ConfigError, InputError
 from healthswarm.respond.actions import ACTIONS
 from healthswarm.respond.playbooks.library import Library
-from healthswarm.respond.service import PolicyResponse, respond_by_policy
+from healthswarm.respond.service import respond_by_policy
 from healthswarm.store import Store
 
 log = logging.getLogger("healthswarm.agent.respond")
@@ -42,7 +42,6 @@ class PolicyResponder:
                                   f"{', '.join(ACTIONS.names())})")
         self._looked_back = False
         self._retry: list[str] = []
-        self.responses: list[PolicyResponse] = []  # the latest call's, for status and tests
 
     def __call__(self, result: StepResult) -> None:
         incidents = None if not self._looked_back else list(dict.fromkeys([*self._retry, *result.incidents]))
@@ -50,14 +49,14 @@ class PolicyResponder:
             return
         try:
             with self.write_lock:  # the store has one writer at a time: the sources' and detection's commits
-                self.responses = respond_by_policy(self.store, self.policy, incidents, library=self.library,
-                                                   workspace=self.workspace)
+                responses = respond_by_policy(self.store, self.policy, incidents, library=self.library,
+                                              workspace=self.workspace)
         except Exception as exc:  # the agent's detection goes on; these incidents are tried again next step
             self._retry = incidents or []  # None: the next call looks back over every incident again
             log.warning("playbooks by policy failed; retried with the next step: %s: %s", type(exc).__name__, exc)
             return
         self._looked_back, self._retry = True, []
-        for response in self.responses:
+        for response in responses:
             if response.runs or response.failed or response.opened:
                 log.info("playbooks by policy", extra={
                     "incident": response.incident, "case": response.case, "reason": response.reason,

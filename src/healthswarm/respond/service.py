@@ -24,9 +24,10 @@ from healthswarm.respond.playbooks.library import Library
 from healthswarm.respond.playbooks.validate import Playbook
 from healthswarm.respond.policy import ResponsePolicy
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_incident, load_incidents
+from healthswarm.store.alerts import load_incident
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.respond_tables import respond_cases
+from healthswarm.store.tables import incidents as incident_rows
 
 log = logging.getLogger("healthswarm.respond")
 POLICY_ACTOR = "healthswarm-policy"
@@ -117,14 +118,14 @@ def respond_by_policy(store: Store, policy: ResponsePolicy, incidents: Sequence[
     and start the playbooks it calls for that have not run on the case yet; one transaction per incident."""
     library = library or Library.load()
     now = now or datetime.now(UTC)
-    if incidents is None:
-        with store.read() as conn:
-            incidents = [doc["id"] for doc in load_incidents(conn)]
+    with store.read() as conn:
+        assets = inventory_assets(conn)
+        if incidents is None:
+            incidents = list(conn.execute(select(incident_rows.c.id).order_by(incident_rows.c.id)).scalars())
     done = []
     for incident_id in incidents:
         with store.transaction() as conn:
             doc = load_incident(conn, incident_id)
-            assets = inventory_assets(conn)
             reason = policy.covers(doc, assets) if doc is not None else ""
             if not reason:
                 continue
