@@ -91,6 +91,8 @@ def joined_text(view: dict[str, Any]) -> str:
             parts.append(value)
         elif value is None:
             continue
+        elif type(value) is int:  # EventID, Level, ids: what text() returns for them, without the call
+            parts.append(str(value))
         elif isinstance(value, list | tuple):
             parts.extend(t for t in map(text, value) if t is not None)
         else:
