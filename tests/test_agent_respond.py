@@ -39,8 +39,8 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
                            "sources": {"files": [{"paths": ["logs"], "rescan": 0.2}]},
                            "risk": {"live": False}}, "test", tmp_path)
     agent = Agent(config, settings)
-    responder = PolicyResponder(agent.store, config.respond, agent.workspace, agent.write_lock)
-    agent.step_listeners.append(responder)
+    # the default [respond] policy is on: the agent listens with one responder of its own
+    assert [type(x) for x in agent.step_listeners] == [PolicyResponder]
     agent.start()
     try:
         for name, source in LOGS.items():  # whole lines (a line being written is not read yet)

@@ -33,7 +33,7 @@ from sqlalchemy import text
 
 from healthswarm.agent import metrics
 from healthswarm.agent.config import AgentConfig
-from healthswarm.agent.detect import StepResult, StreamDetector
+from healthswarm.agent.detect import CURSOR, StepResult, StreamDetector
 from healthswarm.agent.sources import STORED_SUBJECT, AgentPipeline, FileWatcher, Handoff, choose_format, consume_url
 from healthswarm.agent.swarm import read_json as _read_json
 from healthswarm.agent.swarm import write_json as _write_json
@@ -41,8 +41,10 @@ from healthswarm.bus.memory import MemoryBus
 from healthswarm.config import Settings
 from healthswarm.detect.watchlist import Watch, WatchlistDetector
 from healthswarm.errors import ConfigError
+from healthswarm.inventory.discover.live import LiveDiscovery
 from healthswarm.model import Alert, EventRef
 from healthswarm.store import Store
+from healthswarm.store.events import get_checkpoint
 from healthswarm.store.inventory import load_inventory
 
 log = logging.getLogger("healthswarm.agent")
@@ -139,6 +141,12 @@ class Agent:
             inventory.organisations[0].id if len(inventory.organisations) == 1 else "")
         self.assets = list(inventory.assets)
         self.detectors, self.watchlist = build_detectors(config, self.workspace, self.assets)
+        # devices and flows seen on the wire, fed by the detection step (its cursor) and kept where
+        # `inventory discover` and the Discovered view read them; undeclared flows into safety-critical devices alert
+        with self.store.read() as conn:
+            cursor = get_checkpoint(conn, CURSOR)
+        self.discovery = LiveDiscovery(self.store, self.workspace, inventory, through=cursor.position if cursor else 0)
+        self.detectors.append(self.discovery.detector)
         self.handoff = Handoff()
         self.detector = StreamDetector(self.store, self.detectors, self.write_lock, batch=config.detect.batch,
                                        on_commit=self._on_step, handed=self.handoff.take)
@@ -149,6 +157,10 @@ class Agent:
         self.api_server: Any = None
         self.health_server: Any = None
         self.step_listeners: list[Any] = []
+        if config.respond.enabled:
+            from healthswarm.agent.respond import PolicyResponder
+
+            self.step_listeners.append(PolicyResponder(self.store, config.respond, self.workspace, self.write_lock))
         self._hunted: set[str] = set(_read_json(self.folder / HUNTED, []))
         self._risk_wake = threading.Event()
         self._graph: Any = None
@@ -312,6 +324,7 @@ class Agent:
                 message.ack()
 
     def _on_step(self, result: StepResult) -> None:
+        self.discovery.advance(self.detector.cursor)
         self.state.last_step = time.time()
         metrics.EVENTS_JUDGED.inc(result.events)
         metrics.INCIDENTS.inc(len(result.incidents))
@@ -384,6 +397,8 @@ class Agent:
     # --- live risk ------------------------------------------------------------------------------
 
     def _risk_loop(self) -> None:
+        from healthswarm.risk.assess import assess
+        from healthswarm.risk.history import record_exposures
         from healthswarm.risk.live import annotate_incidents
 
         while not self.stop_event.is_set():
@@ -393,6 +408,10 @@ class Agent:
             try:
                 if self._graph is None:
                     self._graph = self._attack_graph()
+                    if self._graph is not None:  # a point of each organisation's risk over time (the dashboard's)
+                        exposures = assess(self._graph)  # CPU, outside the lock
+                        with self.write_lock:
+                            record_exposures(self.store, self._graph, exposures, source="agent")
                 if self._graph is not None:
                     with self.write_lock:
                         annotate_incidents(self.store, self._graph)
@@ -472,6 +491,7 @@ class Agent:
         for thread in self.threads:
             if thread.name == "agent-detect":
                 thread.join(30)
+        self.discovery.save()
         for thread in self.threads:
             if thread.name == "agent-risk":
                 thread.join(10)

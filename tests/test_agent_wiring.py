@@ -1,0 +1,67 @@
+"""What a running agent keeps beside alerts and incidents: the devices and flows it saw on the wire (the picture
+`inventory discover` and the Discovered view read, moved with the detection cursor; an undeclared flow into a
+safety-critical device raises its alert) and a point of each organisation's risk over time (the dashboard's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import wait_until
+from healthswarm.agent.config import parse_config
+from healthswarm.agent.runtime import Agent
+from healthswarm.config import Settings
+from healthswarm.inventory import load_inventory
+from healthswarm.inventory.discover.service import STATE, load_state
+from healthswarm.risk.history import load_history
+from healthswarm.store import Store
+from healthswarm.store.alerts import load_alerts
+from healthswarm.store.inventory import replace_inventory
+
+DEMO = Path(__file__).resolve().parent.parent / "src" / "healthswarm" / "demo"
+EVE = DEMO / "logs" / "suricata-eve.json"
+
+
+# a workstation (sta-ws-03) opens SMB on an ICU infusion pump (sta-pump-05, safety critical): nobody declared that
+SMB_TO_PUMP = ('{"timestamp":"2026-11-27T10:00:00.000000+0000","event_type":"flow","src_ip":"10.10.1.103",'
+               '"src_port":50123,"dest_ip":"10.10.4.15","dest_port":445,"proto":"TCP","app_proto":"smb",'
+               '"flow_id":9100001,"flow":{"pkts_toserver":12,"pkts_toclient":10,"bytes_toserver":2400,'
+               '"bytes_toclient":1800,"start":"2026-11-27T10:00:00.000000+0000","end":"2026-11-27T10:00:02.000000+0000",'
+               '"state":"closed","reason":"timeout"}}')
+
+
+def test_the_agent_keeps_the_discovered_picture_and_the_risk_over_time(tmp_path: Path) -> None:
+    settings = Settings.load(tmp_path / "ws")
+    settings.ensure_workspace()
+    store = Store.open(settings.db_url)
+    with store.transaction() as conn:
+        replace_inventory(conn, load_inventory([DEMO / "ecosystem.yaml"]))
+    store.close()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    config = parse_config({"agent": {"health": "", "status_file": False, "organisation": "st-aurelia"},
+                           "sources": {"files": [{"paths": ["logs"], "rescan": 0.2}]},
+                           "risk": {"interval": 0.2}}, "test", tmp_path)
+    agent = Agent(config, settings)
+    agent.start()
+    try:
+        lines = [line for line in EVE.read_text().splitlines() if line.strip()]
+        (logs / "eve.json").write_text("\n".join([*lines, SMB_TO_PUMP]) + "\n")
+        total = len(lines) + 1
+        wait_until("every line judged", lambda: agent.detector.stats.events >= total, 120)
+        with agent.store.read() as conn:
+            wait_until("a risk point", lambda: bool(load_history(conn)), 120)
+    finally:
+        agent.shutdown()
+    with agent.store.read() as conn:
+        found = [s.alert for s in load_alerts(conn) if s.alert.detector == "discover"]
+        history = load_history(conn)
+    discovery, through = load_state(agent.workspace / STATE, agent.store)
+    agent.store.close()
+    # the picture runs through the last judged event, saved at shutdown
+    assert through == agent.detector.cursor and through > 0
+    assert discovery.flows
+    # the SMB flow into the pump raises its alert (ATT&CK for ICS), once
+    assert len(found) == 1 and any(t.id.startswith("T0") for t in found[0].techniques)
+    # one point per organisation of the ecosystem, recorded by the agent
+    assert {p.source for p in history} == {"agent"}
+    assert {p.organisation for p in history} == {o.id for o in load_inventory([DEMO / "ecosystem.yaml"]).organisations}
