@@ -25,13 +25,13 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from healthswarm.detect.correlate import Correlator
 from healthswarm.model import Alert
-from healthswarm.model.incident import CLOSED_STATES, Incident
-from healthswarm.share.alerts_io import alert_from_dict
+from healthswarm.model.incident import Incident
 from healthswarm.store import Store
+from healthswarm.store.alerts import latest_incident_seen, open_incident_alerts
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.tables import alerts, incidents
 
@@ -141,27 +141,20 @@ class CorrelateStage:
         time order."""
         with self.store.read() as conn:
             correlator = Correlator(load_inventory(conn).assets, lateness=LATENESS)
-            is_open = incidents.c.state.not_in([str(s) for s in CLOSED_STATES])
-            newest = conn.execute(select(func.max(incidents.c.last_seen)).where(is_open)).scalar()
-            rows = []
-            if newest is not None:
-                # what the live Correlator had not evicted: the rest can be joined by no alert to come
-                joinable = newest - correlator.window - LATENESS
-                open_ids = select(incidents.c.id).where(is_open, incidents.c.last_seen >= joinable)
-                rows = conn.execute(select(alerts.c.document, alerts.c.incident_id)
-                                    .where(alerts.c.incident_id.in_(open_ids))).all()
+            newest = latest_incident_seen(conn, open_only=True)
+            # what the live Correlator had not evicted: the rest can be joined by no alert to come
+            stored = [] if newest is None else open_incident_alerts(conn, newest - correlator.window - LATENESS)
         stored_incident = {}
-        for row in sorted(rows, key=lambda r: (r.document["timestamp"], r.document["id"])):
-            alert = alert_from_dict(row.document)
-            stored_incident[alert.id] = row.incident_id
-            correlator.add(alert)
+        for s in stored:  # oldest first
+            stored_incident[s.alert.id] = s.incident_id
+            correlator.add(s.alert)
         touched: dict[str, Incident] = {}
         for incident in correlator.incidents.values():
             stale = {stored_incident[a] for a in incident.alert_ids if stored_incident.get(a)} - {incident.id}
             if stale:
                 incident.merged_from.extend(sorted(stale - set(incident.merged_from)))
                 touched[incident.id] = incident
-        log.info("correlator state rebuilt", extra={"alerts": len(rows), "incidents": len(correlator.incidents)})
+        log.info("correlator state rebuilt", extra={"alerts": len(stored), "incidents": len(correlator.incidents)})
         return correlator, touched
 
     def close(self) -> None:

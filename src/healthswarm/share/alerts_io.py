@@ -11,10 +11,6 @@ from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Alert
 
 
-def alert_from_dict(d: dict[str, Any]) -> Alert:
-    return Alert.from_dict(d)
-
-
 def read_alerts(path: Path) -> list[Alert]:
     """Alerts from a JSON array or NDJSON file; every bad line is reported (file:line: what)."""
     try:
@@ -43,7 +39,7 @@ def read_alerts(path: Path) -> list[Alert]:
         try:
             if not isinstance(item, dict):
                 raise TypeError("not a JSON object")
-            out.append(alert_from_dict(item))
+            out.append(Alert.from_dict(item))
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(Problem(Location(str(path), number or None),
                                     f"not an alert: {exc}", "detector, rule_id, level, timestamp"))

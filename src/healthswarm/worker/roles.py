@@ -30,7 +30,6 @@ from healthswarm.detect.correlate_stage import CorrelateStage
 from healthswarm.detect.stream_stage import DetectStage
 from healthswarm.ingest.stage import IngestStage
 from healthswarm.model import Alert, Event
-from healthswarm.share.alerts_io import alert_from_dict
 from healthswarm.store import Store
 from healthswarm.store.alerts import save_alerts
 from healthswarm.store.inventory import load_inventory
@@ -178,7 +177,7 @@ class CorrelateRole:
         return self.stage.active()
 
     def handle(self, batch: Sequence[Message]) -> None:
-        metrics.INCIDENTS.inc(self.stage.correlate([alert_from_dict(orjson.loads(m.data)) for m in batch]))
+        metrics.INCIDENTS.inc(self.stage.correlate([Alert.from_dict(orjson.loads(m.data)) for m in batch]))
 
     def flush(self) -> None:
         """Incidents change with each alert: nothing waits for time."""
