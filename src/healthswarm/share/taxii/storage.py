@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, union, update
+from sqlalchemy import Connection, Engine, String, and_, bindparam, cast, delete, func, or_, select, union, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from healthswarm.store.taxii_tables import (
     taxii_collections,
@@ -143,6 +144,28 @@ def check_object(obj: Any) -> str | None:
     return None
 
 
+def _stored_versions(conn: Connection, collection_id: str, ids: list[str]) -> dict[str, list[str]]:
+    """The versions already stored of each of `ids` that has any."""
+    c = taxii_objects.c
+    stored: dict[str, list[str]] = {}
+    if conn.dialect.name == "postgresql":
+        # one probe of the unique index per id (a correlated subquery cannot be planned otherwise): with
+        # `object_id IN (...)` and statistics that lag a bulk load, the planner reads the whole collection
+        # through the page index instead, once a batch, and a fill slows down as the table grows
+        wanted = func.unnest(cast(ids, ARRAY(String))).table_valued("id").render_derived(name="wanted")
+        versions = (select(func.array_agg(c.version)).where(c.collection_id == collection_id,
+                                                            c.object_id == wanted.c.id).scalar_subquery())
+        for ident, found in conn.execute(select(wanted.c.id, versions).select_from(wanted)):
+            if found:
+                stored[ident] = found
+        return stored
+    for start in range(0, len(ids), 500):
+        for r in conn.execute(select(c.object_id, c.version).where(and_(
+                c.collection_id == collection_id, c.object_id.in_(ids[start:start + 500])))):
+            stored.setdefault(r.object_id, []).append(r.version)
+    return stored
+
+
 def add_objects(conn: Connection, collection_id: str, objects: Sequence[Any]) -> tuple[list[dict[str, Any]],
                                                                                         list[dict[str, Any]]]:
     """Store the acceptable objects in one transaction; (successes, failures) as TAXII status details."""
@@ -168,13 +191,7 @@ def add_objects(conn: Connection, collection_id: str, objects: Sequence[Any]) ->
                      "is_first": False, "media_type": STIX_MEDIA, "document": obj})
     if rows:
         c = taxii_objects.c
-        ids = list({r["object_id"] for r in rows})
-        stored: dict[str, list[str]] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
-            for r in conn.execute(select(c.object_id, c.version).where(and_(
-                    c.collection_id == collection_id, c.object_id.in_(part)))):
-                stored.setdefault(r.object_id, []).append(r.version)
+        stored = _stored_versions(conn, collection_id, list({r["object_id"] for r in rows}))
         versions_of = {ident: list(versions) for ident, versions in stored.items()}
         fresh = []
         for row in rows:
