@@ -15,7 +15,7 @@ from conftest import wait_until
 from healthswarm.agent.config import DEFAULT_CONFIG, load_config, parse_config
 from healthswarm.agent.detect import CURSOR, StreamDetector
 from healthswarm.agent.sources import ROTATED, AgentPipeline, FileWatcher
-from healthswarm.agent.swarm import PublishPolicy
+from healthswarm.agent.swarm import PublishPolicy, extent
 from healthswarm.detect.sensor import SensorAlertDetector
 from healthswarm.detect.watchlist import Watch, WatchlistDetector
 from healthswarm.errors import ConfigError
@@ -158,11 +158,16 @@ def test_publish_policy_waits_for_the_hold_and_obeys_the_analyst() -> None:
     docs = [{"id": "INC-a", "severity": 4, "state": "new"}, {"id": "INC-b", "severity": 2, "state": "new"},
             {"id": "INC-c", "severity": 3, "state": "closed"}, {"id": "INC-d", "severity": 3, "state": "triaged"},
             {"id": "INC-e", "severity": 4, "state": "new"}]
-    assert policy.due(docs, {}, set(), now=1000.0) == []  # first seen now: held
+    assert policy.due(docs, {}, {}, now=1000.0) == []  # first seen now: held
     decisions = {"INC-d": "now", "INC-e": "veto"}
-    assert policy.due(docs, decisions, set(), now=1001.0) == ["INC-d"]
-    assert policy.due(docs, decisions, set(), now=1060.0) == ["INC-a", "INC-d"]
-    assert policy.due(docs, decisions, {"INC-a", "INC-d"}, now=2000.0) == []
+    assert policy.due(docs, decisions, {}, now=1001.0) == ["INC-d"]
+    assert policy.due(docs, decisions, {}, now=1060.0) == ["INC-a", "INC-d"]
+    published = {"INC-a": extent(docs[0]), "INC-d": extent(docs[3])}
+    assert policy.due(docs, decisions, published, now=2000.0) == []
+    # an incident that grew after its publication is due again, at once; a veto still holds it back
+    docs[0] = {**docs[0], "alerts": 3, "last_seen": "2026-11-27T10:00:00+00:00"}
+    assert policy.due(docs, decisions, published, now=2001.0) == ["INC-a"]
+    assert policy.due(docs, {**decisions, "INC-a": "veto"}, published, now=2002.0) == []
 
 
 # --- followed folders: rotation, new files, rotated names left out --------------------------------------------

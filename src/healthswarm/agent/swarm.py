@@ -6,7 +6,8 @@ the agent adds to it.
   one or cuts its hold short; closed and false-positive incidents are never due) make the agent call
   `healthswarm.swarm.service.publish_from_store(store, node, workspace, organisation)`: the egress gate
   (select → sanitise → leak check → sign) decides what leaves, and nothing else here signs or sends.
-  Incidents that triggered a publication are remembered in `<workspace>/agent/published.json`.
+  Incidents that triggered a publication are remembered in `<workspace>/agent/published.json` with what they
+  held then; one that grows is published again (only its new items are signed: the gate's audit knows the rest).
 - **Receiving.** Indicators and sightings that other organisations' nodes signed (verified by the node on
   arrival) become watchlist entries (`Watch`, origin `swarm:<organisation>`); the agent's watchlist refresh
   picks them up and retro-hunts them.
@@ -30,6 +31,7 @@ from healthswarm.detect.correlate import CLOSED_STATES
 from healthswarm.detect.watchlist import TYPE_KINDS, Watch
 from healthswarm.store import Store
 from healthswarm.store.alerts import load_incidents
+from healthswarm.swarm.service import publish_from_store
 
 log = logging.getLogger("healthswarm.agent.swarm")
 DECISIONS = "share-decisions.json"
@@ -75,22 +77,32 @@ class PublishPolicy:
     hold: float = 300.0
     first_known: dict[str, float] = field(default_factory=dict)
 
-    def due(self, documents: list[dict[str, Any]], decisions: dict[str, str], published: set[str],
+    def due(self, documents: list[dict[str, Any]], decisions: dict[str, str], published: dict[str, str],
             now: float) -> list[str]:
+        """Incidents to publish now: never published, or grown since (their new evidence leaves too)."""
         out = []
         for doc in documents:
             ident = str(doc.get("id", ""))
-            if not ident or ident in published or str(doc.get("state", "")) in {str(s) for s in CLOSED_STATES}:
+            if not ident or str(doc.get("state", "")) in {str(s) for s in CLOSED_STATES}:
                 continue
             if int(doc.get("severity", 0)) < self.min_severity:
                 continue
             decision = decisions.get(ident)
             if decision == "veto":
                 continue
+            if ident in published:
+                if published[ident] != extent(doc):
+                    out.append(ident)  # its hold passed (or was cut short) when it was first published
+                continue
             seen = self.first_known.setdefault(ident, now)
             if decision == "now" or now - seen >= self.hold:
                 out.append(ident)
         return out
+
+
+def extent(doc: dict[str, Any]) -> str:
+    """What an incident held when it was published: it is due again when it grows."""
+    return f"{doc.get('alerts', 0)}|{doc.get('last_seen', '')}"
 
 
 class AgentSwarm:
@@ -109,7 +121,9 @@ class AgentSwarm:
                                       seeds=list(config.seeds), params=Params(**config.params))
         self.policy = PublishPolicy(config.min_severity, config.hold)
         self.folder = agent_folder(workspace)
-        self.published: set[str] = set(read_json(self.folder / PUBLISHED, []))
+        stored = read_json(self.folder / PUBLISHED, {})
+        # incident id → its extent when published (a list: written by an earlier version, extent unknown)
+        self.published: dict[str, str] = dict.fromkeys(stored, "") if isinstance(stored, list) else dict(stored)
         self.published_items: list[str] = []
         self.publish_state = "off" if not config.publish else "waiting"
         self._received: dict[tuple[str, str], Watch] = {}
@@ -203,18 +217,11 @@ class AgentSwarm:
         due = self.policy.due(documents, decisions, self.published, now)
         if not due:
             return []
-        try:
-            from healthswarm.swarm.service import publish_from_store  # the lead's gate-backed publisher
-        except ImportError:
-            if self.publish_state != "unavailable":
-                log.warning("incidents due for publishing, but swarm.service.publish_from_store is not available "
-                            "in this version: nothing published")
-            self.publish_state = "unavailable"
-            return []
         items = list(publish_from_store(self.store, self.runtime.node, self.workspace, self.organisation,
                                         incidents=set(due)))
-        self.published.update(due)
-        write_json(self.folder / PUBLISHED, sorted(self.published))
+        extents = {str(d.get("id", "")): extent(d) for d in documents}
+        self.published.update({ident: extents[ident] for ident in due})
+        write_json(self.folder / PUBLISHED, dict(sorted(self.published.items())))
         self.published_items.extend(items)
         self.publish_state = "publishing"
         log.info("published %d items for incidents %s", len(items), ", ".join(due))
