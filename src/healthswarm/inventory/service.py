@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from healthswarm.inventory.advisories.match import SEVERITY_ORDER
-from healthswarm.model.incident import STAGE_NAMES
+from healthswarm.model.incident import OPEN_STATES, STAGE_NAMES
 from healthswarm.model.inventory import LEVEL_NAMES
 from healthswarm.store.alerts import incident_summaries
 from healthswarm.store.inventory import count_assets
-from healthswarm.store.tables import assets, dependencies, findings, flows, organisations, zones
+from healthswarm.store.tables import assets, dependencies, findings, flows, incidents, organisations, zones
 from healthswarm.store.vulns import load_findings
 
 
@@ -64,9 +64,15 @@ def list_findings(conn: Connection, asset: str | None = None, severity: str | No
 
 def ecosystem(conn: Connection) -> dict[str, Any]:
     """Organisations, zones, assets (with the worst open incident on each), flows and dependencies."""
+    # only the four fields shown and the assets of each open incident (not whole summaries: one JSON field
+    # read per incident, not six), in the incident board's order so each asset lists its incidents that way
     on_asset: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for summary in incident_summaries(conn, open_only=True)[0]:
-        for asset_id in summary["assets"] or ():
+    for r in conn.execute(select(incidents.c.id, incidents.c.severity, incidents.c.stage, incidents.c.state,
+                                 incidents.c.document["assets"].label("assets"))
+                          .where(incidents.c.state.in_([str(s) for s in OPEN_STATES]))
+                          .order_by(incidents.c.severity.desc(), incidents.c.last_seen.desc(), incidents.c.id)):
+        summary = {"id": r.id, "severity": r.severity, "stage": r.stage, "state": r.state}
+        for asset_id in r.assets or ():
             on_asset[asset_id].append(summary)
     finding_counts = dict(conn.execute(select(findings.c.asset_id, func.count()).group_by(findings.c.asset_id)).all())
     out_assets = []
