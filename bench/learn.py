@@ -450,11 +450,17 @@ def nsl_kdd_paper(quick: bool, figures: dict[str, Any], rows: list[tuple[str, st
 
 
 def _balanced_threshold(y: np.ndarray, scores: np.ndarray) -> float:
-    """The threshold with the best worse-of-two recalls (normal and attack) on these rows."""
-    candidates = np.unique(np.quantile(scores, np.linspace(0, 1, 401)))
-    worse = np.asarray([min((scores[~y] < t).mean(), (scores[y] >= t).mean()) for t in candidates])
+    """The threshold with the best worse-of-two recalls (normal and attack) on these rows. Candidates lie
+    between neighbouring scores, in log-odds (boosted probabilities crowd at 0 and 1): on a clean
+    separation the threshold is the middle of the gap, not the lowest attack score, which any later
+    attack reading a hair lower would fall under."""
+    z = np.log(np.clip(scores, 1e-12, 1 - 1e-12) / np.clip(1 - scores, 1e-12, 1 - 1e-12))
+    points = np.unique(np.quantile(z, np.linspace(0, 1, 2001)))
+    candidates = np.concatenate([[points[0] - 1], (points[:-1] + points[1:]) / 2, [points[-1] + 1]])
+    worse = np.asarray([min((z[~y] < t).mean(), (z[y] >= t).mean()) for t in candidates])
     best = candidates[worse >= worse.max() - 1e-9]
-    return float((best.min() + best.max()) / 2)  # ties (a clean separation): the middle of the tied scores
+    middle = (best.min() + best.max()) / 2  # ties (a clean separation): the middle of the tied range
+    return float(1 / (1 + np.exp(-middle)))
 
 
 def _why(figs: dict[str, Any]) -> str:
