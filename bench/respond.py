@@ -121,7 +121,7 @@ def bench_demo(workdir: Path, repeat: int) -> tuple[dict[str, Any], ActionContex
     library = Library.load()
     book = library.find(DEMO_PLAYBOOK)
     with store.read() as conn:
-        incident_id = next(i["id"] for i in load_incidents(conn) if DEMO_ASSET in i["assets"])
+        incident_id = next(i.id for i in load_incidents(conn) if DEMO_ASSET in i.assets)
     times, baselines, first = [], [], None
     ctx = None
     for _ in range(repeat):

@@ -58,19 +58,19 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
     finally:
         agent.shutdown()  # the listener runs in the detection thread, which this joins
     with agent.store.read() as conn:
-        covered = [i for i in load_incidents(conn) if i["severity"] >= config.respond.min_severity]
+        covered = [i for i in load_incidents(conn) if i.severity >= config.respond.min_severity]
         cases = {row.incident_id: load_case(conn, row.id)
                  for row in conn.execute(select(respond_cases.c.id, respond_cases.c.incident_id))}
         runs = {incident: [e for e in load_audit(conn, case.id) if e.action == "playbook-run"]
                 for incident, case in cases.items()}
     agent.store.close()
-    assert covered and {i["id"] for i in covered} <= set(cases)
-    phishing = next(i for i in covered if "sta-ws-03" in i["assets"])  # the demo's phishing → lateral movement
-    started = runs[phishing["id"]]
+    assert covered and {i.id for i in covered} <= set(cases)
+    phishing = next(i for i in covered if "sta-ws-03" in i.assets)  # the demo's phishing → lateral movement
+    started = runs[phishing.id]
     assert started and all(e.actor == POLICY_ACTOR for e in started)
     assert "Phishing with credential theft" in {e.data["name"] for e in started}
     actions = [a for e in started for a in e.data["actions"]]
     isolations = [a for a in actions if a["kind"] == "isolate-host" and a["target"] == "sta-ws-03"]
     assert isolations and all(a["status"] == "proposed" for a in isolations)  # disruptive: not the policy's
-    tasks = [t.title for t in cases[phishing["id"]].tasks]
+    tasks = [t.title for t in cases[phishing.id].tasks]
     assert any(t.startswith("Approve and run isolate-host on sta-ws-03") for t in tasks)

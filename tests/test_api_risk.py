@@ -29,7 +29,7 @@ def problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
 
 def phishing_incident(api: DemoApi) -> str:
     with api.store.read() as conn:
-        return str(next(d["id"] for d in load_incidents(conn) if "sta-ws-03" in d["assets"]))
+        return next(i.id for i in load_incidents(conn) if "sta-ws-03" in i.assets)
 
 
 def test_predicted_next_targets_of_an_incident(client: TestClient, demo_api: DemoApi) -> None:

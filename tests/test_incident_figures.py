@@ -54,7 +54,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def incidents_of(ws: Path) -> list[dict]:
     store = Store.open(f"sqlite:///{ws / 'healthswarm.db'}")
     with store.read() as conn:
-        out = load_incidents(conn)
+        out = [i.as_dict() for i in load_incidents(conn)]
     store.close()
     return out
 

@@ -198,7 +198,7 @@ def test_every_shipped_playbook_runs_against_every_demo_incident(demo_store: tup
     library = Library.load()
     with store.transaction() as conn:
         incidents = load_incidents(conn)
-        cases = [open_from_incident(conn, i["id"], "test") for i in incidents]
+        cases = [open_from_incident(conn, i.id, "test") for i in incidents]
     assert len(cases) >= 4
     proposals = 0
     for case in cases:

@@ -17,12 +17,13 @@ from healthswarm.demo import ADVISORIES, ECOSYSTEM
 from healthswarm.inventory import load_inventory as read_inventory
 from healthswarm.inventory.advisories import load_advisories, match_findings
 from healthswarm.model import Alert, Asset, AttackRef, Criticality, Inventory, Level, Organisation, Zone
+from healthswarm.model.incident import IncidentState
 from healthswarm.risk.attack_graph import AttackGraph, build_attack_graph
 from healthswarm.risk.impact import impact
 from healthswarm.risk.live import LiveTracker, annotate_incidents, full_recompute, predict_next, tracker_for
 from healthswarm.risk.states import Privilege
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_incidents, update_incident_document
+from healthswarm.store.alerts import load_incidents, set_incident_state, update_incident_document
 from test_risk_paths import P_HARD, PUMP_ADJACENT, RCE, RCE_HARD, asset, finding
 
 EHR = Asset("ehr", "h", "clin", "ehr", "ehr", criticality=Criticality(Level.LOW, Level.CRITICAL, Level.HIGH),
@@ -130,13 +131,14 @@ def test_annotate_incidents_stores_predictions_on_open_incidents(demo_workspace:
     store = Store.open(f"sqlite:///{tmp_path / 'healthswarm.db'}")
     try:
         with store.transaction() as conn:
-            docs = load_incidents(conn)
-            closed = docs[-1]["id"]  # closed, and without the predictions the demo stored
-            assert update_incident_document(conn, closed, {"state": "closed", "predicted_next": None})
+            stored = load_incidents(conn)
+            closed = stored[-1].id  # closed, and without the predictions the demo stored
+            assert set_incident_state(conn, closed, IncidentState.CLOSED) == "new"
+            assert update_incident_document(conn, closed, {"predicted_next": None})
             assert not update_incident_document(conn, "no-such-incident", {"x": 1})
-        assert annotate_incidents(store) == len(docs) - 1
+        assert annotate_incidents(store) == len(stored) - 1
         with store.read() as conn:
-            after = {d["id"]: d for d in load_incidents(conn)}
+            after = {i.id: i.as_dict() for i in load_incidents(conn)}
         assert after[closed]["predicted_next"] is None
         phishing = next(d for d in after.values() if "sta-ws-03" in d["assets"])
         assert phishing["predicted_next"][0]["asset"] == "sta-mri-01"
@@ -214,7 +216,7 @@ def test_demo_incidents_predictions_follow_from_each_incident(demo_workspace: Pa
     try:
         assert annotate_incidents(store) == 4
         with store.read() as conn:
-            docs = load_incidents(conn)
+            docs = [i.as_dict() for i in load_incidents(conn)]
     finally:
         store.close()
     by = {}

@@ -212,7 +212,7 @@ class AgentSwarm:
         """Publish through the egress gate when an incident is due; the item ids published. Runs on the node's
         loop (the node is not thread-safe)."""
         with self.store.read() as conn:
-            documents = load_incidents(conn)
+            documents = [i.as_dict() for i in load_incidents(conn)]
         decisions = read_json(self.folder / DECISIONS, {})
         due = self.policy.due(documents, decisions, self.published, now)
         if not due:

@@ -259,7 +259,7 @@ class Observed:
             n = int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)
             rows = conn.execute(select(alerts.c.rule_id, alerts.c.title, alerts.c.level, alerts.c.incident_id,
                                        alerts.c.document).order_by(alerts.c.timestamp)).all()
-            docs = load_incidents(conn)
+            docs = [i.as_dict() for i in load_incidents(conn)]
             totals = alert_totals(conn)
         found = [{"rule_id": r.rule_id, "title": r.title, "level": r.level, "incident_id": r.incident_id,
                   "description": (r.document or {}).get("description", "")} for r in rows]

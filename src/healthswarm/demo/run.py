@@ -171,7 +171,7 @@ def detect_and_correlate(demo: DemoRun) -> StepResult:
         alerts.add_row(alert.timestamp.strftime("%H:%M:%S"), alert.detector, alert.level, alert.title,
                        " ".join(t.id for t in alert.techniques), ", ".join(alert.assets[:3]))
     with demo.store.read() as conn:
-        predicted = {d["id"]: d.get("predicted_next", []) for d in load_incidents(conn)}
+        predicted = {i.id: i.annotations.get("predicted_next", []) for i in load_incidents(conn)}
     incidents = Table(title="Incidents (with the attacker's likely next targets)", caption=result.summary_line())
     for column in ("incident", "severity", "stage (kill chain, UTC)", "alerts", "assets", "title", "predicted next"):
         incidents.add_column(column)

@@ -141,8 +141,7 @@ def get_incident(conn: Connection, incident_id: str) -> dict[str, Any] | None:
     found = load_incident(conn, incident_id)
     if found is None:
         return None
-    found["history"] = load_audit(conn, target_id=incident_id)
-    return found
+    return {**found.as_dict(), "history": load_audit(conn, target_id=incident_id)}
 
 
 def set_incident_state(conn: Connection, incident_id: str, state: IncidentState, actor: str, role: str,

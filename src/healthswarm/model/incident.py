@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from healthswarm.model.alert import LEVELS
+
 
 class IncidentState(StrEnum):
     """Life cycle (NIST SP 800-61 phases as states an analyst moves the incident through)."""
@@ -110,6 +112,9 @@ class Incident:
     merged_from: list[str] = field(default_factory=list)
     # the stages its alerts reached, each with the first alert that reached it; `stage` is the furthest
     reached: dict[Stage, StageStep] = field(default_factory=dict)
+    # what later stages stored with the incident (live risk's `predicted_next`, `predicted_from`,
+    # `predicted_basis`), kept as they wrote it
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> list[StageStep]:
@@ -123,8 +128,28 @@ class Incident:
             self.reached[stage] = StageStep(stage, when, alert_id)
         self.stage = max(self.stage, stage)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Incident:
+        """The incident `as_dict` wrote (a stored document), with what other stages added to it as `annotations`."""
+        moment = datetime.fromisoformat
+        timeline = [TimelineEntry(moment(e["timestamp"]), e["alert_id"], e["title"], e["level"], tuple(e["tactics"]),
+                                  tuple(e["assets"]), e.get("note", "")) for e in d.get("timeline", ())]
+        reached = {step.stage: step for step in (
+            StageStep(_STAGE_OF[p["stage"]], moment(p["first_seen"]), p["alert_id"]) for p in d.get("path", ()))}
+        return cls(
+            id=d["id"], title=d["title"], first_seen=moment(d["first_seen"]), last_seen=moment(d["last_seen"]),
+            state=IncidentState(d["state"]), stage=_STAGE_OF[d["stage"]], severity=int(d["severity"]),
+            # every alert of an incident has its entry in the timeline, so the worst alert is the worst entry
+            alert_severity=max((_LEVEL_OF.get(e.level, 0) for e in timeline), default=0),
+            alert_ids=list(d.get("alert_ids", ())), assets=set(d.get("assets", ())),
+            organisations=set(d.get("organisations", ())), techniques=set(d.get("techniques", ())),
+            tactics=set(d.get("tactics", ())),
+            entities={tuple(e.split(":", 1)) for e in d.get("entities", ())},  # type: ignore[misc]
+            timeline=timeline, merged_from=list(d.get("merged_from", ())), reached=reached,
+            annotations={k: v for k, v in d.items() if k not in _DOCUMENT_FIELDS})
+
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id, "title": self.title, "state": str(self.state), "stage": str(self.stage),
             "severity": self.severity, "first_seen": self.first_seen.isoformat(),
             "last_seen": self.last_seen.isoformat(), "alerts": len(self.alert_ids), "alert_ids": list(self.alert_ids),
@@ -139,3 +164,13 @@ class Incident:
                 for e in self.timeline
             ],
         }
+        out.update((k, v) for k, v in self.annotations.items() if k not in out)
+        return out
+
+
+_STAGE_OF = {str(s): s for s in Stage}
+_LEVEL_OF = {name: n for n, name in enumerate(LEVELS)}
+#: the fields `Incident.as_dict` writes itself; anything else in a stored document is an annotation
+_DOCUMENT_FIELDS = frozenset({"id", "title", "state", "stage", "severity", "first_seen", "last_seen", "alerts",
+                              "alert_ids", "assets", "organisations", "techniques", "tactics", "entities",
+                              "merged_from", "path", "timeline"})

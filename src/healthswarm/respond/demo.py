@@ -29,12 +29,12 @@ def demo_step(store: Store, workspace: Path, now: datetime | None = None) -> tup
                                                                                    list[RenderableType]]:
     now = now or datetime.now(UTC)
     with store.transaction() as conn:
-        incident = next((i for i in load_incidents(conn) if DEMO_ASSET in i.get("assets", [])), None)
+        incident = next((i for i in load_incidents(conn) if DEMO_ASSET in i.assets), None)
         if incident is None:
             raise HealthswarmError(f"no incident involving {DEMO_ASSET}: run the detection steps first")
         existing = conn.execute(select(respond_cases.c.id)
-                                .where(respond_cases.c.incident_id == incident["id"])).first()
-        case = load_case(conn, existing.id) if existing else open_from_incident(conn, incident["id"], "demo", now=now)
+                                .where(respond_cases.c.incident_id == incident.id)).first()
+        case = load_case(conn, existing.id) if existing else open_from_incident(conn, incident.id, "demo", now=now)
     result = run_on_case(store, case.id, DEMO_PLAYBOOK, workspace=workspace, now=now)
     clocks = deadlines(case, now)
     first = next((p for p in result.proposals if p.kind in CONTAINMENT_KINDS), None)
@@ -52,7 +52,7 @@ def demo_step(store: Store, workspace: Path, now: datetime | None = None) -> tup
         timers.add_row(d.rule.article, d.rule.obligation, d.rule.recipient,
                        f"{d.due:%Y-%m-%d %H:%M}" if d.due else "—", d.as_dict()["left"], d.status)
     summary = {
-        "case": case.id, "incident": incident["id"], "playbook": result.name, "steps": len(result.steps),
+        "case": case.id, "incident": incident.id, "playbook": result.name, "steps": len(result.steps),
         "proposals": len(result.proposals), "tasks": len(result.tasks),
         "approvals_required": len(result.approvals),
         "first_containment": {"kind": first.kind, "target": first.target} if first else None,

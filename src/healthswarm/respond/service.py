@@ -125,7 +125,8 @@ def respond_by_policy(store: Store, policy: ResponsePolicy, incidents: Sequence[
     done = []
     for incident_id in incidents:
         with store.transaction() as conn:
-            doc = load_incident(conn, incident_id)
+            found = load_incident(conn, incident_id)
+            doc = found.as_dict() if found is not None else None  # the policy reads the incident as shared
             reason = policy.covers(doc, assets) if doc is not None else ""
             if not reason:
                 continue

@@ -190,7 +190,7 @@ def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 
     the graph is built from the stored inventory and findings unless given. Returns how many
     incidents were annotated."""
     with store.read() as conn:
-        documents = [d for d in load_incidents(conn) if d.get("state") not in CLOSED_STATES]
+        documents = [i.as_dict() for i in load_incidents(conn) if i.state not in CLOSED_STATES]
         alerts = alerts_by_id(conn, (i for d in documents for i in d.get("alert_ids", []))) if documents else {}
         if graph is None and documents:
             graph = build_attack_graph(load_inventory(conn), load_findings(conn))

@@ -32,7 +32,7 @@ def path_form(conn: Connection) -> dict[str, Any]:
     """A path question worth asking first (from the open incidents), and the choices a form offers: attacker
     profiles, organisations, the targets of highest harm."""
     facts = stored_attack_graph(conn).facts
-    return {**suggested_query(facts, load_incidents(conn)),
+    return {**suggested_query(facts, [i.as_dict() for i in load_incidents(conn)]),
             "profiles": {name: p.description for name, p in sorted(PROFILES.items())},
             "organisations": sorted(facts.org_kind), "targets": default_targets(facts, FORM_TARGETS)}
 
@@ -40,8 +40,9 @@ def path_form(conn: Connection) -> dict[str, Any]:
 def predicted_next(conn: Connection, incident_id: str) -> dict[str, Any] | None:
     """An incident's predicted next targets and the footholds they were predicted from (`annotated` is False
     until live risk has read the incident); None when the incident is unknown."""
-    doc = load_incident(conn, incident_id)
-    if doc is None:
+    incident = load_incident(conn, incident_id)
+    if incident is None:
         return None
-    return {"incident": incident_id, "annotated": doc.get("predicted_next") is not None,
-            "from": doc.get("predicted_from") or [], "predicted_next": doc.get("predicted_next") or []}
+    notes = incident.annotations
+    return {"incident": incident_id, "annotated": notes.get("predicted_next") is not None,
+            "from": notes.get("predicted_from") or [], "predicted_next": notes.get("predicted_next") or []}

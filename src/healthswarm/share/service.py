@@ -25,7 +25,7 @@ from healthswarm.share.sensitive import Sensitive
 from healthswarm.share.signing import DEFAULT_VALIDITY, TrustStore, VerificationError, strip_signature, verify_document
 from healthswarm.share.stix_import import import_bundle
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_alerts, load_incidents
+from healthswarm.store.alerts import load_alerts, load_incident, load_incidents
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.vulns import load_findings
 
@@ -59,24 +59,23 @@ def select_export(store: Store, organisation: str, *, since: datetime | None = N
             out.indicators = load_indicators(conn, own_only=True)
         if alerts:
             out.alerts = [stored.alert for stored in load_alerts(conn, since=since)]
-            out.incidents = [d for d in load_incidents(conn)
-                             if since is None or datetime.fromisoformat(str(d["last_seen"])) >= since]
+            out.incidents = [i.as_dict() for i in load_incidents(conn) if since is None or i.last_seen >= since]
     return out
 
 
 def select_incident(store: Store, incident_id: str, known: Sensitive) -> Selection:
     """One incident, its alerts and the public indicators they name: what a report to peers is made of."""
     with store.read() as conn:
-        documents = [d for d in load_incidents(conn) if d.get("id") == incident_id]
-        if not documents:
+        found = load_incident(conn, incident_id)
+        if found is None:
             raise KeyError(incident_id)
         alerts = [stored.alert for stored in load_alerts(conn, incident=incident_id)]
-    return Selection(alerts=alerts, incidents=documents, indicators=indicators_from_alerts(alerts, known))
+    return Selection(alerts=alerts, incidents=[found.as_dict()], indicators=indicators_from_alerts(alerts, known))
 
 
 def open_incident_ids(store: Store) -> list[str]:
     with store.read() as conn:
-        return [str(d["id"]) for d in load_incidents(conn) if d.get("state") not in CLOSED_STATES]
+        return [i.id for i in load_incidents(conn) if i.state not in CLOSED_STATES]
 
 
 def gate(store: Store, workspace: Path, organisation: str, validity: timedelta = DEFAULT_VALIDITY) -> EgressGate:

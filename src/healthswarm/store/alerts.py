@@ -135,19 +135,24 @@ def save_incidents(conn: Connection, items: Iterable[Incident]) -> int:
     return count
 
 
-def load_incidents(conn: Connection, state: str | None = None) -> list[dict[str, Any]]:
-    """Incidents as stored documents, most severe and most recent first."""
-    query = select(incidents.c.document).order_by(incidents.c.severity.desc(), incidents.c.last_seen.desc())
+def _incident(row: Any) -> Incident:
+    return Incident.from_dict({**row.document, "state": row.state})
+
+
+def load_incidents(conn: Connection, state: str | None = None) -> list[Incident]:
+    """Stored incidents, most severe and most recent first."""
+    query = (select(incidents.c.document, incidents.c.state)
+             .order_by(incidents.c.severity.desc(), incidents.c.last_seen.desc()))
     if state is not None:
         query = query.where(incidents.c.state == state)
-    return [row.document for row in conn.execute(query)]
+    return [_incident(row) for row in conn.execute(query)]
 
 
-def load_incident(conn: Connection, incident_id: str) -> dict[str, Any] | None:
-    """One incident's stored document, with its current state; None when no incident has that id."""
+def load_incident(conn: Connection, incident_id: str) -> Incident | None:
+    """One stored incident; None when no incident has that id."""
     row = conn.execute(select(incidents.c.document, incidents.c.state)
                        .where(incidents.c.id == incident_id)).first()
-    return None if row is None else {**row.document, "state": row.state}
+    return None if row is None else _incident(row)
 
 
 # the fields of an incident's summary read out of its JSON document in the database, not by decoding whole

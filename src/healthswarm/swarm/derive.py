@@ -38,10 +38,10 @@ def device_items(conn: Connection, organisation: str,
     """One `risk` item per distinct (vendor, model) of our devices in our open incidents (or in `incidents`)."""
     ours = {a.id: a for a in load_inventory(conn).assets if a.organisation == organisation}
     seen: dict[tuple[str, str], None] = {}
-    for doc in load_incidents(conn):
-        if doc.get("state") in CLOSED_STATES or (incidents is not None and doc.get("id") not in incidents):
+    for incident in load_incidents(conn):
+        if incident.state in CLOSED_STATES or (incidents is not None and incident.id not in incidents):
             continue
-        for ident in doc.get("assets", []):
+        for ident in incident.assets:
             asset = ours.get(ident)
             if asset is not None and is_device(asset) and asset.vendor and asset.product:
                 seen.setdefault((asset.vendor, asset.product), None)
