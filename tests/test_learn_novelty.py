@@ -218,6 +218,8 @@ def test_source_windows_catch_a_scan_the_hybrid_never_learned(cic: Path) -> None
     result = leave_out("hybrid", [], "PortScan", {"n_estimators": 20}, data=data)
     assert result["flagged"] >= 0.8 and result["flagged_as"]["novel"] >= 0.8 * result["target_rows"]
     assert result["false_alarm_rate"] <= 0.05  # 270 held-out benign flows: a handful at most
+    profile = result["score_profile"]  # why a class is (or is not) flagged: its scores among the benign ones'
+    assert profile["target"]["p10"] >= profile["benign"]["p90"]
     no_scan = np.flatnonzero(~matches(data, "PortScan"))
     model = HybridModel.from_data(data, no_scan, n_estimators=20)
     assert model.windows is not None and "windows" in model.card.metrics["calibration"]
