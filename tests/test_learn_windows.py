@@ -33,6 +33,10 @@ def test_a_window_summarises_the_sources_last_flows_only_once_full() -> None:
     assert flood is not None and feature(flood, "top_service_share") == 1.0
     assert feature(flood, "iqr_log_fwd_bytes") == 0.0  # the same request over and over
     assert len(windows.sources["10.0.0.9"]) == WINDOW  # only the last WINDOW flows are kept
+    few = SourceWindows(max_sources=2)
+    for source in ("a", "b", "a", "c"):  # "b" was heard from least recently when "c" arrived
+        few.add(source, "h", "80", WEB)
+    assert list(few.sources) == ["a", "c"]
 
 
 def test_techniques_follow_the_behaviour_and_the_port() -> None:

@@ -62,9 +62,12 @@ class _Flow:
 
 @dataclass(slots=True)
 class SourceWindows:
-    """The last `size` flows of every source, and the window summary each new flow gets."""
+    """The last `size` flows of every source, and the window summary each new flow gets. At most
+    `max_sources` sources are kept (a long-running agent sees sources come and go): the one heard from
+    least recently is forgotten first."""
 
     size: int = WINDOW
+    max_sources: int = 100_000
     sources: dict[str, deque[_Flow]] = field(default_factory=dict)
 
     def add(self, source: str, host: str, port: str, values: Sequence[float]) -> np.ndarray | None:
@@ -72,7 +75,12 @@ class SourceWindows:
         or None while the source has sent fewer than `size` flows: a part-filled window's shares depend
         on how many flows it holds (one flow is all "fan-out"), not on what the source does."""
         fwd, bwd, duration, fwd_bytes, bwd_bytes = (max(float(v), 0.0) for v in values)
-        window = self.sources.setdefault(source, deque(maxlen=self.size))
+        window = self.sources.pop(source, None)  # re-inserted last: the dict's order is recency
+        if window is None:
+            window = deque(maxlen=self.size)
+            if len(self.sources) >= self.max_sources:
+                del self.sources[next(iter(self.sources))]
+        self.sources[source] = window
         window.append(_Flow(host, port, fwd + bwd, bwd, np.log1p(fwd + bwd), np.log1p(duration),
                             np.log1p(fwd_bytes), np.log1p(bwd_bytes)))
         n = len(window)
