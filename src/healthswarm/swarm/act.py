@@ -84,7 +84,7 @@ class Actor:
         self._raise_risk(now)
         threshold = self.node.params.threshold
         due = []
-        for k, lvl, _ in self.node.field.top(now, self.node.weight, n=10_000):
+        for k, lvl, _ in self.node.top(now, n=10_000):
             priority = "high" if lvl >= threshold else "elevated" if lvl >= threshold / 2 else None
             done = self.actions.get(k)
             if priority is not None and (done is None or (done.priority, priority) == ("elevated", "high")):

@@ -51,6 +51,9 @@ def _techniques(data: dict[str, Any]) -> list[str]:
     return values
 
 
+BENIGN = "benign:"   # prefix of the field keys of benign evidence
+
+
 def indicator_key(kind: str, value: str) -> str:
     return f"indicator:{kind}:{value}"
 
@@ -69,6 +72,14 @@ def _sighting(data: dict[str, Any]) -> list[Mark]:
     if kind not in INDICATOR_TYPES:
         raise Drop("malformed", f"indicator type {kind!r} unknown")
     return [Mark(indicator_key(kind, value), _confidence(data))]
+
+
+def _benign(data: dict[str, Any]) -> list[Mark]:
+    """Our own traffic shows this indicator benign: evidence against claims that it is malicious."""
+    kind, value = _text(data, "type", 32), _text(data, "value")
+    if kind not in INDICATOR_TYPES:
+        raise Drop("malformed", f"indicator type {kind!r} unknown")
+    return [Mark(BENIGN + indicator_key(kind, value), 1.0)]
 
 
 def _technique(data: dict[str, Any]) -> list[Mark]:
@@ -98,6 +109,7 @@ KINDS: dict[str, Callable[[dict[str, Any]], list[Mark]]] = {
     "sighting": _sighting,
     "technique": _technique,
     "risk": _risk,
+    "benign": _benign,
 }
 
 

@@ -18,14 +18,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from healthswarm.share.egress import Released
+from healthswarm.share.reputation import Reputation
 from healthswarm.share.signing import key_id as key_id_of
 from healthswarm.swarm.envelope import KeyLookup, Message, Sender, open_message, seal
 from healthswarm.swarm.field import ThreatField
 from healthswarm.swarm.guard import Drop, DropCounter, RateLimiter, ReplayWindow
-from healthswarm.swarm.items import Item, check_item
+from healthswarm.swarm.items import BENIGN, Item, check_item
 from healthswarm.swarm.membership import ALIVE, DEAD, LEFT, SUSPECT, Member, Membership
 from healthswarm.swarm.params import Params
-from healthswarm.swarm.trust import MemoryTrust, Trust
+from healthswarm.swarm.trust import MemoryTrust, Trust, weight_of
 
 Out = list[tuple[str, bytes]]
 MAX_INCARNATION = 2**48   # far above any start time; keeps incarnations exact in canonical JSON
@@ -59,6 +60,9 @@ class SwarmNode:
     start: float = 0.0
     #: returns True when our own data proves the item false (the origin is then trusted less)
     refuter: Callable[[Item], bool] | None = None
+    #: publishes, through the egress gate, a "benign" item with this data ({"type", "value"}): what our
+    #: refutation tells the swarm (without it, a refutation stays our own)
+    contradict: Callable[[dict[str, Any]], None] | None = None
     listeners: list[Callable[[Item], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -67,6 +71,10 @@ class SwarmNode:
         self.items: dict[str, Item] = {}
         self.hot: dict[str, int] = {}
         self.refuted: set[str] = set()
+        self.disputed: set[str] = set()                 # field keys the swarm's benign evidence outweighs
+        self._blamed: set[tuple[str, str]] = set()      # (key, claimant key id) already counted against
+        self._contradicted: set[str] = set()            # keys we published benign evidence for
+        self._fresh = weight_of(Reputation(""), self.params.trust_prior)   # an unknown peer's weight
         self.field = ThreatField(self.params.half_life)
         self.drops = DropCounter()
         self.stats = Stats()
@@ -312,23 +320,63 @@ class SwarmNode:
             except Drop as drop:
                 self.drops.count(drop)
                 continue
-            if self.refuter is not None and self.refuter(item):
-                self.refuted.add(item.id)
-                self.trust.refute(item.key_id)
-                self.drops.count(Drop("refuted", f"item {item.id} from {item.org} contradicts our own data"))
+            # benign evidence is not a claim our data could refute: it is what our refutations publish
+            if self.refuter is not None and item.raw["kind"] != "benign" and self.refuter(item):
+                self._refute(item)
                 continue
             self._accept(item)
+
+    def _refute(self, item: Item) -> None:
+        self.refuted.add(item.id)
+        self.drops.count(Drop("refuted", f"item {item.id} from {item.org} contradicts our own data"))
+        self._blame(item.marks[0].key, item.key_id)   # one refutation per item, however many marks it has
+        for mark in item.marks:
+            if self.contradict is not None and mark.key.startswith("indicator:") and mark.key not in self._contradicted:
+                self._contradicted.add(mark.key)
+                _, kind, value = mark.key.split(":", 2)
+                self.contradict({"type": kind, "value": value})
+
+    def _blame(self, key: str, claimant: str) -> None:
+        """One refutation of `claimant` per claim it made, whether our own data or the swarm's disputed it."""
+        if claimant != self.key_id and (key, claimant) not in self._blamed:
+            self._blamed.add((key, claimant))
+            self.trust.refute(claimant)
+
+    def _judge(self, key: str) -> None:
+        """Dispute `key` once the benign evidence for it reaches `dispute_share` of the live swarm: each
+        organisation counts once, at most as much as an unknown peer, less as its reputation falls (so
+        liars cannot dispute what they were caught lying about, nor a crowd of fresh keys outvote much)."""
+        if key in self.disputed or self.params.dispute_share <= 0:
+            return
+        evidence = self.field.state.get(BENIGN + key, {})
+        mass = sum(min(1.0, self.weight(e.key_id) / self._fresh) for e in evidence.values())
+        if mass >= self.params.dispute_share * (len(self.members.live()) + 1):
+            self.disputed.add(key)
+            for entry in self.field.state.get(key, {}).values():
+                self._blame(key, entry.key_id)
 
     def _accept(self, item: Item) -> None:
         self.items[item.id] = item
         self.hot[item.id] = self.params.hot_rounds
         self.field.add(item)
+        for mark in item.marks:
+            if mark.key.startswith(BENIGN):
+                self._judge(mark.key.removeprefix(BENIGN))
+            elif mark.key in self.disputed:
+                self._blame(mark.key, item.key_id)
         for listener in self.listeners:
             listener(item)
 
     # -- reading ------------------------------------------------------------------------------------
     def level(self, key: str, now: float) -> float:
-        return self.field.level(key, now, self.weight)
+        """The threat level of `key`: 0 once disputed, whoever claimed it."""
+        return 0.0 if key in self.disputed else self.field.level(key, now, self.weight)
+
+    def top(self, now: float, n: int = 10) -> list[tuple[str, float, int]]:
+        """(key, level, reporting organisations) of the threats, highest first: disputed keys and benign
+        evidence left out."""
+        keys = [k for k in self.field.state if k not in self.disputed and not k.startswith(BENIGN)]
+        return self.field.top(now, self.weight, n, keys) if keys else []
 
     def weight(self, key_id: str) -> float:
         return 1.0 if key_id == self.key_id else self.trust.weight(key_id)
@@ -340,6 +388,6 @@ class SwarmNode:
                         for m in sorted(self.members.members.values(), key=lambda m: m.name)],
             "items": len(self.items),
             "threat_field": [{"key": k, "level": round(v, 3), "organisations": n}
-                             for k, v, n in self.field.top(now, self.weight, top)],
+                             for k, v, n in self.top(now, top)],
             "dropped": dict(self.drops.reasons), "sent": self.stats.sent, "received": self.stats.received,
         }

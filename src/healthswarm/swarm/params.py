@@ -28,3 +28,7 @@ class Params:
     half_life: float = 86400.0        # evaporation of the threat field
     threshold: float = 0.5            # threat level at which a node acts
     trust_prior: float = 2.0          # confirmations credited to a peer of the trust store
+    # a claim is disputed once organisations making up this share of the live swarm say their own traffic
+    # shows the value benign (each counted at most once, by reputation: docs/swarm.md "Lying peers"); it must
+    # lie above the share of honest organisations that mistake a real threat for benign. 0: no disputes
+    dispute_share: float = 0.02

@@ -54,6 +54,7 @@ class SimNetwork:
         node = SwarmNode(name, name, private, self.lookup, p, MemoryTrust(p.trust_prior),
                          random.Random(f"{self.seed}/{name}"), start=self.now)
         node.next_round = self.now + self.rng.uniform(0, p.period)
+        node.contradict = lambda data: self.publish(name, "benign", data)   # gossiped with its next round
         self.nodes[name] = node
         return node
 
