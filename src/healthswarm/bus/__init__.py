@@ -7,16 +7,10 @@ from healthswarm.bus.codec import event_from_bytes, event_to_bytes
 
 
 def open_bus(url: str = "memory") -> Bus:
-    """`memory` or a `nats://host:port` URL."""
-    if url == "memory":
-        from healthswarm.bus.memory import MemoryBus
+    """`memory`, a `nats://host:port` URL, or a plug-in bus's `scheme://…` (healthswarm/buses.py)."""
+    from healthswarm.buses import open_registered_bus
 
-        return MemoryBus()
-    if url.startswith("nats://"):
-        from healthswarm.bus.nats import NatsBus
-
-        return NatsBus(url)
-    raise BusError(f"bus {url!r}: expected 'memory' or nats://host:port")
+    return open_registered_bus(url)
 
 
 __all__ = ["Bus", "BusError", "Message", "Subscription", "event_from_bytes", "event_to_bytes", "messages",
