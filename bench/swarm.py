@@ -15,20 +15,29 @@ campaigns comes first, then fresh ones are measured; true campaigns are reported
 false-warning rate at honest nodes (target ≤ 1 %) has as baseline the same swarm without trust
 weighting (every peer weighs 0.5 whatever it did).
 
+The defence (docs/swarm.md, "Lying peers"): honest nodes gossip what their own traffic refutes, and a
+claim that a share of the swarm shows benign is disputed, its claimants losing reputation. Two baselines
+run in the same process: the protocol before it (trust weighting, refutations kept to oneself) and no
+trust weighting at all.
+
     python bench/swarm.py [--quick]
+    python bench/swarm.py --liars-only --nodes 300 --seeds 3   # the headline liar scenario alone, medians
+                                                              # over seeds; replaces only figures.liars_only
+                                                              # ["300 nodes"] in bench/results/swarm.json
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import random
 import statistics
 import time
 from typing import Any
 
-from common import peak_rss_mib, report
+from common import RESULTS, machine, peak_rss_mib, report
 from healthswarm.swarm.node import SwarmNode
 from healthswarm.swarm.params import Params
 from healthswarm.swarm.sim import SimNetwork
@@ -92,13 +101,16 @@ def _seen(node: str, value: str, rank: int | None) -> bool:
 
 
 def liars(n: int, seed: int, warmup: int, measured: int, trust_weighting: bool, share: float = 0.2,
-          confidence: str = "mixed", collusion: str = "all") -> dict[str, Any]:
+          confidence: str = "mixed", collusion: str = "all", disputes: bool = True) -> dict[str, Any]:
     """False and true warning rates at honest nodes with `share` of the nodes lying.
+
+    disputes: honest nodes gossip what their own traffic refutes and dispute a claim the swarm shows benign
+    (the defence, Params.dispute_share); without, a refutation stays the refuter's own (the protocol before).
 
     confidence: "max" (every lie at 100), "mixed" (each liar its own level, 50-100), "mimic" (80, as the
     honest reporters). collusion: "all" (every liar backs the same fake), "cells" (cells of 10 liars, each
     its own fake), "lone" (every liar its own fake)."""
-    params = Params(max_items=256, max_bytes=256_000)
+    params = Params(max_items=256, max_bytes=256_000, **({} if disputes else {"dispute_share": 0.0}))
     net = _mesh(n, seed, params)
     rng = random.Random(seed)
     names = sorted(net.nodes)
@@ -115,6 +127,17 @@ def liars(n: int, seed: int, warmup: int, measured: int, trust_weighting: bool, 
             return isinstance(value, str) and _seen(node.name, value, rank.get(value))
         return refutes
 
+    claims = dict.fromkeys(names, 0)   # items other than benign evidence, counted as they arrive
+
+    def count(name: str) -> Any:
+        def listener(item: Any) -> None:
+            claims[name] += item.raw["kind"] != "benign"
+        return listener
+
+    for name in names:
+        net.nodes[name].listeners.append(count(name))
+        if not disputes:
+            net.nodes[name].contradict = None
     for name in honest:
         node = net.nodes[name]
         node.refuter = refuter_for(node)
@@ -135,8 +158,9 @@ def liars(n: int, seed: int, warmup: int, measured: int, trust_weighting: bool, 
 
     def settle(expected: int) -> None:
         def done() -> bool:
-            return all(len(net.nodes[h].items) + len(net.nodes[h].refuted) >= expected for h in honest)
+            return all(claims[h] + len(net.nodes[h].refuted) >= expected for h in honest)
         net.run(60.0, dt=0.25, until=done)
+        net.run(5.0, dt=0.25)   # the benign evidence sent in answer to the last claims spreads too
 
     for k in range(warmup):
         campaign("w", k)
@@ -155,6 +179,8 @@ def liars(n: int, seed: int, warmup: int, measured: int, trust_weighting: bool, 
             "true_warning_rate": round(1 - missed / (len(honest) * measured), 4),
             "honest_nodes": len(honest), "lying_nodes": len(lying), "liar_share": share,
             "confidence": confidence, "collusion": collusion, "trust_weighting": trust_weighting,
+            "disputes": disputes, "disputed_keys_per_honest_node": round(statistics.mean(
+                len(net.nodes[h].disputed) for h in honest), 1),
             "refutations_per_honest_node": round(statistics.mean(len(net.nodes[h].refuted) for h in honest), 1)}
 
 
@@ -170,11 +196,59 @@ def push_only(n: int, seed: int, fanout: int = 3) -> int:
     return rounds
 
 
+VARIANTS = {"defence": (True, True), "baseline_protocol_before": (True, False), "baseline_no_trust": (False, False)}
+
+
+def liars_only(n: int, seeds: int, warmup: int, measured: int, variants: list[str]) -> None:
+    """The headline scenario (20 % liars, mixed confidence, all colluding) with the defence and the
+    baselines in `variants`, over `seeds` seeds; medians into figures.liars_only["<n> nodes"] of
+    swarm.json, the rest of the file kept."""
+    started = time.perf_counter()
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for seed in range(seeds):
+        for variant in variants:
+            trust_weighting, disputes = VARIANTS[variant]
+            runs[variant].append(liars(n, seed, warmup, measured, trust_weighting, disputes=disputes))
+            print(f"seed {seed} {variant}: {runs[variant][-1]}", flush=True)
+    section: dict[str, Any] = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
+        "command": f"python bench/swarm.py --liars-only --nodes {n} --seeds {seeds} --variants {' '.join(variants)}",
+        "nodes": n, "seeds": list(range(seeds)), "warmup_campaigns": warmup, "measured_campaigns": measured,
+        "scenario": "20 % liars, each its own confidence 50-100, all backing the same fake",
+        "statistic": "median over seeds", "false_warning_target": 0.01, "true_warning_target": 0.95,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    rows = []
+    for variant, results in runs.items():
+        false = statistics.median(r["false_warning_rate"] for r in results)
+        true = statistics.median(r["true_warning_rate"] for r in results)
+        section[variant] = {"false_warning_rate": false, "true_warning_rate": true,
+                            "false_warning_rate_worst": max(r["false_warning_rate"] for r in results),
+                            "true_warning_rate_worst": min(r["true_warning_rate"] for r in results), "runs": results}
+        rows.append((f"{variant}: false / true warnings (median of {seeds})", f"{false:.2%} / {true:.2%}"))
+    out = RESULTS / "swarm.json"
+    document = json.loads(out.read_text(encoding="utf-8"))
+    document["figures"].setdefault("liars_only", {})[f"{n} nodes"] = section
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    for name, value in rows:
+        print(f"{name}: {value}")
+    print(f"wrote figures.liars_only[{n} nodes] of {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 trial; liars: 3 warm-up and 2 measured campaigns, "
                         "the headline scenario only (still 1,000 nodes)")
+    parser.add_argument("--liars-only", action="store_true", help="the headline liar scenario alone (3 warm-up "
+                        "and 2 measured campaigns), defence and baselines, medians over --seeds")
+    parser.add_argument("--nodes", type=int, default=1000, help="swarm size of --liars-only")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of --liars-only")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="what --liars-only runs: the defence and/or the baselines")
     args = parser.parse_args()
+    if args.liars_only:
+        liars_only(args.nodes, args.seeds, 3, 2, args.variants)
+        return
     n = 1000
     trials = 1 if args.quick else 5
     warmup, measured = (3, 2) if args.quick else (8, 5)
@@ -192,7 +266,8 @@ def main() -> None:
     for share, confidence, collusion in scenarios:
         liar_runs.append(liars(n, 1, warmup, measured, True, share, confidence, collusion))
         print(f"liars {share} {confidence} {collusion}: {liar_runs[-1]}", flush=True)
-    without = liars(n, 1, warmup, measured, False, *scenarios[0])
+    before = liars(n, 1, warmup, measured, True, *scenarios[0], disputes=False)
+    without = liars(n, 1, warmup, measured, False, *scenarios[0], disputes=False)
     head = liar_runs[0]
     rounds = statistics.median(s["rounds_to_99pct"] for s in spread)
     figures: dict[str, Any] = {
@@ -214,7 +289,7 @@ def main() -> None:
         "liar_scenarios": liar_runs, "false_warning_target": 0.01,
         "false_warning_rate": head["false_warning_rate"], "true_warning_rate": head["true_warning_rate"],
         "false_warning_rate_worst_scenario": max(r["false_warning_rate"] for r in liar_runs),
-        "baseline_no_trust": without,
+        "baseline_protocol_before": before, "baseline_no_trust": without,
         "seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(peak_rss_mib(), 1),
     }
     rows = [
@@ -229,7 +304,9 @@ def main() -> None:
     for r in liar_runs:
         rows.append((f"liars {r['liar_share']:.0%} of {n}, confidence {r['confidence']}, collusion {r['collusion']}: "
                      "false / true warnings", f"{r['false_warning_rate']:.2%} / {r['true_warning_rate']:.2%}"))
-    rows += [("  same as the first, no trust weighting (baseline)",
+    rows += [("  same as the first, the protocol before the defence (baseline)",
+              f"{before['false_warning_rate']:.2%} / {before['true_warning_rate']:.2%}"),
+             ("  same as the first, no trust weighting, no disputes (baseline)",
               f"{without['false_warning_rate']:.2%} / {without['true_warning_rate']:.2%}"),
              ("seconds", str(figures["seconds"]))]
     report("swarm", figures, rows, args.quick)
