@@ -55,8 +55,10 @@ MAX_GAP = 60.0      # event seconds: a quieter span is cut to this, so the whole
 # (publishing looks every 5 s, the watchlist reloads every 5 s, gossip rounds of 1 s) stay the defaults
 DEMO_HOLD = 5.0
 MIN_SEVERITY = 3
-READY_TIMEOUT = 120.0
-SETTLE_TIMEOUT = 90.0   # after the replay: for the peer's incident and for both agents to judge everything
+# bounds, not expectations (on an idle machine both take seconds): a loaded one, or a first run compiling the
+# default rule packs in each agent, takes much longer
+READY_TIMEOUT = 240.0
+SETTLE_TIMEOUT = 240.0  # after the replay: for the peer's incident and for both agents to judge everything
 KEEP = {"cache"}        # compiled Sigma rules survive a re-run; everything else of an agent workspace starts afresh
 
 
@@ -152,6 +154,7 @@ class AgentProcess:
     org: str
     workspace: Path
     proc: subprocess.Popen[bytes] | None = None
+    signalled: bool = False  # SIGTERM sent to this process
 
     @property
     def log(self) -> Path:
@@ -159,6 +162,7 @@ class AgentProcess:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
+            self.signalled = False
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "healthswarm", "-w", str(self.workspace), "agent", "run", "--config",
                  str(self.workspace / "agent.toml"), "--log-level", "info"],
@@ -188,7 +192,10 @@ class AgentProcess:
                             f"(log: {self.log})")
 
     def terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        """SIGTERM, once: a second one could reach the process after its graceful stop, while the interpreter
+        finalises with the default handlers back, and kill it (status -15)."""
+        if self.proc is not None and self.proc.poll() is None and not self.signalled:
+            self.signalled = True
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 90.0) -> int:

@@ -103,6 +103,9 @@ STRUCTURAL = frozenset({
     "pattern_type", "pattern_version", "valid_from", "valid_until", "first_seen", "last_seen", "first_observed",
     "last_observed", "published", "extension_type", "indicator_types", "report_types", "identity_class",
     "relationship_type", "hashes", "tlp_2_0", "pap", "confidence", "count", "number_observed", "lang",
+    # the gate's own signature (share/signing.py SIGNATURE): key id, random nonce, value; a random nonce
+    # decodes, now and then, to text shaped like a patient id
+    "x_healthswarm_signature",
 })
 _FREE_TEXT = ("description", "content", "explanation")  # names, titles, abstracts stay (scrubbed)
 _TIMESTAMPS = ("created", "modified", "first_seen", "last_seen", "first_observed", "last_observed",
