@@ -180,7 +180,9 @@ def main() -> None:
         corr_rate = n_alerts / corr_seconds
         incident_of = {a: i.id for i in incidents for a in i.alert_ids}
         with store.transaction() as conn:
-            save_alerts(conn, alerts, incident_of)
+            # in slices: save_alerts looks the ids up in one IN list, and PostgreSQL takes at most 65,535 parameters
+            for start in range(0, n_alerts, 10_000):
+                save_alerts(conn, alerts[start:start + 10_000], incident_of)
             save_incidents(conn, incidents)
         with store.read() as conn:
             last_id = ingest_service.find_events(conn, None, None, None, None, 0, 1)[0][0]["id"] + n_events - 200
