@@ -39,3 +39,20 @@ def test_alerts_and_incidents_round_trip(store: Store) -> None:
     # typed records equal to what was saved: timeline, path, entities, the worst alert's level and all
     assert sorted(loaded, key=lambda i: i.id) == sorted(incidents, key=lambda i: i.id)
     assert max(len(i.alert_ids) for i in loaded) == 2
+
+
+def test_more_alerts_in_one_call_than_a_statement_takes_parameters(store: Store) -> None:
+    """PostgreSQL takes at most 65,535 parameters a statement: 70,000 alerts saved in one call, and placed in one
+    incident, are looked up and updated in slices."""
+    moment = datetime(2026, 11, 27, 8, tzinfo=UTC)
+    many = [Alert("sigma", f"r{i}", "t", "low", moment, events=(EventRef("f", i, f"k{i}", moment),))
+            for i in range(70_000)]
+    incident = Correlator([]).add(many[0])
+    assert incident is not None
+    incident.alert_ids.extend(a.id for a in many[1:])
+    with store.transaction() as conn:
+        assert save_alerts(conn, many) == 70_000
+        assert save_alerts(conn, many[:10]) == 0
+        save_incidents(conn, [incident])
+    with store.read() as conn:
+        assert {s.incident_id for s in load_alerts(conn)} == {incident.id}

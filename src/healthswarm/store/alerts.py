@@ -12,13 +12,18 @@ from healthswarm.model import Alert, StoredAlert
 from healthswarm.model.incident import CLOSED_STATES, OPEN_STATES, Incident, IncidentState
 from healthswarm.store.tables import alerts, incidents
 
+ID_CHUNK = 10_000
+
 
 def save_alerts(conn: Connection, items: Iterable[Alert], incident_of: dict[str, str] | None = None) -> int:
     """Store alerts not stored yet (an alert's id is deterministic); returns how many were new."""
     batch = list(items)
     if not batch:
         return 0
-    known = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_([a.id for a in batch]))).scalars())
+    ids = [a.id for a in batch]
+    known: set[str] = set()
+    for start in range(0, len(ids), ID_CHUNK):  # PostgreSQL takes at most 65,535 parameters a statement
+        known.update(conn.execute(select(alerts.c.id).where(alerts.c.id.in_(ids[start:start + ID_CHUNK]))).scalars())
     rows = []
     for a in batch:
         if a.id in known:
@@ -130,7 +135,10 @@ def save_incidents(conn: Connection, items: Iterable[Incident]) -> int:
             conn.execute(insert(incidents).values(id=incident.id, **row))
         for merged in incident.merged_from:
             conn.execute(delete(incidents).where(incidents.c.id == merged))
-        conn.execute(update(alerts).where(alerts.c.id.in_(incident.alert_ids)).values(incident_id=incident.id))
+        ids = list(incident.alert_ids)
+        for start in range(0, len(ids), ID_CHUNK):
+            conn.execute(update(alerts).where(alerts.c.id.in_(ids[start:start + ID_CHUNK]))
+                         .values(incident_id=incident.id))
         count += 1
     return count
 
