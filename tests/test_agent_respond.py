@@ -8,36 +8,21 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from agent_support import DEMO, demo_agent_setup
 from conftest import wait_until
-from healthswarm.agent.config import parse_config
 from healthswarm.agent.respond import PolicyResponder
 from healthswarm.agent.runtime import Agent
-from healthswarm.config import Settings
-from healthswarm.inventory import load_inventory
 from healthswarm.respond.case_store import load_audit, load_case
 from healthswarm.respond.service import POLICY_ACTOR
-from healthswarm.store import Store
 from healthswarm.store.alerts import load_incidents
 from healthswarm.store.events import list_checkpoints
-from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.respond_tables import respond_cases
 
-DEMO = Path(__file__).resolve().parent.parent / "src" / "healthswarm" / "demo"
 LOGS = {"eve.json": "suricata-eve.json", "sysmon.json": "windows-sysmon.json", "adt.hl7": "hl7-adt.hl7"}
 
 
 def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) -> None:
-    settings = Settings.load(tmp_path / "ws")
-    settings.ensure_workspace()
-    store = Store.open(settings.db_url)
-    with store.transaction() as conn:
-        replace_inventory(conn, load_inventory([DEMO / "ecosystem.yaml"]))
-    store.close()
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    config = parse_config({"agent": {"health": "", "status_file": False, "organisation": "st-aurelia"},
-                           "sources": {"files": [{"paths": ["logs"], "rescan": 0.2}]},
-                           "risk": {"live": False}}, "test", tmp_path)
+    settings, config, logs = demo_agent_setup(tmp_path, **{"risk": {"live": False}})
     agent = Agent(config, settings)
     # the default [respond] policy is on: the agent listens with one responder of its own
     assert [type(x) for x in agent.step_listeners] == [PolicyResponder]

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent_support import DEMO, demo_agent_setup
 from conftest import wait_until
-from healthswarm.agent.config import parse_config
 from healthswarm.agent.runtime import Agent
-from healthswarm.config import Settings
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.discover.service import STATE, load_state
 from healthswarm.risk.history import load_history
-from healthswarm.store import Store
 from healthswarm.store.alerts import load_alerts
-from healthswarm.store.inventory import replace_inventory
 
-DEMO = Path(__file__).resolve().parent.parent / "src" / "healthswarm" / "demo"
 EVE = DEMO / "logs" / "suricata-eve.json"
 
 
@@ -30,17 +26,7 @@ SMB_TO_PUMP = ('{"timestamp":"2026-11-27T10:00:00.000000+0000","event_type":"flo
 
 
 def test_the_agent_keeps_the_discovered_picture_and_the_risk_over_time(tmp_path: Path) -> None:
-    settings = Settings.load(tmp_path / "ws")
-    settings.ensure_workspace()
-    store = Store.open(settings.db_url)
-    with store.transaction() as conn:
-        replace_inventory(conn, load_inventory([DEMO / "ecosystem.yaml"]))
-    store.close()
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    config = parse_config({"agent": {"health": "", "status_file": False, "organisation": "st-aurelia"},
-                           "sources": {"files": [{"paths": ["logs"], "rescan": 0.2}]},
-                           "risk": {"interval": 0.2}}, "test", tmp_path)
+    settings, config, logs = demo_agent_setup(tmp_path, **{"risk": {"interval": 0.2}})
     agent = Agent(config, settings)
     agent.start()
     try:
