@@ -132,13 +132,15 @@ def _toml_list(values: list[str]) -> str:
 def agent_toml(org: str, files: list[tuple[Path, str]], listen: int, seeds: list[int], *, hold: float,
                min_severity: int = MIN_SEVERITY, rules: list[Path] | None = None, staff: Path | None = None) -> str:
     """An agent.toml (docs/agent.md): followed files with their formats, the swarm node seeded with the
-    other agents; every period not named here keeps its default."""
+    other agents; every period not named here keeps its default. Paths are absolute: the agent reads a relative
+    one against the file's folder, and the demo's workspace may be relative to where it runs (`./.healthswarm`)."""
     lines = ["[agent]", f"organisation = {json.dumps(org)}", 'health = "127.0.0.1:0"', ""]
     for path, fmt in files:
-        lines += ["[[sources.files]]", f"paths = {_toml_list([str(path)])}", f"format = {json.dumps(fmt)}", ""]
-    lines += ["[detect]", f"rules = {_toml_list([str(r) for r in rules or []])}"]
+        lines += ["[[sources.files]]", f"paths = {_toml_list([str(path.resolve())])}", f"format = {json.dumps(fmt)}",
+                  ""]
+    lines += ["[detect]", f"rules = {_toml_list([str(r.resolve()) for r in rules or []])}"]
     if staff is not None:
-        lines.append(f"staff = {json.dumps(str(staff))}")
+        lines.append(f"staff = {json.dumps(str(staff.resolve()))}")
     lines += ["", "[swarm]", "enabled = true", f'listen = "127.0.0.1:{listen}"',
               f"seeds = {_toml_list([f'127.0.0.1:{p}' for p in seeds])}", f"min_severity = {min_severity}",
               f"hold = {hold}", ""]
@@ -400,12 +402,14 @@ class Watcher:
 
     def _peer(self, org: str, observed: Observed) -> None:
         swarm = self.agents[org].status().get("swarm") or {}
-        received = int(swarm.get("received_warnings", 0))
+        retro = observed.retro_alerts()
+        # each retro-hunt alert is a received warning: the status file, written once a second, may lag behind it
+        received = max(int(swarm.get("received_warnings", 0)), len({a["rule_id"] for a in retro}))
         if received > self.received:
             self.note(org, "received", f"warning from {SENDER} received by gossip, signature verified: "
                                         f"{received} indicator{'s' if received > 1 else ''} on its watchlist")
             self.received = received
-        for alert in observed.retro_alerts():
+        for alert in retro:
             if alert["rule_id"] not in self.retro:
                 self.retro.add(alert["rule_id"])
                 self.note(org, "retro-hunt", f"retro-hunt: {alert['rule_id'].split(':', 1)[1]} "
