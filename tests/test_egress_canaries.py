@@ -234,6 +234,23 @@ def test_a_node_refuses_a_release_of_another_path_or_node() -> None:
     assert len(items) == 1
 
 
+def test_a_refutation_shared_as_benign_evidence_goes_through_the_gate() -> None:
+    """A node's `contradict` hook (swarm liars' defence) publishes a `benign` item: through the gate, so an internal
+    address or a known patient id is refused like any other gossip, and a public domain leaves signed."""
+    net = SimNetwork()
+    net.add("a")
+    net.add("b")
+    with pytest.raises(ValueError, match="refused the benign item"):
+        net.publish("a", "benign", {"type": "ip", "value": "10.10.1.103"})
+    known = Sensitive()
+    known.patients.add("PAT-4711")
+    released, refused = node_gate(net.nodes["a"], known).gossip(
+        [Candidate("benign", {"type": "domain", "value": "pat-4711.example.org"})], node="a", ttl=3600, now=net.now)
+    assert released == [] and refused
+    item = net.publish("a", "benign", {"type": "domain", "value": "cdn.example.org"})
+    assert item.raw["kind"] == "benign"
+
+
 # -- every field kind, every path: a property over the gate itself ----------------------------------
 FIELDS: dict[str, Callable[[str], dict[str, Any]]] = {
     "url": lambda v: {"url.original": f"https://cdn.example/a/{v}/x.js?next={v}"},
