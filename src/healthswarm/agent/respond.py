@@ -18,7 +18,7 @@ from healthswarm.agent.detect import StepResult
 from healthswarm.errors import ConfigError, InputError
 from healthswarm.respond.actions import ACTIONS
 from healthswarm.respond.playbooks.library import Library
-from healthswarm.respond.service import respond_by_policy
+from healthswarm.respond.service import inventory_assets, respond_by_policy
 from healthswarm.store import Store
 
 log = logging.getLogger("healthswarm.agent.respond")
@@ -40,6 +40,8 @@ class PolicyResponder:
             if kind not in ACTIONS:
                 raise ConfigError(f"respond.auto_actions: no action {kind!r} (expected one of "
                                   f"{', '.join(ACTIONS.names())})")
+        with store.read() as conn:  # as the agent's detectors, the inventory it started with
+            self.assets = inventory_assets(conn)
         self._looked_back = False
         self._retry: list[str] = []
 
@@ -50,7 +52,7 @@ class PolicyResponder:
         try:
             with self.write_lock:  # the store has one writer at a time: the sources' and detection's commits
                 responses = respond_by_policy(self.store, self.policy, incidents, library=self.library,
-                                              workspace=self.workspace)
+                                              workspace=self.workspace, assets=self.assets)
         except Exception as exc:  # the agent's detection goes on; these incidents are tried again next step
             self._retry = incidents or []  # None: the next call looks back over every incident again
             log.warning("playbooks by policy failed; retried with the next step: %s: %s", type(exc).__name__, exc)

@@ -113,13 +113,14 @@ class PolicyResponse:
 def respond_by_policy(store: Store, policy: ResponsePolicy, incidents: Sequence[str] | None = None, *,
                       library: Library | None = None, workspace: Path | None = None,
                       notify: NotifyConfig | None = None, care_in_progress: bool = True,
-                      now: datetime | None = None) -> list[PolicyResponse]:
+                      now: datetime | None = None, assets: dict[str, Asset] | None = None) -> list[PolicyResponse]:
     """Open or update the case of each incident the policy covers (`incidents`; None: every stored incident)
     and start the playbooks it calls for that have not run on the case yet; one transaction per incident."""
     library = library or Library.load()
     now = now or datetime.now(UTC)
     with store.read() as conn:
-        assets = inventory_assets(conn)
+        if assets is None:  # a caller that runs step after step (the agent) passes the inventory it loaded once
+            assets = inventory_assets(conn)
         if incidents is None:
             incidents = list(conn.execute(select(incident_rows.c.id).order_by(incident_rows.c.id)).scalars())
     done = []
