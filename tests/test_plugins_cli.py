@@ -124,6 +124,14 @@ def test_a_plugin_package_adds_a_format_a_detector_and_an_action(tmp_path: Path)
     assert detected.returncode == 0, detected.stderr
     result = json.loads(detected.stdout)[0]
     assert result["events"] == 2 and result["by_detector"] == {"bradycardia": 1}
+    # `--disable` leaves a plug-in factory out; an unknown name is one line naming it
+    quiet = healthswarm(plugins, workspace, "detect", "--format", "json", "--pack", "none", "--no-baseline",
+                        "--no-clinical", "--disable", "bradycardia")
+    assert quiet.returncode == 0, quiet.stderr
+    assert json.loads(quiet.stdout)[0]["by_detector"] == {}
+    unknown = healthswarm(plugins, workspace, "detect", "--disable", "bradycardya")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "bradycardya" in unknown.stderr and "bradycardia" in unknown.stderr
 
     playbook = tmp_path / "paging.json"
     playbook.write_text((LIBRARY / "notify-stakeholders.json").read_text(encoding="utf-8")

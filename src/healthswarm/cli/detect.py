@@ -40,6 +40,9 @@ def detect(
         "--model", "-m", help="A trained model of the workspace to run (`healthswarm model list`; repeatable)")] = None,
     model_budget: Annotated[int, typer.Option(
         min=1, help="Model alerts per source, class and UTC day; the rest are counted")] = DEFAULT_BUDGET,
+    disable: Annotated[list[str] | None, typer.Option(
+        "--disable", metavar="DETECTOR", help="Leave out a detector factory, built-in (sigma, sensor, baseline, "
+        "clinical, privacy, models) or plug-in (repeatable)")] = None,
     since: Annotated[datetime | None, typer.Option(help="Only events from this time (UTC)")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
     fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="LEVEL", help=FAIL_ON_HELP)] = None,
@@ -55,7 +58,8 @@ def detect(
                          baseline=BaselineConfig(warmup_events=warmup_events, warmup_hours=warmup_hours)
                          if baseline else None,
                          clinical=clinical, staff=staff, cache_dir=actx.settings.workspace / CACHE_SUBDIR,
-                         models=model or [], workspace=actx.settings.workspace, model_budget=model_budget)
+                         models=model or [], workspace=actx.settings.workspace, model_budget=model_budget,
+                         disabled=frozenset(disable or ()))
         with actx.store.read() as conn:
             assets = load_inventory(conn).assets
         suite = build_suite(spec, assets)
