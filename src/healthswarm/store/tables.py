@@ -219,3 +219,23 @@ risk_history = Table(
 Index("ix_risk_history_organisation_assessed_at", risk_history.c.organisation, risk_history.c.assessed_at)
 
 ALL_TABLES += (risk_history,)  # appended here: `Store.clear` empties it with the rest
+
+incident_assets = Table(
+    "incident_assets",
+    metadata,
+    # one row per asset of each incident, kept in step by every incident write (store.alerts): which assets have
+    # incidents is read here, not out of every incident's JSON document; state, stage, severity and last_seen
+    # are the incident's own columns copied, so the ecosystem view reads this table alone
+    Column("incident_id", String(64), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("asset_id", String(200), primary_key=True),
+    Column("state", String(32), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+)
+Index("ix_incident_assets_asset_id", incident_assets.c.asset_id)
+# the incident board's order, covering every column the ecosystem view reads
+Index("ix_incident_assets_board", incident_assets.c.severity.desc(), incident_assets.c.last_seen.desc(),
+      incident_assets.c.incident_id, incident_assets.c.state, incident_assets.c.stage, incident_assets.c.asset_id)
+
+ALL_TABLES += (incident_assets,)  # appended here: `Store.clear` empties it with the rest
