@@ -15,18 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthswarm.model import Inventory
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
-    ipaddress.ip_network(n) for n in (
-        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-        "0.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128",
-    )
-)
-# top-level names that only exist inside organisations
-INTERNAL_SUFFIXES: frozenset[str] = frozenset(
-    {"local", "lan", "internal", "intranet", "corp", "home.arpa", "localdomain"})
+from healthswarm.model.network import INTERNAL_NETWORKS, INTERNAL_SUFFIXES, Network
 
 USER_FIELDS = ("user.name", "user.id", "user.email", "user.full_name", "source.user.name", "destination.user.name",
                "user.target.name", "user.effective.name", "related.user", "client.user.name", "server.user.name")
