@@ -14,6 +14,7 @@ from healthswarm.agent.respond import PolicyResponder
 from healthswarm.agent.runtime import Agent
 from healthswarm.respond.case_store import load_audit, load_case
 from healthswarm.respond.service import POLICY_ACTOR
+from healthswarm.respond.watchlist import load_watchlist
 from healthswarm.store.alerts import load_incidents
 from healthswarm.store.events import list_checkpoints
 from healthswarm.store.respond_tables import respond_cases
@@ -48,6 +49,7 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
                  for row in conn.execute(select(respond_cases.c.id, respond_cases.c.incident_id))}
         runs = {incident: [e for e in load_audit(conn, case.id) if e.action == "playbook-run"]
                 for incident, case in cases.items()}
+        watched = {(w["type"], w["value"]): w for w in load_watchlist(conn)}
     agent.store.close()
     assert covered and {i.id for i in covered} <= set(cases)
     phishing = next(i for i in covered if "sta-ws-03" in i.assets)  # the demo's phishing → lateral movement
@@ -59,3 +61,11 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
     assert isolations and all(a["status"] == "proposed" for a in isolations)  # disruptive: not the policy's
     tasks = [t.title for t in cases[phishing.id].tasks]
     assert any(t.startswith("Approve and run isolate-host on sta-ws-03") for t in tasks)
+    # watchlist-add runs by default, on the case's observables that are not ours: the C2 address the
+    # workstation called is watched; the workstation itself (address and name) and every internal address are not
+    observed = {(o.type, o.value) for o in cases[phishing.id].observables}
+    assert {("ipv4", "198.51.100.77"), ("ipv4", "10.10.1.103")} <= observed
+    assert ("ipv4", "198.51.100.77") in watched and watched["ipv4", "198.51.100.77"]["case_id"] == cases[phishing.id].id
+    assert ("ipv4", "10.10.1.103") not in watched and ("domain", "sta-ws-03") not in watched
+    assert not [key for key in watched if key[1].startswith(("10.", "192.168.")) or "sta-" in key[1]]
+    assert any(a["kind"] == "watchlist-add" and a["status"] == "executed" for a in actions)

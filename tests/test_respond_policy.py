@@ -152,3 +152,23 @@ def test_the_respond_section_of_agent_toml() -> None:
         parse_config({"respond": {"playbook": ["auto"]}})
     with pytest.raises(ConfigError, match=r"respond\.min_severity: expected 0 \(informational\) to 4"):
         parse_config({"respond": {"min_severity": 5}})
+
+
+def test_external_observables_leave_out_what_is_ours() -> None:
+    """`case.external-observables` with the demo inventory: an own workstation's address and name, the
+    organisation's domain, internal ranges and dotless names stay out; the attacker's side is given."""
+    from healthswarm.inventory import load_inventory
+    from healthswarm.respond.actions import ActionContext, resolve_targets
+    from healthswarm.respond.cases import Case, Observable
+
+    demo = load_inventory([Path(__file__).resolve().parents[1] / "src" / "healthswarm" / "demo" / "ecosystem.yaml"])
+    ours = [("ipv4", "10.10.1.103"), ("domain", "sta-ws-03"), ("domain", "portal.sta.example"),
+            ("domain", "evil.sta.example"), ("url", "https://PORTAL.sta.example:8443/login"),
+            ("email", "it@sta.example"), ("ipv4", "192.168.7.7"), ("ipv6", "::ffff:10.10.1.103"),
+            ("domain", "WS-UNKNOWN-9"), ("domain", "fileserver.st-aurelia.local"), ("url", "http://10.10.0.20/x"),
+            ("filename", "invoice.pdf.exe")]
+    outside = [("ipv4", "198.51.100.77"), ("domain", "update-cdn.example.net"), ("url", "https://evil.example/a"),
+               ("email", "hr@phish.example"), ("sha256", "a" * 64), ("ipv4", "203.0.113.9")]
+    case = Case("CASE-1", "t", T0, T0, observables=[Observable(t, v) for t, v in ours + outside])
+    ctx = ActionContext(case=case, assets={a.id: a for a in demo.assets}, now=T0)
+    assert resolve_targets("case.external-observables", ctx) == [f"{t}:{v}" for t, v in outside]

@@ -96,7 +96,7 @@ techniques = []              # … or showing one of these ATT&CK techniques ("T
 tactics = []                 # … or one of these tactics (short names: "impact", "exfiltration") …
 safety_critical = true       # … or involving an asset of high safety criticality (life-critical devices)
 playbooks = ["auto"]         # library playbooks by name or file stem; "auto" picks them by what the case shows
-auto_actions = ["dns-sinkhole", "notify-webhook", "notify-email"]  # action kinds run without an analyst
+auto_actions = ["dns-sinkhole", "watchlist-add", "notify-webhook", "notify-email"]  # kinds run without an analyst
 
 [api]
 enabled = false              # the REST API and the dashboard in this process

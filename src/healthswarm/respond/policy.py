@@ -7,8 +7,8 @@ Covered: an open incident at or above `min_severity`, or showing one of `techniq
 library playbooks whose condition in `AUTO` holds for the case.
 
 What runs: every step is planned first (a dry run, so a step that cannot be planned starts nothing); then an
-automated action runs only when its kind is one of `auto_actions` (by default the ones that disrupt nothing)
-and the patient-safety guardrail does not hold it. Every other action waits in the case as a task for an
+automated action runs only when its kind is one of `auto_actions` (by default the ones that disrupt nothing:
+`SAFE_ACTIONS`) and the patient-safety guardrail does not hold it. Every other action waits in the case as a task for an
 analyst, with the guardrail's reason and the clinical fallback where it holds the action: isolating a
 life-critical device never runs by itself, whatever the policy says. Manual steps are tasks, as always.
 
@@ -30,10 +30,10 @@ from healthswarm.respond.cases import Case
 if TYPE_CHECKING:  # the playbook modules load the library's parts: only the agent's responder needs them
     from healthswarm.respond.playbooks.library import Library
     from healthswarm.respond.playbooks.validate import Playbook
-#: action kinds that disrupt nothing: they may run without an analyst. Not watchlist-add: the playbooks add
-#: every observable of the case, the hospital's own addresses among them, and the agent's watchlist detector
-#: would then alert on all of their traffic
-SAFE_ACTIONS = ("dns-sinkhole", "notify-webhook", "notify-email")
+#: action kinds that disrupt nothing: they may run without an analyst. watchlist-add among them because the
+#: shipped playbooks watch `case.external-observables` (respond/ours.py): the attacker's addresses and names,
+#: never the hospital's own, whose traffic the watchlist detector would otherwise alert on in full
+SAFE_ACTIONS = ("dns-sinkhole", "watchlist-add", "notify-webhook", "notify-email")
 #: "auto": library playbook (file stem) → the condition over the case (playbooks/conditions.py) that selects it
 AUTO = {
     "medical-device-compromise": "case.has-medical-devices",

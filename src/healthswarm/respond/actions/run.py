@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from healthswarm.errors import HealthswarmError, Location
 from healthswarm.respond.actions.base import ACTIONS, ActionContext, Proposal
+from healthswarm.respond.ours import external_observables
 
 
 def _internal_name(domain: str, ctx: ActionContext) -> bool:
@@ -25,6 +26,7 @@ SELECTORS: dict[str, Callable[[ActionContext], list[str]]] = {
                                  and not _internal_name(o.value, ctx)],
     "case.accounts": lambda ctx: list(ctx.case.accounts),
     "case.observables": lambda ctx: [f"{o.type}:{o.value}" for o in ctx.case.observables],
+    "case.external-observables": external_observables,  # not ours: what may be watched without an analyst
 }
 
 

@@ -1,0 +1,104 @@
+"""Our own things, which a responder never watches as if they came from outside, and the selector
+`case.external-observables` that leaves them out.
+
+Ours: every address, network and host name of the inventory's assets (the partners' ones too: a partner's
+interconnect talks to us all day, and watching it is an analyst's decision), the parent domain of each
+host name (`ws-icu-07.sta.example` makes `*.sta.example` ours), a name without a dot (no public name has
+none: `WS-ICU-07` from a log's host.name), and what the egress gate calls internal whoever owns it
+(model/network.py: RFC 1918 and friends, `.local` and friends).
+
+Why it matters: a case's observables hold the hospital's own workstations and servers beside the attacker's
+address, and the watchlist detector alerts on every event that names a watched value. Watching an own
+workstation alerts on all its traffic; `watchlist-add case.external-observables` (the shipped playbooks)
+watches only the attacker's side, which is what lets the policy run it without an analyst. Only the types the
+watchlist detector compares are given (addresses, domains, URLs, e-mail addresses, hashes): a file name
+would sit on the list matching nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from healthswarm.detect.watchlist import TYPE_KINDS
+from healthswarm.model import Asset
+from healthswarm.model.network import INTERNAL_NETWORKS, INTERNAL_SUFFIXES, Network
+
+if TYPE_CHECKING:  # the actions package imports this module for its selector table
+    from healthswarm.respond.actions.base import ActionContext
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Own:
+    """The addresses, networks, names and name suffixes that are ours."""
+
+    addresses: frozenset[str]
+    networks: tuple[Network, ...]
+    names: frozenset[str]
+    suffixes: frozenset[str]
+
+    @classmethod
+    def of(cls, assets: Iterable[Asset]) -> Own:
+        addresses: set[str] = set()
+        networks: list[Network] = list(INTERNAL_NETWORKS)
+        names: set[str] = set()
+        suffixes = set(INTERNAL_SUFFIXES)
+        for asset in assets:
+            names.add(asset.id.lower())
+            for text in asset.addresses:
+                try:
+                    net = ipaddress.ip_network(text, strict=False)
+                except ValueError:
+                    continue
+                if net.num_addresses == 1:
+                    addresses.add(str(net.network_address))
+                else:  # a declared range: every address in it is ours
+                    networks.append(net)
+            for hostname in asset.hostnames:
+                name = hostname.lower().rstrip(".")
+                first, _, parent = name.partition(".")
+                names.update((name, first))
+                if "." in parent:  # "sta.example", never a bare top-level domain
+                    suffixes.add(parent)
+        return cls(frozenset(addresses), tuple(networks), frozenset(names), frozenset(suffixes))
+
+    def has_address(self, text: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        return str(ip) in self.addresses or any(ip in net for net in self.networks)
+
+    def has_name(self, name: str) -> bool:
+        name = name.lower().rstrip(".")
+        if "." not in name or name in self.names or self.has_address(name):
+            return True
+        return any(name == s or name.endswith("." + s) for s in self.suffixes)
+
+    def holds(self, type_: str, value: str) -> bool:
+        """Whether the observable `type_:value` is ours (a hash never is: it names a file, not a place)."""
+        if type_ in ("ipv4", "ipv6"):
+            return self.has_address(value)
+        if type_ == "domain":
+            return self.has_name(value)
+        if type_ == "url":
+            host = _SCHEME.sub("", value).split("/", 1)[0].rsplit("@", 1)[-1]
+            host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
+            return self.has_name(host)
+        if type_ == "email":
+            return self.has_name(value.rsplit("@", 1)[-1])
+        return False
+
+
+def external_observables(ctx: ActionContext) -> list[str]:
+    """The case's observables (`type:value`) the watchlist can match that are not ours."""
+    own = Own.of(ctx.assets.values())
+    return [f"{o.type}:{o.value}" for o in ctx.case.observables
+            if o.type in TYPE_KINDS and not own.holds(o.type, o.value)]
