@@ -93,6 +93,9 @@ def test_sco_ids_are_the_stix2_deterministic_ids() -> None:
     assert sco_id("domain-name", {"value": "évil.example"}) == stix2.DomainName(value="évil.example").id
     hashes = {"SHA-256": "e" * 64}
     assert sco_id("file", {"hashes": hashes}) == stix2.File(hashes=hashes).id
+    # what JSON must escape, and what it must not: controls, quote, backslash, DEL, U+2028, astral characters
+    tricky = "https://x.example/a\x01\x1f\x7f\"\\/\b\f\n\r\t é 😀 \u2028'"
+    assert sco_id("url", {"value": tricky}) == stix2.URL(value=tricky).id
 
 
 def test_incident_records_export_validator_clean() -> None:

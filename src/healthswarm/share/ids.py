@@ -10,10 +10,11 @@ requires (equal to what `stix2` computes; a test checks it).
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 STIX_SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 _NS_BYTES = STIX_SCO_NAMESPACE.bytes
@@ -39,29 +40,33 @@ def random_id(kind: str) -> str:
 
 
 def sco_id(kind: str, contributing: dict[str, Any]) -> str:
-    # the contributing properties here are strings and string maps: sorted compact JSON is RFC 8785
-    text = json.dumps(contributing, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = bytearray(hashlib.sha1(_NS_BYTES + text.encode()).digest()[:16])  # UUIDv5 is SHA-1 by definition
+    # the contributing properties here are strings and string maps with ASCII keys: orjson's sorted compact
+    # JSON is their RFC 8785 form (a test compares it with `stix2` on control characters, quotes and non-ASCII)
+    text = orjson.dumps(contributing, option=orjson.OPT_SORT_KEYS)
+    digest = bytearray(hashlib.sha1(_NS_BYTES + text).digest()[:16])  # UUIDv5 is SHA-1 by definition
     digest[6] = (digest[6] & 0x0F) | 0x50
     digest[8] = (digest[8] & 0x3F) | 0x80
     h = digest.hex()
     return f"{kind}--{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def stamp(moment: datetime) -> str:
-    """`created`/`modified`: millisecond precision in UTC (`2026-11-29T03:45:59.000Z`), as `stix2` writes them."""
+def _utc_text(moment: datetime) -> str:
+    """ISO 8601 in UTC to the millisecond, `2026-11-29T03:45:59.500+00:00` (isoformat: far cheaper than strftime)."""
     if moment.tzinfo is None:
         raise ValueError("STIX timestamps need a timezone-aware datetime")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat(timespec="milliseconds")
+
+
+def stamp(moment: datetime) -> str:
+    """`created`/`modified`: millisecond precision in UTC (`2026-11-29T03:45:59.000Z`), as `stix2` writes them."""
+    return _utc_text(moment)[:23] + "Z"
 
 
 def stamp_any(moment: datetime) -> str:
     """Other timestamps: milliseconds kept, trailing zeros dropped (`…:59Z`, `…:59.5Z`), as `stix2` writes them."""
-    if moment.tzinfo is None:
-        raise ValueError("STIX timestamps need a timezone-aware datetime")
-    zoned = moment.astimezone(UTC)
-    fraction = f"{zoned.microsecond // 1000:03d}".rstrip("0")
-    return zoned.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+    text = _utc_text(moment)
+    fraction = text[20:23].rstrip("0")
+    return f"{text[:19]}.{fraction}Z" if fraction else text[:19] + "Z"
 
 
 def parse_stamp(text: str) -> datetime:
