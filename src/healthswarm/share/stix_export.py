@@ -193,20 +193,22 @@ class BundleBuilder:
             self.relationship(ident, "indicates", self.attack_pattern(AttackRef(technique)))
         return ident
 
-    def alert(self, alert: Alert) -> list[str]:
-        """Observed data of the alert's public observables and a sighting of each ATT&CK technique."""
+    def alert(self, alert: Alert, alert_id: str | None = None) -> list[str]:
+        """Observed data of the alert's public observables and a sighting of each ATT&CK technique
+        (`alert_id`: `alert.id` when the caller has it; it is a hash of the alert's events)."""
+        alert_id = alert_id or alert.id
         when, when_any = stamp(alert.timestamp), stamp_any(alert.timestamp)
         scos = [i for i in (self.observable(k, v) for k, v in observables_of(alert.details)) if i]
         observed: list[str] = []
         if scos:
-            od = self._common("observed-data", self._sdo_id("observed-data", alert.id), when)
+            od = self._common("observed-data", self._sdo_id("observed-data", alert_id), when)
             od.update({"first_observed": when_any, "last_observed": when_any,
                        "number_observed": max(1, len(alert.events)), "object_refs": scos})
             observed.append(self.add(od))
         made = list(observed)
         for technique in alert.techniques:
             ap = self.attack_pattern(technique)
-            sighting = self._common("sighting", self._sdo_id("sighting", alert.id, technique.id), when)
+            sighting = self._common("sighting", self._sdo_id("sighting", alert_id, technique.id), when)
             sighting.update({
                 "description": f"{alert.title}: {alert.description}" if alert.description else alert.title,
                 "first_seen": when_any, "last_seen": when_any,
@@ -217,12 +219,12 @@ class BundleBuilder:
                 sighting["observed_data_refs"] = observed
             made.append(self.add(sighting))
         if not alert.techniques and observed:
-            note = self._common("note", self._sdo_id("note", alert.id), when)
+            note = self._common("note", self._sdo_id("note", alert_id), when)
             note.update({"abstract": alert.title, "content": alert.description or alert.title,
                          "object_refs": observed})
             made.append(self.add(note))
         if not made:
-            self.skipped.append(f"alert {alert.id}: no ATT&CK technique and no public observable to share")
+            self.skipped.append(f"alert {alert_id}: no ATT&CK technique and no public observable to share")
         return made
 
     def finding(self, finding: Finding, asset: Asset | None) -> list[str]:
@@ -324,7 +326,8 @@ def build_bundle(ctx: ExportContext, *, alerts: Iterable[Alert] = (), findings: 
         builder.indicator(ind)
     made_by_alert: dict[str, list[str]] = {}
     for alert in alerts:
-        made_by_alert[alert.id] = builder.alert(alert)
+        alert_id = alert.id
+        made_by_alert[alert_id] = builder.alert(alert, alert_id)
     for incident in incidents:
         builder.incident_record(incident, made_by_alert)
     for finding in findings:
