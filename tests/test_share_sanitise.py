@@ -235,6 +235,25 @@ def test_leak_check_short_values_stand_alone() -> None:
     assert checker.check({"a": "logon by ana at 10:00"})
 
 
+@pytest.mark.parametrize("document,path", [
+    ({"objects": [{"id": "x--1", "type": "x", "identity_ref": "identity--889900771"}]}, "$.objects[0].identity_ref"),
+    ({"objects": [{"id": "x--1", "type": "x", "x_counts": {"889900771": 1}}]}, "$.objects[0].x_counts.889900771 (key)"),
+    ({"objects": [{"id": "x--1", "type": "x", "number": 889900771}]}, "$.objects[0].number"),
+    ({"objects": [{"id": "x--1", "type": "x", "hashes": {"n": [1, 889900771]}}]}, "$.objects[0].hashes.n[1]"),
+    ({"objects": [{"id": "x--1", "type": "x", "name": "İstanbul ana"}]}, "$.objects[0].name"),
+    ({"objects": [{"id": "x--1", "type": "x", "name": "ana"}]}, "$.objects[0].name"),
+    ({"objects": [{"id": "x--1", "type": "x", "name": ["a", ("ana",)]}]}, "$.objects[0].name[1][0]"),
+])
+def test_leak_check_searches_every_string_key_and_number(document: dict[str, object], path: str) -> None:
+    """The first pass searches each distinct string once (not the whole JSON text): values in identifiers,
+    keys, numbers and lists under structural properties, at a string's edge and after a character whose lower
+    case is longer, are found all the same, and traced to where they are."""
+    k = known()
+    k.users.add("ana")
+    hits = LeakChecker(k).check(document)
+    assert [h.path for h in hits] == [path]
+
+
 def test_json_escapes_cannot_hide_a_value() -> None:
     text = '{"type": "bundle", "objects": [{"id": "x--1", "type": "x", "d": "\\u0064r.canarysmith"}]}'
     assert LeakChecker(known()).check_text(text)

@@ -4,9 +4,10 @@ Each value is searched as written and in the forms it could hide in: any letter 
 (`%2F`/`%2f`, `+` for space), UTF-16LE (as the NUL-interleaved text a decoded blob yields), and
 base64 of the UTF-8 and UTF-16LE bytes at each of the three alignments a value can have inside a
 longer base64 string (the stable core of each alignment is searched, so a value embedded anywhere in an
-encoded blob is found). The bundle is re-serialised compactly (so `\\u0068ost`-style escapes cannot hide
-a value) and searched in one pass per automaton (pyahocorasick); only a hit is traced back to the
-object id and JSON path of the string that holds it.
+encoded blob is found). Every distinct string of the bundle (keys, values, numbers as text) is
+re-serialised compactly as JSON (so `\\u0068ost`-style escapes cannot hide a value) and all of them are
+searched in one pass per automaton (pyahocorasick); only a hit is traced back to the object id and JSON
+path of the string that holds it.
 
 Short values (< 6 characters) must stand alone (no letter or digit on either side) so that a user
 called "ana" does not match "analysis".
@@ -284,12 +285,17 @@ class LeakChecker:
     def check(self, bundle: Any) -> list[Hit]:
         """Every place a sensitive value occurs; empty when the bundle is clean.
 
-        Known values are searched in the whole serialised document; shapes and encodings in its free
-        text (identifiers, references, timestamps and hashes hold none, and are most of a bundle)."""
-        # each distinct free string once: keys, names and reference texts repeat across thousands of objects
-        free = "\n".join(dict.fromkeys(_free_strings(bundle)))
-        if not any(True for _ in self._value_hits(orjson.dumps(bundle).decode())) and not any(
-                True for _ in self._shape_hits(_PSEUDONYMS.sub(" ", free))):
+        First a search of everything at once: known values in every distinct string of the document (its keys,
+        strings and numbers as text, each as it is written in JSON), shapes and encodings in its distinct free
+        text (identifiers, references, times and hashes hold none, and are most of a bundle). Only when that
+        finds anything is each string searched on its own, to say where."""
+        # each distinct string once: keys, markings, references and names repeat across thousands of objects
+        every: list[str] = []
+        free: list[str] = []
+        _gather(bundle, every, free)
+        # orjson writes each string as it stands in the document's JSON, between quotes (never inside a value)
+        if not any(True for _ in self._value_hits(orjson.dumps(list(dict.fromkeys(every))).decode())) and not any(
+                True for _ in self._shape_hits(_PSEUDONYMS.sub(" ", "\n".join(dict.fromkeys(free))))):
             return []
         hits: dict[tuple[str, str, str, str], Hit] = {}
         for object_id, path, string in _strings(bundle):
@@ -309,20 +315,43 @@ class LeakChecker:
         return self.check(parsed)
 
 
-def _free_strings(value: Any) -> Iterator[str]:
-    """Every key, and every string not under a structural STIX property (ids, references, times, hashes)."""
+def _gather(value: Any, every: list[str], free: list[str] | None) -> None:
+    """Into `every`, each string `_strings` yields (keys, strings, numbers as text); into `free`, when given,
+    every key and every string or number not under a structural STIX property (ids, references, times, hashes).
+
+    One recursive walk with the common leaf, a string, handled in place: this walk runs over every object."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield str(key)
-            if key not in STRUCTURAL and not key.endswith(("_ref", "_refs")):
-                yield from _free_strings(item)
-    elif isinstance(value, list):
+            name = key if isinstance(key, str) else str(key)
+            every.append(name)
+            below = None
+            if free is not None:
+                free.append(name)
+                if name not in STRUCTURAL and not name.endswith(("_ref", "_refs")):
+                    below = free
+            if isinstance(item, str):
+                every.append(item)
+                if below is not None:
+                    below.append(item)
+            else:
+                _gather(item, every, below)
+    elif isinstance(value, list | tuple):  # orjson writes a tuple as a list
         for item in value:
-            yield from _free_strings(item)
+            if isinstance(item, str):
+                every.append(item)
+                if free is not None:
+                    free.append(item)
+            else:
+                _gather(item, every, free)
     elif isinstance(value, str):
-        yield value
+        every.append(value)
+        if free is not None:
+            free.append(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield str(value)
+        text = str(value)
+        every.append(text)
+        if free is not None:
+            free.append(text)
 
 
 def _strings(value: Any, path: str = "$", object_id: str = "") -> Iterator[tuple[str, str, str]]:
@@ -334,7 +363,7 @@ def _strings(value: Any, path: str = "$", object_id: str = "") -> Iterator[tuple
             child = f"{path}.{key}" if key.replace("_", "").replace("-", "").isalnum() else f"{path}[{key!r}]"
             yield object_id, f"{child} (key)", str(key)
             yield from _strings(item, child, object_id)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):  # orjson writes a tuple as a list
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}[{index}]", object_id)
     elif isinstance(value, str):
