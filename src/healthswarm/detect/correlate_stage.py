@@ -25,13 +25,13 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 
 from healthswarm.detect.correlate import Correlator
 from healthswarm.model import Alert
 from healthswarm.model.incident import Incident
 from healthswarm.store import Store
-from healthswarm.store.alerts import latest_incident_seen, open_incident_alerts
+from healthswarm.store.alerts import latest_incident_seen, open_incident_alerts, write_incident_rows
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.tables import alerts, incidents
 
@@ -188,12 +188,7 @@ class Changes:
         return len(self.write)
 
     def save(self, conn: Connection) -> None:
-        for incident in self.write:
-            row = {"title": incident.title, "state": str(incident.state), "stage": str(incident.stage),
-                   "severity": incident.severity, "first_seen": incident.first_seen,
-                   "last_seen": incident.last_seen, "document": incident.as_dict()}
-            if not conn.execute(update(incidents).where(incidents.c.id == incident.id).values(**row)).rowcount:
-                conn.execute(insert(incidents).values(id=incident.id, **row))
+        write_incident_rows(conn, self.write)
         by_target: dict[str, list[str]] = {}
         for alert_id, incident_id in self.placed:
             by_target.setdefault(self.into.get(incident_id, incident_id), []).append(alert_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Connection, delete, func, insert, literal, se
 
 from healthswarm.model import Alert, StoredAlert
 from healthswarm.model.incident import CLOSED_STATES, OPEN_STATES, Incident, IncidentState
-from healthswarm.store.tables import alerts, incidents
+from healthswarm.store.tables import alerts, incident_assets, incidents
 
 ID_CHUNK = 10_000
 
@@ -125,22 +125,49 @@ def _epoch() -> Any:
 
 def save_incidents(conn: Connection, items: Iterable[Incident]) -> int:
     """Insert or replace incidents, and point their alerts at them."""
+    written: dict[str, Incident] = {}
     count = 0
     for incident in items:
-        row = {"title": incident.title, "state": str(incident.state), "stage": str(incident.stage),
-               "severity": incident.severity, "first_seen": incident.first_seen, "last_seen": incident.last_seen,
-               "document": incident.as_dict()}
-        done = conn.execute(update(incidents).where(incidents.c.id == incident.id).values(**row)).rowcount
-        if not done:
-            conn.execute(insert(incidents).values(id=incident.id, **row))
+        _upsert_incident(conn, incident)
+        written[incident.id] = incident
         for merged in incident.merged_from:
+            # its incident_assets rows go with it (ON DELETE CASCADE)
             conn.execute(delete(incidents).where(incidents.c.id == merged))
+            written.pop(merged, None)
         ids = list(incident.alert_ids)
         for start in range(0, len(ids), ID_CHUNK):
             conn.execute(update(alerts).where(alerts.c.id.in_(ids[start:start + ID_CHUNK]))
                          .values(incident_id=incident.id))
         count += 1
+    _replace_incident_assets(conn, list(written.values()))
     return count
+
+
+def write_incident_rows(conn: Connection, items: Sequence[Incident]) -> None:
+    """Insert or replace the rows of `items`: each incident's and its incident_assets rows (the correlator stage
+    writes its batches through here; it moves alerts and deletes merged incidents itself)."""
+    for incident in items:
+        _upsert_incident(conn, incident)
+    _replace_incident_assets(conn, items)
+
+
+def _upsert_incident(conn: Connection, incident: Incident) -> None:
+    row = {"title": incident.title, "state": str(incident.state), "stage": str(incident.stage),
+           "severity": incident.severity, "first_seen": incident.first_seen, "last_seen": incident.last_seen,
+           "document": incident.as_dict()}
+    if not conn.execute(update(incidents).where(incidents.c.id == incident.id).values(**row)).rowcount:
+        conn.execute(insert(incidents).values(id=incident.id, **row))
+
+
+def _replace_incident_assets(conn: Connection, items: Sequence[Incident]) -> None:
+    """One incident_assets row per asset of each incident in `items`, replacing the rows they had."""
+    ids = [i.id for i in items]
+    for start in range(0, len(ids), ID_CHUNK):
+        conn.execute(delete(incident_assets).where(incident_assets.c.incident_id.in_(ids[start:start + ID_CHUNK])))
+    rows = [{"incident_id": i.id, "asset_id": asset_id, "state": str(i.state), "stage": str(i.stage),
+             "severity": i.severity, "last_seen": i.last_seen} for i in items for asset_id in sorted(i.assets)]
+    if rows:
+        conn.execute(insert(incident_assets), rows)
 
 
 def _incident(row: Any) -> Incident:
@@ -218,6 +245,7 @@ def set_incident_state(conn: Connection, incident_id: str, state: IncidentState)
         return None
     conn.execute(update(incidents).where(incidents.c.id == incident_id)
                  .values(state=str(state), document={**row.document, "state": str(state)}))
+    conn.execute(update(incident_assets).where(incident_assets.c.incident_id == incident_id).values(state=str(state)))
     return str(row.state)
 
 

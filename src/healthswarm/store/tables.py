@@ -233,9 +233,9 @@ incident_assets = Table(
     Column("severity", Integer, nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
 )
-Index("ix_incident_assets_asset_id", incident_assets.c.asset_id)
-# the incident board's order, covering every column the ecosystem view reads
-Index("ix_incident_assets_board", incident_assets.c.severity.desc(), incident_assets.c.last_seen.desc(),
-      incident_assets.c.incident_id, incident_assets.c.state, incident_assets.c.stage, incident_assets.c.asset_id)
+# each asset's incidents in the incident board's order, covering every column the ecosystem view reads
+Index("ix_incident_assets_asset_id", incident_assets.c.asset_id, incident_assets.c.severity.desc(),
+      incident_assets.c.last_seen.desc(), incident_assets.c.incident_id, incident_assets.c.state,
+      incident_assets.c.stage)
 
 ALL_TABLES += (incident_assets,)  # appended here: `Store.clear` empties it with the rest

@@ -36,10 +36,9 @@ def upgrade() -> None:
                                 name=op.f("fk_incident_assets_incident_id_incidents")),
         sa.PrimaryKeyConstraint("incident_id", "asset_id", name=op.f("pk_incident_assets")),
     )
-    op.create_index("ix_incident_assets_asset_id", "incident_assets", ["asset_id"])
-    # the incident board's order, covering every column the ecosystem view reads
-    op.create_index("ix_incident_assets_board", "incident_assets",
-                    [sa.text("severity DESC"), sa.text("last_seen DESC"), "incident_id", "state", "stage", "asset_id"])
+    # each asset's incidents in the incident board's order, covering every column the ecosystem view reads
+    op.create_index("ix_incident_assets_asset_id", "incident_assets",
+                    ["asset_id", sa.text("severity DESC"), sa.text("last_seen DESC"), "incident_id", "state", "stage"])
     conn = op.get_bind()
     rows = []
     for r in conn.execute(sa.select(_incidents.c.id, _incidents.c.state, _incidents.c.stage, _incidents.c.severity,
@@ -54,6 +53,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_incident_assets_board", table_name="incident_assets")
     op.drop_index("ix_incident_assets_asset_id", table_name="incident_assets")
     op.drop_table("incident_assets")
