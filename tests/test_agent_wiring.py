@@ -12,7 +12,7 @@ from healthswarm.agent.runtime import Agent
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.discover.service import STATE, load_state
 from healthswarm.risk.history import load_history
-from healthswarm.store.alerts import load_alerts
+from healthswarm.store.alerts import load_alerts, load_incidents
 
 EVE = DEMO / "logs" / "suricata-eve.json"
 
@@ -51,3 +51,31 @@ def test_the_agent_keeps_the_discovered_picture_and_the_risk_over_time(tmp_path:
     # one point per organisation of the ecosystem, recorded by the agent
     assert {p.source for p in history} == {"agent"}
     assert {p.organisation for p in history} == {o.id for o in load_inventory([DEMO / "ecosystem.yaml"]).organisations}
+
+
+def test_live_risk_annotates_the_incidents_each_step_writes(tmp_path: Path) -> None:
+    """Live risk annotates only the incidents changed since its last pass (every open one grew with the store):
+    incidents the network stream opens, then those the EHR audit stream opens afterwards, all get their predictions."""
+    settings, config, logs = demo_agent_setup(tmp_path, **{"risk": {"interval": 0.2}})
+    agent = Agent(config, settings)
+    agent.start()
+
+    def unannotated() -> list[str]:
+        with agent.store.read() as conn:
+            return [i.id for i in load_incidents(conn) if "predicted_basis" not in i.as_dict()]
+
+    seen: list[set[str]] = []
+    total = 0
+    try:
+        for name, stored_as in (("suricata-eve.json", "eve.json"), ("ehr-audit.ndjson", "audit.ndjson")):
+            text = (DEMO / "logs" / name).read_text()
+            (logs / stored_as).write_text(text)
+            total += sum(1 for line in text.splitlines() if line.strip())  # one event a line
+            wait_until(f"{name} judged", lambda n=total: agent.detector.stats.events >= n, 120)
+            wait_until(f"every incident annotated after {name}", lambda: not unannotated(), 120)
+            with agent.store.read() as conn:
+                seen.append({i.id for i in load_incidents(conn)})
+    finally:
+        agent.shutdown()
+        agent.store.close()
+    assert seen[0] and seen[1] - seen[0]  # each stream opened incidents of its own

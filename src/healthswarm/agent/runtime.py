@@ -163,6 +163,8 @@ class Agent:
             self.step_listeners.append(PolicyResponder(self.store, config.respond, self.workspace, self.write_lock))
         self._hunted: set[str] = set(_read_json(self.folder / HUNTED, []))
         self._risk_wake = threading.Event()
+        # incidents written since live risk last annotated (None: every open incident, as after a restart)
+        self._risk_due: set[str] | None = None
         self._graph: Any = None
         self._stored_at: list[tuple[int, float]] = []  # (events stored so far, when): store→incident latency
         self._stored_total = 0
@@ -333,6 +335,9 @@ class Agent:
         metrics.STEP_SECONDS.observe(time.time() - result.born)
         if result.incidents:
             self.state.incidents_changed = True
+            with self._stored_lock:
+                if self._risk_due is not None:
+                    self._risk_due.update(result.incidents)
             self._risk_wake.set()
             # latency: from when the events of this step were stored (the oldest batch it read) to now
             with self._stored_lock:
@@ -413,8 +418,17 @@ class Agent:
                         with self.write_lock:
                             record_exposures(self.store, self._graph, exposures, source="agent")
                 if self._graph is not None:
-                    with self.write_lock:
-                        annotate_incidents(self.store, self._graph)
+                    # only the incidents changed since the last pass: annotating every open incident each time
+                    # grew with the store until live risk held the write lock longer than the sources could wait
+                    with self._stored_lock:
+                        due, self._risk_due = self._risk_due, set()
+                    try:
+                        with self.write_lock:
+                            annotate_incidents(self.store, self._graph, only=due)
+                    except Exception:
+                        with self._stored_lock:  # annotated with the next pass
+                            self._risk_due = None if due is None or self._risk_due is None else self._risk_due | due
+                        raise
             except Exception as exc:
                 metrics.FAILURES.labels("risk").inc()
                 self.state.error(f"risk: {type(exc).__name__}: {exc}")

@@ -30,7 +30,7 @@ from healthswarm.risk.attack_graph import SOURCE, AttackGraph, build_attack_grap
 from healthswarm.risk.states import COMPROMISE, Privilege, asset_node
 from healthswarm.risk.whatif import AtRisk, LiveRisk, reach_from
 from healthswarm.store import Store
-from healthswarm.store.alerts import alerts_by_id, load_incidents, update_incident_document
+from healthswarm.store.alerts import alerts_by_id, load_incident, load_incidents, update_incident_document
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.vulns import load_findings
 
@@ -184,13 +184,17 @@ def full_recompute(graph: AttackGraph, incident_assets: Iterable[str], k: int = 
     return sorted(found, key=_order)[:k], work
 
 
-def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 5) -> int:
+def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 5,
+                       only: Iterable[str] | None = None) -> int:
     """Store `predicted_next`, `predicted_from` (the footholds used) and `predicted_basis` (the actor,
-    the footholds with their privileges and evidence, and why) in every open incident's document;
+    the footholds with their privileges and evidence, and why) in every open incident's document (with
+    `only`: in those of these ids that are open, e.g. the incidents changed since the last call);
     the graph is built from the stored inventory and findings unless given. Returns how many
     incidents were annotated."""
     with store.read() as conn:
-        documents = [i.as_dict() for i in load_incidents(conn) if i.state not in CLOSED_STATES]
+        found = load_incidents(conn) if only is None else [
+            i for i in (load_incident(conn, ident) for ident in dict.fromkeys(only)) if i is not None]
+        documents = [i.as_dict() for i in found if i.state not in CLOSED_STATES]
         alerts = alerts_by_id(conn, (i for d in documents for i in d.get("alert_ids", []))) if documents else {}
         if graph is None and documents:
             graph = build_attack_graph(load_inventory(conn), load_findings(conn))
