@@ -20,7 +20,7 @@ from healthswarm.respond.errors import ConflictError, NotFoundError
 from healthswarm.store.alerts import load_alerts
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.respond_tables import respond_audit, respond_cases
-from healthswarm.store.tables import alerts, events, incidents
+from healthswarm.store.tables import alerts, assets, events, incidents
 
 #: Entity kinds of an incident that become case observables, and their indicator type.
 _OBSERVABLE_KINDS = {"ip": "ipv4", "host": "domain", "domain": "domain", "url": "url", "email": "email",
@@ -125,8 +125,10 @@ def touched_patients(conn: Connection, incident_id: str) -> Touched:
     for (doc,) in conn.execute(select(alerts.c.document).where(alerts.c.incident_id == incident_id)):
         n_alerts += 1
         keys.update(e["key"] for e in doc.get("events", ()) if isinstance(e, dict) and e.get("key"))
-    facility_org = {a.hl7.facility.lower(): a.organisation for a in load_inventory(conn).assets
-                    if a.hl7 is not None and a.hl7.facility}
+    # the assets' HL7 identities only, not the whole inventory (the agent opens a case per incident it covers)
+    facility_org = {hl7["facility"].lower(): organisation
+                    for hl7, organisation in conn.execute(select(assets.c.hl7, assets.c.organisation))
+                    if isinstance(hl7, dict) and hl7.get("facility")}
     owner: dict[str, str] = {}
     ordered = sorted(keys)
     for start in range(0, len(ordered), 500):
