@@ -46,6 +46,7 @@ DEFAULT_SUBJECTS = ("healthswarm.>",)
 BORN_HEADER = "Healthswarm-Born"
 LINGER = 0.05  # seconds a fetch waits to fill its batch once it has a message
 PUBLISH_TIMEOUT = 10.0
+ACK_CONFIRM_TIMEOUT = 10  # seconds for the server to answer the PING after a batch's acks
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -167,7 +168,9 @@ class NatsSubscription:
         return self._bus._loop.run(_lag(), 10)
 
     def ack_all(self, messages: list[NatsMessage]) -> None:
-        """Ack many in one hop to the loop thread (the ingest path acks whole batches)."""
+        """Ack many in one hop to the loop thread (the roles ack whole batches); returns once the server holds
+        the acks (a PING after them answered: the connection delivers in order), so a caller may forget what it
+        kept for a redelivery. Raises when that is not known (connection lost): the acks may still arrive."""
         with self._lock:
             mine = [m for m in messages if m in self._held]
             self._held.difference_update(mine)
@@ -175,6 +178,7 @@ class NatsSubscription:
         async def _ack() -> None:
             for m in mine:
                 await m._msg.ack()
+            await self._bus._nc.flush(ACK_CONFIRM_TIMEOUT)
 
         self._bus._loop.run(_ack())
 

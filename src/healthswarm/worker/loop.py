@@ -19,7 +19,7 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 from sqlalchemy import exc as db_errors
@@ -69,7 +69,8 @@ class StageLoop:
                 self._flush()
                 next_flush = time.monotonic() + self.flush_every
             try:
-                msgs = self.subscription.fetch(self.batch, 1.0)
+                with metrics.timed(f"{self.role.value}.fetch"):
+                    msgs = self.subscription.fetch(self.batch, 1.0)
             except Exception as exc:  # disconnected, reconnecting, server restarting: try again shortly
                 log.warning("fetch failed", exc_info=exc, extra={"role": self.role.value})
                 stop.wait(0.5)
@@ -92,7 +93,8 @@ class StageLoop:
         role = self.role.value
         started = time.perf_counter()
         try:
-            self.work.handle(msgs)
+            with metrics.timed(f"{role}.handle"):
+                self.work.handle(msgs)
         except Exception as exc:
             metrics.FAILURES.labels(role).inc()
             if len(msgs) > 1 and not infrastructure_failure(exc):
@@ -106,7 +108,10 @@ class StageLoop:
             self._give_back(msgs, exc)
             return
         metrics.BATCH_SECONDS.labels(role).observe(time.perf_counter() - started)
-        _settle(lambda: self.subscription.ack_all(list(msgs)))
+        with metrics.timed(f"{role}.ack"):
+            acked = _settle(lambda: self.subscription.ack_all(list(msgs)))
+        if acked:
+            self.work.settled(msgs)
         metrics.MESSAGES.labels(role).inc(len(msgs))
         self.on_commit.set()
 
@@ -129,7 +134,8 @@ class StageLoop:
             log.warning("dead letter not published", exc_info=publish_exc, extra={"role": self.role.value})
             _settle(lambda: m.nak(NAK_DELAY))
             return
-        _settle(m.term)
+        if _settle(m.term):
+            self.work.settled([m])
         self.dead_letters += 1
         metrics.DEAD_LETTERS.labels(self.role.value).inc()
         log.error("message given up on: published to %s", self.dead_subject,
@@ -137,10 +143,12 @@ class StageLoop:
                          "reason": reason})
 
 
-def _settle(settle: object) -> None:
-    """Ack, nak or term; one that cannot be settled (connection gone) returns after ack_wait, and its effects
-    are idempotent, so a lost ack costs a redelivery, never a duplicate."""
+def _settle(settle: Callable[[], None]) -> bool:
+    """Ack, nak or term; True when the bus confirmed it. One that cannot be settled (connection gone) returns
+    after ack_wait, and its effects are idempotent, so a lost ack costs a redelivery, never a duplicate."""
     try:
-        settle()  # type: ignore[operator]
+        settle()
     except Exception as exc:
         log.debug("could not settle: %s", type(exc).__name__)
+        return False
+    return True

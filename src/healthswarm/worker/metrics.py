@@ -3,6 +3,11 @@ is about."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
@@ -15,6 +20,9 @@ EVENTS_STORED = Counter("healthswarm_worker_events_stored", "Events newly stored
 REJECTS = Counter("healthswarm_worker_rejects", "Records that could not be parsed (quarantined)", registry=REGISTRY)
 ALERTS = Counter("healthswarm_worker_alerts", "Alerts newly stored (detect)", registry=REGISTRY)
 INCIDENTS = Counter("healthswarm_worker_incidents_updated", "Incidents written (correlate)", registry=REGISTRY)
+REDELIVERED = Counter("healthswarm_worker_redelivered",
+                      "Messages delivered again after this worker had fed them to its stage (not fed twice)",
+                      ["role"], registry=REGISTRY)
 FAILURES = Counter("healthswarm_worker_batch_failures", "Batches that failed and were nak'ed", ["role"],
                    registry=REGISTRY)
 PUBLISHED = Counter("healthswarm_worker_outbox_published", "Outbox messages published (events out, alerts out)",
@@ -31,3 +39,39 @@ EVENT_TO_ALERT = Histogram(
 DEAD_LETTERS = Counter("healthswarm_worker_dead_letters",
                        "Messages given up on after --max-deliveries failures, published to <prefix>.dead.<role>",
                        ["role"], registry=REGISTRY)
+
+# where the time goes (bench/scale.py reads these): per part of a role's loop or of the relay, the wall seconds
+# spent in it and the CPU seconds of the thread doing it; and the CPU of every thread of the process (the bus's
+# event-loop thread does the NATS work of every role and of the relay)
+PART_SECONDS = Counter("healthswarm_worker_part_seconds", "Wall seconds spent in a part of a loop",
+                       ["part"], registry=REGISTRY)
+PART_CPU_SECONDS = Counter("healthswarm_worker_part_cpu_seconds", "CPU seconds of the thread in a part of a loop",
+                           ["part"], registry=REGISTRY)
+THREAD_CPU_SECONDS = Gauge("healthswarm_worker_thread_cpu_seconds", "CPU seconds of each thread of the process",
+                           ["thread"], registry=REGISTRY)
+
+
+@contextmanager
+def timed(part: str) -> Iterator[None]:
+    """Adds the wall and thread-CPU seconds of the block to `part`."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        PART_SECONDS.labels(part).inc(time.perf_counter() - wall)
+        PART_CPU_SECONDS.labels(part).inc(time.thread_time() - cpu)
+
+
+def sample_thread_cpu() -> None:
+    """The CPU seconds of every live thread, by name (threads of one name summed)."""
+    totals: dict[str, float] = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, ProcessLookupError):  # ended meanwhile
+            continue
+        totals[thread.name] = totals.get(thread.name, 0.0) + cpu
+    for name, cpu in totals.items():
+        THREAD_CPU_SECONDS.labels(name).set(cpu)

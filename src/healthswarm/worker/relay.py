@@ -57,15 +57,18 @@ class Relay:
 
     def publish_once(self) -> int:
         with self.store.engine.connect() as conn:
-            pending = outbox.claim(conn, self.batch)
+            with metrics.timed("relay.claim"):
+                pending = outbox.claim(conn, self.batch)
             if self.store.backend != "postgresql":
                 # SQLite: end the read now; a read transaction held while publishing could not become the
                 # write that marks the rows once a stage has committed in between
                 conn.rollback()
             if pending:
-                self.bus.publish_many([(p.message.subject, p.message.payload, p.message.msg_id) for p in pending],
-                                      born=[p.message.born for p in pending])
-                self._mark(conn, [p.row_id for p in pending])
+                with metrics.timed("relay.publish"):
+                    self.bus.publish_many([(p.message.subject, p.message.payload, p.message.msg_id)
+                                           for p in pending], born=[p.message.born for p in pending])
+                with metrics.timed("relay.mark"):
+                    self._mark(conn, [p.row_id for p in pending])
                 for p in pending:
                     metrics.PUBLISHED.labels("events" if ".events." in p.message.subject else "alerts").inc()
             return len(pending)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -54,6 +54,10 @@ class RoleWork(Protocol):
         have it retried at the next call. Never called while `handle` runs."""
         ...
 
+    def settled(self, batch: Sequence[Message]) -> None:
+        """The bus confirmed these messages acked (or terminated): none of them comes back to this worker."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -89,11 +93,21 @@ class IngestRole:
     def flush(self) -> None:
         """Parsing completes with each record: nothing waits for time."""
 
+    def settled(self, batch: Sequence[Message]) -> None:
+        """Stateless per record: a redelivery is deduplicated by the events' keys in the store."""
+
     def close(self) -> None:
         self.stage.close()
 
 
 class DetectRole:
+    """Detection is stateful (Sigma correlation windows, baselines, the clinical analytics), so an event must
+    reach the detectors once however often the bus delivers it: an event fed here stays recorded, with the
+    alerts its feeding raised, until the bus confirms its message acked. A redelivery (the commit failed, or the
+    ack was lost) is then not fed again; its alerts are committed again instead (idempotent: deterministic ids,
+    outbox keys). A worker that restarts starts with empty windows, so a redelivery after a restart feeds them
+    once."""
+
     def __init__(self, store: Store, config: WorkerConfig, workspace: Path) -> None:
         from healthswarm.agent.runtime import build_detectors
 
@@ -106,6 +120,10 @@ class DetectRole:
         self.stage = DetectStage(detectors)
         self._flushed: list[Alert] = []  # completed by a flush, not yet committed
         self._watch_due = 0.0
+        # message id → the alerts its event raised, while the message is not confirmed acked; bounded (oldest
+        # out first) for a message whose ack was lost and which the group then gave to another worker
+        self._unsettled: OrderedDict[str, list[Alert]] = OrderedDict()
+        self._unsettled_limit = max(4 * config.max_in_flight, 10_000)
 
     def active(self) -> bool:
         return True
@@ -113,21 +131,32 @@ class DetectRole:
     def handle(self, batch: Sequence[Message]) -> None:
         self._refresh_watchlist()
         events = [(event_from_bytes(m.data), m) for m in batch]
+        fresh = sorted(((e, m) for e, m in events if m.id not in self._unsettled),
+                       key=lambda em: (em[0].timestamp, em[0].key))
+        for event, m in fresh:  # in event time, as DetectStage.detect orders them; recorded once fed whole
+            self._unsettled[m.id] = self.stage.detect([event])
+        while len(self._unsettled) > self._unsettled_limit:
+            self._unsettled.popitem(last=False)
         by_key = {e.key: m for e, m in events}
-        found = self.stage.detect(e for e, _ in events)
         oldest = min(m.born for m in batch)
         items = []
-        for alert in found:
-            # the alert's first event says where it came from (a correlation's events may span batches)
-            m = next((by_key[r.key] for r in alert.events if r.key in by_key), None)
-            items.append((alert, m.born if m is not None else oldest, self._partition(m or batch[0])))
+        for m in batch:
+            for alert in self._unsettled.get(m.id, ()):
+                # the alert's first event says where it came from (a correlation's events may span batches)
+                first = next((by_key[r.key] for r in alert.events if r.key in by_key), None)
+                items.append((alert, first.born if first is not None else oldest, self._partition(first or m)))
         new = self._commit(items)
         now = time.time()
         metrics.EVENTS_IN.labels(Role.detect.value).inc(len(batch))
+        metrics.REDELIVERED.labels(Role.detect.value).inc(len(events) - len(fresh))
         for alert, born, _ in items:
             if alert.id in new:
                 metrics.EVENT_TO_ALERT.observe(max(now - born, 0.0))
                 new.discard(alert.id)
+
+    def settled(self, batch: Sequence[Message]) -> None:
+        for m in batch:
+            self._unsettled.pop(m.id, None)
 
     def _partition(self, m: Message) -> int:
         return int(m.subject.split(".")[-2].removeprefix("p") or 0)
@@ -181,6 +210,9 @@ class CorrelateRole:
 
     def flush(self) -> None:
         """Incidents change with each alert: nothing waits for time."""
+
+    def settled(self, batch: Sequence[Message]) -> None:
+        """A redelivered alert is skipped by the stage (placed in this run, or shown placed in the store)."""
 
     def close(self) -> None:
         self.stage.close()

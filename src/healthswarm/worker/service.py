@@ -110,6 +110,7 @@ class Worker:
     def _probe(self, stop: threading.Event) -> None:
         """Lag (what each group has still to take) and the outbox backlog, for the metrics."""
         while not stop.is_set():
+            metrics.sample_thread_cpu()
             for loop in self.loops:
                 try:
                     metrics.LAG.labels(loop.role.value).set(loop.subscription.lag())
