@@ -34,7 +34,7 @@ from healthswarm.model.incident import Incident, IncidentState, Stage
 from healthswarm.share.cryptopan import CryptoPAn
 from healthswarm.share.egress import AUDIT, EgressGate, Refused, Selection
 from healthswarm.share.leakcheck import LeakChecker
-from healthswarm.share.sanitise import Policy, Sanitiser, policy_for
+from healthswarm.share.sanitise import Policy, Sanitiser, policy_for, triggered
 from healthswarm.share.secrets import Pseudonymiser
 from healthswarm.share.sensitive import from_event_fields, from_inventory
 from healthswarm.share.stix_export import ExportContext, build_bundle
@@ -252,6 +252,36 @@ def test_leak_check_searches_every_string_key_and_number(document: dict[str, obj
     k.users.add("ana")
     hits = LeakChecker(k).check(document)
     assert [h.path for h in hits] == [path]
+
+
+def test_the_cheap_probes_never_skip_a_pattern_that_matches() -> None:
+    """`triggered` decides which patterns run on a string: on crafted and random strings, every pattern that
+    matches on its own is among them."""
+    import re
+
+    sanitiser = Sanitiser(policy_for("amber", "sector"), known(), Pseudonymiser(b"k" * 32))
+    compiled = {name: re.compile(rx) for name, rx in sanitiser._patterns.items()}
+    crafted = ["C:\\Users\\bob\\x.exe", "c:/documents and settings/eve", "HOSP\\jdoe", "AB-1\\x.y", "fe80::1",
+               "::ffff:10.1.2.3", "a:b:c", "MRN: 12345", "medical record no. 77", "ACC#5550", "Patient_ID=ab12",
+               "patient-0123456789abcdef", "PID|1||x", "x@corp.example", "10.0.0.1", "/home/ana/", "ehr1.sta.example"]
+    rng = random.Random(5)
+    alphabet = "aAcCdDeEfFiImMnNoOpPrRsStTuUx019:./\\|@#=_- "
+    crafted += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(3, 40))) for _ in range(20000)]
+    crafted += [rng.choice(["C:\\Users\\", "patient no ", "D0M\\", "1:2:3", "acc-9"]) + text for text in crafted[:3000]]
+    for text in crafted:
+        names = triggered(text, text.lower(), sanitiser._suffix_probe)
+        for name, rx in compiled.items():
+            if rx.search(text):
+                assert name in names, (name, text)
+
+
+@pytest.mark.parametrize("text", ["PATİENT ID: 12345678", "pc9.ſta.example", "C:\\Uſers\\bob\\x"])
+def test_case_folded_letters_cannot_hide_a_shape(text: str) -> None:
+    """Case-insensitive patterns fold "İ" and "ſ" onto ASCII letters a lower-cased probe would not see."""
+    sanitiser = Sanitiser(policy_for("amber", "sector"), known(), Pseudonymiser(b"k" * 32))
+    _scrubbed, kinds = sanitiser.scrub(text)
+    assert kinds
+    assert LeakChecker(known()).check({"type": "note", "id": "note--1", "content": text})
 
 
 def test_json_escapes_cannot_hide_a_value() -> None:

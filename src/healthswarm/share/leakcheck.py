@@ -38,7 +38,7 @@ from urllib.parse import quote, quote_plus, unquote_plus
 import ahocorasick
 import orjson
 
-from healthswarm.share.sanitise import PATTERNS, PSEUDONYM, REDACTED, STRUCTURAL, triggered
+from healthswarm.share.sanitise import PATTERNS, PSEUDONYM, REDACTED, STRUCTURAL, SuffixProbe, triggered
 from healthswarm.share.sensitive import Sensitive
 
 SHORT = 6
@@ -207,7 +207,7 @@ class LeakChecker:
             self._exact.make_automaton()
         suffixes = sorted({x.lower() for x in known.suffixes}, key=len, reverse=True)
         self._shapes = {name: re.compile(rx) for name, rx in PATTERNS if name in _SHAPES}
-        self._suffix_probe = re.compile("|".join(re.escape(x) for x in suffixes)) if suffixes else None
+        self._suffix_probe = SuffixProbe(suffixes) if suffixes else None
         if suffixes:
             self._shapes["fqdn"] = re.compile(
                 r"(?i)(?<![\w.-])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,7 +115,6 @@ _REQUIRED_LISTS = {"observed-data": "object_refs", "note": "object_refs", "repor
                    "grouping": "object_refs", "opinion": "object_refs"}
 _ALWAYS_DROP_SCO = frozenset({"user-account", "mac-addr", "windows-registry-key", "process", "directory"})
 WITHHELD = "[withheld by sharing policy]"
-_DIGIT_DOT_DIGIT = re.compile(r"\d\.\d")
 PSEUDONYM = re.compile(r"^(?:user|host|patient|email|ip|asset|address)-[0-9a-f]{16}$")
 REDACTED = "[redacted]"
 
@@ -139,17 +138,50 @@ PATTERNS = [
 ]
 
 
-def triggered(text: str, lowered: str, suffix_probe: re.Pattern[str] | None) -> tuple[str, ...]:
+_ALL_PATTERNS = ("fqdn", *(name for name, _rx in PATTERNS))
+# what each pattern cannot match without (ASCII text): a patient-id keyword (never a "patient-<hex>" pseudonym),
+# an upper-case NT domain's last character before a backslash and two of a user name's, two colons with at
+# most four hex digits between them, a dot between digits. Each starts with a literal, which `re` looks for
+# fast; `\d` (any Unicode digit) in the first place would be a category lookup at every position.
+_PATIENT_KEYWORD = re.compile(r"patient[ _-]?(?:id|number|no)")
+_DOMAIN_USER = re.compile(r"\\(?<=[A-Z0-9-]\\)[A-Za-z0-9._$-]{2}")
+_TWO_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_DIGIT_DOT_DIGIT = re.compile(r"\.(?<=[0-9]\.)[0-9]")
+
+
+class SuffixProbe:
+    """Whether a lower-cased text holds any of the internal suffixes: one Aho-Corasick pass (an alternation
+    of a dozen words in `re` is tried at every position, and cost more than the patterns it spared)."""
+
+    def __init__(self, suffixes: Iterable[str]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        self._always = False  # an empty suffix is in every text
+        for suffix in suffixes:
+            self._always |= not suffix
+            if suffix:
+                self._automaton.add_word(suffix, suffix)
+        if len(self._automaton):
+            self._automaton.make_automaton()
+
+    def search(self, lowered: str) -> bool:
+        return self._always or next(self._automaton.iter(lowered), None) is not None
+
+
+def triggered(text: str, lowered: str, suffix_probe: SuffixProbe | None) -> tuple[str, ...]:
     """The patterns that can match `text` at all: each needs a character or word that is cheap to look for.
 
     Running only those keeps the common string, a title or a name with nothing sensitive in it, from
-    paying for eleven patterns at every position (the sanitiser and the leak check both use it)."""
+    paying for eleven patterns at every position (the sanitiser and the leak check both use it). Text that
+    is not ASCII runs them all: case-insensitive matching folds "ſ", "K" and "İ" onto ASCII letters that the
+    lower-cased text does not contain."""
+    if not text.isascii():
+        return _ALL_PATTERNS if suffix_probe is not None else _ALL_PATTERNS[1:]
     names = []
     if suffix_probe is not None and suffix_probe.search(lowered):
         names.append("fqdn")
     if "pid|" in lowered:
         names.append("pid")
-    if ":\\" in text or ":/" in text:
+    if (":\\" in text or ":/" in text) and ("users" in lowered or "documents and settings" in lowered):
         names.append("winpath")
     if "/home/" in text or "/Users/" in text:
         names.append("unixpath")
@@ -157,15 +189,15 @@ def triggered(text: str, lowered: str, suffix_probe: re.Pattern[str] | None) -> 
         names.append("mrn")
     if "acc" in lowered:
         names.append("accession")
-    if "patient" in lowered:
+    if "patient" in lowered and _PATIENT_KEYWORD.search(lowered):
         names.append("patientid")
-    if "\\" in text:
+    if _DOMAIN_USER.search(text):
         names.append("domainuser")
     if "@" in text:
         names.append("email")
     if _DIGIT_DOT_DIGIT.search(text):
         names.append("ipv4")
-    if text.count(":") >= 2:
+    if _TWO_COLONS.search(text):
         names.append("ipv6")
     return tuple(names)
 
@@ -203,9 +235,11 @@ class Sanitiser:
         if self._suffixes:
             self._patterns["fqdn"] = (r"(?i)(?<![\w.-])(?P<fqdn>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.(?:"
                                       + "|".join(re.escape(x) for x in self._suffixes) + r"))(?![\w-])")
-        self._order = ["fqdn", *(name for name, _rx in PATTERNS)]
-        self._suffix_probe = re.compile("|".join(re.escape(x) for x in self._suffixes)) if self._suffixes else None
+        self._order = _ALL_PATTERNS
+        self._suffix_probe = SuffixProbe(self._suffixes) if self._suffixes else None
         self._compiled: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self._kept_keys: dict[str, bool] = {}  # property name -> passes unscrubbed (structural or a reference)
+        self._clean: set[str] = set()  # strings of the bundle being sanitised that scrubbing left as they were
         self.report = SanitiseReport()
 
     def _triggered(self, text: str, lowered: str) -> tuple[str, ...]:
@@ -305,14 +339,27 @@ class Sanitiser:
         return text, kinds
 
     # -- objects -------------------------------------------------------------------------------
+    def _text(self, text: str) -> str:
+        """A free string scrubbed; one found clean is remembered for the rest of the bundle (names, descriptions
+        and labels repeat across objects), which changes nothing: a clean string is returned as it is, uncounted."""
+        if text in self._clean:
+            return text
+        scrubbed, kinds = self.scrub(text)
+        if not kinds:
+            self._clean.add(text)
+        return scrubbed
+
     def _walk(self, value: Any, key: str = "") -> Any:
         if isinstance(value, str):
-            if key in STRUCTURAL or key.endswith("_ref"):
-                return value
-            return self.scrub(value)[0]
+            return value if key in STRUCTURAL or key.endswith("_ref") else self._text(value)
         if isinstance(value, dict):
-            return {k: (v if k in STRUCTURAL or k.endswith("_refs") or k.endswith("_ref") else self._walk(v, k))
-                    for k, v in value.items()}
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                kept = self._kept_keys.get(k)
+                if kept is None:
+                    kept = self._kept_keys[k] = k in STRUCTURAL or k.endswith(("_ref", "_refs"))
+                out[k] = v if kept else self._text(v) if isinstance(v, str) else self._walk(v, k)
+            return out
         if isinstance(value, list):
             return [self._walk(v, key) for v in value]
         return value
@@ -410,6 +457,7 @@ class Sanitiser:
         """A sanitised copy of the bundle (the input is not changed); `report` says what was done."""
         objects: list[dict[str, Any]] = bundle.get("objects", [])
         self.report = SanitiseReport()
+        self._clean = set()  # per bundle: what is clean depends on the sensitive values, which may grow between bundles
         self.report.objects_in = len(objects)
         kept: dict[str, dict[str, Any]] = {}
         renamed: dict[str, str] = {}
@@ -446,13 +494,20 @@ class Sanitiser:
         def resolve(ref: str) -> str | None:
             return None if ref in dropped else renamed.get(ref, ref)
 
+        # the properties that may hold references, by an object's property names (objects of a type share them)
+        reference_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
         changed = bool(dropped or renamed)
         while changed:
             changed = False
             affected = dropped | renamed.keys()
             for ident in list(kept):
                 obj = kept[ident]
-                if not any(ref in affected for ref in _refs(obj)):
+                names = tuple(obj)
+                keys = reference_keys.get(names)
+                if keys is None:
+                    keys = reference_keys[names] = tuple(k for k in names if k[-4:] == "_ref" or k[-5:] == "_refs"
+                                                         or k == "extensions")
+                if not keys or affected.isdisjoint(_refs({k: obj[k] for k in keys})):
                     continue
                 fixed = _rewrite_refs(obj, resolve)
                 missing = [k for k in _REQUIRED_REFS.get(obj["type"], ()) if k not in fixed]
