@@ -49,7 +49,7 @@ from healthswarm.ingest.sources.file import ingest_file
 from healthswarm.model.event import event_keyer
 from healthswarm.store import Store
 from healthswarm.store.db import _sqlite_pragmas
-from healthswarm.store.events import _SQLITE_INSERT, CHUNK, _sqlite_tuples
+from healthswarm.store.events import _SQLITE_INSERT, CHUNK, _row_tuples
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("HEALTHSWARM_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -185,7 +185,7 @@ def bare_sqlite(data: bytes, tmp: Path, runs: int) -> tuple[int, float, float]:
     key = event_keyer("bench")
     for i, e in enumerate(events):
         e.key = key(i)
-    rows = _sqlite_tuples(events)
+    rows = _row_tuples(events)
     del events
     walls, cpus = [], []
     for run in range(runs):

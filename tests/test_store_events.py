@@ -1,0 +1,67 @@
+"""The events repository's write path on both backends (SQLite executemany, PostgreSQL COPY through a
+staging table): idempotent by key, batches in order, every value back as written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from healthswarm.model import Event, event_key
+from healthswarm.store import Store
+from healthswarm.store.events import CHUNK, insert_events, search_events
+
+START = datetime(2024, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+
+
+def _events(positions: range, source: str = "eve.json") -> list[Event]:
+    out = []
+    for p in positions:
+        fields = {"observer.type": "suricata", "source.ip": f"10.0.{p // 250}.{p % 250}", "n": p,
+                  "event.start": START, "event.category": ["network"]}
+        event = Event(START + timedelta(microseconds=p), fields, {"n": p}, source, p + 1, p * 10)
+        event.key = event_key("identity", p)
+        out.append(event)
+    return out
+
+
+@pytest.mark.parametrize("want_keys", [False, True])
+def test_a_batch_over_several_chunks_is_stored_once_and_in_order(store: Store, want_keys: bool) -> None:
+    first = _events(range(0, 3_000))
+    with store.transaction() as conn:
+        assert insert_events(conn, first, want_keys) == (3_000, {e.key for e in first} if want_keys else set())
+    # again, overlapping what is stored, longer than a chunk, with a key twice within the batch
+    batch = _events(range(2_000, 2_000 + CHUNK + 1_500))
+    batch.insert(100, _events(range(7_000, 7_001))[0])
+    new = [e for e in batch if int(e.fields["n"]) >= 3_000]
+    with store.transaction() as conn:
+        stored, keys = insert_events(conn, batch, want_keys)
+    assert stored == len(new) - 1  # event 7,000 is in the batch twice
+    assert keys == ({e.key for e in new} if want_keys else set())
+    with store.read() as conn:
+        got = search_events(conn, limit=100_000)
+    # ids in the order the batches and their events came
+    assert [s.event.fields["n"] for s in got] == [*range(0, 3_000), 7_000,
+                                                  *(n for n in range(3_000, 2_000 + CHUNK + 1_500) if n != 7_000)]
+    assert got[0].event.timestamp == START and got[5].event.timestamp == START + timedelta(microseconds=5)
+    assert [s.event.key for s in got[:3]] == [e.key for e in first[:3]]
+
+
+def test_values_come_back_as_written(store: Store) -> None:
+    # strings with what the COPY text format escapes (tab, newline, backslash), and no kept JSON text
+    awkward = "tab\there, new\nline, back\\slash \\N, quote \", ünïcode ✓"
+    event = Event(START, {"observer.type": "zeek", "organization.id": "org-1", "asset.id": "pacs-1",
+                          "message": awkward}, {"raw": awkward, "list": [1, None, 2.5]}, "zeek.log", 7, 700)
+    event.key = event_key("identity", 700)
+    kept = Event(START, {"observer.type": "suricata"}, None, "eve.json", 8, 800)
+    kept.original_json = orjson.dumps({"raw": awkward})
+    kept.key = event_key("identity", 800)
+    with store.transaction() as conn:
+        assert insert_events(conn, [event, kept]) == (2, set())
+    with store.read() as conn:
+        (a, b) = (s.event for s in search_events(conn))
+        assert len(search_events(conn, asset_id="pacs-1")) == 1
+    assert (a.fields, a.original, a.source, a.record, a.position, a.key) == (
+        event.fields, event.original, "zeek.log", 7, 700, event.key)
+    assert b.original == {"raw": awkward}
