@@ -4,6 +4,7 @@ a responder never watches as if it came from outside."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection, Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -17,3 +18,30 @@ INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
 #: top-level names that only exist inside organisations
 INTERNAL_SUFFIXES: frozenset[str] = frozenset(
     {"local", "lan", "internal", "intranet", "corp", "home.arpa", "localdomain"})
+
+
+def add_declared(texts: Iterable[str], addresses: set[str], networks: list[Network]) -> None:
+    """An asset's declared addresses, sorted: a single address into `addresses`, a range into `networks` (text
+    that is neither is skipped: inventory validation reports it)."""
+    for text in texts:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            continue
+        if net.num_addresses == 1:
+            addresses.add(str(net.network_address))
+        else:
+            networks.append(net)
+
+
+def is_internal_address(text: str, networks: Iterable[Network] = (), addresses: Collection[str] = ()) -> bool:
+    """Whether `text` is an address in the internal ranges, in one of `networks`, or one of `addresses`
+    (an IPv6 zone is ignored, an IPv4-mapped IPv6 address is read as the IPv4 one)."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in INTERNAL_NETWORKS) or any(ip in net for net in networks) \
+        or text in addresses or str(ip) in addresses

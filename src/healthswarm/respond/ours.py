@@ -17,7 +17,6 @@ would sit on the list matching nothing.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from healthswarm.detect.watchlist import TYPE_KINDS
 from healthswarm.model import Asset
-from healthswarm.model.network import INTERNAL_NETWORKS, INTERNAL_SUFFIXES, Network
+from healthswarm.model.network import INTERNAL_SUFFIXES, Network, add_declared, is_internal_address
 
 if TYPE_CHECKING:  # the actions package imports this module for its selector table
     from healthswarm.respond.actions.base import ActionContext
@@ -45,20 +44,12 @@ class Own:
     @classmethod
     def of(cls, assets: Iterable[Asset]) -> Own:
         addresses: set[str] = set()
-        networks: list[Network] = list(INTERNAL_NETWORKS)
+        networks: list[Network] = []   # declared ranges: every address in them is ours
         names: set[str] = set()
         suffixes = set(INTERNAL_SUFFIXES)
         for asset in assets:
             names.add(asset.id.lower())
-            for text in asset.addresses:
-                try:
-                    net = ipaddress.ip_network(text, strict=False)
-                except ValueError:
-                    continue
-                if net.num_addresses == 1:
-                    addresses.add(str(net.network_address))
-                else:  # a declared range: every address in it is ours
-                    networks.append(net)
+            add_declared(asset.addresses, addresses, networks)
             for hostname in asset.hostnames:
                 name = hostname.lower().rstrip(".")
                 first, _, parent = name.partition(".")
@@ -68,13 +59,7 @@ class Own:
         return cls(frozenset(addresses), tuple(networks), frozenset(names), frozenset(suffixes))
 
     def has_address(self, text: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(text.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        return str(ip) in self.addresses or any(ip in net for net in self.networks)
+        return is_internal_address(text, self.networks, self.addresses)
 
     def has_name(self, name: str) -> bool:
         name = name.lower().rstrip(".")
@@ -86,15 +71,20 @@ class Own:
         """Whether the observable `type_:value` is ours (a hash never is: it names a file, not a place)."""
         if type_ in ("ipv4", "ipv6"):
             return self.has_address(value)
-        if type_ == "domain":
-            return self.has_name(value)
-        if type_ == "url":
-            host = _SCHEME.sub("", value).split("/", 1)[0].rsplit("@", 1)[-1]
-            host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
-            return self.has_name(host)
-        if type_ == "email":
-            return self.has_name(value.rsplit("@", 1)[-1])
-        return False
+        host = host_of(type_, value)
+        return host is not None and self.has_name(host)
+
+
+def host_of(type_: str, value: str) -> str | None:
+    """The host name an observable points at: a domain itself, a URL's host, an e-mail address's domain."""
+    if type_ == "domain":
+        return value
+    if type_ == "url":
+        host = _SCHEME.sub("", value).split("/", 1)[0].rsplit("@", 1)[-1]
+        return host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
+    if type_ == "email":
+        return value.rsplit("@", 1)[-1]
+    return None
 
 
 def external_observables(ctx: ActionContext) -> list[str]:

@@ -8,14 +8,13 @@ link-local, plus every network the inventory names.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthswarm.model import Inventory
-from healthswarm.model.network import INTERNAL_NETWORKS, INTERNAL_SUFFIXES, Network
+from healthswarm.model.network import INTERNAL_SUFFIXES, Network, add_declared, is_internal_address
 
 USER_FIELDS = ("user.name", "user.id", "user.email", "user.full_name", "source.user.name", "destination.user.name",
                "user.target.name", "user.effective.name", "related.user", "client.user.name", "server.user.name")
@@ -59,14 +58,7 @@ class Sensitive:
         return found
 
     def _is_internal_address(self, text: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(text.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in INTERNAL_NETWORKS) or any(ip in net for net in self.networks) \
-            or text in self.addresses
+        return is_internal_address(text, self.networks, self.addresses)
 
     def is_internal_host(self, name: str) -> bool:
         lowered = name.lower().rstrip(".")
@@ -121,15 +113,7 @@ def from_inventory(inventory: Inventory, organisation: str | None = None) -> Sen
         out.assets.add(asset.id)
         for name in asset.hostnames:
             out.add_host(name)
-        for text in asset.addresses:
-            try:
-                net = ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                continue
-            if net.num_addresses == 1:
-                out.addresses.add(str(net.network_address))
-            else:
-                out.networks.append(net)
+        add_declared(asset.addresses, out.addresses, out.networks)
         for key, value in asset.attributes.items():
             if key.lower() in {"serial", "serial_number", "owner", "location", "room", "mac", "asset_tag"} and value:
                 out.assets.add(str(value))
