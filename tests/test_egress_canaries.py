@@ -29,7 +29,7 @@ from healthswarm.cli.main import app
 from healthswarm.demo import ECOSYSTEM, LOGS, RULES
 from healthswarm.model import Alert, AttackRef
 from healthswarm.share import service
-from healthswarm.share.egress import PATHS, Candidate, EgressGate, Refused, Released, Selection
+from healthswarm.share.egress import AUDIT, PATHS, Candidate, EgressGate, Refused, Released, Selection
 from healthswarm.share.leakcheck import LeakChecker
 from healthswarm.share.sanitise import policy_for
 from healthswarm.share.sensitive import Sensitive
@@ -328,3 +328,40 @@ def test_publishing_some_incidents_keeps_the_others_evidence_in(workspace: Path)
     assert all(items <= everything for items in per_incident.values())
     assert any(items < everything for items in per_incident.values())
     assert items_from_store(store, ORG, known, incidents=set()) == []
+
+
+def test_a_real_nodes_refutations_leave_through_the_gate_without_a_canary(workspace: Path, tmp_path: Path) -> None:
+    """A real node's refuter (swarm/refute.py) publishes each refutation as a benign item through the gate
+    (runtime `contradict`): a liar's warnings about values the organisation vouches for by mistake (they hold the
+    patient's MRN or name) or that are its own (an internal address, an internal host name) are refuted, and
+    none of those refutations leaves; one about a public domain it vouches for does."""
+    from healthswarm.share.signing import TrustStore, load_or_create_keys, sign_item
+    from healthswarm.swarm.config import NodeConfig
+    from healthswarm.swarm.envelope import Sender, seal
+    from healthswarm.swarm.runtime import NodeRuntime
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for part in workspace.glob("healthswarm.db*"):   # the canary scenario's store (with its write-ahead log)
+        shutil.copy(part, ws / part.name)
+    (ws / "swarm").mkdir()
+    vouched = [f"domain:{CANARIES['mrn'].lower()}.example", f"domain:{CANARIES['patient'].lower()}-care.example",
+               "domain:cdn.vendor.example"]
+    (ws / "swarm" / "benign").write_text("\n".join(vouched) + "\n")
+    liar = load_or_create_keys(tmp_path / "liar")
+    TrustStore.in_workspace(ws).trust("liar", liar.public_text, group="consortium")
+    runtime = NodeRuntime(NodeConfig(workspace=ws, name=ORG, listen="127.0.0.1:1"))
+    now = datetime.now(UTC).timestamp()
+    claims = [v.split(":", 1) for v in vouched] + [["ipv4", CANARIES["address"]], ["domain", CANARIES["host"]]]
+    items = [sign_item("indicator", {"type": kind, "value": value, "confidence": 90}, "liar", liar, now, 3600)
+             for kind, value in claims]
+    frame = seal("push", {"items": items, "have": []}, Sender("liar", liar.key_id, "127.0.0.1:2", 0), liar.private,
+                 now)
+    runtime.node.receive(frame, now)
+    assert sum(runtime.evidence.counts.values()) == len(claims)   # every claim refuted, none accepted
+    assert runtime.node.drops.reasons["refuted"] == len(claims)
+    benign = [i.raw for i in runtime.node.items.values() if i.raw["kind"] == "benign"]
+    assert [b["data"] for b in benign] == [{"type": "domain", "value": "cdn.vendor.example"}]
+    audit = (ws / AUDIT).read_text()
+    assert audit.count('"outcome": "refused"') == len(claims) - 1
+    assert leaks(json.dumps(benign) + audit + json.dumps(runtime.status(now))) == []

@@ -10,7 +10,10 @@ the agent adds to it.
   held then; one that grows is published again (only its new items are signed: the gate's audit knows the rest).
 - **Receiving.** Indicators and sightings that other organisations' nodes signed (verified by the node on
   arrival) become watchlist entries (`Watch`, origin `swarm:<organisation>`); the agent's watchlist refresh
-  picks them up and retro-hunts them.
+  picks them up and retro-hunts them. A warning our own data shows benign never arrives (the node refutes it:
+  swarm/refute.py). One that others refute waits: it becomes a watch only after the node has held it for
+  `Params.hot_rounds` rounds (as long as a new item is pushed actively: time for the refutations of the nodes
+  that got it first to come back) and never while the swarm disputes it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from healthswarm.detect.correlate import CLOSED_STATES
 from healthswarm.detect.watchlist import TYPE_KINDS, Watch
 from healthswarm.store import Store
 from healthswarm.store.alerts import load_incidents
+from healthswarm.swarm.items import indicator_key
 from healthswarm.swarm.service import publish_from_store
 
 log = logging.getLogger("healthswarm.agent.swarm")
@@ -127,6 +131,8 @@ class AgentSwarm:
         self.published_items: list[str] = []
         self.publish_state = "off" if not config.publish else "waiting"
         self._received: dict[tuple[str, str], Watch] = {}
+        # the node's round when each warning first arrived (None: held from an earlier run)
+        self._arrived: dict[tuple[str, str], int | None] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,7 +143,8 @@ class AgentSwarm:
 
     # --- receiving ------------------------------------------------------------------------------
 
-    def _on_item(self, item: Any) -> None:
+    def _on_item(self, item: Any, arrived: int | None = None) -> None:
+        """A verified item reached the node (`arrived`: the round it did; None, held from an earlier run)."""
         raw = item.raw
         if raw.get("kind") not in ("indicator", "sighting") or item.org == self.name:
             return
@@ -151,10 +158,18 @@ class AgentSwarm:
             known = self._received.get((kind, value))
             if known is None or watch.confidence > known.confidence:
                 self._received[(kind, value)] = watch
+            self._arrived.setdefault((kind, value), arrived)
 
     def received(self) -> list[Watch]:
+        """The peers' warnings to watch for: held long enough for refutations to arrive, and not disputed."""
+        node = self.runtime.node if self.runtime is not None else None
+        if node is None:
+            return []
+        settled = node.round - node.params.hot_rounds
         with self._lock:
-            return list(self._received.values())
+            return [w for key, w in self._received.items()
+                    if ((arrived := self._arrived[key]) is None or arrived <= settled)
+                    and indicator_key(w.type, w.value) not in node.disputed]
 
     # --- running --------------------------------------------------------------------------------
 
@@ -186,7 +201,7 @@ class AgentSwarm:
         self.runtime = runtime
         for item in list(runtime.node.items.values()):  # what the item log kept from earlier runs
             self._on_item(item)
-        runtime.node.listeners.append(self._on_item)
+        runtime.node.listeners.append(lambda item: self._on_item(item, runtime.node.round))
         node_task = asyncio.create_task(runtime.run(self._stop))
         self.started.set()
         if self.config.publish:
@@ -232,7 +247,10 @@ class AgentSwarm:
         return {"name": self.name, "listen": self.config.listen, "error": self.error,
                 "members_alive": _alive(node),
                 "items": len(node.items) if node is not None else 0,
-                "received_warnings": len(self._received), "published_incidents": len(self.published),
+                "received_warnings": len(self._received),
+                "refuted": dict(self.runtime.evidence.counts) if self.runtime is not None else {},
+                "disputed": len(node.disputed) if node is not None else 0,
+                "published_incidents": len(self.published),
                 "published_items": len(self.published_items), "publishing": self.publish_state}
 
 

@@ -1,7 +1,8 @@
 """A real node: the protocol core on the loopback TCP transport, wall-clock time, the workspace's keys,
 trust store, reputation and store; it persists items, takes publish requests from its outbox, acts on
 the threat field (retro-hunts, and raises the risk of the organisation's assets in the store when the
-workspace has one), obeys its deny list (`partition.py`), and writes `<workspace>/swarm/status.json`
+workspace has one), refutes peers' warnings its own data shows benign and publishes the refutations through
+the egress gate (`refute.py`), obeys its deny list (`partition.py`), and writes `<workspace>/swarm/status.json`
 every round for `healthswarm node status`.
 """
 
@@ -33,6 +34,7 @@ from healthswarm.swarm.keyring import Keyring
 from healthswarm.swarm.node import Out, SwarmNode
 from healthswarm.swarm.partition import DenyList
 from healthswarm.swarm.persist import ItemLog
+from healthswarm.swarm.refute import LocalEvidence, VouchedFor
 from healthswarm.swarm.retro import retro_hunt, technique_hunt
 from healthswarm.swarm.service import candidates, node_gate, publish
 from healthswarm.swarm.tcp import TcpTransport, TransportTls
@@ -69,6 +71,11 @@ class NodeRuntime:
                               config.workspace)
         if store is not None:
             self._use_store(store)
+        # the liars' defence: what our own data shows benign is refuted, and the refutation shared (gate permitting)
+        self.evidence = LocalEvidence(self.gate.known, VouchedFor(config.folder))
+        self.evidence.vouched.reload()
+        self.node.refuter = self.evidence
+        self.node.contradict = self._contradict
         self.deny = DenyList(config.folder)
         self.deny.reload()
         host, port = config.host_port
@@ -88,6 +95,10 @@ class NodeRuntime:
         if any(a.organisation == name for a in inventory.assets):
             self.actor.raiser = RiskRaiser(inventory, name)
             self.actor.sink = lambda wanted: store_raises(store, name, wanted)
+
+    def _contradict(self, data: dict[str, Any]) -> None:
+        """Publish a refutation as a benign item: what the egress gate refuses (our own assets) stays ours."""
+        publish(self.node, self.gate, candidates([("benign", data)]), time.time())
 
     def _on_frame(self, frame: bytes) -> None:
         self._send(self.node.receive(frame, time.time()))
@@ -114,6 +125,7 @@ class NodeRuntime:
                     if last_round % 10 == 0:
                         self.keyring.reload()
                     self.deny.reload()
+                    self.evidence.vouched.reload()
                     self.actor.review(now)
                     self.write_status(now)
                 with contextlib.suppress(TimeoutError):
@@ -132,6 +144,8 @@ class NodeRuntime:
         status["actions"] = [a.explanation for a in self.actor.actions.values()]
         status["risk_raised"] = [r.explanation for r in self.actor.raised]
         status["field_digest"] = self.node.field.digest()
+        status["refuted"] = dict(self.evidence.counts)   # peers' warnings refuted, by the evidence
+        status["disputed"] = sorted(self.node.disputed)
         status["denied"] = sorted(self.deny.denied)
         status["blocked"] = self.deny.blocked
         return status
