@@ -53,9 +53,29 @@ def test_keys_are_created_once_with_private_mode(tmp_path: Path) -> None:
         load_or_create_keys(tmp_path)
 
 
-def test_canonical_form_is_rfc8785() -> None:
-    for value in (bundle(), {"b": [1, 2.5, {"é": "x"}], "a": "\x1f\u2028"}, {"\ue000": 1, "\U0001f600": 2}):
-        assert canonical(value) == rfc8785.dumps(value)
+class Text(str):
+    """A str subclass: it must not take the fast path on trust."""
+
+
+@pytest.mark.parametrize("value", [
+    {"b": [1, 2.5, {"é": "x"}], "a": "\x1f\u2028"}, {"\ue000": 1, "\U0001f600": 2},
+    # numbers: I-JSON's integer edge, floats that orjson writes otherwise (1.0, 1e+21, 5e-324, -0.0)
+    {"n": [2**53 - 1, -(2**53 - 1), 0, -1]}, {"f": [1.0, 1e21, 1e-7, 5e-324, -0.0, 0.1, 123456789.125]},
+    {"t": True, "f": False, "z": None, "s": ["", "\x00\x7f\"\\/", "\ud7ff\ue000\U0010ffff"]},
+    [{"k": Text("a")}], {"k": (1, "x")}, {"z": 1, "Z": 2, "a": {"b": [[], {}]}},
+])
+def test_canonical_form_is_rfc8785(value: object) -> None:
+    assert canonical(value) == rfc8785.dumps(value)
+
+
+def test_canonical_form_of_a_bundle_is_rfc8785() -> None:
+    exported = bundle()
+    assert canonical(exported) == rfc8785.dumps(exported)
+
+
+def test_integers_beyond_i_json_are_refused() -> None:
+    with pytest.raises(ValueError, match="RFC 8785"):
+        canonical({"n": 2**53})
 
 
 def test_sign_verify_round_trip(parties: tuple[Path, Path]) -> None:

@@ -19,29 +19,27 @@ _MAX_INT = 2**53 - 1
 
 
 def _plain(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str) or item is None or isinstance(item, bool):
-            continue
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str) or not key.isascii():
-                    return False
-                if not isinstance(child, str):
-                    stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(c for c in item if not isinstance(c, str))
-        elif isinstance(item, int):
-            if not -_MAX_INT <= item <= _MAX_INT:
+    """Only dicts with ASCII string keys, lists, strings, None, booleans and I-JSON integers (exact types: a
+    subclass may serialise its own way). Recursive, with the common leaf, a string, tested in place."""
+    kind = type(value)
+    if kind is dict:
+        for key, child in value.items():
+            if type(key) is not str or not key.isascii() or (type(child) is not str and not _plain(child)):
                 return False
-        else:
-            return False
-    return True
+        return True
+    if kind is list:
+        return all(type(child) is str or _plain(child) for child in value)
+    if kind is int:
+        return -_MAX_INT <= value <= _MAX_INT
+    return kind is str or value is None or kind is bool
 
 
 def canonical(value: Any) -> bytes:
-    if _plain(value):
+    try:
+        plain = _plain(value)
+    except RecursionError:  # nested deeper than orjson goes: the reference implementation says what it makes of it
+        plain = False
+    if plain:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     try:
         return rfc8785.dumps(value)
