@@ -36,11 +36,9 @@ from healthswarm.swarm.partition import DenyList
 from healthswarm.swarm.persist import ItemLog
 from healthswarm.swarm.refute import LocalEvidence, VouchedFor
 from healthswarm.swarm.retro import retro_hunt, technique_hunt
-from healthswarm.swarm.service import candidates, node_gate, publish
+from healthswarm.swarm.service import STATUS, candidates, node_gate, publish
 from healthswarm.swarm.tcp import TcpTransport, TransportTls
 from healthswarm.swarm.trust import WorkspaceTrust
-
-STATUS = "status.json"
 
 
 def _store_of(workspace: Path) -> Store | None:
