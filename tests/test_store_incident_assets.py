@@ -1,7 +1,7 @@
-"""Table incident_assets (migration 0011): one row per asset of each incident, with the incident's state, stage,
-severity and last_seen. The migration fills it from the stored incident documents; every incident write keeps it
-in step (save_incidents, state changes, the correlate stage and its merges); the ecosystem view reads it and
-shows what the documents say, on SQLite and PostgreSQL."""
+"""Table incident_assets (migration 0011): one row per asset of each incident, with the incident's state,
+severity, stage rank and last_seen. The migration fills it from the stored incident documents; every incident
+write keeps it in step (save_incidents, state changes, the correlate stage and its merges); the ecosystem view
+reads it and shows what the documents say, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from conftest import postgres_database
 from healthswarm.demo import ECOSYSTEM
 from healthswarm.detect.correlate_stage import CorrelateStage
 from healthswarm.inventory import load_inventory
-from healthswarm.inventory.service import ecosystem
+from healthswarm.inventory.service import ecosystem, get_asset
 from healthswarm.model import Alert, EventRef
 from healthswarm.model.incident import CLOSED_STATES, STAGE_NAMES, Incident, IncidentState, Stage
 from healthswarm.store import Store
@@ -61,16 +61,23 @@ def varied_incidents() -> list[Incident]:
                      states[n % len(states)]) for n in range(40)]
 
 
-def rows_from_documents(conn: Connection) -> set[tuple[str, str, str, str, int]]:
-    """(incident, asset, state, stage, severity) for every asset of every stored incident, as its document says."""
-    return {(i.id, a, str(i.state), str(i.stage), i.severity) for i in load_incidents(conn) for a in i.assets}
+def rows_from_documents(conn: Connection) -> set[tuple[str, str, str, str, int, datetime]]:
+    """(incident, asset, state, stage, severity, last_seen) for every asset of every stored incident, as its
+    document says."""
+    return {(i.id, a, str(i.state), str(i.stage), i.severity, i.last_seen)
+            for i in load_incidents(conn) for a in i.assets}
 
 
-def table_rows(conn: Connection) -> set[tuple[str, str, str, str, int]]:
+def table_rows(conn: Connection) -> set[tuple[str, str, str, str, int, datetime]]:
     c = incident_assets.c
-    found = conn.execute(select(c.incident_id, c.asset_id, c.state, c.stage, c.severity)).all()
+    found = [(*r[:3], STAGE_NAMES[r.stage_rank], r.severity, aware(r.last_seen))
+             for r in conn.execute(select(c.incident_id, c.asset_id, c.state, c.stage_rank, c.severity, c.last_seen))]
     assert len(found) == len(set(found))
-    return {tuple(r) for r in found}  # type: ignore[misc]
+    return set(found)
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back UTC without its zone
 
 
 def view_from_documents(conn: Connection) -> dict[str, tuple[dict[str, Any] | None, list[str]]]:
@@ -90,6 +97,15 @@ def view_from_documents(conn: Connection) -> dict[str, tuple[dict[str, Any] | No
 
 def view(conn: Connection) -> dict[str, tuple[dict[str, Any] | None, list[str]]]:
     return {a["id"]: (a["incident"], a["incidents"]) for a in ecosystem(conn)["assets"]}
+
+
+def assert_asset_pages_match_the_documents(conn: Connection) -> None:
+    """An asset's page lists every incident on it (open or not) in board order, as the documents say."""
+    board = sorted(load_incidents(conn), key=lambda i: (-i.severity, -i.last_seen.timestamp(), i.id))
+    for asset in ASSETS[:10] + ASSETS[20:21]:
+        page = get_asset(conn, asset)
+        assert page is not None
+        assert [i["id"] for i in page["incidents"]] == [i.id for i in board if asset in i.assets]
 
 
 def test_migration_0011_fills_the_table_from_the_stored_incident_documents(empty_url: str) -> None:
@@ -128,6 +144,7 @@ def test_every_incident_write_keeps_the_table_in_step(store: Store) -> None:
     with store.read() as conn:
         assert table_rows(conn) == rows_from_documents(conn) and len(table_rows(conn)) == 79
         assert view(conn) == view_from_documents(conn)
+        assert_asset_pages_match_the_documents(conn)
         worst_on_first = view(conn)[ASSETS[0]][0]
     assert worst_on_first is not None
     with store.transaction() as conn:  # closing the worst incident of an asset takes it off the view
@@ -143,10 +160,11 @@ def test_every_incident_write_keeps_the_table_in_step(store: Store) -> None:
     with store.read() as conn:
         rows = table_rows(conn)
         assert rows == rows_from_documents(conn)
-        assert {r for r in rows if r[0] == "inc-1"} == {("inc-1", ASSETS[0], "new", "objectives", 4),
-                                                       ("inc-1", ASSETS[20], "new", "objectives", 4)}
+        assert {r[:5] for r in rows if r[0] == "inc-1"} == {("inc-1", ASSETS[0], "new", "objectives", 4),
+                                                           ("inc-1", ASSETS[20], "new", "objectives", 4)}
         assert not {r for r in rows if r[0] in ("inc-2", "inc-3")}
         assert view(conn) == view_from_documents(conn)
+        assert_asset_pages_match_the_documents(conn)
         assert view(conn)[ASSETS[20]] == ({"id": "inc-1", "severity": 4, "stage": "objectives", "state": "new"},
                                           ["inc-1"])
     store.clear()

@@ -164,8 +164,8 @@ def _replace_incident_assets(conn: Connection, items: Sequence[Incident]) -> Non
     ids = [i.id for i in items]
     for start in range(0, len(ids), ID_CHUNK):
         conn.execute(delete(incident_assets).where(incident_assets.c.incident_id.in_(ids[start:start + ID_CHUNK])))
-    rows = [{"incident_id": i.id, "asset_id": asset_id, "state": str(i.state), "stage": str(i.stage),
-             "severity": i.severity, "last_seen": i.last_seen} for i in items for asset_id in sorted(i.assets)]
+    rows = [{"incident_id": i.id, "asset_id": asset_id, "state": str(i.state), "severity": i.severity,
+             "stage_rank": int(i.stage), "last_seen": i.last_seen} for i in items for asset_id in sorted(i.assets)]
     if rows:
         conn.execute(insert(incident_assets), rows)
 
@@ -199,10 +199,13 @@ _BOARD_ORDER = (incidents.c.severity.desc(), incidents.c.last_seen.desc(), incid
 
 def incident_summaries(conn: Connection, *, state: str | None = None, stage: str | None = None,
                        min_severity: int = 0, open_only: bool = False, offset: int = 0,
-                       limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+                       limit: int | None = None, asset: str | None = None) -> tuple[list[dict[str, Any]], int]:
     """A page of incident summaries (no timeline, no alert ids), most severe and most recent first, and how
-    many match in all."""
+    many match in all; `asset`: only the incidents on that asset."""
     where = [incidents.c.severity >= min_severity]
+    if asset is not None:
+        where.append(incidents.c.id.in_(select(incident_assets.c.incident_id)
+                                        .where(incident_assets.c.asset_id == asset)))
     if state is not None:
         where.append(incidents.c.state == state)
     if stage is not None:

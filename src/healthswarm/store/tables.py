@@ -224,18 +224,22 @@ incident_assets = Table(
     "incident_assets",
     metadata,
     # one row per asset of each incident, kept in step by every incident write (store.alerts): which assets have
-    # incidents is read here, not out of every incident's JSON document; state, stage, severity and last_seen
-    # are the incident's own columns copied, so the ecosystem view reads this table alone
+    # incidents is read here, not out of every incident's JSON document; state, severity, stage and last_seen
+    # are the incident's own columns copied, so the ecosystem view finds each asset's incidents, in the board's
+    # order, and its worst one in the indexes below alone
     Column("incident_id", String(64), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
     Column("asset_id", String(200), primary_key=True),
     Column("state", String(32), nullable=False),
-    Column("stage", String(32), nullable=False),
     Column("severity", Integer, nullable=False),
+    Column("stage_rank", Integer, nullable=False),  # the stage's place in the kill chain (int(Stage)): SQL orders by it
     Column("last_seen", DateTime(timezone=True), nullable=False),
 )
-# each asset's incidents in the incident board's order, covering every column the ecosystem view reads
+# each asset's incidents in the incident board's order (covering: the ecosystem view reads the index alone)
 Index("ix_incident_assets_asset_id", incident_assets.c.asset_id, incident_assets.c.severity.desc(),
-      incident_assets.c.last_seen.desc(), incident_assets.c.incident_id, incident_assets.c.state,
-      incident_assets.c.stage)
+      incident_assets.c.last_seen.desc(), incident_assets.c.incident_id, incident_assets.c.state)
+# each asset's worst incident first: the most severe, then the furthest stage, then the board's order
+Index("ix_incident_assets_worst", incident_assets.c.asset_id, incident_assets.c.severity.desc(),
+      incident_assets.c.stage_rank.desc(), incident_assets.c.last_seen.desc(), incident_assets.c.incident_id,
+      incident_assets.c.state)
 
 ALL_TABLES += (incident_assets,)  # appended here: `Store.clear` empties it with the rest
