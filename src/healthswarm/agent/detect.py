@@ -79,10 +79,13 @@ class StreamDetector:
             cp = get_checkpoint(conn, CURSOR)
         self.cursor = cp.position if cp is not None else 0
         self._pending: list[Alert] = []  # alerts from flushes and retro-hunts, committed with the next step
+        self._pending_lock = threading.Lock()  # retro-hunts add theirs from another thread
 
     def add_alerts(self, found: Sequence[Alert]) -> None:
-        """Alerts from outside the event stream (a retro-hunt): committed and correlated with the next step."""
-        self._pending.extend(found)
+        """Alerts from outside the event stream (a retro-hunt, from any thread): committed and correlated with the
+        next step."""
+        with self._pending_lock:
+            self._pending.extend(found)
 
     def backlog(self) -> int:
         """Stored events not judged yet."""
@@ -108,13 +111,19 @@ class StreamDetector:
                 stored = search_events(conn, after_id=self.cursor, limit=self.batch)
             batch, cursor = [s.event for s in stored], (stored[-1].id if stored else self.cursor)
         found = self.stage.detect(batch)
-        found.extend(self._pending)
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        found.extend(pending)
         if not batch and not found:
             return result
         result.events = len(batch)
         result.found = found
-        result.alerts, result.incidents = self._commit(found, cursor)
-        self._pending = []
+        try:
+            result.alerts, result.incidents = self._commit(found, cursor)
+        except Exception:
+            with self._pending_lock:  # committed with the next step
+                self._pending[:0] = pending
+            raise
         self.cursor = cursor
         self.stats.events += len(batch)
         self.stats.steps += 1
@@ -147,4 +156,4 @@ class StreamDetector:
     def flush(self) -> None:
         """Judge what only the passing of stream time completes (Sigma correlations with lt/lte/neq); the
         alerts are committed with the next step."""
-        self._pending.extend(self.stage.flush())
+        self.add_alerts(self.stage.flush())
