@@ -1,7 +1,7 @@
 """Benchmark of one embedded agent (`healthswarm agent run`, here in-process): the whole detection suite on a
 mixed stream of Suricata EVE, Sysmon (Windows JSON), HL7 v2 and FHIR AuditEvent records.
 
-    python bench/agent.py [--quick] [--soak SECONDS]
+    python bench/agent.py [--quick] [--soak SECONDS] [--runs N] [--rate R] [--soak-only]
 
 The stream: the demo's logs (src/healthswarm/demo/logs: suricata-eve.json, windows-sysmon.json, hl7-adt.hl7,
 ehr-audit.ndjson; 505 events a copy), replicated with each copy moved two days later (so that copies are
@@ -24,7 +24,10 @@ Measured:
 - the same at 80 % of the measured drain rate where the target is above what the machine sustains (a backlog
   only grows there, and latency with it), as bench/scale.py measures latency;
 - **soak**: that kept-up load for `--soak` seconds (full: 1,800, quick: 60): RSS after warm-up (a fifth of
-  the soak) and at the end.
+  the soak) and at the end; `--soak-only --rate R` measures only the soak and adds it to the existing JSON.
+
+The lines are written by a process of its own (in the agent's process the writer competed with the agent for
+the GIL, and its bookkeeping was part of the RSS the soak reports).
 
 Figures are wall-clock on a shared machine: the drain also reports CPU seconds of the agent's process per
 1,000 events, which other processes' load does not inflate as much.
@@ -36,14 +39,18 @@ runs of 30,000 events, 5 sustained runs of 10 s (`--runs` changes the count). Wr
 from __future__ import annotations
 
 import argparse
-import bisect
 import logging
+import multiprocessing
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
+from array import array
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -202,59 +209,15 @@ def baseline_run(corpus: Corpus, copies: int) -> dict[str, float]:
 
 # --- sustained load and soak ---------------------------------------------------------------------------------
 
-class Writer:
-    """Appends copies of the corpus to the four files at `rate` events/s, in chunks every `tick` seconds,
-    remembering when each line was written (per file: cumulative line count → time)."""
+@dataclass
+class Written:
+    """What a writer process wrote: events, and per latency file the byte offset past each line with when it
+    was written (compact arrays: a 30-minute soak writes millions of lines)."""
 
-    def __init__(self, corpus: Corpus, logs: Path, rate: float, tick: float = 0.1) -> None:
-        self.corpus, self.logs, self.rate, self.tick = corpus, logs, rate, tick
-        self.written: dict[str, list[tuple[int, float]]] = {name: [] for name in FILES}
-        self.ends: dict[str, list[tuple[int, float]]] = {name: [] for name in FILES}  # (byte offset past a line, when)
-        self.size = dict.fromkeys(FILES, 0)
-        self.lines = dict.fromkeys(FILES, 0)
-        self.events = 0
-        self.paths = {name: str((logs / name).resolve()) for name in FILES}
+    events: int = 0
+    ends: dict[str, tuple[array, array]] = dataclass_field(default_factory=dict)  # name → (offsets, times)
 
-    def run(self, seconds: float) -> None:
-        queue: list[tuple[str, str]] = []
-        k = 0
-        started = time.monotonic()
-        handles = {name: (self.logs / name).open("a", encoding="utf-8") for name in FILES}
-        try:
-            while (elapsed := time.monotonic() - started) < seconds:
-                due = int(elapsed * self.rate) - self.events
-                chunk: dict[str, list[str]] = {}
-                for _ in range(max(due, 0)):
-                    if not queue:
-                        copy = self.corpus.copy(k)
-                        k += 1
-                        # interleave the formats as a live hospital would, line by line
-                        longest = max(len(v) for v in copy.values())
-                        queue = [(n, copy[n][i]) for i in range(longest) for n in FILES if i < len(copy[n])]
-                        queue.reverse()
-                    name, line = queue.pop()
-                    chunk.setdefault(name, []).append(line)
-                    while queue and not is_event(*queue[-1]):  # the rest of an HL7 message goes with it
-                        name, line = queue.pop()
-                        chunk.setdefault(name, []).append(line)
-                for name, lines in chunk.items():
-                    handles[name].write("\n".join(lines) + "\n")
-                    handles[name].flush()
-                now = time.time()
-                for name, lines in chunk.items():
-                    self.lines[name] += len(lines)
-                    self.written[name].append((self.lines[name], now))
-                    if name in LATENCY_FILES:
-                        for line in lines:
-                            self.size[name] += len(line.encode()) + 1
-                            self.ends[name].append((self.size[name], now))
-                self.events += sum(is_event(n, line) for n, v in chunk.items() for line in v)
-                time.sleep(self.tick)
-        finally:
-            for handle in handles.values():
-                handle.close()
-
-    def times_by_key(self, store: Store) -> dict[str, float]:
+    def times_by_key(self, store: Store, logs: Path) -> dict[str, float]:
         """Event key → when its line was written. Keys are made from the file's identity (its checkpoint) and
         the byte offset past the line (ingest/sources/file.py), which stay true across the follower's passes
         (record numbers restart with each pass, so they cannot place a line)."""
@@ -264,22 +227,81 @@ class Writer:
         with store.read() as conn:
             identity = {cp.source: cp.identity for cp in list_checkpoints(conn)}
         out: dict[str, float] = {}
-        for name in LATENCY_FILES:
-            ident = identity.get(self.paths[name])
+        for name, (offsets, times) in self.ends.items():
+            ident = identity.get(str((logs / name).resolve()))
             if ident is not None:
-                out.update((event_key(ident, end), when) for end, when in self.ends[name])
+                out.update((event_key(ident, end), when) for end, when in zip(offsets, times, strict=True))
         return out
 
-    def when(self, path: str, record: int) -> float | None:
-        name = next((n for n, p in self.paths.items() if p == path), None)
-        if name is None or name not in LATENCY_FILES:
-            return None
-        marks = self.written[name]
-        i = bisect.bisect_left(marks, (record, 0.0))
-        return marks[i][1] if i < len(marks) else None
+
+def write_lines(logs: Path, rate: float, seconds: float, tick: float = 0.1) -> Written:
+    """Append copies of the corpus to the four files at `rate` events/s, in chunks every `tick` seconds."""
+    corpus = Corpus()
+    written = Written(ends={name: (array("q"), array("d")) for name in LATENCY_FILES})
+    size = dict.fromkeys(LATENCY_FILES, 0)
+    queue: list[tuple[str, str]] = []
+    k = 0
+    started = time.monotonic()
+    handles = {name: (logs / name).open("a", encoding="utf-8") for name in FILES}
+    try:
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = int(elapsed * rate) - written.events
+            chunk: dict[str, list[str]] = {}
+            for _ in range(max(due, 0)):
+                if not queue:
+                    copy = corpus.copy(k)
+                    k += 1
+                    # interleave the formats as a live hospital would, line by line
+                    longest = max(len(v) for v in copy.values())
+                    queue = [(n, copy[n][i]) for i in range(longest) for n in FILES if i < len(copy[n])]
+                    queue.reverse()
+                name, line = queue.pop()
+                chunk.setdefault(name, []).append(line)
+                while queue and not is_event(*queue[-1]):  # the rest of an HL7 message goes with it
+                    name, line = queue.pop()
+                    chunk.setdefault(name, []).append(line)
+            for name, lines in chunk.items():
+                handles[name].write("\n".join(lines) + "\n")
+                handles[name].flush()
+            now = time.time()
+            for name, lines in chunk.items():
+                if name in written.ends:
+                    offsets, times = written.ends[name]
+                    for line in lines:
+                        size[name] += len(line.encode()) + 1
+                        offsets.append(size[name])
+                        times.append(now)
+            written.events += sum(is_event(n, line) for n, v in chunk.items() for line in v)
+            time.sleep(tick)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return written
 
 
-def sustained_run(corpus: Corpus, rate: float, seconds: float, soak: bool = False) -> dict[str, Any]:
+def _write_into(conn: Any, logs: Path, rate: float, seconds: float) -> None:
+    conn.send(write_lines(logs, rate, seconds))
+    conn.close()
+
+
+class WriterProcess:
+    """The writer in a process of its own: in the agent's process it competed with the agent for the GIL (and
+    its bookkeeping was part of the RSS the soak reports)."""
+
+    def __init__(self, logs: Path, rate: float, seconds: float) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process whose agent threads hold locks
+        self._receive, send = context.Pipe(duplex=False)
+        self.process = context.Process(target=_write_into, args=(send, logs, rate, seconds), daemon=True)
+        self.process.start()
+        send.close()
+
+    def result(self) -> Written:
+        written: Written = self._receive.recv()
+        self.process.join()
+        return written
+
+
+def sustained_run(rate: float, seconds: float, soak: bool = False) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="bench-agent-load-"))
     try:
         settings = workspace(base)
@@ -287,14 +309,13 @@ def sustained_run(corpus: Corpus, rate: float, seconds: float, soak: bool = Fals
             (base / "logs" / name).touch()
         agent = Agent(agent_config(base), settings)
         agent.start()
-        writer = Writer(corpus, base / "logs", rate)
         committed_at: list[tuple[str, float]] = []  # (key of the alert's last event, when alert + incident committed)
 
         def on_step(result: StepResult) -> None:
             committed = time.time()
             committed_at.extend((a.events[-1].key, committed) for a in result.found if a.events)
 
-        agent.step_listeners.append(on_step)
+        agent.step_listeners.insert(0, on_step)  # the commit's time, before the responder's playbooks run
         samples: list[tuple[float, float]] = []
         sampling = threading.Event()
 
@@ -305,26 +326,29 @@ def sustained_run(corpus: Corpus, rate: float, seconds: float, soak: bool = Fals
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        writer.run(seconds)
+        written = WriterProcess(base / "logs", rate, seconds).result()
         end_write = time.monotonic()
-        backlog_at_end = writer.events - agent.detector.stats.events
+        backlog_at_end = written.events - agent.detector.stats.events
         while not caught_up(agent, base / "logs") and time.monotonic() - end_write < 120:
             time.sleep(0.05)
         catch_up = time.monotonic() - end_write
         sampling.set()
         sampler.join()
-        written_at = writer.times_by_key(agent.store)
+        written_at = written.times_by_key(agent.store, base / "logs")
         agent.shutdown()
         agent.store.close()
         latencies = sorted(t - written_at[key] for key, t in committed_at if key in written_at)
         out: dict[str, Any] = {
-            "rate_target": rate, "seconds": seconds, "events": writer.events,
-            "rate_written": writer.events / seconds, "backlog_at_end_of_writing": backlog_at_end,
+            "rate_target": rate, "seconds": seconds, "events": written.events,
+            "rate_written": written.events / seconds, "backlog_at_end_of_writing": backlog_at_end,
             "catch_up_s": catch_up, "latency_samples": len(latencies),
             "latency_p50_s": _pct(latencies, 0.50), "latency_p99_s": _pct(latencies, 0.99),
             "latency_max_s": latencies[-1] if latencies else None,
         }
         if soak and samples:
+            # the bench's own record of alert commits is in the measured process too: its size, to set apart
+            out["bench_record_mib"] = sum(sys.getsizeof(row) + sys.getsizeof(row[0]) + sys.getsizeof(row[1])
+                                          for row in committed_at) / 2**20
             warm = [r for t, r in samples if t >= seconds / 5]
             out["rss_after_warmup_mib"] = warm[0] if warm else samples[0][1]
             out["rss_end_mib"] = samples[-1][1]
@@ -348,6 +372,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5_000.0, help="events/s of the sustained load")
     parser.add_argument("--soak", type=float, default=None, help="seconds of the soak (full 1800, quick 60)")
     parser.add_argument("--runs", type=int, default=5, help="drain, baseline and sustained runs (default 5)")
+    parser.add_argument("--soak-only", action="store_true",
+                        help="only the soak (--soak seconds at --rate events/s), added to the existing "
+                             "bench/results/agent.json")
     parser.add_argument("--add-low-rate", type=float, default=None, metavar="RATE",
                         help="only measure the latency at this low rate (the pipeline's own latency, as scale.py's "
                              "10 %% figure) and add it to the existing bench/results/agent.json")
@@ -358,7 +385,10 @@ def main() -> None:
     logging.getLogger("healthswarm").setLevel(logging.WARNING)
     corpus = Corpus()
     if args.add_low_rate is not None:
-        add_low_rate(corpus, args.add_low_rate, args.runs, 20.0 if args.quick else 60.0)
+        add_low_rate(args.add_low_rate, args.runs, 20.0 if args.quick else 60.0)
+        return
+    if args.soak_only:
+        soak_only(args.rate, args.soak if args.soak is not None else 1800.0)
         return
     copies = (30_000 if args.quick else 100_000) // corpus.per_copy()
     runs = load_runs = args.runs
@@ -369,14 +399,14 @@ def main() -> None:
     for _ in range(runs):  # alternated, so that a change in the machine's load falls on both alike
         drains.append(drain_run(corpus, copies))
         bases.append(baseline_run(corpus, copies))
-    loads = [sustained_run(corpus, args.rate, load_seconds) for _ in range(load_runs)]
+    loads = [sustained_run(args.rate, load_seconds) for _ in range(load_runs)]
     # where the target rate is above what this machine sustains, latency grows with the backlog: measure it
     # (and the soak) also at 80 % of the drain rate just measured, as bench/scale.py does
     drain_rate = statistics.median(d["events_per_s"] for d in drains)
     kept_rate = min(args.rate, 0.8 * drain_rate)
-    kept = [sustained_run(corpus, kept_rate, load_seconds) for _ in range(load_runs)] if kept_rate < args.rate \
+    kept = [sustained_run(kept_rate, load_seconds) for _ in range(load_runs)] if kept_rate < args.rate \
         else loads
-    soak = sustained_run(corpus, kept_rate, soak_seconds, soak=True) if soak_seconds > 0 else None
+    soak = sustained_run(kept_rate, soak_seconds, soak=True) if soak_seconds > 0 else None
 
     def med(rows: list[dict[str, Any]], key: str) -> float:
         values = [r[key] for r in rows if r.get(key) is not None]
@@ -433,24 +463,40 @@ def main() -> None:
     report("agent", figures, rows, args.quick)
 
 
-def add_low_rate(corpus: Corpus, rate: float, runs: int, seconds: float) -> None:
+def add_figures(key: str, figures: dict[str, Any], flag: str) -> Path:
+    """`figures` under `key` of the existing bench/results/agent.json, labelled as measured by a later run."""
     import json
 
     from common import RESULTS, machine
 
     path = RESULTS / "agent.json"
     document = json.loads(path.read_text(encoding="utf-8"))
-    loads = [sustained_run(corpus, rate, seconds) for _ in range(runs)]
+    document["figures"][key] = {
+        **figures, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
+        "load_average_at_end": os.getloadavg(),
+        "note": f"measured in a later invocation ({flag}) than the other figures of this file"}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def add_low_rate(rate: float, runs: int, seconds: float) -> None:
+    loads = [sustained_run(rate, seconds) for _ in range(runs)]
     p50 = statistics.median(r["latency_p50_s"] for r in loads if r["latency_p50_s"] is not None)
     p99 = statistics.median(r["latency_p99_s"] for r in loads if r["latency_p99_s"] is not None)
-    document["figures"]["sustained_low_rate"] = {
-        "rate": rate, "seconds": seconds, "runs": loads, "median_latency_p50_s": p50, "median_latency_p99_s": p99,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
-        "load_average_at_end": os.getloadavg(),
-        "note": "measured in a later invocation (--add-low-rate) than the other figures of this file"}
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    path = add_figures("sustained_low_rate", {"rate": rate, "seconds": seconds, "runs": loads,
+                                              "median_latency_p50_s": p50, "median_latency_p99_s": p99},
+                       "--add-low-rate")
     print(f"at {rate:,.0f} events/s for {seconds:.0f} s × {runs}: line written → alert + incident p50 {p50:.3f} s, "
           f"p99 {p99:.3f} s; added to {path}")
+
+
+def soak_only(rate: float, seconds: float) -> None:
+    soak = sustained_run(rate, seconds, soak=True)
+    path = add_figures("soak", soak, "--soak-only")
+    print(f"soak {seconds:.0f} s at {rate:,.0f} events/s: RSS after warm-up {soak.get('rss_after_warmup_mib', 0):.0f}"
+          f" → end {soak.get('rss_end_mib', 0):.0f} MiB ({soak.get('rss_growth_pct', 0):+.1f} %), backlog when "
+          f"writing stopped {soak['backlog_at_end_of_writing']:,}, latency p99 {_s(soak['latency_p99_s'])}; "
+          f"added to {path}")
 
 
 def _s(value: float | None) -> str:
