@@ -231,6 +231,34 @@ def test_aco_matches_exact_on_small_instances() -> None:
     assert best is not None and best.value * 0.95 - 1e-12 <= ants.value <= best.value + 1e-9
 
 
+def test_paths_that_differ_only_in_bookkeeping_are_one_distinct_attack() -> None:
+    # two phished workstations, one server to exploit: two paths, one attack
+    inv = hospital(extra_assets=(asset("ws1", "corp", "workstation"), asset("ws2", "corp", "workstation")))
+    view = build_attack_graph(inv, [finding("srv", "CVE-C", RCE)]).view(PROFILES["phishing"])
+    every = k_best_paths(view, ["srv"], k=5)
+    assert len(every.paths) == 2 and {p.nodes[0].ref for p in every.paths} == {"ws1", "ws2"}
+    distinct = k_best_paths(view, ["srv"], k=5, distinct=True)
+    assert [p.p for p in distinct.paths] == [every.paths[0].p] and "distinct attacks" in distinct.method
+    aco = aco_paths(view, ["srv"], k=5, params=AcoParams(seed=1, iterations=20))
+    assert [p.p for p in aco.paths] == [every.paths[0].p]
+
+
+def test_aco_finds_the_k_best_attacks_on_a_target_behind_another() -> None:
+    # c lies behind srv: an ant that stopped at the first target it met never reached c
+    inv = hospital(extra_assets=(asset("a", "corp", "server"), asset("b", "corp", "server"),
+                                 asset("c", "corp", "ehr")),
+                   flows=(Flow("srv", "a", "ssh", 22), Flow("srv", "b", "rdp", 3389), Flow("a", "c", "https", 443),
+                          Flow("b", "c", "https", 443)))
+    findings = [finding("web", "CVE-A", RCE), finding("web2", "CVE-B", RCE_HARD), finding("srv", "CVE-C", RCE_HARD),
+                finding("a", "CVE-D", RCE_HARD), finding("b", "CVE-E", RCE), finding("c", "CVE-F", RCE_HARD)]
+    view = build_attack_graph(inv, findings).view(PROFILES["external"])
+    exact = k_best_paths(view, ["srv", "c"], k=6, distinct=True)
+    assert len(exact.paths) == 6 and {p.target for p in exact.paths} == {"srv", "c"}
+    for seed in (1, 2, 3):
+        aco = aco_paths(view, ["srv", "c"], k=6, params=AcoParams(seed=seed))
+        assert [round(p.p, 9) for p in aco.paths] == [round(p.p, 9) for p in exact.paths]
+
+
 def test_aco_is_deterministic_for_a_seed() -> None:
     inv = hospital()
     graph = build_attack_graph(inv, [finding("web", "CVE-A", RCE), finding("web2", "CVE-B", RCE_HARD),

@@ -2,8 +2,12 @@
 harmful *campaign* across several targets under a capability budget and a path-length limit.
 
 Ants walk from SOURCE along edges chosen with probability ∝ τ^α · η^β, where the pheromone τ learns
-which moves pay off and the heuristic η = p(edge) · γ^(hops left to a target) / (1 + cost) uses only
-hop counts (one reverse BFS per target), never the exact probabilities to go. A campaign ant visits
+which moves pay off and the heuristic η = p(edge) · γ^(hops left to a target) / (1 + cost) (one reverse
+BFS per target). A path ant aims at one target (ants take turns over the targets) and its heuristic
+also has the best probability from the next state to that target (one reverse Dijkstra on -log p per
+target): with hop counts alone every ant takes the route of fewest moves, and the k most likely paths
+(k = 10) that take a longer route were never found. The path search stops when the sum of the k best
+probabilities found stops growing. A campaign ant visits
 the targets in a prize-weighted random order; edges it already holds cost nothing again, so shared
 footholds are reused. Value of a campaign = Σ harm(target) · p(its path); its cost = the capability
 of the union of its moves, which must stay within the budget. Every bound is explicit: ants,
@@ -25,7 +29,7 @@ from typing import Any
 import networkx as nx
 
 from healthswarm.risk.attack_graph import SOURCE, target_states
-from healthswarm.risk.paths import AttackPath, PathResult, make_path
+from healthswarm.risk.paths import AttackPath, PathResult, attack_key, make_path
 from healthswarm.risk.states import Node
 
 Edge = tuple[Node, Node]
@@ -86,6 +90,15 @@ def hops_to(view: nx.DiGraph, goals: Iterable[Node], limit: int) -> dict[Node, i
     return dist
 
 
+def likelihood_to(view: nx.DiGraph, goals: Iterable[Node]) -> dict[Node, float]:
+    """The probability of the most likely way from each node to the nearest goal (reverse Dijkstra on -log p)."""
+    roots = [g for g in goals if g in view]
+    if not roots:
+        return {}
+    dist = nx.multi_source_dijkstra_path_length(view.reverse(copy=False), roots, weight="w")
+    return {n: math.exp(-d) for n, d in dist.items()}
+
+
 class _Colony:
     def __init__(self, view: nx.DiGraph, params: AcoParams) -> None:
         self.view = view
@@ -103,8 +116,11 @@ class _Colony:
         for e in edges:
             self.tau[e] = (min(self.params.tau_max, self.pheromone(e) + amount), self.iteration)
 
-    def walk(self, goals: set[Node], hops: dict[Node, int], owned: set[Edge], spent: int) -> list[Node] | None:
-        """One ant from SOURCE to a goal state within the bounds, or None if it gets stuck."""
+    def walk(self, goals: set[Node], hops: dict[Node, int], owned: set[Edge], spent: int,
+             togo: dict[Node, float] | None = None) -> list[Node] | None:
+        """One ant from SOURCE to a goal state within the bounds, or None if it gets stuck. `togo`, when
+        given, is the best probability from each state to a goal: the heuristic then weighs a move by how
+        likely the rest of the way is, not by the hops left alone."""
         p = self.params
         succ = self.view.succ
         node, path, visited, steps, cost = SOURCE, [SOURCE], {SOURCE}, 0, spent
@@ -119,7 +135,9 @@ class _Colony:
                 c = 0 if e in owned else d["cost"]
                 if steps + d["step"] > p.max_steps or (p.budget is not None and cost + c > p.budget):
                     continue
-                eta = d["p"] * p.gamma ** h / (1 + c)
+                # γ^hops still applies with `togo`: probabilities to go ignore that a walk may not revisit a
+                # state, so without it ants drift sideways through states that only lead back
+                eta = d["p"] * p.gamma ** h * (togo[v] if togo is not None else 1.0) / (1 + c)
                 choices.append((v, self.pheromone(e) ** p.alpha * eta ** p.beta))
             if not choices:
                 return None
@@ -160,28 +178,39 @@ def aco_paths(view: nx.DiGraph, targets: list[str], k: int = 5, params: AcoParam
         result.unreachable = list(targets)
         result.seconds = time.perf_counter() - start
         return result
+    # why per target: with one goal set for all targets the nearest target shadows the others (an ant
+    # stops at the first goal it meets), so ants take turns aiming at each reachable target
+    aims = []
+    for aim in _goal_sets(view, targets).values():
+        aim_hops = hops_to(view, aim, params.max_edges)
+        if SOURCE in aim_hops:
+            aims.append((aim, aim_hops, likelihood_to(view, aim)))
     colony = _Colony(view, params)
     found: dict[tuple[Any, ...], tuple[float, list[Node]]] = {}
-    best, stale = 0.0, 0
+    score, stale = 0.0, 0
     for it in range(1, params.iterations + 1):
         colony.iteration = it
         iteration_best: tuple[float, list[Node]] | None = None
-        for _ in range(params.ants):
-            nodes = colony.walk(goals, hops, set(), 0)
+        for ant in range(params.ants):
+            aim_goals, aim_hops, aim_togo = aims[ant % len(aims)]
+            nodes = colony.walk(aim_goals, aim_hops, set(), 0, aim_togo)
             if nodes is None:
                 continue
             prob = math.prod(view[u][v]["p"] for u, v in _edges(nodes))
-            key = (*tuple(e for e in _edges(nodes) if view[e[0]][e[1]]["step"]), nodes[-1])
+            key = attack_key(view, nodes)
             if key not in found or found[key][0] < prob:
                 found[key] = (prob, nodes)
             if iteration_best is None or prob > iteration_best[0]:
                 iteration_best = (prob, nodes)
+        top = sorted((p for p, _ in found.values()), reverse=True)[:k]
         if iteration_best is not None:
-            colony.deposit(_edges(iteration_best[1]), iteration_best[0] / max(best, iteration_best[0]))
-            if iteration_best[0] > best * (1 + 1e-9):
-                best, stale = iteration_best[0], 0
-            else:
-                stale += 1
+            colony.deposit(_edges(iteration_best[1]), iteration_best[0] / top[0])
+        # converged when the k best found stop improving, not the best alone: the best path is found early
+        # and the other k − 1 would be cut off
+        if sum(top) > score * (1 + 1e-9):
+            score, stale = sum(top), 0
+        else:
+            stale += 1
         if stale >= params.patience:
             result.reason = f"converged after {it} iterations"
             break

@@ -73,11 +73,21 @@ def path_steps(view: nx.DiGraph, nodes: list[Node]) -> int:
     return sum(view[u][v]["step"] for u, v in itertools.pairwise(nodes))
 
 
+def attack_key(view: nx.DiGraph, nodes: list[Node]) -> tuple[Any, ...]:
+    """What makes two paths different attacks: their attacker actions, in order, and the state they end in.
+    Bookkeeping moves (which phished workstation of a zone is the foothold, how packets are routed between
+    zones) are left out, so paths that differ only in those are one attack."""
+    inner = [n for n in nodes if n != GOAL]
+    return (*(e for e in itertools.pairwise(inner) if view[e[0]][e[1]]["step"]), inner[-1])
+
+
 def k_best_paths(view: nx.DiGraph, targets: list[str], k: int = 5, max_steps: int | None = None,
-                 time_limit: float = 10.0, max_candidates: int = 10_000) -> PathResult:
-    """The k most likely simple paths from SOURCE to any of `targets` (each path ends at its target)."""
+                 time_limit: float = 10.0, max_candidates: int = 10_000, distinct: bool = False) -> PathResult:
+    """The k most likely simple paths from SOURCE to any of `targets` (each path ends at its target).
+    With `distinct`, the k most likely distinct attacks (`attack_key`), each by its most likely path: what
+    the ant colony returns, so the two can be compared."""
     start = time.perf_counter()
-    result = PathResult("exact (Yen's k shortest paths on -log p)")
+    result = PathResult("exact (Yen's k shortest paths on -log p" + (", distinct attacks)" if distinct else ")"))
     attach_goal(view, targets)
     try:
         reachable = nx.descendants(view, SOURCE) if SOURCE in view else set()
@@ -88,10 +98,10 @@ def k_best_paths(view: nx.DiGraph, targets: list[str], k: int = 5, max_steps: in
             result.reason = "no target is reachable from the entry points with this attacker's capability"
             return result
         seen = 0
-        routes: set[tuple[Node, ...]] = set()
+        routes: set[tuple[Any, ...]] = set()
         for nodes in nx.shortest_simple_paths(view, SOURCE, GOAL, weight="w"):
             seen += 1
-            route = (*tuple(nodes[:-2]), Node("asset", nodes[-2].ref))
+            route = attack_key(view, nodes) if distinct else (*tuple(nodes[:-2]), Node("asset", nodes[-2].ref))
             if _dominated(nodes) or route in routes:
                 continue  # the same route ending in a lower privilege on the same target
             routes.add(route)
