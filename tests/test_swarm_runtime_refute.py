@@ -44,10 +44,10 @@ def swarm(tmp_path: Path) -> Iterator[dict[str, AgentSwarm]]:
     ports = free_ports(len(NAMES))
     configs = make_consortium(tmp_path, NAMES, ports, seeds=1, params=PARAMS)
     aurelia = load_node_config(configs[1]).workspace
-    store = Store.open(f"sqlite:///{aurelia / 'healthswarm.db'}")   # the node finds the organisation's store here
-    with store.transaction() as conn:
+    stores = {name: Store.open(f"sqlite:///{load_node_config(path).workspace / 'healthswarm.db'}")
+              for name, path in zip(NAMES, configs, strict=True)}   # each agent's store; St. Aurelia's inventory
+    with stores["st-aurelia"].transaction() as conn:
         replace_inventory(conn, load_inventory([DEMO]))
-    store.close()
     (aurelia / "swarm").mkdir(parents=True, exist_ok=True)
     (aurelia / "swarm" / "benign").write_text("# partners we vouch for\n"
                                               "domain:pump-vendor.example  # the infusion pumps' update service\n")
@@ -56,8 +56,7 @@ def swarm(tmp_path: Path) -> Iterator[dict[str, AgentSwarm]]:
         config = load_node_config(path)
         swarm_config = SwarmConfig(enabled=True, listen=f"127.0.0.1:{port}", seeds=tuple(config.seeds), name=name,
                                    publish=False, params=PARAMS)
-        nodes[name] = AgentSwarm(swarm_config, config.workspace, name,
-                                 Store.open(f"sqlite:///{tmp_path / f'{name}-agent.db'}"))
+        nodes[name] = AgentSwarm(swarm_config, config.workspace, name, stores[name])
     for node in nodes.values():
         node.start()
     try:
@@ -155,3 +154,40 @@ def test_the_vouched_for_file_is_read_line_by_line_and_bad_lines_are_named(
     (tmp_path / "benign").unlink()
     vouched.reload()
     assert evidence.why_benign("domain", "pump-vendor.example") == ""
+
+
+@pytest.mark.service
+def test_the_agents_node_refutes_from_the_agents_own_store_on_postgresql(tmp_path: Path) -> None:
+    """The agent's node judges with the agent's store, whatever its database: with the inventory in PostgreSQL
+    and no SQLite file in the workspace, a liar's warning about St. Aurelia's own VPN is still refuted (and the
+    refutation is refused at the gate, which knows the VPN from that store)."""
+    from conftest import postgres_database
+
+    names = ["liar", "st-aurelia"]
+    ports = free_ports(2)
+    configs = make_consortium(tmp_path, names, ports, seeds=1, params=PARAMS)
+    with postgres_database("healthswarm_refute") as url:
+        store = Store.open(url)
+        with store.transaction() as conn:
+            replace_inventory(conn, load_inventory([DEMO]))
+        nodes = {}
+        for name, port, path in zip(names, ports, configs, strict=True):
+            config = load_node_config(path)
+            assert not (config.workspace / "healthswarm.db").exists()
+            nodes[name] = AgentSwarm(SwarmConfig(enabled=True, listen=f"127.0.0.1:{port}", seeds=tuple(config.seeds),
+                                                 name=name, publish=False, params=PARAMS),
+                                     config.workspace, name, store)
+        for node in nodes.values():
+            node.start()
+        try:
+            liar, aurelia = nodes["liar"], nodes["st-aurelia"]
+            wait_until("the two nodes see each other", lambda: all(_alive(n) == 1 for n in nodes.values()), 30)
+            outbox.post(liar.node_config.folder, "indicator", {"type": "domain", "value": OWN_VPN, "confidence": 90})
+            wait_until("St. Aurelia refutes the warning about its own VPN",
+                       lambda: aurelia.runtime.evidence.counts["ours"] == 1, 30)
+            assert aurelia.received() == []
+            assert not [i for i in aurelia.runtime.node.items.values() if i.raw["kind"] == "benign"]
+        finally:
+            for node in nodes.values():
+                node.stop()
+            store.close()

@@ -197,7 +197,7 @@ class AgentSwarm:
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runtime = NodeRuntime(self.node_config)
+        runtime = NodeRuntime(self.node_config, self.store)   # the agent's store, SQLite or PostgreSQL
         self.runtime = runtime
         for item in list(runtime.node.items.values()):  # what the item log kept from earlier runs
             self._on_item(item)

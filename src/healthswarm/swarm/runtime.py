@@ -47,7 +47,10 @@ def _store_of(workspace: Path) -> Store | None:
 
 
 class NodeRuntime:
-    def __init__(self, config: NodeConfig) -> None:
+    """`store`: the organisation's (the agent's, whatever its database); by default the workspace's SQLite file,
+    when there is one."""
+
+    def __init__(self, config: NodeConfig, store: Store | None = None) -> None:
         self.config = config
         config.folder.mkdir(parents=True, exist_ok=True)
         keys = load_or_create_keys(config.workspace)
@@ -63,7 +66,7 @@ class NodeRuntime:
                 continue
         self.node.listeners.append(lambda item: self.log.append(item.raw))
         self.actor = Actor(self.node, folder=config.folder)
-        store = _store_of(config.workspace)
+        store = store if store is not None else _store_of(config.workspace)
         # what the node publishes leaves through the organisation's egress gate (sanitise, leak check, sign)
         self.gate = node_gate(self.node, sensitive_values(store, config.name) if store else Sensitive(),
                               config.workspace)
