@@ -9,8 +9,9 @@ Per event:
    (`pyahocorasick`). One pass over each lower-cased field value yields the set of true atoms (hits).
 3. **Triggers**: each rule has a *trigger*, a set of indexed atoms at least one of which must hold
    for the rule to match (for `and`, the most selective child's; for `or`, the union of its
-   children's; a glob or case-sensitive value is guarded by its longest literal). Only rules with a
-   trigger hit — and the few without a trigger (e.g. only `not`, regexes, keywords) — are evaluated.
+   children's; a glob or case-sensitive value is guarded by its longest literal, a regular expression
+   by the literal every match holds, `regexes.required_literal`). Only rules with a trigger hit — and
+   the few without a trigger (e.g. only `not`, literal-less regexes, keywords) — are evaluated.
 4. **Evaluation**: the rule's condition runs as closures; indexed atoms are a set lookup, the others
    (regex, glob, cidr, numeric, fieldref, exists, null, keywords, cased) are computed once per event
    and memoised, because rules share atoms.
@@ -37,6 +38,7 @@ from healthswarm.detect.sigma.atoms import (
     text,
 )
 from healthswarm.detect.sigma.logsource import WINDOWS_ALIASES, WINDOWS_FORMATS, windows_key
+from healthswarm.detect.sigma.regexes import required_literal
 from healthswarm.detect.sigma.ruleset import CompiledRule, RuleSet
 from healthswarm.model import Event
 
@@ -48,6 +50,8 @@ SEEN_MAX_LENGTH = 256
 SEEN_MAX_ENTRIES = 200_000
 #: The pseudo-field under which keyword atoms are indexed: its automaton runs over every value.
 KEYWORDS = "\x00keywords"
+#: A regex's required literal guards it from this length on: a shorter one (`"`, `-f`) holds in most values.
+REGEX_GUARD_MIN = 3
 
 Evaluator = Callable[[set[int], "_Memo"], bool]
 
@@ -205,6 +209,9 @@ class _Linker:
                 literal = longest_literal(arg)
             elif op in INDEXED_OPS and cased:
                 literal = arg
+            elif op == "re":  # most regexes hold a literal: without one they ran on every event of their source
+                literal = required_literal(*arg)
+                literal = literal if len(literal) >= REGEX_GUARD_MIN else ""
         if literal:
             t.guards[aid] = self._atom_id(("contains", fld, literal.lower(), False))
         return aid

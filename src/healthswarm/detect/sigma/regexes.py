@@ -125,3 +125,42 @@ def compile_safe(pattern: str, flags: str = "") -> tuple[Searcher, str]:
     except Exception as exc:  # re2 raises its own error type
         raise RegexRejected(f"regular expression {pattern!r} can backtrack catastrophically and RE2 rejects it: "
                             f"{exc}") from None
+
+
+#: Letters that `re` and RE2 match case-insensitively with characters whose `str.lower()` differs
+#: (`ſ` for s, `İ`/`ı` for i): under IGNORECASE they cannot be part of a literal tested on lower-cased text.
+_FOLDS_ELSEWHERE = frozenset("iIsS")
+
+
+def required_literal(pattern: str, flags: str = "") -> str:
+    """The longest ASCII text that every match of `pattern` contains, lower-cased ("" when none is known).
+
+    `value.lower()` holds it whenever the pattern matches `value`, so it serves as a prefilter (the engine's
+    guard). Only what is certain counts: runs of literal characters in the top-level sequence, in groups, and
+    in repeats of at least one; alternatives, optional parts and look-around are skipped."""
+    try:
+        parsed = sre_parse.parse(pattern, _python_flags(flags))
+    except (re.error, RecursionError, OverflowError):
+        return ""
+    best = ""
+
+    def walk(items: list[tuple[Any, Any]], ignorecase: bool) -> None:
+        nonlocal best
+        run: list[str] = []
+        for op, av in items:
+            code = av[0][1] if op is sre_constants.IN and len(av) == 1 and av[0][0] is sre_constants.LITERAL else (
+                av if op is sre_constants.LITERAL else None)
+            if code is not None and code < 128 and not (ignorecase and chr(code) in _FOLDS_ELSEWHERE):
+                run.append(chr(code))
+                continue
+            best = max(best, "".join(run), key=len)
+            run = []
+            if op is sre_constants.SUBPATTERN:
+                _, add, remove, sub = av
+                walk(_items(sub), bool(add & re.IGNORECASE) or (ignorecase and not remove & re.IGNORECASE))
+            elif op in _REPEATS and av[0] >= 1:
+                walk(_items(av[2]), ignorecase)
+        best = max(best, "".join(run), key=len)
+
+    walk(_items(parsed), bool(parsed.state.flags & re.IGNORECASE))
+    return best.lower()

@@ -11,7 +11,7 @@ from healthswarm.errors import Problem
 from healthswarm.model import AttackRef
 
 #: Bump when the compiled form or the matching semantics change: it keys the cache.
-ENGINE_VERSION = "sigma-engine-5"
+ENGINE_VERSION = "sigma-engine-6"
 
 
 @dataclass
