@@ -53,6 +53,8 @@ def detect_format(head: bytes, filename: str = "") -> Format | None:
         score = fmt.sniff(head[:SNIFF_BYTES], filename)
         if score > best_score:
             best, best_score = fmt, score
+            if score >= 1.0:  # certain (a magic number): no later format can be surer; 1,000 small files sniffed
+                break  # by every format cost a hunt a tenth of its time
     return best
 
 
