@@ -4,6 +4,7 @@ shows."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -60,9 +61,15 @@ def hunt_files(ruleset: RuleSet, files: Iterable[Path], cache_dir: Path | None, 
     detector.engine.adopt_groups(load_groups(cache_dir, ruleset))
     floor = LEVELS.index(min_level)
     found = Hunt([], 0)
-    for event in events_in_files(files, problems, done):
-        found.events += 1
-        found.alerts.extend(a for a in detector.detect(event) if a.severity >= floor)
+    # the rule set is hundreds of thousands of long-lived objects that every full collection walked again while
+    # the events' short-lived dicts triggered them: set apart for the hunt (5 % of its time), given back after
+    gc.freeze()
+    try:
+        for event in events_in_files(files, problems, done):
+            found.events += 1
+            found.alerts.extend(a for a in detector.detect(event) if a.severity >= floor)
+    finally:
+        gc.unfreeze()
     found.alerts.extend(a for a in detector.flush() if a.severity >= floor)
     if detector.engine.groups_built:
         save_groups(cache_dir, ruleset, detector.engine.groups())

@@ -46,6 +46,13 @@ _SYSMON = "Microsoft-Windows-Sysmon"
 _AUDIT_SUCCESS = 0x0020000000000000
 _AUDIT_FAILURE = 0x0010000000000000
 _TRANSPORTS = {"6": "tcp", "17": "udp", "1": "icmp", "tcp": "tcp", "udp": "udp"}
+#: The flat fields the ECS network fields are read from (`ecs_fields`).
+_NETWORK_KEYS = frozenset({"SourceIp", "IpAddress", "SourceAddress", "SourcePort", "IpPort", "SourceHostname",
+                           "DestinationIp", "DestAddress", "DestinationPort", "DestPort", "DestinationHostname"})
+#: (user name, domain, SID) field names, in the order `_user` tries them for Security logons and otherwise.
+_TARGET_FIRST = (("TargetUserName", "TargetDomainName", "TargetUserSid"),
+                 ("SubjectUserName", "SubjectDomainName", "SubjectUserSid"))
+_SUBJECT_FIRST = _TARGET_FIRST[::-1]
 
 
 def _text(value: Any) -> Any:
@@ -363,15 +370,17 @@ def ecs_fields(flat: dict[str, Any]) -> dict[str, Any]:
     if "process.executable" in fields:
         fields["process.name"] = _basename(fields["process.executable"])
 
-    # network: Sysmon 3 / 22, Security logons (IpAddress), WFP 515x (SourceAddress/DestAddress)
-    _put(fields, (
-        ("source.ip", _ip(get("SourceIp")) or _ip(get("IpAddress")) or _ip(get("SourceAddress"))),
-        ("source.port", _port(get("SourcePort")) or _port(get("IpPort"))),
-        ("source.domain", get("SourceHostname") or (get("WorkstationName") if "IpAddress" in flat else None)),
-        ("destination.ip", _ip(get("DestinationIp")) or _ip(get("DestAddress"))),
-        ("destination.port", _port(get("DestinationPort")) or _port(get("DestPort"))),
-        ("destination.domain", get("DestinationHostname")),
-    ))
+    # network: Sysmon 3 / 22, Security logons (IpAddress), WFP 515x (SourceAddress/DestAddress); most
+    # events have none of these, and one set test skips the dozen look-ups and conversions
+    if not _NETWORK_KEYS.isdisjoint(flat):
+        _put(fields, (
+            ("source.ip", _ip(get("SourceIp")) or _ip(get("IpAddress")) or _ip(get("SourceAddress"))),
+            ("source.port", _port(get("SourcePort")) or _port(get("IpPort"))),
+            ("source.domain", get("SourceHostname") or (get("WorkstationName") if "IpAddress" in flat else None)),
+            ("destination.ip", _ip(get("DestinationIp")) or _ip(get("DestAddress"))),
+            ("destination.port", _port(get("DestinationPort")) or _port(get("DestPort"))),
+            ("destination.domain", get("DestinationHostname")),
+        ))
     protocol = _clean(get("Protocol"))
     if protocol is not None and str(protocol).lower() in _TRANSPORTS:
         fields["network.transport"] = _TRANSPORTS[str(protocol).lower()]
@@ -387,12 +396,10 @@ def _user(flat: dict[str, Any], event_id: Any, fields: dict[str, Any]) -> None:
         domain, name = user.split("\\", 1)
         _put(fields, (("user.domain", domain), ("user.name", name)))
         return
-    order = ("Target", "Subject") if event_id in _TARGET_USER_EVENTS else ("Subject", "Target")
-    for prefix in order:
-        name = _clean(get(f"{prefix}UserName"))
+    for name_key, domain_key, sid_key in _TARGET_FIRST if event_id in _TARGET_USER_EVENTS else _SUBJECT_FIRST:
+        name = _clean(get(name_key))
         if name is not None:
-            _put(fields, (("user.name", name), ("user.domain", get(f"{prefix}DomainName")),
-                          ("user.id", get(f"{prefix}UserSid"))))
+            _put(fields, (("user.name", name), ("user.domain", get(domain_key)), ("user.id", get(sid_key))))
             return
     if user is not None:
         _put(fields, (("user.name", user),))
