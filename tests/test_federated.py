@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flwr.client import NumPyClient
+from flwr.server.strategy.aggregate import aggregate_trimmed_avg
 from typer.testing import CliRunner
 
 from conftest import shared
@@ -102,6 +103,49 @@ def test_trimmed_mean_resists_a_poisoned_client_where_fedavg_degrades(config: Fe
     assert robust_f1 > clean - 0.1, (clean, robust_f1)
 
 
+def _rounds_of(strategy_name: str, clients: list[FlowClient], initial: list[np.ndarray], rounds: int,
+               momentum: float) -> list[list[np.ndarray]]:
+    """The global model after each round of a real in-process Flower federation."""
+    seen: list[list[np.ndarray]] = []
+
+    def keep(server_round: int, params: list[np.ndarray], _: dict) -> None:
+        if server_round > 0:
+            seen.append(params)
+
+    run_in_process(build(strategy_name, initial, len(clients), keep, trim_beta=0.2, server_momentum=momentum),
+                   [c.to_client() for c in clients], rounds)
+    return seen
+
+
+def test_trimmed_mean_with_server_momentum_steps_by_the_decaying_sum_of_trimmed_updates(prepared: Prepared) -> None:
+    arch = Architecture(INPUTS, 8, len(prepared.classes))
+    initial = init_parameters(arch, 2)
+    clients = [FlowClient(prepared.X[p], prepared.y[p], arch, TrainSettings(epochs=1, batch_size=32), seed=k)
+               for k, p in enumerate(prepared.partitioning.parts)]
+    plain = _rounds_of("trimmed-mean", clients, initial, 2, momentum=0.0)
+    steered = _rounds_of("trimmed-mean", clients, initial, 3, momentum=0.5)
+    # momentum 0 is Flower's trimmed mean of the organisations' models, round after round
+    expected, velocity, sent = [], None, initial
+    for r in (1, 2):
+        fits = [(c.fit(sent, {"server_round": r})[0], len(c.y)) for c in clients]
+        trimmed = aggregate_trimmed_avg(fits, 0.2)
+        for got, want in zip(plain[r - 1], trimmed, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+        sent = trimmed
+    # momentum 0.5: v ← 0.5·v + (trimmed − sent), global ← sent + v
+    sent = initial
+    for r in (1, 2, 3):
+        trimmed = aggregate_trimmed_avg([(c.fit(sent, {"server_round": r})[0], len(c.y)) for c in clients], 0.2)
+        step = [t - g for t, g in zip(trimmed, sent, strict=True)]
+        velocity = step if velocity is None else [0.5 * v + d for v, d in zip(velocity, step, strict=True)]
+        sent = [g + v for g, v in zip(sent, velocity, strict=True)]
+        expected.append(sent)
+    for got_round, want_round in zip(steered, expected, strict=True):
+        for got, want in zip(got_round, want_round, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert any(not np.allclose(a, b) for a, b in zip(steered[1], plain[1], strict=True)), "momentum changed nothing"
+
+
 class Broken(NumPyClient):
     """An organisation whose update is NaN or of the wrong shape."""
 
@@ -155,7 +199,7 @@ def test_dp_noise_changes_the_model_and_epsilon_grows_with_rounds(config: Federa
 def test_bad_configuration_is_a_clear_error(config: FederatedConfig) -> None:
     for bad, message in ((dict(strategy="median"), "strategy 'median'"), (dict(clients=1), "1 organisations"),
                          (dict(dp_noise=1.0, strategy="krum"), "differential privacy with krum"),
-                         (dict(poisoned=0.6), "poisoned share")):
+                         (dict(poisoned=0.6), "poisoned share"), (dict(server_momentum=1.0), "server momentum")):
         with pytest.raises(InputError, match=message):
             replace(config, **bad).check()
 

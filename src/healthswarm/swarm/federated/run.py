@@ -59,6 +59,8 @@ class FederatedConfig:
     learning_rate: float = 3e-3
     hidden: int = 32
     trim_beta: float = 0.2
+    #: trimmed mean: momentum of the server's step (0 = Flower's FedTrimmedAvg; see strategies.py)
+    server_momentum: float = 0.5
     #: attackers Krum assumes; None = as many as are poisoned, at least one
     krum_malicious: int | None = None
     poisoned: float = 0.0
@@ -90,6 +92,8 @@ class FederatedConfig:
             problems.append(Problem(where, f"poisoned share {self.poisoned}", "a share in [0, 0.5)"))
         if self.dp_noise is not None and self.strategy != "fedavg":
             problems.append(Problem(where, "differential privacy with " + self.strategy, "fedavg"))
+        if not 0 <= self.server_momentum < 1:
+            problems.append(Problem(where, f"server momentum {self.server_momentum}", "a value in [0, 1)"))
         if not 0 < self.test_share < 1:
             problems.append(Problem(where, f"test share {self.test_share}", "between 0 and 1"))
         if problems:
@@ -247,7 +251,8 @@ def federate(prepared: Prepared, config: FederatedConfig) -> tuple[NDArrays, lis
         return 0.0, scores[server_round]
 
     malicious = config.krum_malicious if config.krum_malicious is not None else max(1, len(poisoned))
-    strategy = build(config.strategy, initial, config.clients, evaluate_fn, config.trim_beta, malicious, config.dp)
+    strategy = build(config.strategy, initial, config.clients, evaluate_fn, config.trim_beta, malicious, config.dp,
+                     config.server_momentum)
     np.random.seed(config.seed)  # why: Flower's DP wrapper draws its noise from numpy's global generator
     start = time.perf_counter()
     if config.transport == "grpc":
