@@ -204,6 +204,30 @@ def test_export_pipeline_blocks_a_leak_and_passes_clean(tmp_path: Path) -> None:
     assert "svc-backup-canary" not in (tmp_path / AUDIT).read_text()
 
 
+def test_a_release_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The gate pauses the cyclic collector while it works; after a release or a refusal it is on again if it
+    was on, and still off if the caller had switched it off."""
+    import gc
+
+    gate = EgressGate.in_workspace(tmp_path, "st-aurelia", known())
+    leaky = Alert("sigma", "r", "x", "low", NOW, techniques=(AttackRef("T1078"),), description="via ehr-canary01")
+    assert gc.isenabled()
+    gate.stix(policy_for("amber", "sector"), Selection(indicators=canary_indicators()), now=NOW)
+    assert gc.isenabled()
+    blind = Sanitiser(policy_for("amber", "sector"), from_event_fields([]), Pseudonymiser(b"k" * 32))
+    gate._sanitisers = {policy_for("amber", "sector"): blind}   # a sanitiser that knows nothing: the check refuses
+    with pytest.raises(Refused):
+        gate.stix(policy_for("amber", "sector"), Selection(alerts=[leaky]), now=NOW)
+    assert gc.isenabled()
+    gate._sanitisers = {}
+    gc.disable()
+    try:
+        gate.stix(policy_for("amber", "sector"), Selection(indicators=canary_indicators()), now=NOW)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("encode,label", [
     (lambda v: v, "plain"),
     (lambda v: v.upper(), "upper"),
