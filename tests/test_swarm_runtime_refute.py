@@ -18,7 +18,7 @@ import pytest
 
 from conftest import wait_until
 from healthswarm.agent.config import SwarmConfig
-from healthswarm.agent.swarm import AgentSwarm
+from healthswarm.agent.swarm import SETTLE_ROUNDS, AgentSwarm
 from healthswarm.detect.watchlist import WatchlistDetector
 from healthswarm.inventory import load_inventory
 from healthswarm.model import Event
@@ -32,8 +32,8 @@ from healthswarm.swarm.items import BENIGN, indicator_key
 
 DEMO = Path(__file__).resolve().parent.parent / "src" / "healthswarm" / "demo" / "ecosystem.yaml"
 NAMES = ["liar", "st-aurelia", "northfield"]
-# hot_rounds: a warning waits this many rounds before it is watched (time for refutations to come back)
-PARAMS = {"period": 0.3, "probe_timeout": 0.12, "suspicion_timeout": 3.0, "hot_rounds": 6}
+# rounds of 0.5 s: a warning waits SETTLE_ROUNDS of them before it is watched, time for a refutation to come back
+PARAMS = {"period": 0.5, "probe_timeout": 0.2, "suspicion_timeout": 3.0}
 VOUCHED = "updates.pump-vendor.example"       # St. Aurelia vouches for pump-vendor.example
 OWN_VPN = "vpn.sta.example"                   # St. Aurelia's VPN concentrator, in its inventory
 TRUE_WARNING = "198.51.100.77"                # nobody has evidence against it
@@ -98,7 +98,7 @@ def test_a_lying_peers_warning_is_refuted_and_never_watched_at_a_third_node(swar
                    lambda: TRUE_WARNING in {w.value for w in northfield.received()}, 30)
         wait_until("Northfield disputes the vouched-for claim",
                    lambda: indicator_key("domain", VOUCHED) in northfield.runtime.node.disputed, 30)
-        time.sleep(PARAMS["period"] * PARAMS["hot_rounds"] * 2)   # past the time the claim would have settled
+        time.sleep(PARAMS["period"] * SETTLE_ROUNDS * 2)   # past the time the claim would have settled
     finally:
         stop.set()
         sampler.join()

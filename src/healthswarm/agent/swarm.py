@@ -12,8 +12,9 @@ the agent adds to it.
   arrival) become watchlist entries (`Watch`, origin `swarm:<organisation>`); the agent's watchlist refresh
   picks them up and retro-hunts them. A warning our own data shows benign never arrives (the node refutes it:
   swarm/refute.py). One that others refute waits: it becomes a watch only after the node has held it for
-  `Params.hot_rounds` rounds (as long as a new item is pushed actively: time for the refutations of the nodes
-  that got it first to come back) and never while the swarm disputes it.
+  `SETTLE_ROUNDS` rounds (time for the refutation of a node that got it in the same round as we did to come
+  back: it gossips it in its next round) and never while the swarm disputes it. Two rounds, not more: every
+  round of waiting delays a true warning too (2 s at the default period).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from healthswarm.swarm.service import publish_from_store
 
 log = logging.getLogger("healthswarm.agent.swarm")
 DECISIONS = "share-decisions.json"
+SETTLE_ROUNDS = 2   # rounds a peer's warning is held before it is watched (see the module's docstring)
 PUBLISHED = "published.json"
 
 
@@ -165,7 +167,7 @@ class AgentSwarm:
         node = self.runtime.node if self.runtime is not None else None
         if node is None:
             return []
-        settled = node.round - node.params.hot_rounds
+        settled = node.round - SETTLE_ROUNDS
         with self._lock:
             return [w for key, w in self._received.items()
                     if ((arrived := self._arrived[key]) is None or arrived <= settled)
