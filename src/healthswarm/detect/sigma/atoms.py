@@ -83,25 +83,6 @@ def all_texts(view: dict[str, Any]) -> Iterator[str]:
                 yield s
 
 
-def joined_text(view: dict[str, Any]) -> str:
-    """Every value of the event as text, joined by NUL (which no Sigma value contains): one string to search."""
-    parts: list[str] = []
-    for value in view.values():
-        if type(value) is str:
-            parts.append(value)
-        elif value is None:
-            continue
-        elif type(value) is int:  # EventID, Level, ids: what text() returns for them, without the call
-            parts.append(str(value))
-        elif isinstance(value, list | tuple):
-            parts.extend(t for t in map(text, value) if t is not None)
-        else:
-            t = text(value)
-            if t is not None:
-                parts.append(t)
-    return "\x00".join(parts)
-
-
 # --- glob matching without backtracking -------------------------------------------------------
 
 def glob_matcher(parts: tuple[str | int, ...], cased: bool) -> Callable[[str], bool]:

@@ -32,7 +32,6 @@ from healthswarm.detect.sigma.atoms import (
     MULTI,
     Atom,
     Predicate,
-    joined_text,
     longest_literal,
     predicate,
     text,
@@ -421,20 +420,32 @@ class SigmaEngine:
     # --- matching ---------------------------------------------------------------------------
 
     def _hits(self, group: _Group, view: dict[str, Any]) -> set[int]:
+        """The indexed atoms that hold for `view`: each value through its field's index and, when the group has
+        keyword atoms, through the keyword automaton too (a keyword holds when some value contains it)."""
         hits: set[int] = set()
         index = group.index
+        keywords = group.keywords
         cache = self._seen
+        scan = self._scan
         for fld, value in view.items():
-            entry = index.get(fld)
-            if entry is None or value is None:
+            if value is None:
                 continue
-            if type(value) is str and len(value) <= SEEN_MAX_LENGTH:
-                # the same values recur (images, users, hosts, providers): remember what each one hit
-                key = (id(entry), value)  # the field's index in this group (kept alive by the group)
+            entry = index.get(fld)
+            if entry is None and keywords is None:
+                continue
+            kind = type(value)
+            if kind is int or (kind is str and len(value) <= SEEN_MAX_LENGTH):
+                # the same values recur (images, users, hosts, providers, ids): remember what each one hit, both
+                # indexes at once, under the field's index (or the keywords', for a field no atom names) in this
+                # group; both are kept alive by the group
+                key = (id(entry if entry is not None else keywords), value)
                 found = cache.get(key)
                 if found is None:
                     one: set[int] = set()
-                    self._scan(entry, (value,), one)
+                    if entry is not None:
+                        scan(entry, (value,), one)
+                    if keywords is not None:
+                        self._keyword_scan(group, (value,), one)
                     found = tuple(one)
                     if len(cache) >= SEEN_MAX_ENTRIES:
                         cache.clear()
@@ -442,16 +453,28 @@ class SigmaEngine:
                 if found:
                     hits.update(found)
             else:
-                self._scan(entry, value if isinstance(value, list | tuple) else (value,), hits)
-        if group.keywords is not None:
-            # one pass over all values joined by NUL (no pattern contains NUL, so no false joins); keywords
-            # rarely occur, so RE2 (several times faster than the automaton on long text) first says whether
-            # any does, and only then the automaton says which
-            joined = joined_text(view).lower()
-            prefilter = _any_of(group.keyword_words)
-            if prefilter is None or prefilter(joined) is not None:
-                self._scan(group.keywords, (joined,), hits)
+                items = value if isinstance(value, list | tuple) else (value,)
+                if entry is not None:
+                    scan(entry, items, hits)
+                if keywords is not None:
+                    self._keyword_scan(group, items, hits)
         return hits
+
+    def _keyword_scan(self, group: _Group, items: Iterable[Any], hits: set[int]) -> None:
+        """Keyword atoms over values one by one: no pattern spans two values. Keywords rarely occur, so on a long
+        text RE2 (several times faster than the automaton there) first says whether any does."""
+        keywords = group.keywords
+        assert keywords is not None
+        for item in items:
+            if type(item) is not str:
+                item = text(item)
+                if item is None:
+                    continue
+            if len(item) > SEEN_MAX_LENGTH:
+                prefilter = _any_of(group.keyword_words)
+                if prefilter is not None and prefilter(item.lower()) is None:
+                    continue
+            self._scan(keywords, (item,), hits)
 
     @staticmethod
     def _scan(entry: tuple[Any, Any, Any], items: Iterable[Any], hits: set[int]) -> None:
