@@ -299,6 +299,26 @@ def test_the_cheap_probes_never_skip_a_pattern_that_matches() -> None:
                 assert name in names, (name, text)
 
 
+def test_scrubbing_from_the_earliest_match_equals_every_pattern_over_the_whole_text() -> None:
+    """`scrub` runs only the probed patterns, and from where their first match can start: on crafted and random
+    strings it gives what all patterns substituted over the whole text give, and reports the same kinds."""
+    from healthswarm.share.sensitive import Sensitive
+
+    patterns_only = Sensitive(networks=[ipaddress.ip_network("198.51.100.0/24")])  # no words: the patterns alone
+    sanitiser = Sanitiser(policy_for("amber", "sector"), patterns_only, Pseudonymiser(b"k" * 32))
+    every = sanitiser._regex_for(tuple(sanitiser._patterns))
+    rng = random.Random(11)
+    alphabet = "aAcCdDeEfFiImMnNoOpPrRsStTuUx0125789:./\\|@#=_- "
+    pieces = ["C:\\Users\\bob", "patient no 12345", "HOSP\\jdoe", "fe80::1", "10.1.2.3", "198.51.100.7",
+              "MRN 4455", "accession 9x88", "/home/eve/", "PID|1||x", "a@b.local", "ws1.corp", "1.2.3.4.5"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(3, 60))) for _ in range(5000)]
+    texts += [" ".join(rng.choice(pieces + texts[:50]) for _ in range(rng.randrange(1, 6))) for _ in range(5000)]
+    for text in texts:
+        expected: set[str] = set()
+        whole = every.sub(lambda m, kinds=expected: sanitiser._regex_sub(m, kinds), text)
+        assert sanitiser.scrub(text) == (whole, expected), text
+
+
 @pytest.mark.parametrize("text", ["PATİENT ID: 12345678", "pc9.ſta.example", "C:\\Uſers\\bob\\x"])
 def test_case_folded_letters_cannot_hide_a_shape(text: str) -> None:
     """Case-insensitive patterns fold "İ" and "ſ" onto ASCII letters a lower-cased probe would not see."""

@@ -147,6 +147,9 @@ _PATIENT_KEYWORD = re.compile(r"patient[ _-]?(?:id|number|no)")
 _DOMAIN_USER = re.compile(r"\\(?<=[A-Z0-9-]\\)[A-Za-z0-9._$-]{2}")
 _TWO_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _DIGIT_DOT_DIGIT = re.compile(r"\.(?<=[0-9]\.)[0-9]")
+# the probes whose match is a pattern's landmark, and how far before it the pattern's match may start
+_LANDMARKS = {"patientid": (_PATIENT_KEYWORD, 0), "domainuser": (_DOMAIN_USER, 15), "ipv4": (_DIGIT_DOT_DIGIT, 3),
+              "ipv6": (_TWO_COLONS, 4)}
 
 
 class SuffixProbe:
@@ -200,6 +203,36 @@ def triggered(text: str, lowered: str, suffix_probe: SuffixProbe | None) -> tupl
     if _TWO_COLONS.search(text):
         names.append("ipv6")
     return tuple(names)
+
+
+def earliest_match(text: str, lowered: str, names: tuple[str, ...]) -> int:
+    """A position before which none of the patterns `names` can start a match in `text`: each match begins at,
+    or at most a few characters before, the landmark its probe in `triggered` found (a drive letter before
+    ":\\", up to 15 characters of NT domain before "\\", 3 digits before an address's first dot, 4 hex digits
+    before an IPv6 address's first colon pair). 0 where that is unbounded (host names, e-mail users) or the
+    text is not ASCII. On a long alert text the patterns then skip most of it."""
+    if not text.isascii() or "fqdn" in names or "email" in names:
+        return 0
+    earliest = len(text)
+    for name in names:
+        if name == "pid":
+            at = lowered.find("pid|")
+        elif name == "winpath":
+            at = min((p for p in (text.find(":\\"), text.find(":/")) if p >= 0), default=1) - 1
+        elif name == "unixpath":
+            at = min((p for p in (text.find("/home/"), text.find("/Users/")) if p >= 0), default=0)
+        elif name == "mrn":
+            at = min((p for p in (lowered.find("mrn"), lowered.find("medical")) if p >= 0), default=0)
+        elif name == "accession":
+            at = lowered.find("acc")
+        elif name in _LANDMARKS:
+            pattern, before = _LANDMARKS[name]
+            found = pattern.search(lowered if name == "patientid" else text)
+            at = found.start() - before if found else 0
+        else:
+            return 0
+        earliest = min(earliest, at)
+    return max(0, earliest)
 
 
 @dataclass
@@ -335,7 +368,15 @@ class Sanitiser:
                 lowered = text.lower()
         names = self._triggered(text, lowered)
         if names:
-            text = self._regex_for(names).sub(lambda m: self._regex_sub(m, kinds), text)
+            # as `sub` would, from where the first match can start: lookbehinds and \b still see the text before
+            out, at = [], 0
+            for match in self._regex_for(names).finditer(text, earliest_match(text, lowered, names)):
+                out.append(text[at:match.start()])
+                out.append(self._regex_sub(match, kinds))
+                at = match.end()
+            if out:
+                out.append(text[at:])
+                text = "".join(out)
         return text, kinds
 
     # -- objects -------------------------------------------------------------------------------
