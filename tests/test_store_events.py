@@ -57,11 +57,14 @@ def test_values_come_back_as_written(store: Store) -> None:
     kept = Event(START, {"observer.type": "suricata"}, None, "eve.json", 8, 800)
     kept.original_json = orjson.dumps({"raw": awkward})
     kept.key = event_key("identity", 800)
+    numbered = Event(START, {"observer.type": "nsl-kdd", 7: "a key that is not a string"}, {1: 2}, "kdd.csv", 9, 900)
+    numbered.key = event_key("identity", 900)
     with store.transaction() as conn:
-        assert insert_events(conn, [event, kept]) == (2, set())
+        assert insert_events(conn, [event, kept, numbered]) == (3, set())
     with store.read() as conn:
-        (a, b) = (s.event for s in search_events(conn))
+        (a, b, c) = (s.event for s in search_events(conn))
         assert len(search_events(conn, asset_id="pacs-1")) == 1
     assert (a.fields, a.original, a.source, a.record, a.position, a.key) == (
         event.fields, event.original, "zeek.log", 7, 700, event.key)
     assert b.original == {"raw": awkward}
+    assert (c.fields, c.original) == ({"observer.type": "nsl-kdd", "7": "a key that is not a string"}, {"1": 2})
