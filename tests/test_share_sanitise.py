@@ -251,6 +251,16 @@ def test_leak_check_finds_every_encoding(encode, label: str) -> None:
         assert canary not in str(hits[0])  # the report never repeats the value
 
 
+@pytest.mark.parametrize("before,after", [("", ""), ("a", ""), ("", "b"), ("ab", "c"), ("7", "f00d")])
+def test_leak_check_finds_a_value_in_a_hex_run(before: str, after: str) -> None:
+    """Hex of a value inside a longer run of hex digits, of even or odd length, at either nibble offset."""
+    checker = LeakChecker(known())
+    for canary in (CANARY_PATIENT, CANARY_USER):
+        text = f"blob {before}{canary.encode().hex()}{after} end"
+        assert [h.path for h in checker.check({"type": "note", "id": "note--1", "content": text})] == [
+            "$.content"], (canary, before, after)
+
+
 def test_leak_check_short_values_stand_alone() -> None:
     k = known()
     k.users.add("ana")
