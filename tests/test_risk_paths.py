@@ -19,7 +19,7 @@ from healthswarm.model import (
     Zone,
 )
 from healthswarm.risk.aco import AcoParams, aco_campaign, aco_paths
-from healthswarm.risk.attack_graph import build_attack_graph, target_states
+from healthswarm.risk.attack_graph import AttackGraph, build_attack_graph, target_states
 from healthswarm.risk.campaign import exact_campaign
 from healthswarm.risk.impact import impact
 from healthswarm.risk.likelihood import Likelihood
@@ -203,14 +203,19 @@ def test_domain_credentials_lead_to_members() -> None:
     assert [m["kind"] for m in paths[0].moves if m["kind"] in ("exploit", "domain")] == ["exploit", "domain", "domain"]
 
 
-def test_aco_matches_exact_on_small_instances() -> None:
+def ehr_behind_servers() -> AttackGraph:
+    """The hospital with an EHR (c) two exploits behind srv, through server a or b."""
     inv = hospital(extra_assets=(asset("a", "corp", "server"), asset("b", "corp", "server"),
                                  asset("c", "corp", "ehr")),
                    flows=(Flow("srv", "a", "ssh", 22), Flow("srv", "b", "rdp", 3389), Flow("a", "c", "https", 443),
                           Flow("b", "c", "https", 443)))
     findings = [finding("web", "CVE-A", RCE), finding("web2", "CVE-B", RCE_HARD), finding("srv", "CVE-C", RCE_HARD),
                 finding("a", "CVE-D", RCE_HARD), finding("b", "CVE-E", RCE), finding("c", "CVE-F", RCE_HARD)]
-    graph = build_attack_graph(inv, findings)
+    return build_attack_graph(inv, findings)
+
+
+def test_aco_matches_exact_on_small_instances() -> None:
+    graph = ehr_behind_servers()
     view = graph.view(PROFILES["external"])
     exact = k_best_paths(view, ["c"], k=1).paths[0].p
     for seed in (1, 2, 3):
@@ -245,13 +250,7 @@ def test_paths_that_differ_only_in_bookkeeping_are_one_distinct_attack() -> None
 
 def test_aco_finds_the_k_best_attacks_on_a_target_behind_another() -> None:
     # c lies behind srv: an ant that stopped at the first target it met never reached c
-    inv = hospital(extra_assets=(asset("a", "corp", "server"), asset("b", "corp", "server"),
-                                 asset("c", "corp", "ehr")),
-                   flows=(Flow("srv", "a", "ssh", 22), Flow("srv", "b", "rdp", 3389), Flow("a", "c", "https", 443),
-                          Flow("b", "c", "https", 443)))
-    findings = [finding("web", "CVE-A", RCE), finding("web2", "CVE-B", RCE_HARD), finding("srv", "CVE-C", RCE_HARD),
-                finding("a", "CVE-D", RCE_HARD), finding("b", "CVE-E", RCE), finding("c", "CVE-F", RCE_HARD)]
-    view = build_attack_graph(inv, findings).view(PROFILES["external"])
+    view = ehr_behind_servers().view(PROFILES["external"])
     exact = k_best_paths(view, ["srv", "c"], k=6, distinct=True)
     assert len(exact.paths) == 6 and {p.target for p in exact.paths} == {"srv", "c"}
     for seed in (1, 2, 3):
