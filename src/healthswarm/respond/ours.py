@@ -50,10 +50,10 @@ class Own:
         for asset in assets:
             names.add(asset.id.lower())
             add_declared(asset.addresses, addresses, networks)
-            for hostname in asset.hostnames:
+            for hostname in asset.hostnames:   # a dotless one ("sta-ws-03") is ours anyway: see has_name
                 name = hostname.lower().rstrip(".")
-                first, _, parent = name.partition(".")
-                names.update((name, first))
+                parent = name.partition(".")[2]
+                names.add(name)
                 if "." in parent:  # "sta.example", never a bare top-level domain
                     suffixes.add(parent)
         return cls(frozenset(addresses), tuple(networks), frozenset(names), frozenset(suffixes))
