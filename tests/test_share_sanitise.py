@@ -204,6 +204,45 @@ def test_export_pipeline_blocks_a_leak_and_passes_clean(tmp_path: Path) -> None:
     assert "svc-backup-canary" not in (tmp_path / AUDIT).read_text()
 
 
+def test_references_follow_renamed_objects_and_objects_left_without_one_go() -> None:
+    """Dropping an internal address removes it from the observations; an observation left with nothing is
+    dropped, and so are the relationship and the sighting's reference that pointed at it; a Crypto-PAn address is
+    renamed and its references follow; objects nothing touched come out as they went in."""
+    internal = "ipv4-addr--00000000-0000-5000-8000-000000000001"
+    public = "ipv4-addr--00000000-0000-5000-8000-000000000002"
+    marking = ["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"]
+
+    def sdo(kind: str, n: int, **props: object) -> dict[str, object]:
+        return {"type": kind, "spec_version": "2.1", "id": f"{kind}--00000000-0000-4000-8000-00000000000{n}",
+                "created": "2026-11-29T03:00:00.000Z", "modified": "2026-11-29T03:00:00.000Z",
+                "object_marking_refs": marking, **props}
+
+    both = sdo("observed-data", 1, object_refs=[internal, public], number_observed=1)
+    alone = sdo("observed-data", 2, object_refs=[internal], number_observed=1)
+    pattern = sdo("attack-pattern", 3, name="T1078")
+    sighting = sdo("sighting", 4, sighting_of_ref=pattern["id"], observed_data_refs=[alone["id"], both["id"]])
+    related = sdo("relationship", 5, relationship_type="related-to", source_ref=alone["id"], target_ref=pattern["id"],
+                  external_references=[{"source_name": "x", "description": "about " + internal}])
+    bundle = {"type": "bundle", "id": "bundle--1", "objects": [
+        {"type": "ipv4-addr", "spec_version": "2.1", "id": internal, "value": "10.1.2.3"},
+        {"type": "ipv4-addr", "spec_version": "2.1", "id": public, "value": "198.51.100.7"},
+        both, alone, pattern, sighting, related]}
+    pseudo = Pseudonymiser(b"k" * 32)
+    sector = Sanitiser(policy_for("amber", "sector"), known(), pseudo)
+    out = {o["id"]: o for o in sector.bundle(bundle)["objects"]}
+    assert sorted(out) == sorted([public, both["id"], pattern["id"], sighting["id"]])
+    assert out[both["id"]]["object_refs"] == [public]
+    assert out[sighting["id"]]["observed_data_refs"] == [both["id"]]
+    assert out[pattern["id"]] == pattern and out[public]["value"] == "198.51.100.7"
+    assert sector.report.dropped["observed-data-orphaned"] == 1 and sector.report.dropped["relationship-orphaned"] == 1
+    assert both["object_refs"] == [internal, public]   # the input is not changed
+    trusted = Sanitiser(policy_for("amber", "trusted"), known(), pseudo)
+    out = {o["id"]: o for o in trusted.bundle(bundle)["objects"]}
+    renamed = next(i for i, o in out.items() if o["type"] == "ipv4-addr" and i not in {internal, public})
+    assert out[both["id"]]["object_refs"] == [renamed, public] and out[alone["id"]]["object_refs"] == [renamed]
+    assert out[related["id"]]["source_ref"] == alone["id"]
+
+
 def test_a_release_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
     """The gate pauses the cyclic collector while it works; after a release or a refusal it is on again if it
     was on, and still off if the caller had switched it off."""

@@ -548,7 +548,7 @@ class Sanitiser:
                 if keys is None:
                     keys = reference_keys[names] = tuple(k for k in names if k[-4:] == "_ref" or k[-5:] == "_refs"
                                                          or k == "extensions")
-                if not keys or affected.isdisjoint(_refs({k: obj[k] for k in keys})):
+                if not _touches(obj, keys, affected):
                     continue
                 fixed = _rewrite_refs(obj, resolve)
                 missing = [k for k in _REQUIRED_REFS.get(obj["type"], ()) if k not in fixed]
@@ -558,8 +558,23 @@ class Sanitiser:
                     dropped.add(ident)
                     self.report.dropped[f"{obj['type']}-orphaned"] += 1
                     changed = True
-                elif fixed != obj:
+                elif fixed is not obj:
                     kept[ident] = fixed
+
+
+def _touches(obj: dict[str, Any], keys: tuple[str, ...], affected: set[str]) -> bool:
+    """Whether the object's reference properties `keys` (`_refs` of them) name an id in `affected`."""
+    for key in keys:
+        item = obj[key]
+        if key[-4:] == "_ref":
+            if item in affected:
+                return True
+        elif key[-5:] == "_refs":
+            if isinstance(item, list) and not affected.isdisjoint(item):
+                return True
+        elif not affected.isdisjoint(_refs({key: item})):
+            return True
+    return False
 
 
 def _refs(value: dict[str, Any]) -> Any:
@@ -581,20 +596,29 @@ def scoped(rx: str) -> str:
 
 
 def _rewrite_refs(value: Any, resolve: Callable[[str], str | None]) -> Any:
+    """The value with its references resolved; the value itself (not a copy) when none changed."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
+        changed = False
         for key, item in value.items():
             if key.endswith("_ref") and isinstance(item, str) and key != "created_by_ref":
                 target = resolve(item)
                 if target is not None:
                     out[key] = target
+                changed = changed or target != item
             elif key.endswith("_refs") and isinstance(item, list) and key != "object_marking_refs":
                 refs = [t for t in (resolve(r) for r in item if isinstance(r, str)) if t is not None]
                 if refs or key in {"object_refs"}:
                     out[key] = refs
+                    changed = changed or refs != item
+                else:
+                    changed = True
             else:
-                out[key] = _rewrite_refs(item, resolve) if isinstance(item, dict | list) else item
-        return out
+                new = _rewrite_refs(item, resolve) if isinstance(item, dict | list) else item
+                out[key] = new
+                changed = changed or new is not item
+        return out if changed else value
     if isinstance(value, list):
-        return [_rewrite_refs(v, resolve) if isinstance(v, dict | list) else v for v in value]
+        items = [_rewrite_refs(v, resolve) if isinstance(v, dict | list) else v for v in value]
+        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
     return value

@@ -102,6 +102,7 @@ class BundleBuilder:
         self.ctx = ctx
         self.objects: dict[str, dict[str, Any]] = {}
         self.skipped: list[str] = []
+        self._observables: dict[tuple[str, str], str | None] = {}
         self._now = stamp(ctx.now)
         self._now_any = stamp_any(ctx.now)
         self.markings = [tlp_marking(ctx.tlp)] + ([pap_marking(ctx.pap)] if ctx.pap else [])
@@ -132,14 +133,18 @@ class BundleBuilder:
         return sdo_id(kind, self.ctx.secret, *basis)
 
     def observable(self, kind: str, value: str) -> str | None:
+        key = (kind, value)
+        if key in self._observables:  # the same address or hash on many alerts: its id is computed once
+            return self._observables[key]
         made = observable_for(kind, value)
-        if made is None:
-            return None
-        sco_type, props = made
-        ident = sco_id(sco_type, props)
-        if ident not in self.objects:
-            self.add({"type": sco_type, "spec_version": "2.1", "id": ident, **props,
-                      "object_marking_refs": list(self._marking_refs)})
+        ident = None
+        if made is not None:
+            sco_type, props = made
+            ident = sco_id(sco_type, props)
+            if ident not in self.objects:
+                self.add({"type": sco_type, "spec_version": "2.1", "id": ident, **props,
+                          "object_marking_refs": list(self._marking_refs)})
+        self._observables[key] = ident
         return ident
 
     # -- records -------------------------------------------------------------------------------
