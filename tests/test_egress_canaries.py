@@ -174,6 +174,14 @@ def test_no_canary_leaves_on_any_path_in_any_encoding(workspace: Path, path: str
     assert leaks(text) == [], f"{path} leaks {leaks(text)}"
 
 
+def test_a_name_the_inventory_does_not_know_protects_the_whole_inventory(workspace: Path) -> None:
+    """A node named otherwise than its organisation: its gate must still know the inventory's hosts."""
+    store = _store(workspace)
+    own = service.sensitive_values(store, ORG)
+    stranger = service.sensitive_values(store, "not-an-organisation-of-the-inventory")
+    assert own.assets and own.assets <= stranger.assets and own.hosts <= stranger.hosts
+
+
 def test_preview_says_what_would_leave_and_what_was_refused(workspace: Path) -> None:
     result = runner.invoke(app, ["-w", str(workspace), "share", "preview", "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -41,8 +41,11 @@ def organisation_of(store: Store, configured: str = "") -> str:
 
 def sensitive_values(store: Store, organisation: str = "") -> Sensitive:
     """What the organisation must never let out (its inventory part, and every user, host, address and
-    patient value of its stored events)."""
+    patient value of its stored events). A name the inventory has no asset for (a swarm node named otherwise
+    than its organisation, a typo) protects the whole inventory: narrowing to nothing would let it all out."""
     with store.read() as conn:
+        if organisation and all(a.organisation != organisation for a in load_inventory(conn).assets):
+            organisation = ""
         return known_from_store(conn, organisation or None)
 
 
