@@ -29,6 +29,7 @@ from healthswarm.inventory.discover.fingerprints import Conclusion, Fingerprints
 from healthswarm.inventory.discover.observe import Discovery, Endpoint
 from healthswarm.inventory.discover.protocols import classify, satisfies
 from healthswarm.model import MEDICAL_DEVICE_KINDS, Asset, Flow, Inventory, Level
+from healthswarm.model.network import INTERNAL_NETWORKS
 
 REMOTE_ADMIN = frozenset({"smb", "rdp", "ssh", "telnet", "vnc", "ftp", "sftp"})
 # name and time service from its own directory servers: expected, not declared, reported as "infrastructure"
@@ -54,13 +55,6 @@ def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-# the organisation's own address space: RFC 1918, shared (CGN) space, link-local, IPv6 unique-local. Not
-# Python's is_private, which also counts the documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24)
-# that examples, and the demo, use for the Internet.
-_INTERNAL = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
-
-
 @lru_cache(maxsize=262_144)
 def address_class(ip: str) -> str:
     """"internal", "external", or "" (multicast, broadcast, loopback: neither a device nor a peer)."""
@@ -74,7 +68,10 @@ def address_class(ip: str) -> str:
         return ""
     if a.version == 6 and a.ipv4_mapped is not None:
         return address_class(str(a.ipv4_mapped))
-    return "internal" if any(a in n for n in _INTERNAL if n.version == a.version) else "external"
+    # the organisation's own address space (model/network.py, the egress gate's too); not Python's is_private,
+    # which also counts the documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24) that examples, and the
+    # demo, use for the Internet
+    return "internal" if any(a in n for n in INTERNAL_NETWORKS if n.version == a.version) else "external"
 
 
 def _norm_version(text: str) -> str:
