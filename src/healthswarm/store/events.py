@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, bindparam, cast, func, select
+from sqlalchemy import Connection, Text, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthswarm.model import Event, Reject
@@ -47,48 +49,21 @@ def _insert(conn: Connection, table: Any) -> Any:
     raise NotImplementedError(f"events store: unsupported database {dialect!r}")
 
 
-def _event_asset(fields: dict[str, Any]) -> str | None:
-    return fields.get("asset.id") or fields.get("source.asset.id") or fields.get("destination.asset.id")
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=_json_default).decode()
-
-
-def _original_text(e: Event) -> str | None:
-    if e.original_json is not None:
-        return e.original_json.decode()  # valid UTF-8: the parser decoded it as JSON
-    return None if e.original is None else _json_text(e.original)
-
-
-def _event_rows(batch: Sequence[Event]) -> list[dict[str, Any]]:
-    rows = []
-    for e in batch:
-        f = e.fields
-        rows.append({
-            "key": e.key, "timestamp": e.timestamp, "observer_type": f.get("observer.type") or "",
-            "organization_id": f.get("organization.id"), "asset_id": _event_asset(f),
-            "source": e.source, "record": e.record, "position": e.position, "fields_json": _json_text(f),
-            "original_json": _original_text(e),
-        })
-    return rows
-
-
-def _sqlite_returning_keys() -> Any:
-    """SQLite's insert of `_event_rows` returning the keys it stored."""
-    stmt = sqlite.insert(events).values(
-        key=bindparam("key"), timestamp=bindparam("timestamp"), observer_type=bindparam("observer_type"),
-        organization_id=bindparam("organization_id"), asset_id=bindparam("asset_id"),
-        source=bindparam("source"), record=bindparam("record"), position=bindparam("position"),
-        fields=bindparam("fields_json", type_=Text()), original=bindparam("original_json", type_=Text()),
-    ).on_conflict_do_nothing(index_elements=["key"])
-    return stmt.returning(events.c.key)
-
-
 _SQLITE_INSERT = (
     "INSERT INTO events (key, timestamp, observer_type, organization_id, asset_id, source, record, position,"
     " fields, original) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
+# When the stored keys are wanted (the bus, the agent): the driver's executemany drops what RETURNING gives,
+# so rows go in slices as one multi-row INSERT … RETURNING key each (10 parameters a row, well within
+# SQLite's 32,766 a statement; the driver caches the statement of each slice length).
+_SQLITE_RETURNING_ROWS = 500
+
+
+@cache
+def _sqlite_insert_returning(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (f"INSERT INTO events (key, timestamp, observer_type, organization_id, asset_id, source, record,"
+            f" position, fields, original) VALUES {values} ON CONFLICT (key) DO NOTHING RETURNING key")
 
 # PostgreSQL: a batch is streamed by COPY straight into `events`, inside a savepoint. COPY has no ON CONFLICT:
 # when a key is already stored (a source read again) or twice in the batch, the savepoint undoes the attempt
@@ -184,8 +159,8 @@ def _copy_events(conn: Connection, batch: Sequence[Event], want_keys: bool) -> t
 def insert_events(conn: Connection, batch: Sequence[Event], want_keys: bool = False) -> tuple[int, set[str]]:
     """Store the events whose key is new; (number stored, their keys if `want_keys`).
 
-    SQLite without `want_keys`: the rows go straight to the driver's executemany, the hot path of embedded
-    ingestion (about twice as fast as the compiled statement). PostgreSQL: COPY through a staging table.
+    SQLite: the rows go straight to the driver (executemany, about twice as fast as the compiled statement;
+    with `want_keys`, multi-row INSERT … RETURNING). PostgreSQL: COPY (see _PG_COPY).
     """
     if not batch:
         return 0, set()
@@ -196,16 +171,16 @@ def insert_events(conn: Connection, batch: Sequence[Event], want_keys: bool = Fa
         raise NotImplementedError(f"events store: unsupported database {dialect!r}")
     stored = 0
     keys: set[str] = set()
-    # the driver's executemany drops what RETURNING gives: the compiled statement when keys are wanted
-    stmt = _sqlite_returning_keys() if want_keys else None
     for start in range(0, len(batch), CHUNK):
-        chunk = batch[start : start + CHUNK]
-        if stmt is None:
-            stored += max(conn.exec_driver_sql(_SQLITE_INSERT, _row_tuples(chunk)).rowcount, 0)
+        rows = _row_tuples(batch[start : start + CHUNK])
+        if not want_keys:
+            stored += max(conn.exec_driver_sql(_SQLITE_INSERT, rows).rowcount, 0)
             continue
-        got = conn.execute(stmt, _event_rows(chunk)).scalars().all()
-        keys.update(got)
-        stored += len(got)
+        for first in range(0, len(rows), _SQLITE_RETURNING_ROWS):
+            part = rows[first : first + _SQLITE_RETURNING_ROWS]
+            got = conn.exec_driver_sql(_sqlite_insert_returning(len(part)), tuple(chain.from_iterable(part))).all()
+            keys.update(key for (key,) in got)
+            stored += len(got)
     return stored, keys
 
 
