@@ -112,11 +112,16 @@ def head_objects(head: bytes, limit: int = 5) -> list[dict]:
     """The JSON objects on the first complete lines of a sniffed head (a cut last line is skipped)."""
     if head.startswith(BOM):
         head = head[3:]
-    lines = head.split(b"\n")
-    if len(lines) > 1:
-        lines = lines[:-1]  # the head may end mid-line
     out: list[dict] = []
-    for line in lines:
+    start = 0
+    while start <= len(head):  # line by line: splitting the whole head cost a binary file thousands of pieces
+        end = head.find(b"\n", start)
+        if end < 0:
+            if start:
+                break  # the head may end mid-line
+            end = len(head)
+        line = head[start:end]
+        start = end + 1
         if not line.strip():
             continue
         try:
