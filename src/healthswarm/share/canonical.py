@@ -28,7 +28,12 @@ def _plain(value: Any) -> bool:
                 return False
         return True
     if kind is list:
-        return all(type(child) is str or _plain(child) for child in value)
+        for child in value:  # a loop, not all(generator): lists of ids are many and short
+            if type(child) is not str and not _plain(child):
+                break
+        else:
+            return True
+        return False
     if kind is int:
         return -_MAX_INT <= value <= _MAX_INT
     return kind is str or value is None or kind is bool
