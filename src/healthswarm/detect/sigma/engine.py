@@ -80,7 +80,8 @@ def event_view(event: Event) -> tuple[dict[str, Any], tuple[Any, ...]]:
                                                                         "Channel" in original)):
         key = windows_key(original)
         aliases = WINDOWS_ALIASES.get(key)  # type: ignore[call-overload]
-        spaced = [k for k in original if " " in k]
+        # names with a space are rare: one C-level join says whether to look for them
+        spaced = [k for k in original if " " in k] if " " in "".join(original) else []
         if aliases or spaced:
             original = dict(original)
             for alias, source in (aliases or {}).items():
