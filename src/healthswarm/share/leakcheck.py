@@ -326,7 +326,8 @@ def _gather(value: Any, every: list[str], free: list[str] | None) -> None:
     """Into `every`, each string `_strings` yields (keys, strings, numbers as text); into `free`, when given,
     every key and every string or number not under a structural STIX property (ids, references, times, hashes).
 
-    One recursive walk with the common leaf, a string, handled in place: this walk runs over every object."""
+    One recursive walk, with a property's string value (the common leaf) handled in place: it runs over every
+    object."""
     if isinstance(value, dict):
         for key, item in value.items():
             name = key if isinstance(key, str) else str(key)
@@ -344,12 +345,7 @@ def _gather(value: Any, every: list[str], free: list[str] | None) -> None:
                 _gather(item, every, below)
     elif isinstance(value, list | tuple):  # orjson writes a tuple as a list
         for item in value:
-            if isinstance(item, str):
-                every.append(item)
-                if free is not None:
-                    free.append(item)
-            else:
-                _gather(item, every, free)
+            _gather(item, every, free)
     elif isinstance(value, str):
         every.append(value)
         if free is not None:
