@@ -4,7 +4,7 @@ only model parameters.
     model.py       the numpy MLP (parameters = list of arrays) and its fixed feature encoding
     client.py      FlowClient, a Flower NumPyClient over one organisation's rows
     partition.py   per-organisation partitions (Dirichlet label skew, or by host/device)
-    strategies.py  Flower's FedAvg, FedTrimmedAvg and Krum, screened and optionally DP-wrapped
+    strategies.py  FedAvg, trimmed mean with server momentum and Krum, screened and optionally DP-wrapped
     screen.py      ScreenedStrategy: refuses NaN/misshapen updates with counted reasons
     poison.py      label-flipping and model-replacement attackers
     dp.py          Flower's central-DP wrapper and the RDP accountant for the ε spent
