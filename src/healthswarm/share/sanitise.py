@@ -499,6 +499,8 @@ class Sanitiser:
         objects: list[dict[str, Any]] = bundle.get("objects", [])
         self.report = SanitiseReport()
         self._clean = set()  # per bundle: what is clean depends on the sensitive values, which may grow between bundles
+        if len(self._kept_keys) > 4096:  # property names are few; a document of invented ones must not grow it
+            self._kept_keys.clear()
         self.report.objects_in = len(objects)
         kept: dict[str, dict[str, Any]] = {}
         renamed: dict[str, str] = {}
