@@ -140,7 +140,9 @@ def _copy_events(conn: Connection, batch: Sequence[Event], want_keys: bool) -> t
     driver = conn.connection.driver_connection
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         try:
-            with driver.transaction():  # type: ignore[union-attr]  # a savepoint: the batch's transaction is open
+            # a savepoint of the batch's transaction (begun here if this is its first statement: psycopg's own
+            # transaction() would then be a transaction of its own, committing the events without the rest)
+            with conn.begin_nested():
                 _copy(cursor, _PG_COPY, batch, ordinals=False)
         except UniqueViolation:
             pass
