@@ -248,3 +248,23 @@ def test_redelivered_alerts_make_the_incidents_of_a_single_delivery(lanes: list[
     restarted.close()
     sub.close()
     assert incident_rows(redelivered) == wanted[1]
+
+
+def test_events_stored_in_a_transaction_that_fails_are_not_stored(lanes: list[Lane]) -> None:
+    """The outbox holds only if an effect commits with its announcement: the events' COPY (the first statement
+    of an ingest batch's transaction) must not commit on its own when the rest of the transaction fails."""
+    from healthswarm.store.events import insert_events
+    from healthswarm.store.tables import events
+
+    lane = lanes[0]
+    batch = [Event(T0 + timedelta(seconds=n), {"observer.type": "test"}, None, source="t", record=n, key=f"k{n}")
+             for n in range(3)]
+    with pytest.raises(RuntimeError), lane.store.transaction() as conn:
+        assert insert_events(conn, batch, want_keys=True) == (3, {"k0", "k1", "k2"})
+        raise RuntimeError("the announcement failed")
+    with lane.store.read() as conn:
+        assert conn.execute(select(events.c.key)).all() == []
+    with lane.store.transaction() as conn:  # and a batch with a stored key (the staging path) still works
+        assert insert_events(conn, batch[:1], want_keys=True) == (1, {"k0"})
+    with lane.store.transaction() as conn:
+        assert insert_events(conn, batch, want_keys=True) == (2, {"k1", "k2"})
