@@ -20,6 +20,7 @@ def serve(
     import uvicorn
 
     from healthswarm.api import create_app
+    from healthswarm.api.heap import freeze_startup_heap
     from healthswarm.security.proxies import TrustedProxies
     from healthswarm.security.tls import uvicorn_options
 
@@ -31,6 +32,7 @@ def serve(
                       "a token: healthswarm token create --role viewer --name NAME")
     # forwarded headers only from [api] trusted_proxies (uvicorn would otherwise believe any loopback client)
     proxies = TrustedProxies(app.settings.api.trusted_proxies).uvicorn_options()
+    freeze_startup_heap()
     uvicorn.run(api, host=host, port=port, log_level="info", **tls, **proxies)
 
 
