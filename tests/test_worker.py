@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -109,12 +110,14 @@ def test_urls_lose_their_passwords_in_logs() -> None:
 def test_outbox_is_idempotent_and_relays_each_row_once(store: Store) -> None:
     messages = [outbox.OutboxMessage(f"k{i}", "p.events.p0.x", b"{}", 1.0) for i in range(5)]
     with store.transaction() as conn:
-        assert outbox.add(conn, messages + messages[:2]) == {f"k{i}" for i in range(5)}
+        added = outbox.add(conn, messages + messages[:2])
+        assert [p.message.msg_id for p in added] == [f"k{i}" for i in range(5)]
     with store.transaction() as conn:
-        assert outbox.add(conn, messages[3:]) == set()  # the effect was redelivered: nothing new to announce
+        assert outbox.add(conn, messages[3:]) == []  # still queued: nothing new to announce
+        assert outbox.claim(conn, 3, timedelta(minutes=1)) == [], "younger rows are their own relay's"
         claimed = outbox.claim(conn, 3)
-        assert [p.message.msg_id for p in claimed] == ["k0", "k1", "k2"]
-        outbox.mark_sent(conn, [p.row_id for p in claimed])
+        assert claimed == added[:3]
+        outbox.remove(conn, [p.row_id for p in claimed])
     with store.transaction() as conn:
         assert [p.message.msg_id for p in outbox.claim(conn, 10)] == ["k3", "k4"]
         assert outbox.backlog(conn) == 2

@@ -1,10 +1,11 @@
 """Tables of the scaled-out workers: the transactional outbox.
 
 A worker writes an outbox row in the same transaction as the effect it announces (stored events, a stored
-alert); a relay publishes unsent rows to JetStream and marks them sent. A crash can therefore never leave an
-effect without its message, nor a message without its effect. `msg_id` is the effect's idempotency key (the
-event key, the alert id): it is the row's unique key here and the `Nats-Msg-Id` on the bus, so a row written
-twice is stored once and a row published twice (crash between publish and mark) is dropped by JetStream.
+alert); a relay publishes the rows to JetStream and deletes them once acknowledged (worker/relay.py). A crash
+can therefore never leave an effect without its message, nor a message without its effect. `msg_id` is the
+effect's idempotency key (the event key, the alert id): it is the row's unique key here and the `Nats-Msg-Id`
+on the bus, so a row published twice (crash between publish and delete) is dropped by JetStream. `sent` is
+no longer set (rows go once published; it was set, and such rows kept for twenty minutes, before).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ FAILURES = Counter("healthswarm_worker_batch_failures", "Batches that failed and
                    registry=REGISTRY)
 PUBLISHED = Counter("healthswarm_worker_outbox_published", "Outbox messages published (events out, alerts out)",
                     ["kind"], registry=REGISTRY)
+HANDOFFS_DROPPED = Counter("healthswarm_worker_outbox_handoffs_dropped",
+                           "Outbox rows a role handed to a relay too far behind, left to the relays' claims",
+                           registry=REGISTRY)
 LAG = Gauge("healthswarm_worker_consumer_pending", "Messages the role's durable consumer has not delivered yet",
             ["role"], registry=REGISTRY)
 OUTBOX_BACKLOG = Gauge("healthswarm_worker_outbox_backlog", "Outbox messages not published yet", registry=REGISTRY)
@@ -36,6 +39,10 @@ EVENT_TO_ALERT = Histogram(
     "healthswarm_worker_event_to_alert_seconds",
     "From the raw record entering JetStream (oldest of its ingest batch) to its alert being committed",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=REGISTRY)
+EVENT_TO_INCIDENT = Histogram(
+    "healthswarm_worker_event_to_incident_seconds",
+    "From the raw record entering JetStream (oldest of its ingest batch) to its alert's incident committed",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 30, 60, 120, 300), registry=REGISTRY)
 DEAD_LETTERS = Counter("healthswarm_worker_dead_letters",
                        "Messages given up on after --max-deliveries failures, published to <prefix>.dead.<role>",
                        ["role"], registry=REGISTRY)

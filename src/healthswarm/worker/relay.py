@@ -1,9 +1,15 @@
-"""The outbox relay (a thread): publishes unsent outbox rows on the bus and marks them sent.
+"""The outbox relay (a thread): publishes queued outbox rows on the bus and deletes them once acknowledged.
 
-A row is marked sent only after the bus acknowledged it. A crash in between publishes it again later with the
+Two ways in. The fast way: a role hands the rows it just committed to its own process's relay (`handoff`),
+which publishes them from memory, in commit order, and deletes them: one statement per batch, no read back
+of payloads. The safe way: every relay also claims rows queued more than STALE seconds ago (another worker
+crashed before publishing them, or its relay fell behind and dropped its hand-offs), so nothing committed is
+ever left behind; a hand-off older than STALE / 2 is dropped for that reason rather than published late.
+
+A row is deleted only after the bus acknowledged it. A crash in between publishes it again later with the
 same key (`Nats-Msg-Id`), which JetStream drops inside its duplicate window (and the consumer's idempotency
-key drops after it). On PostgreSQL the claimed rows stay locked until marked, so relays of several workers
-share the backlog without publishing a row twice.
+key drops after it); so does a row that both ways happened to publish. On PostgreSQL claimed rows stay locked
+until deleted, so relays of several workers share the stale backlog without publishing a row twice.
 """
 
 from __future__ import annotations
@@ -11,17 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from datetime import timedelta
-
-from sqlalchemy import Connection
 
 from healthswarm.bus.base import Bus
 from healthswarm.store import Store
 from healthswarm.worker import metrics, outbox
-from healthswarm.worker.config import DUPLICATE_WINDOW
 
 log = logging.getLogger("healthswarm.worker.relay")
-PRUNE_EVERY = 60.0
+STALE = 5.0  # seconds after which any relay publishes a row (its own relay normally has within milliseconds)
 
 
 class Relay:
@@ -30,15 +34,24 @@ class Relay:
         self.bus = bus
         self.batch = batch
         self.wake = threading.Event()
-        self._pruned = time.monotonic()
+        self._handed: deque[tuple[float, list[outbox.Pending]]] = deque()  # (when, rows) from the roles
+        self._stopping = False
+        self._claimed_at = 0.0  # monotonic time of the last claim of stale rows
+
+    def handoff(self, rows: list[outbox.Pending]) -> None:
+        """Rows a role's transaction just committed (called after the commit, never before: a row handed off
+        must exist). Thread-safe: deque appends are atomic."""
+        if rows:
+            self._handed.append((time.monotonic(), rows))
+            self.wake.set()
 
     def run(self, stop: threading.Event) -> None:
         """Publish until `stop` is set and the outbox is empty (or unreachable): a graceful stop leaves nothing."""
         failures = 0
         while True:
+            self._stopping = stop.is_set()
             try:
                 sent = self.publish_once()
-                self._maybe_prune()
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -48,7 +61,7 @@ class Relay:
                     return
                 time.sleep(min(0.2 * failures, 2.0))
                 continue
-            if sent == self.batch:
+            if sent or self._handed:  # more may be waiting
                 continue
             if stop.is_set():
                 return
@@ -56,31 +69,44 @@ class Relay:
             self.wake.clear()
 
     def publish_once(self) -> int:
+        """One batch: the rows handed off, else (and at least every STALE seconds) the stale rows of the table
+        (every row when stopping)."""
+        handed = self._take_handed() if time.monotonic() - self._claimed_at < STALE else []
+        if handed:
+            self._publish(handed)
+            with metrics.timed("relay.delete"), self.store.transaction() as conn:
+                outbox.remove(conn, [p.row_id for p in handed])
+            return len(handed)
+        self._claimed_at = time.monotonic()
         with self.store.engine.connect() as conn:
             with metrics.timed("relay.claim"):
-                pending = outbox.claim(conn, self.batch)
+                pending = outbox.claim(conn, self.batch, timedelta(seconds=0 if self._stopping else STALE))
             if self.store.backend != "postgresql":
                 # SQLite: end the read now; a read transaction held while publishing could not become the
-                # write that marks the rows once a stage has committed in between
+                # write that deletes the rows once a stage has committed in between
                 conn.rollback()
             if pending:
-                with metrics.timed("relay.publish"):
-                    self.bus.publish_many([(p.message.subject, p.message.payload, p.message.msg_id)
-                                           for p in pending], born=[p.message.born for p in pending])
-                with metrics.timed("relay.mark"):
-                    self._mark(conn, [p.row_id for p in pending])
-                for p in pending:
-                    metrics.PUBLISHED.labels("events" if ".events." in p.message.subject else "alerts").inc()
+                self._publish(pending)
+                with metrics.timed("relay.delete"):
+                    outbox.remove(conn, [p.row_id for p in pending])
+                    conn.commit()
             return len(pending)
 
-    @staticmethod
-    def _mark(conn: Connection, row_ids: list[int]) -> None:
-        outbox.mark_sent(conn, row_ids)
-        conn.commit()
+    def _take_handed(self) -> list[outbox.Pending]:
+        rows: list[outbox.Pending] = []
+        too_old = time.monotonic() - STALE / 2
+        while self._handed and len(rows) < self.batch:
+            when, batch = self._handed.popleft()
+            if when >= too_old:
+                rows.extend(batch)
+            else:  # the claim of some relay publishes it once STALE has passed
+                metrics.HANDOFFS_DROPPED.inc(len(batch))
+        return rows
 
-    def _maybe_prune(self) -> None:
-        if time.monotonic() - self._pruned < PRUNE_EVERY:
-            return
-        self._pruned = time.monotonic()
-        with self.store.transaction() as conn:
-            outbox.prune(conn, timedelta(seconds=DUPLICATE_WINDOW * 2))
+    def _publish(self, rows: list[outbox.Pending]) -> None:
+        with metrics.timed("relay.publish"):
+            self.bus.publish_many([(p.message.subject, p.message.payload, p.message.msg_id) for p in rows],
+                                  born=[p.message.born for p in rows])
+        events = sum(".events." in p.message.subject for p in rows)
+        metrics.PUBLISHED.labels("events").inc(events)
+        metrics.PUBLISHED.labels("alerts").inc(len(rows) - events)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from healthswarm.bus.base import Message
 from healthswarm.bus.codec import event_from_bytes, event_to_bytes
@@ -33,10 +33,18 @@ from healthswarm.model import Alert, Event
 from healthswarm.store import Store
 from healthswarm.store.alerts import save_alerts
 from healthswarm.store.inventory import load_inventory
+from healthswarm.store.tables import alerts
 from healthswarm.worker import metrics, outbox
 from healthswarm.worker.config import Role, WorkerConfig, partition_key
 
 log = logging.getLogger("healthswarm.worker.roles")
+
+
+Handoff = Callable[[list[outbox.Pending]], None]
+
+
+def no_relay(_rows: list[outbox.Pending]) -> None:
+    """Without a relay in this process (tests of a role alone) the rows wait in the outbox for any relay."""
 
 
 class RoleWork(Protocol):
@@ -62,17 +70,19 @@ class RoleWork(Protocol):
 
 
 class IngestRole:
-    def __init__(self, store: Store, config: WorkerConfig) -> None:
+    def __init__(self, store: Store, config: WorkerConfig, handoff: Handoff = no_relay) -> None:
         self.config = config
         self.stage = IngestStage.for_store(store, config.organisation, announce=self._announce)
+        self.handoff = handoff
         self._born = 0.0
+        self._queued: list[outbox.Pending] = []  # by the transaction in progress
 
     def active(self) -> bool:
         return True
 
     def _announce(self, conn: Connection, stored: list[Event]) -> None:
         c = self.config
-        outbox.add(conn, [outbox.OutboxMessage(
+        self._queued += outbox.add(conn, [outbox.OutboxMessage(
             e.key, c.event_subject(c.partition_of(partition_key(e)), str(e.fields.get("observer.type") or "")),
             event_to_bytes(e), self._born) for e in stored])
 
@@ -85,7 +95,10 @@ class IngestRole:
         for name, group in by_format.items():
             # latency is counted from the oldest record of the group: an upper bound for the others
             self._born = min(m.born for m in group)
+            self._queued = []
             self.stage.handle(group, name, self.config.raw_subject(name), scheme="nats")
+            self.handoff(self._queued)  # committed: the group's transaction has ended
+            self._queued = []
         metrics.EVENTS_IN.labels(Role.ingest.value).inc(stats.events - before[0])
         metrics.EVENTS_STORED.inc(stats.stored - before[1])
         metrics.REJECTS.inc(sum(stats.rejects.values()) - before[2])
@@ -108,11 +121,12 @@ class DetectRole:
     outbox keys). A worker that restarts starts with empty windows, so a redelivery after a restart feeds them
     once."""
 
-    def __init__(self, store: Store, config: WorkerConfig, workspace: Path) -> None:
+    def __init__(self, store: Store, config: WorkerConfig, workspace: Path, handoff: Handoff = no_relay) -> None:
         from healthswarm.agent.runtime import build_detectors
 
         self.store = store
         self.config = config
+        self.handoff = handoff
         with store.read() as conn:
             assets = list(load_inventory(conn).assets)
         detectors, self.watchlist = build_detectors(config.agent, workspace, assets, extra_rules=config.rules,
@@ -184,14 +198,20 @@ class DetectRole:
         self.watchlist.replace(stored_watches(self.store, self.config.agent.watchlist.min_confidence))
 
     def _commit(self, found: list[tuple[Alert, float, int]]) -> set[str]:
-        """Alerts and their announcements in one transaction; returns the ids newly queued."""
-        messages = [outbox.OutboxMessage(a.id, self.config.alert_subject(p), orjson.dumps(a.as_dict()), born)
-                    for a, born, p in found]
+        """The alerts not stored yet and their announcements, in one transaction; returns their ids. (An alert
+        stored before was announced then: the outbox forgets a message once it is published.)"""
+        if not found:
+            return set()
         with self.store.transaction() as conn:
-            save_alerts(conn, [a for a, _, _ in found])
-            new = outbox.add(conn, messages)
-        metrics.ALERTS.inc(len(new))
-        return new
+            known = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_({a.id for a, _, _ in found})))
+                        .scalars())
+            new = [(a, born, p) for a, born, p in found if a.id not in known]
+            save_alerts(conn, [a for a, _, _ in new])
+            queued = outbox.add(conn, [outbox.OutboxMessage(a.id, self.config.alert_subject(p),
+                                                            orjson.dumps(a.as_dict()), born) for a, born, p in new])
+        self.handoff(queued)
+        metrics.ALERTS.inc(len(queued))
+        return {q.message.msg_id for q in queued}
 
     def close(self) -> None:
         if self._flushed:
@@ -207,6 +227,9 @@ class CorrelateRole:
 
     def handle(self, batch: Sequence[Message]) -> None:
         metrics.INCIDENTS.inc(self.stage.correlate([Alert.from_dict(orjson.loads(m.data)) for m in batch]))
+        now = time.time()
+        for m in batch:
+            metrics.EVENT_TO_INCIDENT.observe(max(now - m.born, 0.0))
 
     def flush(self) -> None:
         """Incidents change with each alert: nothing waits for time."""
@@ -218,9 +241,9 @@ class CorrelateRole:
         self.stage.close()
 
 
-def role_work(role: Role, store: Store, config: WorkerConfig, workspace: Path) -> RoleWork:
+def role_work(role: Role, store: Store, config: WorkerConfig, workspace: Path, handoff: Handoff) -> RoleWork:
     if role is Role.ingest:
-        return IngestRole(store, config)
+        return IngestRole(store, config, handoff)
     if role is Role.detect:
-        return DetectRole(store, config, workspace)
+        return DetectRole(store, config, workspace, handoff)
     return CorrelateRole(store, config)

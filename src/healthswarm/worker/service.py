@@ -71,7 +71,7 @@ class Worker:
         works: list[RoleWork] = []
         try:
             for role in config.role.stages():
-                work = role_work(role, self.store, config, self.workspace)
+                work = role_work(role, self.store, config, self.workspace, relay.handoff)
                 works.append(work)
                 subscription = self.bus.subscribe(config.filter_subject(role), config.group(role),
                                                   max_in_flight=config.max_in_flight, ack_wait=config.ack_wait)
