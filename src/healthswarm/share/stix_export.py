@@ -205,21 +205,23 @@ class BundleBuilder:
         when, when_any = stamp(alert.timestamp), stamp_any(alert.timestamp)
         scos = [i for i in (self.observable(k, v) for k, v in observables_of(alert.details)) if i]
         observed: list[str] = []
+        count = max(1, len(alert.events))
         if scos:
             od = self._common("observed-data", self._sdo_id("observed-data", alert_id), when)
-            od.update({"first_observed": when_any, "last_observed": when_any,
-                       "number_observed": max(1, len(alert.events)), "object_refs": scos})
+            od["first_observed"] = od["last_observed"] = when_any
+            od["number_observed"] = count
+            od["object_refs"] = scos
             observed.append(self.add(od))
         made = list(observed)
         for technique in alert.techniques:
             ap = self.attack_pattern(technique)
             sighting = self._common("sighting", self._sdo_id("sighting", alert_id, technique.id), when)
-            sighting.update({
-                "description": f"{alert.title}: {alert.description}" if alert.description else alert.title,
-                "first_seen": when_any, "last_seen": when_any,
-                "count": max(1, len(alert.events)), "sighting_of_ref": ap,
-                "where_sighted_refs": [self.identity_id], "confidence": _LEVEL_CONFIDENCE[alert.level],
-            })
+            sighting["description"] = f"{alert.title}: {alert.description}" if alert.description else alert.title
+            sighting["first_seen"] = sighting["last_seen"] = when_any
+            sighting["count"] = count
+            sighting["sighting_of_ref"] = ap
+            sighting["where_sighted_refs"] = [self.identity_id]
+            sighting["confidence"] = _LEVEL_CONFIDENCE[alert.level]
             if observed:
                 sighting["observed_data_refs"] = observed
             made.append(self.add(sighting))
