@@ -53,6 +53,7 @@ KEYWORDS = "\x00keywords"
 REGEX_GUARD_MIN = 3
 
 Evaluator = Callable[[set[int], "_Memo"], bool]
+_UNSET = object()
 
 
 def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -281,7 +282,8 @@ class SigmaEngine:
         self._predicates: dict[int, Predicate] = {}
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._by_rules: dict[tuple[int, ...], _Group] = {}
-        self._seen: dict[tuple[int, str], tuple[int, ...]] = {}  # (field index, value) → indexed atoms it hits
+        self._seen: dict[tuple[int, Any], tuple[int, ...]] = {}  # (field index, value) → indexed atoms it hits
+        self._prefilters: dict[int, Any] = {}  # id(group) → its keywords' RE2 search (None: no RE2)
         self.groups_built = 0
 
     def predicate(self, aid: int) -> Predicate:
@@ -428,6 +430,8 @@ class SigmaEngine:
         keywords = group.keywords
         cache = self._seen
         scan = self._scan
+        misses: list[tuple[tuple[int, Any], Any, Any]] = []  # (memo key, field index or None, value)
+        unremembered: list[Any] = []  # values kept out of the memo (long, lists, floats), for the keywords
         for fld, value in view.items():
             if value is None:
                 continue
@@ -436,46 +440,52 @@ class SigmaEngine:
                 continue
             kind = type(value)
             if kind is int or (kind is str and len(value) <= SEEN_MAX_LENGTH):
-                # the same values recur (images, users, hosts, providers, ids): remember what each one hit, both
-                # indexes at once, under the field's index (or the keywords', for a field no atom names) in this
-                # group; both are kept alive by the group
+                # the same values recur (images, users, hosts, providers, ids): what each one hit, both indexes
+                # at once, is remembered under the field's index (or the keywords', for a field no atom names)
+                # in this group; both are kept alive by the group
                 key = (id(entry if entry is not None else keywords), value)
                 found = cache.get(key)
                 if found is None:
-                    one: set[int] = set()
-                    if entry is not None:
-                        scan(entry, (value,), one)
-                    if keywords is not None:
-                        self._keyword_scan(group, (value,), one)
-                    found = tuple(one)
-                    if len(cache) >= SEEN_MAX_ENTRIES:
-                        cache.clear()
-                    cache[key] = found
-                if found:
+                    misses.append((key, entry, value))
+                elif found:
                     hits.update(found)
             else:
                 items = value if isinstance(value, list | tuple) else (value,)
                 if entry is not None:
                     scan(entry, items, hits)
                 if keywords is not None:
-                    self._keyword_scan(group, items, hits)
+                    unremembered.extend(items)
+        if misses or unremembered:
+            self._first_seen(group, misses, unremembered, hits)
         return hits
 
-    def _keyword_scan(self, group: _Group, items: Iterable[Any], hits: set[int]) -> None:
-        """Keyword atoms over values one by one: no pattern spans two values. Keywords rarely occur, so on a long
-        text RE2 (several times faster than the automaton there) first says whether any does."""
-        keywords = group.keywords
-        assert keywords is not None
-        for item in items:
-            if type(item) is not str:
-                item = text(item)
-                if item is None:
-                    continue
-            if len(item) > SEEN_MAX_LENGTH:
-                prefilter = _any_of(group.keyword_words)
-                if prefilter is not None and prefilter(item.lower()) is None:
-                    continue
-            self._scan(keywords, (item,), hits)
+    def _first_seen(self, group: _Group, misses: list[tuple[tuple[int, Any], Any, Any]], unremembered: list[Any],
+                    hits: set[int]) -> None:
+        """Scan the values the memo does not know, and remember them. Keywords rarely occur and no pattern spans
+        two values (nor NUL), so RE2 (several times faster than the automaton on long text) first says over all
+        these values joined by NUL whether any keyword occurs; only then is each value scanned for them."""
+        keywords = group.keywords  # kept only when some keyword occurs in these values
+        if keywords is not None:
+            prefilter = self._prefilters.get(id(group), _UNSET)
+            if prefilter is _UNSET:
+                prefilter = self._prefilters[id(group)] = _any_of(group.keyword_words)
+            texts = [t for t in map(text, [value for _, _, value in misses] + unremembered) if t is not None]
+            if prefilter is not None and prefilter("\x00".join(texts).lower()) is None:
+                keywords = None
+        cache = self._seen
+        for key, entry, value in misses:
+            one: set[int] = set()
+            if entry is not None:
+                self._scan(entry, (value,), one)
+            if keywords is not None:
+                self._scan(keywords, (value,), one)
+            found = tuple(one)
+            if len(cache) >= SEEN_MAX_ENTRIES:
+                cache.clear()
+            cache[key] = found
+            hits.update(found)
+        if keywords is not None and unremembered:
+            self._scan(keywords, unremembered, hits)
 
     @staticmethod
     def _scan(entry: tuple[Any, Any, Any], items: Iterable[Any], hits: set[int]) -> None:
