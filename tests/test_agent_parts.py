@@ -255,6 +255,34 @@ def test_events_handed_over_in_memory_are_judged_once_and_the_store_fills_the_ga
     assert _count(store, "SELECT count(*) FROM alerts") == alert_lines
 
 
+def test_a_source_that_can_wait_waits_for_detection_to_make_room_in_the_handoff() -> None:
+    from healthswarm.agent.sources import Handoff
+
+    handoff = Handoff(limit=10)
+    assert handoff.put(0, 8, list(range(8)))
+    stop = threading.Event()
+    order: list[str] = []
+
+    def source() -> None:
+        handoff.wait_for_room(5, stop, timeout=120)  # 8 held + 5 > 10: waits until detection takes
+        order.append("stored")
+
+    waiting = threading.Thread(target=source)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and order == []
+    order.append("taken")
+    assert handoff.take(0) == (list(range(8)), 8)
+    waiting.join(120)
+    assert order == ["taken", "stored"]
+    # a stop ends a wait (the source commits what it holds and stops); a batch larger than the limit fits alone
+    assert handoff.put(8, 16, list(range(8)))
+    stop.set()
+    handoff.wait_for_room(5, stop, timeout=120)
+    assert handoff.take(8) is not None
+    handoff.wait_for_room(50, None, timeout=120)
+
+
 def test_cli_init_config_writes_the_defaults_and_share_records_the_decision(tmp_path: Path) -> None:
     import json
 

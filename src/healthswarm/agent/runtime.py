@@ -174,11 +174,13 @@ class Agent:
 
     # --- building -------------------------------------------------------------------------------
 
-    def pipeline(self) -> AgentPipeline:
+    def pipeline(self, *, can_wait: bool = True) -> AgentPipeline:
+        """A source's pipeline; `can_wait`: the source loses nothing by waiting for detection (not syslog)."""
         pipeline = AgentPipeline.for_store(self.store, self.organisation, write_lock=self.write_lock, bus=self.bus,
                                            handoff=self.handoff)
         pipeline.on_stored = self._on_stored
         pipeline.stop = self.stop_event
+        pipeline.waits_for_detection = can_wait
         self.pipelines.append(pipeline)
         return pipeline
 
@@ -254,7 +256,7 @@ class Agent:
             tls.minimum_version = ssl.TLSVersion.TLSv1_2
             tls.load_cert_chain(self.config.path(s.tls_cert), self.config.path(s.tls_key or s.tls_cert))
         try:
-            self.syslog = SyslogReceiver(self.pipeline(), udp=s.udp, tcp=s.tcp, tls=tls, batch=s.batch,
+            self.syslog = SyslogReceiver(self.pipeline(can_wait=False), udp=s.udp, tcp=s.tcp, tls=tls, batch=s.batch,
                                          latency=s.latency).start()
         except (OSError, ValueError) as exc:
             raise ConfigError(f"sources.syslog: cannot listen: {exc}") from None
