@@ -130,7 +130,10 @@ class NatsSubscription:
         async def _fetch() -> list[Any]:
             got = await self._psub.fetch(1, timeout=max(timeout, 0.01))
             if max_messages > 1:
-                with contextlib.suppress(nats.errors.TimeoutError):
+                # asyncio's TimeoutError, not only nats-py's subclass: nats-py raises the plain one when the linger
+                # runs out between its requests (a loaded machine), and escaping here it lost the message already
+                # fetched, which JetStream then handed out again only after ack_wait
+                with contextlib.suppress(asyncio.TimeoutError):
                     got += await self._psub.fetch(max_messages - 1, timeout=LINGER)
             return got
 
