@@ -12,6 +12,7 @@ from healthswarm.respond.audit import verify
 from healthswarm.respond.case_store import (
     change_case,
     create_case,
+    incident_observables,
     list_cases,
     load_audit,
     load_case,
@@ -162,3 +163,12 @@ def test_open_from_incident(rstore: Store) -> None:
         open_from_incident(conn, "INC-1", "alice", now=T0)
     with pytest.raises(InputError, match="no incident"), rstore.transaction() as conn:
         open_from_incident(conn, "INC-404", "alice", now=T0)
+
+
+def test_an_incident_host_named_by_its_address_is_an_address_observable() -> None:
+    """The beacon's host entity `host:198.51.100.77` made a `domain` observable that the phishing playbook's
+    sinkhole refused on every case; it is one ipv4 observable now, beside the same `ip:` entity."""
+    doc = {"entities": ["host:198.51.100.77", "ip:198.51.100.77", "domain:evil.example", "host:sta-ws-03",
+                        "ip:fe80::1", "user:alice"]}
+    assert [(o.type, o.value) for o in incident_observables(doc)] == [
+        ("ipv4", "198.51.100.77"), ("domain", "evil.example"), ("domain", "sta-ws-03"), ("ipv6", "fe80::1")]

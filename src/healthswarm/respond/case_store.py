@@ -3,6 +3,8 @@ in the same transaction (a change whose audit entry cannot be written is not mad
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 import uuid
 from collections import Counter
@@ -100,13 +102,18 @@ def open_from_incident(conn: Connection, incident_id: str, actor: str, now: date
 
 
 def incident_observables(doc: dict[str, Any]) -> list[Observable]:
-    """The observables among a stored incident's entities (`ip:…`, `domain:…`, …)."""
-    observables = []
+    """The observables among a stored incident's entities (`ip:…`, `domain:…`, …), once each. A host named by
+    its address (`host:198.51.100.77`) is an address, not a domain: a domain action (sinkhole) would refuse it."""
+    observables: dict[tuple[str, str], Observable] = {}
     for entity in doc.get("entities", []):
         kind, _, value = entity.partition(":")
         if kind in _OBSERVABLE_KINDS and value:
-            observables.append(Observable("ipv6" if kind == "ip" and ":" in value else _OBSERVABLE_KINDS[kind], value))
-    return observables
+            type_ = "ipv6" if kind == "ip" and ":" in value else _OBSERVABLE_KINDS[kind]
+            if kind in ("ip", "host", "domain"):
+                with contextlib.suppress(ValueError):
+                    type_ = f"ipv{ipaddress.ip_address(value).version}"
+            observables.setdefault((type_, value), Observable(type_, value))
+    return list(observables.values())
 
 
 @dataclass(frozen=True)
