@@ -43,6 +43,13 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
         wait_until("the demo's lines judged", judged, 120)
     finally:
         agent.shutdown()  # the listener runs in the detection thread, which this joins
+    # what our own cases watch is not retro-hunted (it came from our own incidents); the real hunt, recorded
+    hunted: list[str] = []
+    real_hunt = agent.retro_hunt
+    agent.retro_hunt = lambda watches: hunted.extend(w.value for w in watches) or real_hunt(watches)  # type: ignore[method-assign]
+    agent._hunted.clear()
+    agent._refresh_watchlist()
+    assert "198.51.100.77" in {w.value for w in agent.watchlist.index.values()} and "198.51.100.77" not in hunted
     with agent.store.read() as conn:
         covered = [i for i in load_incidents(conn) if i.severity >= config.respond.min_severity]
         cases = {row.incident_id: load_case(conn, row.id)
@@ -69,3 +76,5 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
     assert ("ipv4", "10.10.1.103") not in watched and ("domain", "sta-ws-03") not in watched
     assert not [key for key in watched if key[1].startswith(("10.", "192.168.")) or "sta-" in key[1]]
     assert any(a["kind"] == "watchlist-add" and a["status"] == "executed" for a in actions)
+    # the C2 address is an address: the sinkhole (domains only) is not asked to take it
+    assert not [a for a in actions if a["kind"] == "dns-sinkhole" and a["target"] == "198.51.100.77"]

@@ -376,8 +376,11 @@ class Agent:
         new = [w for w in self.watchlist.index.values() if f"{w.type}:{w.value}" not in self._hunted]
         if not new:
             return
-        if self.config.watchlist.retro_hunt:
-            self.detector.add_alerts(self.retro_hunt(new))
+        # what our own cases put on the watchlist came from our own incidents: hunting it again would only
+        # report those incidents' events as "seen here before the warning"
+        from_peers = [w for w in new if not w.origin.startswith("case:")]
+        if self.config.watchlist.retro_hunt and from_peers:
+            self.detector.add_alerts(self.retro_hunt(from_peers))
         self._hunted.update(f"{w.type}:{w.value}" for w in new)
         _write_json(self.folder / HUNTED, sorted(self._hunted))
 
