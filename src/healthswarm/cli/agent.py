@@ -84,6 +84,7 @@ def run(ctx: typer.Context, config: ConfigOpt = None,
     from healthswarm.agent import logs
     from healthswarm.agent.config import ApiConfig, load_config
     from healthswarm.agent.runtime import Agent
+    from healthswarm.api.heap import freeze_startup_heap
 
     level = log_level_of(log_level)
     if role is not None:
@@ -103,6 +104,9 @@ def run(ctx: typer.Context, config: ConfigOpt = None,
     settings = app_context(ctx).settings
     logs.setup({"agent": settings.workspace.name, "pid": os.getpid()}, level)
     agent = Agent(cfg, settings)
+    # the compiled rules, the suite and the app live as long as the process: out of the collector's full walks
+    # (what `serve` does for its app; api/heap.py says what it saved there)
+    freeze_startup_heap()
     raise typer.Exit(agent.run())
 
 
