@@ -170,13 +170,16 @@ def test_the_agents_node_refutes_from_the_agents_own_store_on_postgresql(tmp_pat
         store = Store.open(url)
         with store.transaction() as conn:
             replace_inventory(conn, load_inventory([DEMO]))
+        # the liar is another organisation: a store of its own (St. Aurelia's would make its gate refuse the lie,
+        # a name the inventory does not know being protected with the whole inventory)
+        stores = {"st-aurelia": store, "liar": Store.open(f"sqlite:///{tmp_path / 'liar.db'}")}
         nodes = {}
         for name, port, path in zip(names, ports, configs, strict=True):
             config = load_node_config(path)
             assert not (config.workspace / "healthswarm.db").exists()
             nodes[name] = AgentSwarm(SwarmConfig(enabled=True, listen=f"127.0.0.1:{port}", seeds=tuple(config.seeds),
                                                  name=name, publish=False, params=PARAMS),
-                                     config.workspace, name, store)
+                                     config.workspace, name, stores[name])
         for node in nodes.values():
             node.start()
         try:
@@ -190,4 +193,5 @@ def test_the_agents_node_refutes_from_the_agents_own_store_on_postgresql(tmp_pat
         finally:
             for node in nodes.values():
                 node.stop()
-            store.close()
+            for each in stores.values():
+                each.close()
