@@ -222,3 +222,25 @@ def test_node_federate_command(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "healthswarm", "node", "federate", "-d", str(tmp_path / "none")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_node_federate_server_momentum_reaches_the_trimmed_mean(config: FederatedConfig, tmp_path: Path) -> None:
+    small = replace(config, clients=3, rounds=3, max_per_class=100, strategy="trimmed-mean")
+    data = [arg for path in small.data for arg in ("-d", str(path))]
+    result = CliRunner().invoke(app, ["node", "federate", *data, "--clients", "3", "--rounds", "3",
+                                      "--local-epochs", str(small.local_epochs), "--alpha", str(small.alpha),
+                                      "--max-per-class", "100", "--strategy", "trimmed-mean",
+                                      "--server-momentum", "0", "--no-baselines", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["config"]["server_momentum"] == 0.0
+    # the same federation with μ = 0 given in Python, and unlike the default μ = 0.5: the option reached the strategy
+    plain, steered = run_federated(replace(small, server_momentum=0.0)), run_federated(small)
+    scores = [[(h["macro_f1"], h["accuracy"]) for h in history]
+              for history in (report["history"], plain.history, steered.history)]
+    assert scores[0] == scores[1] and scores[0] != scores[2]
+    bad = subprocess.run([sys.executable, "-m", "healthswarm", "node", "federate", "-d", str(tmp_path / "none"),
+                          "--strategy", "trimmed-mean", "--server-momentum", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--server-momentum: server momentum 1.0 (expected a value in [0, 1))" in bad.stderr, bad.stderr

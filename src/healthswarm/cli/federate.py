@@ -23,6 +23,8 @@ def federate(
     rounds: Annotated[int, typer.Option(help="federated rounds")] = 40,
     local_epochs: Annotated[int, typer.Option(help="local epochs per round")] = 3,
     strategy: Annotated[str, typer.Option(help="fedavg, trimmed-mean or krum")] = "fedavg",
+    server_momentum: Annotated[float, typer.Option(
+        help="trimmed-mean only: momentum μ of the server's step, in [0, 1); 0 = Flower's FedTrimmedAvg")] = 0.5,
     alpha: Annotated[float, typer.Option(help="Dirichlet label skew (small = more skewed)")] = 0.5,
     poisoned: Annotated[float, typer.Option(help="share of poisoned organisations, for evaluation")] = 0.0,
     attack: Annotated[str, typer.Option(help="label-flip or scaled (flip + model replacement)")] = "scaled",
@@ -40,7 +42,8 @@ def federate(
     from healthswarm.swarm.federated.run import FederatedConfig, run_federated
 
     config = FederatedConfig(data=tuple(data), clients=clients, rounds=rounds, local_epochs=local_epochs,
-                             strategy=strategy, alpha=alpha, poisoned=poisoned, attack=attack,  # type: ignore[arg-type]
+                             strategy=strategy, server_momentum=server_momentum, alpha=alpha,
+                             poisoned=poisoned, attack=attack,  # type: ignore[arg-type]
                              dp_noise=dp_noise, dp_clip=dp_clip, max_per_class=max_per_class, transport=transport,
                              baselines=baselines, seed=seed)
     report = run_federated(config)

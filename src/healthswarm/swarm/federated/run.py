@@ -77,25 +77,27 @@ class FederatedConfig:
     baselines: bool = True
 
     def check(self) -> None:
+        # each problem names the option of `healthswarm node federate` that sets it, so the line says what to fix
         problems = []
-        where = Location("<federate>")
         if self.strategy not in STRATEGIES:
-            problems.append(Problem(where, f"strategy {self.strategy!r}", " or ".join(STRATEGIES)))
+            problems.append(Problem(Location("--strategy"), f"strategy {self.strategy!r}", " or ".join(STRATEGIES)))
         if self.attack not in ATTACKS:
-            problems.append(Problem(where, f"attack {self.attack!r}", " or ".join(ATTACKS)))
+            problems.append(Problem(Location("--attack"), f"attack {self.attack!r}", " or ".join(ATTACKS)))
         if self.transport not in TRANSPORTS:
-            problems.append(Problem(where, f"transport {self.transport!r}", " or ".join(TRANSPORTS)))
+            problems.append(Problem(Location("--transport"), f"transport {self.transport!r}",
+                                    " or ".join(TRANSPORTS)))
         if self.clients < 2 or self.rounds < 1:
-            problems.append(Problem(where, f"{self.clients} organisations, {self.rounds} rounds",
-                                    "at least 2 organisations and 1 round"))
+            problems.append(Problem(Location("--clients/--rounds"), f"{self.clients} organisations, "
+                                    f"{self.rounds} rounds", "at least 2 organisations and 1 round"))
         if not 0 <= self.poisoned < 0.5:
-            problems.append(Problem(where, f"poisoned share {self.poisoned}", "a share in [0, 0.5)"))
+            problems.append(Problem(Location("--poisoned"), f"poisoned share {self.poisoned}", "a share in [0, 0.5)"))
         if self.dp_noise is not None and self.strategy != "fedavg":
-            problems.append(Problem(where, "differential privacy with " + self.strategy, "fedavg"))
+            problems.append(Problem(Location("--dp-noise"), "differential privacy with " + self.strategy, "fedavg"))
         if not 0 <= self.server_momentum < 1:
-            problems.append(Problem(where, f"server momentum {self.server_momentum}", "a value in [0, 1)"))
+            problems.append(Problem(Location("--server-momentum"), f"server momentum {self.server_momentum}",
+                                    "a value in [0, 1)"))
         if not 0 < self.test_share < 1:
-            problems.append(Problem(where, f"test share {self.test_share}", "between 0 and 1"))
+            problems.append(Problem(Location("<federate>"), f"test share {self.test_share}", "between 0 and 1"))
         if problems:
             raise InputError(problems)
 
