@@ -129,7 +129,7 @@ class Run:
             n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
             correlated = conn.execute(select(func.count()).select_from(alerts)
                                       .where(alerts.c.incident_id.is_not(None))).scalar_one()
-            unsent = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent.is_(None))).scalar_one()
+            unsent = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
         return n_events, correlated, unsent
 
     def wait_done(self, n: int, timeout: float) -> float:

@@ -4,13 +4,13 @@ A worker writes an outbox row in the same transaction as the effect it announces
 alert); a relay publishes the rows to JetStream and deletes them once acknowledged (worker/relay.py). A crash
 can therefore never leave an effect without its message, nor a message without its effect. `msg_id` is the
 effect's idempotency key (the event key, the alert id): it is the row's unique key here and the `Nats-Msg-Id`
-on the bus, so a row published twice (crash between publish and delete) is dropped by JetStream. `sent` is
-no longer set (rows go once published; it was set, and such rows kept for twenty minutes, before).
+on the bus, so a row published twice (crash between publish and delete) is dropped by JetStream. The relay
+reads the oldest rows first, in the primary key's order.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, LargeBinary, String, Table, Text
 
 from healthswarm.store.tables import metadata
 
@@ -25,10 +25,6 @@ outbox = Table(
     # when the record this message descends from entered the system (epoch seconds): end-to-end latency
     Column("born", Float, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
-    Column("sent", DateTime(timezone=True), nullable=True),
 )
-
-# the relay's query: the oldest unsent rows
-Index("ix_outbox_unsent", outbox.c.sent, outbox.c.id)
 
 WORKER_TABLES = (outbox,)
