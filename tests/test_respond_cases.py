@@ -7,10 +7,12 @@ import pytest
 from sqlalchemy import delete, update
 
 from healthswarm.errors import InputError
+from healthswarm.model import Asset, Dependency, Inventory, Organisation, Zone
 from healthswarm.model.incident import Incident, Stage
 from healthswarm.respond.audit import verify
 from healthswarm.respond.case_store import (
     change_case,
+    controllers_among,
     create_case,
     incident_observables,
     list_cases,
@@ -23,6 +25,7 @@ from healthswarm.respond.errors import ConflictError, NotFoundError
 from healthswarm.respond.service import verify_case
 from healthswarm.store import Store
 from healthswarm.store.alerts import save_incidents
+from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.respond_tables import respond_audit
 from respond_helpers import T0, prepare
 
@@ -172,3 +175,21 @@ def test_an_incident_host_named_by_its_address_is_an_address_observable() -> Non
                         "ip:fe80::1", "user:alice"]}
     assert [(o.type, o.value) for o in incident_observables(doc)] == [
         ("ipv4", "198.51.100.77"), ("domain", "evil.example"), ("domain", "sta-ws-03"), ("ipv6", "fe80::1")]
+
+
+def test_controllers_without_patients_leave_out_the_organisations_that_serve_another(rstore: Store) -> None:
+    """h1's EHR depends on the provider's PACS (a processor); lab-2 serves nobody involved with it."""
+    orgs = (Organisation("h1", "Hospital", "hospital", "DE"), Organisation("pacs-co", "PACS", "provider", "DE"),
+            Organisation("lab-2", "Lab", "laboratory", "DE"))
+    zones = tuple(Zone(f"{o.id}-z", o.id, "IT", "internal") for o in orgs)
+    assets = (Asset("h1-ehr", "h1", "h1-z", "ehr", "EHR"), Asset("h1-ws", "h1", "h1-z", "workstation", "PC"),
+              Asset("pacs-1", "pacs-co", "pacs-co-z", "pacs", "PACS"),
+              Asset("lab-lis", "lab-2", "lab-2-z", "lis", "LIS"))
+    dependencies = (Dependency("h1-ehr", "pacs-1", "data"), Dependency("h1-ehr", "h1-ws", "data"))
+    with rstore.transaction() as conn:
+        replace_inventory(conn, Inventory(orgs, zones, assets, (), dependencies))
+    with rstore.read() as conn:
+        assert controllers_among(conn, ["pacs-co", "h1"]) == ["h1"]  # the provider only serves h1
+        assert controllers_among(conn, ["h1", "pacs-co", "lab-2"]) == ["h1", "lab-2"]
+        assert controllers_among(conn, ["pacs-co", "lab-2"]) == ["pacs-co", "lab-2"]  # neither serves the other
+        assert controllers_among(conn, ["pacs-co"]) == ["pacs-co"]

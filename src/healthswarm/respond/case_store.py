@@ -20,9 +20,8 @@ from healthswarm.respond.audit import GENESIS, AuditEntry, chain
 from healthswarm.respond.cases import Case, Evidence, Observable, check_not_future, utc
 from healthswarm.respond.errors import ConflictError, NotFoundError
 from healthswarm.store.alerts import load_alerts
-from healthswarm.store.inventory import load_inventory
 from healthswarm.store.respond_tables import respond_audit, respond_cases
-from healthswarm.store.tables import alerts, assets, events, incidents
+from healthswarm.store.tables import alerts, assets, dependencies, events, incidents
 
 #: Entity kinds of an incident that become case observables, and their indicator type.
 _OBSERVABLE_KINDS = {"ip": "ipv4", "host": "domain", "domain": "domain", "url": "url", "email": "email",
@@ -75,7 +74,12 @@ def open_from_incident(conn: Connection, incident_id: str, actor: str, now: date
     existing = conn.execute(select(respond_cases.c.id).where(respond_cases.c.incident_id == incident_id)).first()
     if existing is not None:
         raise InputError(Problem(Location("--incident"), f"incident {incident_id} already has case {existing.id}"))
-    doc = row.document
+    return create_case(conn, case_from_incident(conn, row.document, now, aware_at), actor, now)
+
+
+def case_from_incident(conn: Connection, doc: dict[str, Any], now: datetime, aware_at: datetime | None = None) -> Case:
+    """The case `open_from_incident` opens for the stored incident `doc`, not stored yet (it only reads)."""
+    incident_id = doc["id"]
     observables = incident_observables(doc)
     patients = {v for k, _, v in (e.partition(":") for e in doc.get("entities", [])) if k == "patient"}
     users = sorted(v for k, _, v in (e.partition(":") for e in doc.get("entities", [])) if k == "user")
@@ -98,7 +102,7 @@ def open_from_incident(conn: Connection, incident_id: str, actor: str, now: date
         case.patients_basis = "distinct patients named in the incident's alerts (their events are not stored)"
     case.controllers = touched.controllers or controllers_among(conn, case.organisations)
     case.evidence = _event_evidence(conn, incident_id)
-    return create_case(conn, case, actor, now)
+    return case
 
 
 def incident_observables(doc: dict[str, Any]) -> list[Observable]:
@@ -154,11 +158,19 @@ def touched_patients(conn: Connection, incident_id: str) -> Touched:
 
 def controllers_among(conn: Connection, organisations: list[str]) -> list[str]:
     """Without patients to go by: the organisations involved, less those that only serve another one of them
-    (a PACS or laboratory provider an organisation's systems depend on is its processor, not a controller)."""
-    inventory = load_inventory(conn)
-    org_of = {a.id: a.organisation for a in inventory.assets}
-    serves = {(org_of.get(d.target), org_of.get(d.source)) for d in inventory.dependencies}
+    (a PACS or laboratory provider an organisation's systems depend on is its processor, not a controller).
+    Only the dependencies between the involved organisations' assets are read (the agent opens a case per
+    incident it covers; the whole inventory was most of that)."""
     involved = set(organisations)
+    if len(involved) < 2:
+        return list(organisations)
+    client, provider = assets.alias("client"), assets.alias("provider")
+    serves = set(conn.execute(
+        select(provider.c.organisation, client.c.organisation)
+        .join_from(dependencies, client, dependencies.c.source == client.c.id)
+        .join(provider, dependencies.c.target == provider.c.id)
+        .where(client.c.organisation.in_(involved), provider.c.organisation.in_(involved),
+               client.c.organisation != provider.c.organisation).distinct()))
     controllers = [o for o in organisations if not any((o, other) in serves for other in involved - {o})]
     return controllers or list(organisations)
 
