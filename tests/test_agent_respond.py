@@ -4,21 +4,35 @@ policy covers gets a case whose playbooks started, disruptive actions waiting fo
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from agent_support import DEMO, demo_agent_setup
 from conftest import wait_until
+from healthswarm.agent.config import RespondConfig
+from healthswarm.agent.detect import StepResult
 from healthswarm.agent.respond import PolicyResponder
 from healthswarm.agent.runtime import Agent
+from healthswarm.model.incident import Incident
 from healthswarm.respond.case_store import load_audit, load_case
+from healthswarm.respond.playbooks.library import Library
 from healthswarm.respond.service import POLICY_ACTOR
 from healthswarm.respond.watchlist import load_watchlist
-from healthswarm.store.alerts import load_incidents
+from healthswarm.store import Store
+from healthswarm.store.alerts import load_incidents, save_incidents
 from healthswarm.store.events import list_checkpoints
-from healthswarm.store.respond_tables import respond_cases
+from healthswarm.store.inventory import replace_inventory
+from healthswarm.store.respond_tables import respond_audit, respond_cases
+from respond_helpers import T0, ward_inventory
 
+LIBRARY = Library.load()
+WAIT = 60  # seconds; a bound for waiting, never a figure asserted on
 LOGS = {"eve.json": "suricata-eve.json", "sysmon.json": "windows-sysmon.json", "adt.hl7": "hl7-adt.hl7"}
 
 
@@ -41,8 +55,11 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
                     and agent.detector.backlog() == 0)
 
         wait_until("the demo's lines judged", judged, 120)
+        # the responder runs in a thread of its own: the steps' incidents are queued there
+        (responder,) = agent.step_listeners
+        assert responder.join_idle(120)
     finally:
-        agent.shutdown()  # the listener runs in the detection thread, which this joins
+        agent.shutdown()
     # what our own cases watch is not retro-hunted (it came from our own incidents); the real hunt, recorded
     hunted: list[str] = []
     real_hunt = agent.retro_hunt
@@ -78,3 +95,104 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
     assert any(a["kind"] == "watchlist-add" and a["status"] == "executed" for a in actions)
     # the C2 address is an address: the sinkhole (domains only) is not asked to take it
     assert not [a for a in actions if a["kind"] == "dns-sinkhole" and a["target"] == "198.51.100.77"]
+
+
+# --- the responder's own thread, on a real store with the shipped playbooks ------------------------------------
+@pytest.fixture
+def ward(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'hs.db'}")
+    with store.transaction() as conn:
+        replace_inventory(conn, ward_inventory())
+    return store
+
+
+def _incidents(store: Store, *ids: str, entities: set[tuple[str, str]] = frozenset()) -> None:
+    with store.transaction() as conn:
+        save_incidents(conn, [Incident(i, f"incident {i}", T0, T0 + timedelta(minutes=5), severity=3,
+                                       assets={"ws-1"}, organisations={"h1"}, techniques={"T1566.001"},
+                                       entities=set(entities)) for i in ids])
+
+
+def _opened(store: Store) -> list[str]:
+    """The incidents whose cases were opened, in the order they were."""
+    with store.read() as conn:
+        return list(conn.execute(select(respond_cases.c.incident_id).join(
+            respond_audit, (respond_audit.c.case_id == respond_cases.c.id) & (respond_audit.c.action == "open"))
+            .order_by(respond_audit.c.id)).scalars())
+
+
+@pytest.fixture
+def start(ward: Store, tmp_path: Path) -> Iterator[Callable[..., PolicyResponder]]:
+    """Responders on the ward store, each after its look-back; closed at the end of the test."""
+    started: list[PolicyResponder] = []
+
+    def start(lock: threading.Lock, **policy: Any) -> PolicyResponder:
+        responder = PolicyResponder(ward, RespondConfig(**policy), tmp_path, lock, LIBRARY, retry=0.2)
+        started.append(responder)
+        responder(StepResult())  # the first step starts the thread, which looks back over the stored incidents
+        assert responder.join_idle(WAIT) and responder.calls == 1
+        return responder
+
+    yield start
+    for responder in started:
+        responder.close(WAIT)
+
+
+def test_queued_steps_are_taken_in_order_coalesced_while_a_call_is_under_way(
+        ward: Store, start: Callable[..., PolicyResponder]) -> None:
+    lock = threading.Lock()
+    responder = start(lock)
+    assert "agent-respond" in {t.name for t in threading.enumerate()}
+    _incidents(ward, "I-4", "I-1", "I-3", "I-2")
+    with lock:  # detection committing: the responder plans I-3, then waits for the lock to write its case
+        responder(StepResult(incidents=["I-3"]))
+        wait_until("the first batch taken", lambda: responder.queued == 0, WAIT)
+        for step in (["I-1", "I-4"], ["I-2", "I-1"], ["I-4"]):  # returns at once, the lock held or not
+            responder(StepResult(incidents=step))
+        assert responder.queued == 3 and _opened(ward) == []
+    assert responder.join_idle(WAIT)
+    assert responder.calls == 3  # the look-back, I-3, and the three later steps in one call
+    assert _opened(ward) == ["I-3", "I-1", "I-4", "I-2"]  # the steps' order, each incident once
+
+
+def test_a_failing_call_is_retried_and_the_thread_goes_on(ward: Store, start: Callable[..., PolicyResponder],
+                                                         tmp_path: Path) -> None:
+    (tmp_path / "respond").write_text("not a folder")  # where sinkhole zones are written: the call fails
+    lock = threading.Lock()
+    responder = start(lock, auto_actions=("dns-sinkhole",))
+    _incidents(ward, "I-phish", entities={("domain", "login-portal.example")})
+    responder(StepResult(incidents=["I-phish"]))
+    wait_until("a failed call", lambda: responder.failures >= 1, WAIT)
+    assert _opened(ward) == []  # the chunk's transaction rolled back whole
+    (tmp_path / "respond").unlink()
+    _incidents(ward, "I-next")
+    responder(StepResult(incidents=["I-next"]))  # retried with the next batch (or after `retry` seconds)
+    assert responder.join_idle(WAIT)
+    assert _opened(ward) == ["I-phish", "I-next"]
+    with ward.read() as conn:
+        (case_id,) = conn.execute(select(respond_cases.c.id).where(respond_cases.c.incident_id == "I-phish")).one()
+        runs = [e.data for e in load_audit(conn, case_id) if e.action == "playbook-run"]
+    sinkholed = [a for run in runs for a in run["actions"] if a["kind"] == "dns-sinkhole"]
+    assert len(runs) == 1 and sinkholed and all(a["status"] == "executed" for a in sinkholed)
+
+
+def test_close_drains_the_queue_and_a_restart_looks_back_at_what_came_after(
+        ward: Store, start: Callable[..., PolicyResponder]) -> None:
+    lock = threading.Lock()
+    responder = start(lock)
+    _incidents(ward, "I-1", "I-2", "I-3", "I-late")
+    with lock:
+        responder(StepResult(incidents=["I-1"]))
+        wait_until("the first batch taken", lambda: responder.queued == 0, WAIT)
+        responder(StepResult(incidents=["I-2", "I-3"]))
+    assert responder.close(WAIT)
+    assert not [t for t in threading.enumerate() if t.name == "agent-respond"]
+    assert _opened(ward) == ["I-1", "I-2", "I-3"]
+    responder(StepResult(incidents=["I-late"]))  # after close: queued, not taken (the process is ending)
+    assert _opened(ward) == ["I-1", "I-2", "I-3"]
+    start(lock)  # restarted: its look-back takes I-late, and starts nothing twice
+    assert _opened(ward) == ["I-1", "I-2", "I-3", "I-late"]
+    with ward.read() as conn:
+        runs = conn.execute(select(respond_audit.c.case_id, respond_audit.c.data)
+                            .where(respond_audit.c.action == "playbook-run")).all()
+    assert len(runs) == len({(case_id, data["playbook"]) for case_id, data in runs}) == 4

@@ -1,16 +1,25 @@
 """Playbooks by policy in the agent: a step listener (`Agent.step_listeners`) that hands the incidents each
 detection step wrote to `respond.service.respond_by_policy` under the agent's `[respond]` policy.
 
+Off the detection thread: a call only queues the step's incident ids and returns. The responder's own thread
+(`agent-respond`, started by the first step) takes everything queued since its last call, in the order the
+steps wrote it, once per incident, and responds to it in one call; the store's write lock is held only for
+that call's commits (`respond_by_policy(lock=…)`), so detection commits in between.
+
 Its first call also looks at every stored incident: one the policy covers whose playbooks did not start before
-a kill -9 (the step's commit came, the responder's did not) starts now; the case's audit log keeps any from
-starting twice. A failed call (the store busy, say) is retried with the next step, so an incident is never
-dropped; a failure never stops detection.
+a kill -9 (the step's commit came, the responder's did not, or its ids were still queued) starts now; the
+case's audit log keeps any from starting twice. A failed call (the store busy, say) is retried with the next
+batch, or after `retry` seconds when no step comes, so an incident is never dropped; a failure never stops
+detection. `close()` (the agent's shutdown, once detection has caught up) drains the queue and stops the
+thread; the thread is a daemon, so what a process that ends without `close()` left queued waits for that
+look-back.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from healthswarm.agent.config import RespondConfig
@@ -18,7 +27,7 @@ from healthswarm.agent.detect import StepResult
 from healthswarm.errors import ConfigError, InputError
 from healthswarm.respond.actions import ACTIONS
 from healthswarm.respond.playbooks.library import Library
-from healthswarm.respond.service import inventory_assets, respond_by_policy
+from healthswarm.respond.service import PolicyResponse, inventory_assets, respond_by_policy
 from healthswarm.store import Store
 
 log = logging.getLogger("healthswarm.agent.respond")
@@ -26,9 +35,10 @@ log = logging.getLogger("healthswarm.agent.respond")
 
 class PolicyResponder:
     def __init__(self, store: Store, policy: RespondConfig, workspace: Path, write_lock: threading.Lock,
-                 library: Library | None = None) -> None:
+                 library: Library | None = None, *, retry: float = 2.0) -> None:
         self.store, self.policy, self.workspace, self.write_lock = store, policy, workspace, write_lock
         self.library = library or Library.load()
+        self.retry = retry
         for name in policy.playbooks:
             if name != "auto":
                 try:
@@ -42,25 +52,106 @@ class PolicyResponder:
                                   f"{', '.join(ACTIONS.names())})")
         with store.read() as conn:  # as the agent's detectors, the inventory it started with
             self.assets = inventory_assets(conn)
+        self.calls = 0  # calls of respond_by_policy, each on everything queued since the one before
+        self.failures = 0
+        self._queued: dict[str, None] = {}  # incident ids in the order the steps wrote them, once each
+        self._steps = 0  # steps that queued incidents (one after a failure retries at once)
         self._looked_back = False
-        self._retry: list[str] = []
+        self._busy = False  # a call under way
+        self._closing = False  # close(): respond to what is queued, then end
+        self._stop = False  # close() timed out: end after the call under way
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
 
     def __call__(self, result: StepResult) -> None:
-        incidents = None if not self._looked_back else list(dict.fromkeys([*self._retry, *result.incidents]))
-        if incidents == []:
-            return
+        """In the detection thread: queue the step's incidents (the first step starts the thread)."""
+        with self._cond:
+            self._queued.update(dict.fromkeys(result.incidents))
+            self._steps += bool(result.incidents)
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(target=self._loop, name="agent-respond", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    @property
+    def queued(self) -> int:
+        """Incidents waiting for the next call (those of the call under way are not counted)."""
+        with self._cond:
+            return len(self._queued)
+
+    def _idle(self) -> bool:
+        return self._looked_back and not self._queued and not self._busy
+
+    def join_idle(self, timeout: float) -> bool:
+        """Wait until everything queued so far has been responded to (and the look-back done, once a step
+        started the thread); False when that took longer than `timeout` seconds."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._thread is None or self._idle(), timeout)
+
+    def close(self, timeout: float) -> bool:
+        """Respond to what is queued, then stop the thread; False when it did not finish within `timeout`
+        seconds (what is left is looked at again after the restart)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            with self._cond:
+                self._stop = True
+                self._cond.notify_all()
+            log.warning("playbooks by policy: %d incidents not responded to within %.0f s; the look-back after "
+                        "the restart takes them", len(self._queued), timeout)
+            return False
+        return True
+
+    def _loop(self) -> None:
+        retry_at: float | None = None  # after a failure: when to try again if no step brings new incidents
+        steps = 0  # self._steps when the last batch was taken
+        while True:
+            with self._cond:
+                while not self._stop:
+                    due = bool(self._queued) or not self._looked_back
+                    if not due and self._closing:
+                        break
+                    if due and (retry_at is None or self._steps != steps or time.monotonic() >= retry_at):
+                        break
+                    self._cond.wait(None if retry_at is None else max(retry_at - time.monotonic(), 0.0))
+                if self._stop or (not self._queued and self._looked_back):  # stopped, or closed and drained
+                    return
+                batch, self._queued, self._busy, steps = list(self._queued), {}, True, self._steps
+            ok = self._respond(batch)
+            with self._cond:
+                self._busy = False
+                if ok:
+                    retry_at = None
+                else:  # first again, before what was queued meanwhile
+                    self._queued = dict.fromkeys([*batch, *self._queued])
+                    retry_at = time.monotonic() + self.retry
+                self._cond.notify_all()
+
+    def _respond(self, batch: list[str]) -> bool:
+        self.calls += 1
         try:
-            with self.write_lock:  # the store has one writer at a time: the sources' and detection's commits
-                responses = respond_by_policy(self.store, self.policy, incidents, library=self.library,
-                                              workspace=self.workspace, assets=self.assets)
-        except Exception as exc:  # the agent's detection goes on; these incidents are tried again next step
-            self._retry = incidents or []  # None: the next call looks back over every incident again
-            log.warning("playbooks by policy failed; retried with the next step: %s: %s", type(exc).__name__, exc)
-            return
-        self._looked_back, self._retry = True, []
+            responses = respond_by_policy(self.store, self.policy, batch if self._looked_back else None,
+                                          library=self.library, workspace=self.workspace, assets=self.assets,
+                                          lock=self.write_lock)
+        except Exception as exc:  # the agent's detection goes on; these incidents are tried again
+            self.failures += 1
+            log.warning("playbooks by policy failed on %d incidents; retried with the next batch: %s: %s",
+                        len(batch), type(exc).__name__, exc)
+            return False
+        self._looked_back = True
         for response in responses:
-            if response.runs or response.failed or response.opened:
-                log.info("playbooks by policy", extra={
-                    "incident": response.incident, "case": response.case, "reason": response.reason,
-                    "opened": response.opened, "playbooks": [r.name for r in response.runs],
-                    "executed": response.executed, "waiting": response.waiting, "failed": response.failed})
+            _log(response)
+        return True
+
+
+def _log(response: PolicyResponse) -> None:
+    if response.runs or response.failed or response.opened:
+        log.info("playbooks by policy", extra={
+            "incident": response.incident, "case": response.case, "reason": response.reason,
+            "opened": response.opened, "playbooks": [r.name for r in response.runs],
+            "executed": response.executed, "waiting": response.waiting, "failed": response.failed})
