@@ -1,9 +1,14 @@
-"""The embedded agent: one process, SQLite, the in-memory bus; sources → ingest → streaming detection →
-correlation → incidents → live risk, the watchlist fed by peers, the swarm node, the API, health and metrics.
+"""The embedded agent: SQLite, the in-memory bus; sources → ingest → streaming detection → correlation →
+incidents → live risk, the watchlist fed by peers, the swarm node, the API, health and metrics.
+
+Processes: with `[agent] ingest_process` (auto: 2 or more CPUs) the sources but stdin run in an ingest process
+of their own (agent/ingest_process.py: how it stays exact, wakes detection, waits for it, stops and is restarted),
+so that detection has this process's core and GIL; otherwise everything runs in this one.
 
 Threads:
 - one per source (followed files, the syslog receiver's listeners and writer, each MQTT/NATS URL, stdin),
-  each with its own `AgentPipeline` (its commits wake detection through the bus);
+  each with its own `AgentPipeline` (its commits wake detection through the bus); with an ingest process,
+  stdin here and `agent-ingest`, which relays the ingest process's commits as wake-ups;
 - `agent-detect`: the detection loop (`StreamDetector.step` until caught up, then waits for a wake-up on
   the bus); between steps it judges what only time completes;
 - `agent-watchlist`: refreshes the watchlist every `[watchlist] refresh` seconds and retro-hunts new values
@@ -35,7 +40,16 @@ from sqlalchemy import text
 from healthswarm.agent import metrics
 from healthswarm.agent.config import AgentConfig
 from healthswarm.agent.detect import CURSOR, StepResult, StreamDetector
-from healthswarm.agent.sources import STORED_SUBJECT, AgentPipeline, FileWatcher, Handoff, choose_format, consume_url
+from healthswarm.agent.ingest_process import IngestProcess, Spec, wanted
+from healthswarm.agent.sources import (
+    SOURCE_THREADS,
+    STORED_SUBJECT,
+    AgentPipeline,
+    Handoff,
+    choose_format,
+    start_sources,
+    syslog_bound,
+)
 from healthswarm.agent.swarm import read_json as _read_json
 from healthswarm.agent.swarm import write_json as _write_json
 from healthswarm.bus.memory import MemoryBus
@@ -154,6 +168,12 @@ class Agent:
         self.pipelines: list[AgentPipeline] = []
         self.threads: list[threading.Thread] = []
         self.syslog: Any = None
+        self.ingest: IngestProcess | None = None
+        if wanted(config, settings.db_url):
+            self.ingest = IngestProcess(
+                Spec(config, settings.db_url, self.organisation, self.folder,
+                     logging.getLogger("healthswarm").getEffectiveLevel(), {"agent": self.workspace.name}),
+                on_stored=self._ingested, on_error=self._ingest_error, on_bound=self.bound.__dict__.update)
         self.swarm: Any = None
         self.api_server: Any = None
         self.health_server: Any = None
@@ -184,12 +204,21 @@ class Agent:
         self.pipelines.append(pipeline)
         return pipeline
 
-    def _on_stored(self, count: int) -> None:
+    def _on_stored(self, count: int, when: float | None = None) -> None:
         metrics.EVENTS_STORED.inc(count)
         with self._stored_lock:
             self._stored_total += count
-            self._stored_at.append((self._stored_total, time.time()))
+            self._stored_at.append((self._stored_total, when or time.time()))
             del self._stored_at[:-10_000]
+
+    def _ingested(self, count: int, when: float) -> None:
+        """A commit of the ingest process: counted, and the wake-up of the detection loop."""
+        self._on_stored(count, when)
+        self.bus.publish(STORED_SUBJECT, str(count).encode())
+
+    def _ingest_error(self, text: str) -> None:
+        metrics.FAILURES.labels("ingest").inc()
+        self.state.error(text)
 
     def _thread(self, target: Any, name: str, *args: Any) -> None:
         def guarded() -> None:
@@ -215,18 +244,13 @@ class Agent:
         self._thread(self._detect_loop, "agent-detect")
         if cfg.risk.live:
             self._thread(self._risk_loop, "agent-risk")
-        if cfg.files:
-            watcher = FileWatcher(self.pipeline(), cfg)
-            self._thread(watcher.run, "agent-files", self.stop_event)
-        if cfg.syslog.enabled:
-            self._start_syslog()
-        for kind in ("mqtt", "nats"):
-            source = getattr(cfg, kind)
-            fmt = choose_format(source.format, f"sources.{kind}.format")
-            for url in source.urls:
-                if not url.startswith(f"{kind}://"):
-                    raise ConfigError(f"sources.{kind}.urls: {url!r}: expected {kind}://host:port/…")
-                self._thread(consume_url, f"agent-{kind}", self.pipeline(), url, fmt, self.stop_event)
+        if self.ingest is not None:
+            self.ingest.start()
+        else:
+            self.syslog = start_sources(cfg, lambda can_wait: self.pipeline(can_wait=can_wait), self._thread,
+                                        self.stop_event)
+            if self.syslog is not None:
+                self.bound.__dict__.update(syslog_bound(self.syslog))
         if cfg.stdin.enabled:
             from healthswarm.ingest.sources.file import ingest_stdin
 
@@ -243,27 +267,6 @@ class Agent:
         self.write_status()
         log.info("agent started", extra={"workspace": str(self.workspace), "bound": self.bound.__dict__,
                                          "detectors": [d.name for d in self.detectors]})
-
-    def _start_syslog(self) -> None:
-        from healthswarm.ingest.sources.syslog import SyslogReceiver
-
-        s = self.config.syslog
-        tls = None
-        if s.tls_cert or s.tls_key:
-            import ssl
-
-            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            tls.minimum_version = ssl.TLSVersion.TLSv1_2
-            tls.load_cert_chain(self.config.path(s.tls_cert), self.config.path(s.tls_key or s.tls_cert))
-        try:
-            self.syslog = SyslogReceiver(self.pipeline(can_wait=False), udp=s.udp, tcp=s.tcp, tls=tls, batch=s.batch,
-                                         latency=s.latency).start()
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"sources.syslog: cannot listen: {exc}") from None
-        if (udp := self.syslog.udp_address) is not None:
-            self.bound.syslog_udp = f"{udp[0]}:{udp[1]}"
-        if (tcp := self.syslog.tcp_address) is not None:
-            self.bound.syslog_tcp = f"{tcp[0]}:{tcp[1]}"
 
     def _start_api(self) -> None:
         import uvicorn
@@ -334,6 +337,8 @@ class Agent:
         for alert in result.found:
             metrics.ALERTS.labels(alert.detector).inc()
         metrics.STEP_SECONDS.observe(time.time() - result.born)
+        if self.ingest is not None:  # room for the ingest process's sources that wait for detection
+            self.ingest.judged(self.detector.cursor)
         if result.incidents:
             self.state.incidents_changed = True
             with self._stored_lock:
@@ -467,11 +472,16 @@ class Agent:
         checks = {"database": db, "started": self.state.ready and not self.state.stopping, "detection": detect_alive}
         if self.swarm is not None:
             checks["swarm"] = not self.swarm.error
+        if self.ingest is not None:
+            checks["ingest"] = self.ingest.alive
         return checks, {"backlog": self.detector.backlog() if db else None, "errors": self.state.errors[-5:]}
 
     def status(self) -> dict[str, Any]:
         d = self.detector.stats
-        stored = sum(p.stats.stored for p in self.pipelines)
+        stored = sum(p.stats.stored for p in self.pipelines) + (self.ingest.stored if self.ingest is not None else 0)
+        syslog_received = self.syslog.stats.received if self.syslog is not None else 0
+        if self.ingest is not None:
+            syslog_received = self.ingest.stats.get("syslog_received", 0)
         return {
             "pid": os.getpid(), "started": self.state.started, "written": time.time(), "ready": self.state.ready,
             "organisation": self.organisation, "bound": self.bound.__dict__,
@@ -479,7 +489,9 @@ class Agent:
             "events_stored": stored, "events_judged": d.events, "alerts": d.alerts,
             "incidents_written": d.incidents_written, "per_detector": d.per_detector,
             "watchlist": len(self.watchlist), "watchlist_hits": self.watchlist.hits,
-            "syslog_received": self.syslog.stats.received if self.syslog is not None else 0,
+            "syslog_received": syslog_received,
+            "ingest_process": None if self.ingest is None else {
+                "pid": self.ingest.pid, "alive": self.ingest.alive, "restarts": self.ingest.restarts},
             "swarm": self.swarm.status() if self.swarm is not None else None,
             "errors": self.state.errors[-10:],
         }
@@ -502,8 +514,10 @@ class Agent:
         if self.syslog is not None:
             self.syslog.stop()
         for thread in self.threads:
-            if thread.name in ("agent-files", "agent-mqtt", "agent-nats"):
+            if thread.name in SOURCE_THREADS:
                 thread.join(10)
+        if self.ingest is not None:  # its sources commit what they hold before detection catches up
+            self.ingest.stop()
         for thread in list(self.threads):
             if thread.name == "agent-watchlist":  # a retro-hunt under way hands its alerts to the last steps
                 thread.join(self.drain_timeout)

@@ -6,6 +6,9 @@ Every store write of the agent goes through one lock (`AgentPipeline.write_lock`
 anyway, and a transaction that reads before it writes (the detection step) could otherwise fail with
 "database is locked" instead of waiting. After each commit the pipeline publishes a wake-up on the bus
 (`STORED_SUBJECT`), which the detection loop waits on.
+
+`start_sources` starts them (not stdin) in the agent's process or, with `[agent] ingest_process`, in the ingest
+process of agent/ingest_process.py, which announces its commits to the agent over a pipe instead.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -81,6 +84,13 @@ class Handoff:
                 self._lock.wait(min(left, 0.25))
 
 
+class Room(Protocol):
+    """What a source that can wait waits for before each commit: room for `count` more events that detection has
+    not judged yet (Handoff in the agent's process; ingest_process.JudgedRoom in the ingest process)."""
+
+    def wait_for_room(self, count: int, stop: threading.Event | None, timeout: float = 10.0) -> None: ...
+
+
 class AgentPipeline(IngestStage):
     """The ingest stage (ingest/stage.py, as the scale-out ingest role runs it) whose commits take the agent's
     write lock, leave their events in the `handoff`, and announce the ids they stored on the bus
@@ -90,11 +100,12 @@ class AgentPipeline(IngestStage):
     every event was new holds the ids just above the largest id before it, in the batch's order."""
 
     def __init__(self, store: Store, *, write_lock: threading.Lock, bus: Bus | None = None,
-                 handoff: Handoff | None = None, **kwargs: Any) -> None:
+                 handoff: Handoff | None = None, room: Room | None = None, **kwargs: Any) -> None:
         super().__init__(store, **kwargs)
         self.write_lock = write_lock
         self.wake_bus = bus
         self.handoff = handoff
+        self.room = room if room is not None else handoff  # what a source that can wait waits for
         self.on_stored: Callable[[int], None] | None = None
 
     stop: threading.Event | None = None  # set: a read in progress ends at the next record boundary
@@ -120,8 +131,8 @@ class AgentPipeline(IngestStage):
 
     def _commit(self, batch: Any, stats: Any, checkpoint: tuple[str, str, int] | None) -> None:
         before = stats.stored
-        if self.waits_for_detection and self.handoff is not None:
-            self.handoff.wait_for_room(len(batch.events), self.stop)
+        if self.waits_for_detection and self.room is not None:
+            self.room.wait_for_room(len(batch.events), self.stop)
         with self.write_lock:
             lo = self._max_id() if self.handoff is not None else 0
             super()._commit(batch, stats, checkpoint)
@@ -200,6 +211,56 @@ class FileWatcher:
         finally:
             for follower in self.followers.values():
                 follower._close()
+
+
+#: the threads of the sources that stop at `stop` and commit what they hold (syslog stops through its receiver)
+SOURCE_THREADS = ("agent-files", "agent-mqtt", "agent-nats")
+
+
+def start_sources(config: AgentConfig, pipeline: Callable[[bool], AgentPipeline], thread: Callable[..., None],
+                  stop: threading.Event) -> Any:
+    """The configured sources but stdin, each started with `thread(target, name, *args)` and a pipeline of its own
+    (`pipeline(can_wait)`); the syslog receiver, or None. A source that cannot start raises ConfigError."""
+    if config.files:
+        watcher = FileWatcher(pipeline(True), config)
+        thread(watcher.run, "agent-files", stop)
+    syslog = start_syslog(config, pipeline(False)) if config.syslog.enabled else None
+    for kind in ("mqtt", "nats"):
+        source = getattr(config, kind)
+        fmt = choose_format(source.format, f"sources.{kind}.format")
+        for url in source.urls:
+            if not url.startswith(f"{kind}://"):
+                raise ConfigError(f"sources.{kind}.urls: {url!r}: expected {kind}://host:port/…")
+            thread(consume_url, f"agent-{kind}", pipeline(True), url, fmt, stop)
+    return syslog
+
+
+def start_syslog(config: AgentConfig, pipeline: AgentPipeline) -> Any:
+    """The syslog receiver of [sources.syslog], listening."""
+    from healthswarm.ingest.sources.syslog import SyslogReceiver
+
+    s = config.syslog
+    tls = None
+    if s.tls_cert or s.tls_key:
+        import ssl
+
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        tls.load_cert_chain(config.path(s.tls_cert), config.path(s.tls_key or s.tls_cert))
+    try:
+        return SyslogReceiver(pipeline, udp=s.udp, tcp=s.tcp, tls=tls, batch=s.batch, latency=s.latency).start()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"sources.syslog: cannot listen: {exc}") from None
+
+
+def syslog_bound(syslog: Any) -> dict[str, str]:
+    """The addresses a syslog receiver actually listens on (port 0 picks a free one)."""
+    out = {}
+    if (udp := syslog.udp_address) is not None:
+        out["syslog_udp"] = f"{udp[0]}:{udp[1]}"
+    if (tcp := syslog.tcp_address) is not None:
+        out["syslog_tcp"] = f"{tcp[0]}:{tcp[1]}"
+    return out
 
 
 def consume_url(pipeline: Pipeline, url: str, fmt: Format | None, stop: threading.Event) -> None:
