@@ -533,6 +533,10 @@ class Agent:
             if thread.name == "agent-detect":
                 thread.join(30)
         self.discovery.save()
+        for listener in self.step_listeners:  # the responder's own thread answers the last steps' incidents
+            close = getattr(listener, "close", None)
+            if close is not None:
+                close(self.drain_timeout)
         for thread in self.threads:
             if thread.name == "agent-risk":
                 thread.join(10)
