@@ -55,11 +55,11 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
                     and agent.detector.backlog() == 0)
 
         wait_until("the demo's lines judged", judged, 120)
-        # the responder runs in a thread of its own: the steps' incidents are queued there
-        (responder,) = agent.step_listeners
-        assert responder.join_idle(120)
     finally:
-        agent.shutdown()
+        agent.shutdown()  # joins the detection thread: every step has queued its incidents
+    # the responder works in a thread of its own: it drains its queue (the agent's shutdown may have closed it)
+    (responder,) = agent.step_listeners
+    assert responder.close(120)
     # what our own cases watch is not retro-hunted (it came from our own incidents); the real hunt, recorded
     hunted: list[str] = []
     real_hunt = agent.retro_hunt

@@ -60,6 +60,7 @@ class PolicyResponder:
         self._busy = False  # a call under way
         self._closing = False  # close(): respond to what is queued, then end
         self._stop = False  # close() timed out: end after the call under way
+        self._drained = False  # the thread ended with nothing left queued
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -98,14 +99,14 @@ class PolicyResponder:
         if thread is None:
             return True
         thread.join(timeout)
-        if thread.is_alive():
-            with self._cond:
+        with self._cond:
+            if not self._drained:  # still at it, or stopped by an earlier close
                 self._stop = True
                 self._cond.notify_all()
-            log.warning("playbooks by policy: %d incidents not responded to within %.0f s; the look-back after "
-                        "the restart takes them", len(self._queued), timeout)
-            return False
-        return True
+                log.warning("playbooks by policy: not caught up within %.0f s (%d incidents queued%s); the "
+                            "look-back after the restart takes them", timeout, len(self._queued),
+                            ", a call under way" if self._busy else "")
+            return self._drained
 
     def _loop(self) -> None:
         retry_at: float | None = None  # after a failure: when to try again if no step brings new incidents
@@ -119,7 +120,11 @@ class PolicyResponder:
                     if due and (retry_at is None or self._steps != steps or time.monotonic() >= retry_at):
                         break
                     self._cond.wait(None if retry_at is None else max(retry_at - time.monotonic(), 0.0))
-                if self._stop or (not self._queued and self._looked_back):  # stopped, or closed and drained
+                if self._stop:
+                    return
+                if not self._queued and self._looked_back:  # closed, and everything queued responded to
+                    self._drained = True
+                    self._cond.notify_all()
                     return
                 batch, self._queued, self._busy, steps = list(self._queued), {}, True, self._steps
             ok = self._respond(batch)
