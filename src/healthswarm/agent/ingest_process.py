@@ -19,12 +19,13 @@ Events are not handed over in memory across the pipe: detection decodes them fro
 beside the in-process handoff: docs/agent.md, Measured).
 
 Stopping: the agent asks the ingest process to stop; its sources commit what they hold, it answers "done" and
-exits 0; then detection catches up (agent/runtime.py). The ingest process ignores SIGTERM and SIGINT (a Ctrl-C
-reaches the whole process group): the agent orders the stop. If the agent dies (kill -9), the pipe closes and the
-ingest process stops the same graceful way. If the ingest process dies, the agent notices (the pipe closes), says
-so (readiness `ingest` false, the error in status.json, `healthswarm_agent_failures{stage="ingest"}`) and starts
-a new one after a pause (1 s, doubling up to 30 s while it keeps dying): what the dead one had not committed is
-read again from the checkpoints (syslog received but not committed is lost, as on any kill of a syslog daemon).
+exits 0; then detection catches up (agent/runtime.py). The ingest process ignores SIGINT (a Ctrl-C reaches the
+whole process group: the agent orders the stop); SIGTERM stops it gracefully too. If the agent dies (kill -9),
+the pipe closes and the ingest process stops the same graceful way. If the ingest process dies, the agent
+notices (the pipe closes), says so (readiness `ingest` false, the error in status.json,
+`healthswarm_agent_failures{stage="ingest"}`) and starts a new one after a pause (1 s, doubling up to 30 s while
+it keeps dying): what the dead one had not committed is read again from the checkpoints (syslog received but not
+committed is lost, as on any kill of a syslog daemon).
 A lock file (`<workspace>/agent/ingest.lock`) makes a new ingest process wait until an old one, whose agent was
 killed, has committed its last batch.
 """
@@ -99,7 +100,6 @@ class IngestProcess:
         self._send_lock = threading.Lock()
         self._process: Any = None
         self._conn: Connection | None = None
-        self._done = threading.Event()  # the current process answered "done"
         self._relay: threading.Thread | None = None
 
     @property
@@ -125,12 +125,13 @@ class IngestProcess:
     def _spawn(self) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a process whose threads hold locks
         mine, theirs = context.Pipe(duplex=True)
+        # daemon: should this process end without `stop` (an exception), multiprocessing's exit handler sends the
+        # ingest process SIGTERM, which stops it gracefully, instead of waiting for it forever
         process = context.Process(target=child_main, args=(theirs, self.spec), name="healthswarm-ingest",
-                                  daemon=False)
+                                  daemon=True)
         process.start()
         theirs.close()
         self._conn, self._process = mine, process
-        self._done.clear()
 
     def _relay_loop(self) -> None:
         """What the ingest process says, until its pipe closes; then a new one unless stopping."""
@@ -172,7 +173,6 @@ class IngestProcess:
                     self.failed = args[0]
                 elif kind == "done":
                     self.stats = args[0]
-                    self._done.set()
         except (EOFError, OSError):
             pass  # it exited (or was killed)
         self._process.join(30)
@@ -338,15 +338,17 @@ def child_main(conn: Connection, spec: Spec) -> None:
 
     from healthswarm.agent import logs
 
-    # the agent orders the stop (sources first, then detection catches up): a Ctrl-C or a SIGTERM to the whole
-    # group must not stop the sources on their own
+    # the agent orders the stop (sources first, then detection catches up): a Ctrl-C reaches the whole process
+    # group and must not stop the sources on their own. SIGTERM (the agent's exit handler, or a service manager
+    # stopping the group) stops them gracefully, as "stop" does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logs.setup({**spec.log_static, "pid": os.getpid(), "process": "ingest"}, spec.log_level)
     spec.folder.mkdir(parents=True, exist_ok=True)
     with (spec.folder / LOCK).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # an ingest process whose agent was killed commits its last batch first
-        code = _Ingest(conn, spec).run()
+        ingest = _Ingest(conn, spec)
+        signal.signal(signal.SIGTERM, lambda _s, _f: ingest.stop.set())
+        code = ingest.run()
     conn.close()
     sys.stderr.flush()
     os._exit(code)  # daemon threads of the sources (a broker client) must not hold the exit up
