@@ -136,10 +136,7 @@ def touched_patients(conn: Connection, incident_id: str) -> Touched:
     for (doc,) in conn.execute(select(alerts.c.document).where(alerts.c.incident_id == incident_id)):
         n_alerts += 1
         keys.update(e["key"] for e in doc.get("events", ()) if isinstance(e, dict) and e.get("key"))
-    # the assets' HL7 identities only, not the whole inventory (the agent opens a case per incident it covers)
-    facility_org = {hl7["facility"].lower(): organisation
-                    for hl7, organisation in conn.execute(select(assets.c.hl7, assets.c.organisation))
-                    if isinstance(hl7, dict) and hl7.get("facility")}
+    facility_org: dict[str, str] | None = None  # read once an identifier names an assigning authority
     owner: dict[str, str] = {}
     ordered = sorted(keys)
     for start in range(0, len(ordered), 500):
@@ -150,10 +147,20 @@ def touched_patients(conn: Connection, incident_id: str) -> Touched:
                 continue
             authority = next((str(i.get("authority") or "") for i in fields.get("patient.identifiers") or ()
                               if isinstance(i, dict) and i.get("id") == patient), "")
-            owner.setdefault(str(patient), facility_org.get(authority.lower()) or organisation or "")
+            if authority and facility_org is None:
+                facility_org = _facilities(conn)
+            owner.setdefault(str(patient), (facility_org or {}).get(authority.lower()) or organisation or "")
     basis = (f"distinct patient ids in the {len(keys):,} stored events the incident's {n_alerts:,} alerts rest on "
              f"(an alert keeps at most its last 20 events, so the true number may be higher)")
     return Touched(len(owner), basis, [o for o, _ in Counter(o for o in owner.values() if o).most_common()])
+
+
+def _facilities(conn: Connection) -> dict[str, str]:
+    """HL7 facility (lower case) → the organisation of the asset declaring it: the assets' HL7 identities
+    only, not the whole inventory (the agent opens a case per incident it covers)."""
+    return {hl7["facility"].lower(): organisation
+            for hl7, organisation in conn.execute(select(assets.c.hl7, assets.c.organisation))
+            if isinstance(hl7, dict) and hl7.get("facility")}
 
 
 def controllers_among(conn: Connection, organisations: list[str]) -> list[str]:

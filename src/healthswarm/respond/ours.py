@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from healthswarm.detect.watchlist import TYPE_KINDS
@@ -43,20 +44,9 @@ class Own:
 
     @classmethod
     def of(cls, assets: Iterable[Asset]) -> Own:
-        addresses: set[str] = set()
-        networks: list[Network] = []   # declared ranges: every address in them is ours
-        names: set[str] = set()
-        suffixes = set(INTERNAL_SUFFIXES)
-        for asset in assets:
-            names.add(asset.id.lower())
-            add_declared(asset.addresses, addresses, networks)
-            for hostname in asset.hostnames:   # a dotless one ("sta-ws-03") is ours anyway: see has_name
-                name = hostname.lower().rstrip(".")
-                parent = name.partition(".")[2]
-                names.add(name)
-                if "." in parent:  # "sta.example", never a bare top-level domain
-                    suffixes.add(parent)
-        return cls(frozenset(addresses), tuple(networks), frozenset(names), frozenset(suffixes))
+        """Ours in an inventory; built once per inventory (the ids, addresses and names): parsing every
+        declared address was a third of the agent's time per case opened by policy."""
+        return _own_of(tuple((a.id, tuple(a.addresses), tuple(a.hostnames)) for a in assets))
 
     def has_address(self, text: str) -> bool:
         return is_internal_address(text, self.networks, self.addresses)
@@ -73,6 +63,24 @@ class Own:
             return self.has_address(value)
         host = host_of(type_, value)
         return host is not None and self.has_name(host)
+
+
+@lru_cache(maxsize=4)
+def _own_of(assets: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]) -> Own:
+    addresses: set[str] = set()
+    networks: list[Network] = []   # declared ranges: every address in them is ours
+    names: set[str] = set()
+    suffixes = set(INTERNAL_SUFFIXES)
+    for asset_id, declared, hostnames in assets:
+        names.add(asset_id.lower())
+        add_declared(declared, addresses, networks)
+        for hostname in hostnames:   # a dotless one ("sta-ws-03") is ours anyway: see has_name
+            name = hostname.lower().rstrip(".")
+            parent = name.partition(".")[2]
+            names.add(name)
+            if "." in parent:  # "sta.example", never a bare top-level domain
+                suffixes.add(parent)
+    return Own(frozenset(addresses), tuple(networks), frozenset(names), frozenset(suffixes))
 
 
 def host_of(type_: str, value: str) -> str | None:
