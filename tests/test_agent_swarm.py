@@ -1,5 +1,6 @@
 """The agent's swarm node, with real processes on loopback: a peer node's signed warning reaches the agent,
-goes on its watchlist, and traffic to the warned address becomes a watchlist alert in an incident; an incident
+goes on its watchlist as soon as the node accepts it (the watchlist's periodic refresh is set to an hour), and
+traffic to the warned address becomes a watchlist alert in an incident; an incident
 at or above the policy's severity is then due for publishing, which goes through the egress gate
 (`swarm.service.publish_from_store`) — checked end to end where that function exists."""
 
@@ -50,7 +51,7 @@ def peer_and_agent(tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
     config.write_text(
         '[agent]\nhealth = "127.0.0.1:0"\norganisation = "st-aurelia"\n'
         '[[sources.files]]\npaths = ["logs"]\nrescan = 0.5\n'
-        '[watchlist]\nrefresh = 0.5\n'
+        '[watchlist]\nrefresh = 3600.0\n'  # a warning the node accepts wakes the refresh: no poll in time
         f'[swarm]\nenabled = true\nlisten = "127.0.0.1:{ports[1]}"\nseeds = ["127.0.0.1:{ports[0]}"]\n'
         'min_severity = 2\nhold = 0.0\ninterval = 0.5\n'
         '[swarm.params]\n' + "".join(f"{k} = {v}\n" for k, v in PARAMS.items()))

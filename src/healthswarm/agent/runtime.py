@@ -11,8 +11,9 @@ Threads:
   stdin here and `agent-ingest`, which relays the ingest process's commits as wake-ups;
 - `agent-detect`: the detection loop (`StreamDetector.step` until caught up, then waits for a wake-up on
   the bus); between steps it judges what only time completes;
-- `agent-watchlist`: refreshes the watchlist every `[watchlist] refresh` seconds and retro-hunts new values
-  (their alerts are committed with the next detection step);
+- `agent-watchlist`: refreshes the watchlist every `[watchlist] refresh` seconds, and at once when the swarm
+  node accepts a peer's warning, and retro-hunts new values (their alerts are committed with the next detection
+  step);
 - `agent-risk`: live risk, re-annotating the incidents the steps changed (at most every `[risk] interval`
   seconds);
 - the swarm node's asyncio loop, uvicorn's (with `[api] enabled`) and the health endpoint's.
@@ -184,6 +185,7 @@ class Agent:
             self.step_listeners.append(PolicyResponder(self.store, config.respond, self.workspace, self.write_lock))
         self._hunted: set[str] = set(_read_json(self.folder / HUNTED, []))
         self._risk_wake = threading.Event()
+        self._watchlist_wake = threading.Event()  # the swarm node accepted a peer's warning (or stopping)
         # incidents written since live risk last annotated (None: every open incident, as after a restart)
         self._risk_due: set[str] | None = None
         self._graph: Any = None
@@ -259,6 +261,7 @@ class Agent:
             from healthswarm.agent.swarm import AgentSwarm
 
             self.swarm = AgentSwarm(cfg.swarm, self.workspace, self.organisation, self.store)
+            self.swarm.on_accepted = self._watchlist_wake.set
             self.swarm.start()
             self.bound.swarm = cfg.swarm.listen
         if cfg.api.enabled:
@@ -358,8 +361,14 @@ class Agent:
 
     def _watchlist_loop(self) -> None:
         """Refreshes beside detection, not between its steps: a retro-hunt reads every stored event, which held
-        detection up for as long as the store was large (9 CPU s over 30,000 events in the profile)."""
-        while not self.stop_event.wait(self.config.watchlist.refresh):
+        detection up for as long as the store was large (9 CPU s over 30,000 events in the profile). Every
+        `refresh` seconds (peers' indicators imported into the store, the responders' watchlist), and at once when
+        the swarm node accepts a peer's warning (the poll was up to 5 s of a warning's way to a retro-hunt)."""
+        while True:
+            self._watchlist_wake.wait(self.config.watchlist.refresh)
+            self._watchlist_wake.clear()
+            if self.stop_event.is_set():
+                return
             self._refresh_watchlist()
 
     def watches(self) -> list[Watch]:
@@ -511,6 +520,7 @@ class Agent:
         """Sources first (their last batches commit), then detection catches up and flushes, then the rest."""
         self.stop_event.set()
         self._risk_wake.set()
+        self._watchlist_wake.set()
         if self.syslog is not None:
             self.syslog.stop()
         for thread in self.threads:

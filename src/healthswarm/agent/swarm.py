@@ -14,7 +14,8 @@ the agent adds to it.
   swarm/refute.py). One that others refute waits: it becomes a watch only after the node has held it for
   `SETTLE_ROUNDS` rounds (time for the refutation of a node that got it in the same round as we did to come
   back: it gossips it in its next round) and never while the swarm disputes it. Two rounds, not more: every
-  round of waiting delays a true warning too (2 s at the default period).
+  round of waiting delays a true warning too (2 s at the default period). The moment one becomes a watch, the
+  node calls `on_accepted` (the agent refreshes its watchlist and retro-hunts then, not at its next poll).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,7 @@ class AgentSwarm:
         self.runtime: Any = None
         self.started = threading.Event()
         self.error = ""
+        self.on_accepted: Callable[[], None] | None = None  # a peer's warning became one to watch (any thread)
 
     # --- receiving ------------------------------------------------------------------------------
 
@@ -206,14 +209,31 @@ class AgentSwarm:
         runtime.node.listeners.append(lambda item: self._on_item(item, runtime.node.round))
         node_task = asyncio.create_task(runtime.run(self._stop))
         self.started.set()
+        helpers = [asyncio.create_task(self._accepting())]
         if self.config.publish:
-            publisher = asyncio.create_task(self._publisher())
-            await node_task
-            publisher.cancel()
+            helpers.append(asyncio.create_task(self._publisher()))
+        await node_task
+        for task in helpers:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await publisher
-        else:
-            await node_task
+                await task
+
+    async def _accepting(self) -> None:
+        """Calls `on_accepted` when a peer's warning becomes one to watch: when it has settled (a round passed) or
+        its dispute ended; looked at as often as the node's runtime steps, and only while warnings wait."""
+        assert self._stop is not None
+        params = self.node_config.params
+        step = min(params.probe_timeout, params.period) / 4
+        told: set[tuple[str, str]] = set()
+        while not self._stop.is_set():
+            if len(self._received) > len(told):
+                accepted = {(w.type, w.value) for w in self.received()}
+                if accepted - told:
+                    told |= accepted
+                    if self.on_accepted is not None:
+                        self.on_accepted()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), step)
 
     async def _publisher(self) -> None:
         assert self._stop is not None
