@@ -225,3 +225,22 @@ def test_both_modes_store_count_and_judge_the_stream_alike(tmp_path: Path) -> No
     assert sum(d == "suricata" for d, _ in split) == eve_alerts
     assert len({d for d, _ in split}) > 1  # more than the sensor's alerts: the suite ran on both streams
     assert split == alone
+
+
+def test_a_source_that_cannot_start_in_the_ingest_process_stops_the_agent_with_its_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        settings, config, _logs = demo_agent_setup(tmp_path, agent={"health": "", "status_file": False,
+                                                                    "ingest_process": True},
+                                                   sources={"syslog": {"udp": f"127.0.0.1:{port}"}})
+        agent = Agent(config, settings)
+        try:
+            with pytest.raises(ConfigError, match=r"sources\.syslog: cannot listen"):
+                agent.start()
+            assert agent.ingest is not None and agent.ingest.restarts == 0  # not started again and again
+        finally:
+            agent.shutdown()
+            agent.store.close()

@@ -265,8 +265,8 @@ class _Ingest:
         try:
             with self._send_lock:
                 self.conn.send(message)
-        except OSError:
-            pass  # the agent is gone: `listen` stops us
+        except OSError:  # the agent is gone (`listen` notices too, once it runs): stop
+            self.stop.set()
 
     def pipeline(self, can_wait: bool) -> Any:
         from healthswarm.agent.sources import AgentPipeline
@@ -309,8 +309,8 @@ class _Ingest:
 
         try:
             syslog = start_sources(self.spec.config, self.pipeline, self.thread, self.stop)
-        except ConfigError as exc:
-            self.send("failed", str(exc))
+        except Exception as exc:  # a source that cannot start: the agent says so and stops (no restart)
+            self.send("failed", str(exc) if isinstance(exc, ConfigError) else f"sources: {type(exc).__name__}: {exc}")
             return 2
         threading.Thread(target=self.listen, name="ingest-listen", daemon=True).start()
         self.send("ready", syslog_bound(syslog) if syslog is not None else {})
