@@ -32,6 +32,9 @@ SINGLE = 2
 
 #: Case-insensitive string tests the field index answers with Aho-Corasick / dict lookups.
 INDEXED_OPS = frozenset({"eq", "contains", "startswith", "endswith"})
+#: Operations whose result, for a field holding one text or number, depends on that value alone (their predicate
+#: is `_field_string`'s): the engine may remember it per value across events.
+VALUE_OPS = frozenset({"eq", "contains", "startswith", "endswith", "glob", "re", "cidr", "cmp"})
 
 _MISSING = object()
 

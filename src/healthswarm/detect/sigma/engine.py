@@ -30,6 +30,7 @@ import ahocorasick
 from healthswarm.detect.sigma.atoms import (
     INDEXED_OPS,
     MULTI,
+    VALUE_OPS,
     Atom,
     Predicate,
     longest_literal,
@@ -54,6 +55,9 @@ REGEX_GUARD_MIN = 3
 
 Evaluator = Callable[[set[int], "_Memo"], bool]
 _UNSET = object()
+#: A field's index entry (None: only the keywords look at it) and the memo of its values' hits (None: not looked at).
+_Slot = tuple[Any, dict[Any, tuple[int, ...]] | None]
+_SKIP: _Slot = (None, None)
 
 
 def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -129,7 +133,7 @@ class _Memo:
         result = self.results.get(aid)
         if result is None:
             guard = self.engine.guards.get(aid)
-            result = False if guard is not None and guard not in self.hits else self.engine.predicate(aid)(self.view)
+            result = False if guard is not None and guard not in self.hits else self.engine.test(aid, self.view)
             self.results[aid] = result
         return result
 
@@ -279,10 +283,19 @@ class SigmaEngine:
         self.indexed = [e is not None for e in t.index_entries]
         self.triggers = t.triggers
         self.evaluators: list[Evaluator | None] = [None] * len(self.rules)
+        # rule → the indexed atoms that must all hold for it to match (guards included): one subset test turns
+        # away a quarter of the candidates before their condition runs; built with the evaluator
+        self.required: list[frozenset[int]] = [frozenset()] * len(self.rules)
+        # computed atom → the field whose value alone decides it (VALUE_OPS), and what each value decided
+        self._value_fields = {aid: a[1] for aid, a in enumerate(self.atoms)
+                              if a[0] in VALUE_OPS and a[1] is not None and not self.indexed[aid]}
+        self._verdicts: dict[int, dict[Any, bool]] = {}
         self._predicates: dict[int, Predicate] = {}
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._by_rules: dict[tuple[int, ...], _Group] = {}
-        self._seen: dict[tuple[int, Any], tuple[int, ...]] = {}  # (field index, value) → indexed atoms it hits
+        # id(group) → field name → (its index entry, the memo of what its values hit); see `_slot`
+        self._slots: dict[int, dict[str, _Slot]] = {}
+        self._remembered = 0  # values in all memos, bounded by SEEN_MAX_ENTRIES
         self._prefilters: dict[int, Any] = {}  # id(group) → its keywords' RE2 search (None: no RE2)
         self.groups_built = 0
 
@@ -292,11 +305,50 @@ class SigmaEngine:
             pred = self._predicates[aid] = predicate(self.atoms[aid])
         return pred
 
+    def test(self, aid: int, view: dict[str, Any]) -> bool:
+        """A computed atom over `view`. The regular expressions, globs and cased tests of rules that run on every
+        event of their source (no literal to index) see the same images and command lines again and again, so a
+        field value's verdict is remembered (bounded like the index memo)."""
+        fld = self._value_fields.get(aid)
+        if fld is not None:
+            value = view.get(fld)
+            kind = type(value)
+            if kind is int or (kind is str and len(value) <= SEEN_MAX_LENGTH):
+                verdicts = self._verdicts.get(aid)
+                if verdicts is None:
+                    verdicts = self._verdicts[aid] = {}
+                result = verdicts.get(value)
+                if result is None:
+                    if self._remembered >= SEEN_MAX_ENTRIES:
+                        self._forget()
+                    result = verdicts[value] = self.predicate(aid)(view)
+                    self._remembered += 1
+                return result
+        return self.predicate(aid)(view)
+
     def evaluator(self, index: int) -> Evaluator:
         ev = self.evaluators[index]
         if ev is None:
-            ev = self.evaluators[index] = self._build(self.tables.conditions[index])
+            condition = self.tables.conditions[index]
+            self.required[index] = self._required(condition)
+            ev = self.evaluators[index] = self._build(condition)
         return ev
+
+    def _required(self, node: tuple[Any, ...]) -> frozenset[int]:
+        """Indexed atoms that hold whenever `node` does: an indexed atom itself or a computed atom's guard, all
+        of an `and`'s children's, what every child of an `or` shares; nothing from under a `not`."""
+        kind = node[0]
+        if kind == "a":
+            aid = node[1]
+            if self.indexed[aid]:
+                return frozenset((aid,))
+            guard = self.guards.get(aid)
+            return frozenset(() if guard is None else (guard,))
+        if kind == "and":
+            return frozenset().union(*(self._required(c) for c in node[1]))
+        if kind == "or" and node[1]:
+            return frozenset.intersection(*(self._required(c) for c in node[1]))
+        return frozenset()
 
     def _build(self, node: tuple[Any, ...]) -> Evaluator:
         kind = node[0]
@@ -422,44 +474,58 @@ class SigmaEngine:
 
     # --- matching ---------------------------------------------------------------------------
 
+    def _slot(self, group: _Group, slots: dict[str, _Slot], fld: str) -> _Slot:
+        """What a field's values are looked up in: its index entry (None when no atom of the group names it) and
+        the memo of what each value hit, both indexes at once (the keywords' memo, shared, for a field no atom
+        names); _SKIP when neither index could hold."""
+        entry = group.index.get(fld)
+        if entry is not None:
+            return (entry, {})
+        if group.keywords is None:
+            return _SKIP
+        shared = slots.get(KEYWORDS)
+        if shared is None:
+            shared = slots[KEYWORDS] = (None, {})
+        return shared
+
     def _hits(self, group: _Group, view: dict[str, Any]) -> set[int]:
         """The indexed atoms that hold for `view`: each value through its field's index and, when the group has
         keyword atoms, through the keyword automaton too (a keyword holds when some value contains it)."""
         hits: set[int] = set()
-        index = group.index
-        keywords = group.keywords
-        cache = self._seen
-        scan = self._scan
-        misses: list[tuple[tuple[int, Any], Any, Any]] = []  # (memo key, field index or None, value)
+        slots = self._slots.get(id(group))
+        if slots is None:
+            slots = self._slots[id(group)] = {}
+        misses: list[tuple[_Slot, Any]] = []
         unremembered: list[Any] = []  # values kept out of the memo (long, lists, floats), for the keywords
         for fld, value in view.items():
             if value is None:
                 continue
-            entry = index.get(fld)
-            if entry is None and keywords is None:
+            slot = slots.get(fld)
+            if slot is None:
+                slot = slots[fld] = self._slot(group, slots, fld)
+            memo = slot[1]
+            if memo is None:
                 continue
             kind = type(value)
             if kind is int or (kind is str and len(value) <= SEEN_MAX_LENGTH):
-                # the same values recur (images, users, hosts, providers, ids): what each one hit, both indexes
-                # at once, is remembered under the field's index (or the keywords', for a field no atom names)
-                # in this group; both are kept alive by the group
-                key = (id(entry if entry is not None else keywords), value)
-                found = cache.get(key)
+                # the same values recur (images, users, hosts, providers, ids): what each one hit is remembered
+                # per field (a dict per field, so no key tuple is built per value)
+                found = memo.get(value)
                 if found is None:
-                    misses.append((key, entry, value))
+                    misses.append((slot, value))
                 elif found:
                     hits.update(found)
             else:
                 items = value if isinstance(value, list | tuple) else (value,)
-                if entry is not None:
-                    scan(entry, items, hits)
-                if keywords is not None:
+                if slot[0] is not None:
+                    self._scan(slot[0], items, hits)
+                if group.keywords is not None:
                     unremembered.extend(items)
         if misses or unremembered:
             self._first_seen(group, misses, unremembered, hits)
         return hits
 
-    def _first_seen(self, group: _Group, misses: list[tuple[tuple[int, Any], Any, Any]], unremembered: list[Any],
+    def _first_seen(self, group: _Group, misses: list[tuple[_Slot, Any]], unremembered: list[Any],
                     hits: set[int]) -> None:
         """Scan the values the memo does not know, and remember them. Keywords rarely occur and no pattern spans
         two values (nor NUL), so RE2 (several times faster than the automaton on long text) first says over all
@@ -469,23 +535,32 @@ class SigmaEngine:
             prefilter = self._prefilters.get(id(group), _UNSET)
             if prefilter is _UNSET:
                 prefilter = self._prefilters[id(group)] = _any_of(group.keyword_words)
-            texts = [t for t in map(text, [value for _, _, value in misses] + unremembered) if t is not None]
+            texts = [t for t in map(text, [value for _, value in misses] + unremembered) if t is not None]
             if prefilter is not None and prefilter("\x00".join(texts).lower()) is None:
                 keywords = None
-        cache = self._seen
-        for key, entry, value in misses:
+        for (entry, memo), value in misses:
             one: set[int] = set()
             if entry is not None:
                 self._scan(entry, (value,), one)
             if keywords is not None:
                 self._scan(keywords, (value,), one)
             found = tuple(one)
-            if len(cache) >= SEEN_MAX_ENTRIES:
-                cache.clear()
-            cache[key] = found
+            if self._remembered >= SEEN_MAX_ENTRIES:
+                self._forget()
+            memo[value] = found
+            self._remembered += 1
             hits.update(found)
         if keywords is not None and unremembered:
             self._scan(keywords, unremembered, hits)
+
+    def _forget(self) -> None:
+        """Empty every memo (in place: the slots holding them stay valid)."""
+        for slots in self._slots.values():
+            for _, memo in slots.values():
+                if memo is not None:
+                    memo.clear()
+        self._verdicts.clear()
+        self._remembered = 0
 
     @staticmethod
     def _scan(entry: tuple[Any, Any, Any], items: Iterable[Any], hits: set[int]) -> None:
@@ -527,10 +602,11 @@ class SigmaEngine:
             return []
         memo = _Memo(self, view, hits)
         evaluators = self.evaluators
+        required = self.required
         out = []
         for i in sorted(candidates):
             ev = evaluators[i] or self.evaluator(i)
-            if ev(hits, memo):
+            if required[i] <= hits and ev(hits, memo):
                 out.append(i)
         return out
 

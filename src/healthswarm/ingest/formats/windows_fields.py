@@ -80,7 +80,7 @@ def _flatten_into(out: dict[str, Any], prefix: str, value: Any) -> None:
 
 
 def _int_or(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:  # the usual case first: a bool is no int here
         return value
     if isinstance(value, str):
         return _int_text(value)
@@ -113,41 +113,65 @@ def _add_unnamed(out: dict[str, Any], values: list[Any]) -> None:
         _add_data(out, "Data" if index == 0 else f"Data_{index}", _text(item))
 
 
+#: element → attribute → the flat name `<element>_<attribute>` ('' for an xmlns declaration), built once: System
+#: holds a handful of elements with attributes, and joining the names again for every record was a tenth of the
+#: flattening. Bounded (a damaged or crafted file may name anything).
+_ATTRIBUTE_NAMES: dict[str, dict[str, str]] = {}
+_NO_NAMES: dict[str, str] = {}
+_NAMES_MAX = 256
+
+
+def _attribute_name(element: str, attr: str) -> str:
+    name = "" if attr == "xmlns" or attr.startswith("xmlns:") else f"{element}_{attr}"
+    names = _ATTRIBUTE_NAMES.get(element)
+    if names is None and len(_ATTRIBUTE_NAMES) < _NAMES_MAX:
+        names = _ATTRIBUTE_NAMES[element] = {}
+    if names is not None and len(names) < _NAMES_MAX:
+        names[attr] = name
+    return name
+
+
 def flatten_event_json(event: dict[str, Any]) -> dict[str, Any]:
     """The `Event` object of the evtx JSON rendering (evtx package, evtx_dump) → flat Sigma dict.
 
     Once per EVTX record on the hunt path: the common shapes (a plain value, an element with
-    attributes only, an EventData name → text) are handled inline; the rest goes to `_flatten_into`.
+    attributes only, an EventData name → text) are handled inline, tested cheapest first; the rest
+    goes to `_flatten_into`.
     """
     out: dict[str, Any] = {}
     system = event.get("System")
     if isinstance(system, dict):
         for key, value in system.items():
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                out[key] = value
+            if type(value) is not dict:
+                if value is not None:
+                    out[key] = value
                 continue
             attributes = value.get("#attributes")
-            if "#text" in value:
+            if len(value) == 1 and type(attributes) is dict and key:  # <Provider Name=… Guid=…/>
+                names = _ATTRIBUTE_NAMES.get(key, _NO_NAMES)
+                for attr, attr_value in attributes.items():
+                    name = names.get(attr)
+                    if name is None:
+                        name = _attribute_name(key, attr)
+                    if name:
+                        out[name] = attr_value
+            elif "#text" in value:
                 out[key] = value["#text"]
                 _flatten_into(out, key, {"#attributes": attributes if attributes is not None else {}})
-            elif len(value) == 1 and type(attributes) is dict and key:  # <Provider Name=… Guid=…/>
-                for attr, attr_value in attributes.items():
-                    if attr != "xmlns" and not attr.startswith("xmlns:"):
-                        out[f"{key}_{attr}"] = attr_value
             else:
                 _flatten_into(out, key, value)
-    if "EventID" in out:
-        out["EventID"] = _int_or(out["EventID"])
-    if "EventRecordID" in out:
-        out["EventRecordID"] = _int_or(out["EventRecordID"])
+    for name in ("EventID", "EventRecordID"):
+        value = out.get(name)
+        if value is not None and type(value) is not int:
+            out[name] = _int_or(value)
     data = event.get("EventData")
     if isinstance(data, dict):
         for name, value in data.items():
-            if name == "#attributes":
+            if type(value) is not dict and name not in out and name != "Data" and name != "#attributes":
+                out[name] = value  # the common item: <Data Name="…">text</Data>
+            elif name == "#attributes":
                 continue
-            if name == "Data":
+            elif name == "Data":
                 inner = _text(value)
                 _add_unnamed(out, inner if isinstance(inner, list) else [inner])
             elif isinstance(value, dict):
@@ -155,16 +179,14 @@ def flatten_event_json(event: dict[str, Any]) -> dict[str, Any]:
                 _flatten_into(nested, name, value)
                 for key, item in nested.items():
                     _add_data(out, key, item)
-            elif name in out:
-                out[f"EventData_{name}"] = value
             else:
-                out[name] = value
+                out[f"EventData_{name}"] = value
     elif isinstance(data, list):
         _add_unnamed(out, data)
     elif data is not None:
         _add_data(out, "Data", data)
     for section, value in event.items():
-        if section in ("System", "EventData", "#attributes") or value is None:
+        if value is None or section in ("System", "EventData", "#attributes"):
             continue
         # UserData / ProcessingErrorData / RenderingInfo: children of the single wrapper element
         body = value
@@ -265,6 +287,8 @@ def _clean(value: Any) -> Any:
 def _pid(value: Any) -> int | None:
     if value is None:  # most fields are absent from most events
         return None
+    if type(value) is int:  # as the evtx package renders ids: no text to clean or convert
+        return value if value >= 0 else None
     value = _int_or(_clean(value))
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -384,8 +408,9 @@ def ecs_fields(flat: dict[str, Any]) -> dict[str, Any]:
     protocol = _clean(get("Protocol"))
     if protocol is not None and str(protocol).lower() in _TRANSPORTS:
         fields["network.transport"] = _TRANSPORTS[str(protocol).lower()]
-    if isinstance(get("LogonType"), (int, str)) and _pid(get("LogonType")) is not None:
-        fields["winlog.logon.type"] = _pid(get("LogonType"))
+    logon = get("LogonType")
+    if isinstance(logon, (int, str)) and (logon := _pid(logon)) is not None:
+        fields["winlog.logon.type"] = logon
     return fields
 
 
