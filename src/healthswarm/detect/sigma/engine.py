@@ -133,7 +133,7 @@ class _Memo:
         result = self.results.get(aid)
         if result is None:
             guard = self.engine.guards.get(aid)
-            result = False if guard is not None and guard not in self.hits else self.engine.test(aid, self.view)
+            result = False if guard is not None and guard not in self.hits else self.engine.predicate(aid)(self.view)
             self.results[aid] = result
         return result
 
@@ -305,26 +305,32 @@ class SigmaEngine:
             pred = self._predicates[aid] = predicate(self.atoms[aid])
         return pred
 
-    def test(self, aid: int, view: dict[str, Any]) -> bool:
-        """A computed atom over `view`. The regular expressions, globs and cased tests of rules that run on every
-        event of their source (no literal to index) see the same images and command lines again and again, so a
-        field value's verdict is remembered (bounded like the index memo)."""
-        fld = self._value_fields.get(aid)
-        if fld is not None:
+    def _value_leaf(self, aid: int, fld: str) -> Evaluator:
+        """A computed atom decided by one field's value (VALUE_OPS). The regular expressions, globs and cased tests
+        of rules that run on every event of their source (no literal to index) see the same images and command
+        lines again and again, so each value's verdict is remembered (bounded like the index memo); the guard is
+        tested first, and the closure goes straight to the verdicts (no per-event memo between)."""
+        guard = self.guards.get(aid)
+        verdicts = self._verdicts.setdefault(aid, {})
+        pred = self.predicate(aid)
+
+        def leaf(hits: set[int], memo: _Memo) -> bool:
+            if guard is not None and guard not in hits:
+                return False
+            view = memo.view
             value = view.get(fld)
             kind = type(value)
             if kind is int or (kind is str and len(value) <= SEEN_MAX_LENGTH):
-                verdicts = self._verdicts.get(aid)
-                if verdicts is None:
-                    verdicts = self._verdicts[aid] = {}
                 result = verdicts.get(value)
                 if result is None:
                     if self._remembered >= SEEN_MAX_ENTRIES:
                         self._forget()
-                    result = verdicts[value] = self.predicate(aid)(view)
+                    result = verdicts[value] = pred(view)
                     self._remembered += 1
                 return result
-        return self.predicate(aid)(view)
+            return pred(view)
+
+        return leaf
 
     def evaluator(self, index: int) -> Evaluator:
         ev = self.evaluators[index]
@@ -356,6 +362,9 @@ class SigmaEngine:
             aid = node[1]
             if self.indexed[aid]:
                 return lambda hits, memo: aid in hits
+            fld = self._value_fields.get(aid)
+            if fld is not None:
+                return self._value_leaf(aid, fld)
             return lambda hits, memo: memo.atom(aid)
         if kind == "not":
             inner = self._build(node[1])
@@ -370,9 +379,13 @@ class SigmaEngine:
             if kind == "and":
                 return lambda hits, memo: ids <= hits
             return lambda hits, memo: not ids.isdisjoint(hits)
-        children = tuple(self._build(c) for c in ([("a", i) for i in sorted(ids)] if ids else []) + rest)
+        children = tuple(self._build(c) for c in rest)
+        # the indexed children first, as one set operation, then the others in order, stopping at the first that
+        # decides (loops: faster than all()/any() over a generator)
         if kind == "and":
-            def all_of(hits: set[int], memo: _Memo) -> bool:  # a loop: faster than all() over a generator
+            def all_of(hits: set[int], memo: _Memo) -> bool:
+                if not ids <= hits:
+                    return False
                 for child in children:  # noqa: SIM110
                     if not child(hits, memo):
                         return False
@@ -380,6 +393,8 @@ class SigmaEngine:
             return all_of
 
         def any_of(hits: set[int], memo: _Memo) -> bool:
+            if not ids.isdisjoint(hits):
+                return True
             for child in children:  # noqa: SIM110
                 if child(hits, memo):
                     return True
@@ -559,7 +574,8 @@ class SigmaEngine:
             for _, memo in slots.values():
                 if memo is not None:
                     memo.clear()
-        self._verdicts.clear()
+        for verdicts in self._verdicts.values():  # in place: the closures of `_value_leaf` hold them
+            verdicts.clear()
         self._remembered = 0
 
     @staticmethod
