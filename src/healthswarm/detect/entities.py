@@ -37,15 +37,32 @@ def event_assets(events: list[Event]) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: ENTITY_FIELDS as (kind, ECS names, vendor names), and the values that name nothing.
+_LOOKUPS = tuple((kind, ecs, vendor) for kind, (ecs, vendor) in ENTITY_FIELDS.items())
+_EMPTY = (None, "", "-")
+
+
 def event_entities(events: list[Event]) -> dict[str, list[str]]:
+    """Per kind of ENTITY_FIELDS, the distinct values the events name, in order of appearance.
+
+    Once per alert (a hunt makes thousands): plain loops, each name read once (a comprehension is a call)."""
     out: dict[str, dict[str, None]] = {}
     for event in events:
-        original = event.original if isinstance(event.original, dict) else {}
-        for kind, (ecs, vendor) in ENTITY_FIELDS.items():
-            found = [event.fields.get(f) for f in ecs if event.fields.get(f) not in (None, "", "-")]
+        fields = event.fields.get
+        original = event.original.get if isinstance(event.original, dict) else {}.get
+        for kind, ecs, vendor in _LOOKUPS:
+            found = []
+            for name in ecs:
+                value = fields(name)
+                if value not in _EMPTY:
+                    found.append(value)
             if not found:
-                found = [original.get(f) for f in vendor if original.get(f) not in (None, "", "-")]
+                for name in vendor:
+                    value = original(name)
+                    if value not in _EMPTY:
+                        found.append(value)
             for value in found:
+                values = out.setdefault(kind, {})
                 for item in value if isinstance(value, list | tuple) else (value,):
-                    out.setdefault(kind, {})[str(item)] = None
+                    values[str(item)] = None
     return {kind: list(values) for kind, values in out.items()}

@@ -67,7 +67,9 @@ def hunt_files(ruleset: RuleSet, files: Iterable[Path], cache_dir: Path | None, 
     try:
         for event in events_in_files(files, problems, done):
             found.events += 1
-            found.alerts.extend(a for a in detector.detect(event) if a.severity >= floor)
+            alerts = detector.detect(event)
+            if alerts:  # most events match nothing: no generator for them
+                found.alerts.extend(a for a in alerts if a.severity >= floor)
     finally:
         gc.unfreeze()
     found.alerts.extend(a for a in detector.flush() if a.severity >= floor)

@@ -286,10 +286,7 @@ class SigmaEngine:
         # rule → the indexed atoms that must all hold for it to match (guards included): one subset test turns
         # away a quarter of the candidates before their condition runs; built with the evaluator
         self.required: list[frozenset[int]] = [frozenset()] * len(self.rules)
-        # computed atom → the field whose value alone decides it (VALUE_OPS), and what each value decided
-        self._value_fields = {aid: a[1] for aid, a in enumerate(self.atoms)
-                              if a[0] in VALUE_OPS and a[1] is not None and not self.indexed[aid]}
-        self._verdicts: dict[int, dict[Any, bool]] = {}
+        self._verdicts: dict[int, dict[Any, bool]] = {}  # computed atom → field value → its verdict
         self._predicates: dict[int, Predicate] = {}
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._by_rules: dict[tuple[int, ...], _Group] = {}
@@ -362,8 +359,8 @@ class SigmaEngine:
             aid = node[1]
             if self.indexed[aid]:
                 return lambda hits, memo: aid in hits
-            fld = self._value_fields.get(aid)
-            if fld is not None:
+            op, fld = self.atoms[aid][:2]
+            if op in VALUE_OPS and fld is not None:
                 return self._value_leaf(aid, fld)
             return lambda hits, memo: memo.atom(aid)
         if kind == "not":
