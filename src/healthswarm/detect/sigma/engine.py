@@ -73,6 +73,17 @@ def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> di
     return out
 
 
+#: (Channel, EventID) as written → the route key and the audit-event aliases of that kind of event (bounded:
+#: the input names them).
+_ROUTES: dict[tuple[str, int], tuple[tuple[Any, ...], dict[str, str] | None]] = {}
+ROUTES_MAX = 4096
+
+
+def _windows_route(original: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, str] | None]:
+    key = windows_key(original)
+    return ("win", *key), WINDOWS_ALIASES.get(key)  # type: ignore[call-overload]
+
+
 def event_view(event: Event) -> tuple[dict[str, Any], tuple[Any, ...]]:
     """The dict rules read field values from, and the event's route key.
 
@@ -83,8 +94,16 @@ def event_view(event: Event) -> tuple[dict[str, Any], tuple[Any, ...]]:
     observer = event.fields.get("observer.type")
     if isinstance(original, dict) and (observer in WINDOWS_FORMATS or ("EventID" in original and
                                                                         "Channel" in original)):
-        key = windows_key(original)
-        aliases = WINDOWS_ALIASES.get(key)  # type: ignore[call-overload]
+        channel, eid = original.get("Channel"), original.get("EventID")
+        if type(channel) is str and type(eid) is int:  # as parsers write them: the route of that kind, remembered
+            route = _ROUTES.get((channel, eid))
+            if route is None:
+                if len(_ROUTES) >= ROUTES_MAX:
+                    _ROUTES.clear()
+                route = _ROUTES[(channel, eid)] = _windows_route(original)
+        else:
+            route = _windows_route(original)
+        key, aliases = route
         # names with a space are rare: one C-level join says whether to look for them
         spaced = [k for k in original if " " in k] if " " in "".join(original) else []
         if aliases or spaced:
@@ -94,7 +113,7 @@ def event_view(event: Event) -> tuple[dict[str, Any], tuple[Any, ...]]:
                     original[alias] = original[source]
             for name in spaced:  # Defender writes "Source Name"; Sigma rules say "SourceName"
                 original.setdefault(name.replace(" ", ""), original[name])
-        return original, ("win", *key)
+        return original, key
     view = flatten(original) if isinstance(original, dict) else {}
     if isinstance(original, str):
         view["_raw"] = original
