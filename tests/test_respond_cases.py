@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import delete, update
 
 from healthswarm.errors import InputError
-from healthswarm.model import Asset, Dependency, Inventory, Organisation, Zone
+from healthswarm.model import Alert, Asset, Dependency, Event, EventRef, Inventory, Organisation, Zone
 from healthswarm.model.incident import Incident, Stage
+from healthswarm.model.inventory import Hl7Identity
 from healthswarm.respond.audit import verify
 from healthswarm.respond.case_store import (
     change_case,
@@ -24,7 +25,8 @@ from healthswarm.respond.cases import Case, Evidence, Note, Observable, Phase, m
 from healthswarm.respond.errors import ConflictError, NotFoundError
 from healthswarm.respond.service import verify_case
 from healthswarm.store import Store
-from healthswarm.store.alerts import save_incidents
+from healthswarm.store.alerts import save_alerts, save_incidents
+from healthswarm.store.events import insert_events
 from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.respond_tables import respond_audit
 from respond_helpers import T0, prepare
@@ -193,3 +195,38 @@ def test_controllers_without_patients_leave_out_the_organisations_that_serve_ano
         assert controllers_among(conn, ["h1", "pacs-co", "lab-2"]) == ["h1", "lab-2"]
         assert controllers_among(conn, ["pacs-co", "lab-2"]) == ["pacs-co", "lab-2"]  # neither serves the other
         assert controllers_among(conn, ["pacs-co"]) == ["pacs-co"]
+
+
+def test_a_case_from_an_incident_counts_the_patients_of_its_events_by_their_assigning_authority(
+        rstore: Store) -> None:
+    """Patients from the stored events the alerts rest on: p1 is the hospital's by its identifier's authority
+    (the hospital's HL7 facility) though logged for the PACS provider, p2 the provider's by where it was logged;
+    an event without a patient counts for nothing; the evidence names every event once."""
+    orgs = (Organisation("h1", "Hospital", "hospital", "DE"), Organisation("pacs-co", "PACS", "provider", "DE"))
+    zones = (Zone("h1-z", "h1", "IT", "internal"), Zone("pacs-z", "pacs-co", "IT", "internal"))
+    assets = (Asset("h1-his", "h1", "h1-z", "his", "HIS", hl7=Hl7Identity(("HIS",), "H1-FACILITY")),
+              Asset("pacs-1", "pacs-co", "pacs-z", "pacs", "PACS"))
+    with rstore.transaction() as conn:
+        replace_inventory(conn, Inventory(orgs, zones, assets, (), (Dependency("h1-his", "pacs-1", "data"),)))
+        logged = {"organization.id": "pacs-co"}
+        insert_events(conn, [
+            Event(T0, {**logged, "patient.id": "p1", "patient.identifiers": [{"id": "p1", "authority": "h1-facility"}]},
+                  None, source="dicom", record=1, key="k1"),
+            Event(T0, {**logged, "patient.id": "p1"}, None, source="dicom", record=2, key="k2"),
+            Event(T0, {**logged, "patient.id": "p2"}, None, source="dicom", record=3, key="k3"),
+            Event(T0, {**logged, "source.ip": "10.0.0.9"}, None, source="dicom", record=4, key="k4"),
+        ])
+        first = Alert("sigma", "r1", "C-MOVE sweep", "high", T0, events=(EventRef("dicom", 1, "k1"),
+                                                                       EventRef("dicom", 2, "k2")))
+        second = Alert("sigma", "r2", "Odd reads", "high", T0 + timedelta(minutes=1),
+                       events=(EventRef("dicom", 2, "k2"), EventRef("dicom", 3, "k3"), EventRef("dicom", 4, "k4")))
+        save_alerts(conn, [first, second])
+        save_incidents(conn, [Incident("INC-P", "Exfiltration from the PACS", T0, T0, severity=3,
+                                       assets={"pacs-1"}, organisations={"pacs-co", "h1"},
+                                       alert_ids=[first.id, second.id])])
+        case = open_from_incident(conn, "INC-P", "alice", now=T0 + timedelta(hours=1))
+    assert case.patients == 2 and "4 stored events the incident's 2 alerts" in case.patients_basis
+    assert case.controllers == ["h1", "pacs-co"] or case.controllers == ["pacs-co", "h1"]  # one patient each
+    assert [(e.ref, e.description) for e in case.evidence] == [  # newest alert first
+        ("k2", "Odd reads (dicom)"), ("k3", "Odd reads (dicom)"), ("k4", "Odd reads (dicom)"),
+        ("k1", "C-MOVE sweep (dicom)")]
