@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.respond.audit import GENESIS, AuditEntry, chain
@@ -139,7 +139,7 @@ def touched_patients(conn: Connection, documents: list[dict[str, Any]]) -> Touch
     they rest on, each assigned to an organisation by its identifier's assigning authority (an HL7 facility the
     inventory declares under `hl7:`), else by the organisation the event was logged for."""
     keys = {e["key"] for doc in documents for e in doc.get("events", ()) if isinstance(e, dict) and e.get("key")}
-    facility_org: dict[str, str] | None = None  # read once an identifier names an assigning authority
+    facility_org: dict[str, str] = {}  # assigning authority (lower case) → the organisation whose facility it is
     owner: dict[str, str] = {}
     ordered = sorted(keys)
     # the two fields only, not each event's whole fields document (decoding those was most of the time)
@@ -152,20 +152,20 @@ def touched_patients(conn: Connection, documents: list[dict[str, Any]]) -> Touch
                 continue
             authority = next((str(i.get("authority") or "") for i in identifiers or ()
                               if isinstance(i, dict) and i.get("id") == patient), "")
-            if authority and facility_org is None:
-                facility_org = _facilities(conn)
-            owner.setdefault(str(patient), (facility_org or {}).get(authority.lower()) or organisation or "")
+            if (facility := authority.lower()) and facility not in facility_org:
+                facility_org[facility] = _facility_organisation(conn, facility)
+            owner.setdefault(str(patient), facility_org.get(facility) or organisation or "")
     basis = (f"distinct patient ids in the {len(keys):,} stored events the incident's {len(documents):,} alerts rest "
              f"on (an alert keeps at most its last 20 events, so the true number may be higher)")
     return Touched(len(owner), basis, [o for o, _ in Counter(o for o in owner.values() if o).most_common()])
 
 
-def _facilities(conn: Connection) -> dict[str, str]:
-    """HL7 facility (lower case) → the organisation of the asset declaring it: the assets' HL7 identities
-    only, not the whole inventory (the agent opens a case per incident it covers)."""
-    return {hl7["facility"].lower(): organisation
-            for hl7, organisation in conn.execute(select(assets.c.hl7, assets.c.organisation))
-            if isinstance(hl7, dict) and hl7.get("facility")}
+def _facility_organisation(conn: Connection, facility: str) -> str:
+    """The organisation of the asset that declares `facility` (lower case) as its HL7 facility ('' for none):
+    one targeted query, not the whole inventory (the agent opens a case per incident it covers)."""
+    declared = func.lower(assets.c.hl7["facility"].as_string())
+    row = conn.execute(select(assets.c.organisation).where(declared == facility).order_by(assets.c.id).limit(1)).first()
+    return row.organisation if row is not None else ""
 
 
 def controllers_among(conn: Connection, organisations: list[str]) -> list[str]:
