@@ -1,6 +1,6 @@
 """Benchmark of scale-out: role processes (`healthswarm agent run --role all`) sharing PostgreSQL and NATS.
 
-    python bench/scale.py [--quick] [--workers 1,2,4] [--repeats 5]
+    python bench/scale.py [--quick] [--workers 1,2,4] [--repeats 5] [--steady SECONDS]
 
 - throughput with each number of worker processes over the same burst of Suricata EVE records (raw → events →
   alerts → incidents, until every alert sits in an incident and the outbox is empty), the median of
@@ -401,6 +401,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="15,000 records per run and 30 s of steady load")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to measure the burst with (1,2,4)")
     parser.add_argument("--repeats", type=int, default=5, help="burst runs per worker count (median reported)")
+    parser.add_argument("--steady", type=float, metavar="SECONDS",
+                        help="seconds of steady load at 80 %% instead of 600 (30 with --quick): to iterate")
     parser.add_argument("--correlator-baseline", metavar="REF",
                         help="also measure the Correlator of this git revision (e.g. HEAD), for a before/after")
     args = parser.parse_args()
@@ -410,6 +412,7 @@ def main() -> None:
     if args.correlator_baseline:
         correlator.append(correlator_figures(args.correlator_baseline))
     n, soak = (15_000, 30.0) if args.quick else (60_000, 600.0)
+    soak = args.steady or soak
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"hsbench-{uuid.uuid4().hex[:8]}"
     # interleaved repeats, medians: the machine is shared, and a neighbour's burst should not decide the
     # comparison
@@ -432,7 +435,7 @@ def main() -> None:
                "correlator": correlator, "steady": load,
                "light_load": {k: v for k, v in light.items() if k != "samples"},
                "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-               "mode": "quick (30 s steady load)" if args.quick else "full (10 min steady load)",
+               "mode": f"{'quick' if args.quick else 'full'} ({soak:.0f} s steady load)",
                "note": "2 cores shared by the workers, PostgreSQL, NATS and other jobs; CPU is the workers' own "
                        "(server CPU: this run's PostgreSQL backends, and nats-server, which other jobs share)"}
     rows = [(f"{r['workers']} worker(s)", f"{r['events_per_s']:,.0f} events/s median of {r['runs']} "

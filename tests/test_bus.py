@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import service_unavailable
-from healthswarm.bus import BusError, event_from_bytes, event_to_bytes, messages
+from healthswarm.bus import BusError, event_from_bytes, event_to_bytes, events_from_bytes, events_to_bytes, messages
 from healthswarm.bus.memory import MemoryBus
 from healthswarm.model import Event
 
@@ -54,6 +54,18 @@ def test_event_codec_round_trip() -> None:
     assert (back.timestamp, back.fields, back.source, back.record, back.position, back.key) == (
         event.timestamp, event.fields, "eve.json", 3, 300, "k1")
     assert back.original == {"raw": "\\xffbytes", "n": 1}
+
+
+def test_several_events_travel_as_json_lines_and_one_reads_as_before() -> None:
+    events = [Event(datetime(2024, 5, 1, 10, i, tzinfo=UTC), {"message": f"line\n{i}"}, f"raw\n{i}", "x.log", i, i,
+                    f"k{i}") for i in range(3)]
+    data = events_to_bytes(events)
+    assert data.count(b"\n") == 2, "newlines inside values are escaped: one line an event"
+    back = events_from_bytes(data)
+    assert [(e.key, e.fields["message"], e.original) for e in back] == [
+        (f"k{i}", f"line\n{i}", f"raw\n{i}") for i in range(3)]
+    assert events_to_bytes(events[:1]) == event_to_bytes(events[0])
+    assert [e.key for e in events_from_bytes(event_to_bytes(events[1]))] == ["k1"]
 
 
 def test_publish_subscribe_and_groups(bus) -> None:  # type: ignore[no-untyped-def]

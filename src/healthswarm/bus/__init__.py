@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from healthswarm.bus.base import Bus, BusError, Message, Subscription, messages, subject_matches
-from healthswarm.bus.codec import event_from_bytes, event_to_bytes
+from healthswarm.bus.codec import event_from_bytes, event_to_bytes, events_from_bytes, events_to_bytes
 
 
 def open_bus(url: str = "memory") -> Bus:
@@ -13,5 +13,5 @@ def open_bus(url: str = "memory") -> Bus:
     return open_registered_bus(url)
 
 
-__all__ = ["Bus", "BusError", "Message", "Subscription", "event_from_bytes", "event_to_bytes", "messages",
-           "open_bus", "subject_matches"]
+__all__ = ["Bus", "BusError", "Message", "Subscription", "event_from_bytes", "event_to_bytes", "events_from_bytes",
+           "events_to_bytes", "messages", "open_bus", "subject_matches"]

@@ -1,7 +1,12 @@
-"""Events as bytes on the bus (orjson), in one place so every producer and consumer agrees."""
+"""Events as bytes on the bus (orjson), in one place so every producer and consumer agrees.
+
+One event is one JSON document; several events travel as one message of JSON lines (JSON text holds no raw
+newline), so a message of one event is the same bytes either way and `events_from_bytes` reads both.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,3 +54,11 @@ def event_from_bytes(data: bytes) -> Event:
         position=doc.get("position", 0),
         key=doc.get("key", ""),
     )
+
+
+def events_to_bytes(events: Sequence[Event]) -> bytes:
+    return b"\n".join(event_to_bytes(e) for e in events)
+
+
+def events_from_bytes(data: bytes) -> list[Event]:
+    return [event_from_bytes(line) for line in data.split(b"\n")]

@@ -29,7 +29,9 @@ STALE = 5.0  # seconds after which any relay publishes a row (its own relay norm
 
 
 class Relay:
-    def __init__(self, store: Store, bus: Bus, batch: int = 1_000) -> None:
+    # rows per publish: a row of events holds up to 100 of them (worker/roles.py), so this bounds what one batch
+    # holds in memory as well as how long it waits for the bus
+    def __init__(self, store: Store, bus: Bus, batch: int = 200) -> None:
         self.store = store
         self.bus = bus
         self.batch = batch

@@ -4,7 +4,8 @@ announcements to the next role in one transaction (the outbox, worker/outbox.py)
 what is announced never disagree; the loop (worker/loop.py) acks the batch after that commit.
 
 - ingest: raw records (`<prefix>.raw.<format>`) → ingest/stage.IngestStage → events stored, announced on
-  `<prefix>.events.p<k>.<format>` (`k` from `config.partition_key`);
+  `<prefix>.events.p<k>.<format>` (`k` from `config.partition_key`), up to EVENTS_PER_MESSAGE of one batch to a
+  message (JSON lines, bus/codec.py);
 - detect: events → detect/stream_stage.DetectStage, the whole suite of the embedded agent
   (agent/runtime.build_detectors: Sigma packs, sensors, baselines, clinical analytics, privacy, models, the
   watchlist) → alerts stored exactly once (deterministic ids), announced on `<prefix>.alerts.p<k>`;
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +26,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from healthswarm.bus.base import Message
-from healthswarm.bus.codec import event_from_bytes, event_to_bytes
+from healthswarm.bus.codec import event_to_bytes, events_from_bytes
 from healthswarm.detect.correlate_stage import CorrelateStage
 from healthswarm.detect.stream_stage import DetectStage
 from healthswarm.ingest.stage import IngestStage
@@ -38,6 +39,10 @@ from healthswarm.worker import metrics, outbox
 from healthswarm.worker.config import Role, WorkerConfig, partition_key
 
 log = logging.getLogger("healthswarm.worker.roles")
+# events announced in one message: the bus's work (publish, its ack, delivery, the consumer's ack: a few dozen
+# µs of the client's event loop each) is paid per message, and a message an event cost more than detecting it
+EVENTS_PER_MESSAGE = 100
+MESSAGE_BYTES = 256 * 1024  # a quarter of NATS's default max_payload (1 MiB)
 
 
 Handoff = Callable[[list[outbox.Pending]], None]
@@ -69,6 +74,20 @@ class RoleWork(Protocol):
     def close(self) -> None: ...
 
 
+def _chunks(encoded: list[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:
+    """Runs of up to EVENTS_PER_MESSAGE events and MESSAGE_BYTES (an event larger than that alone)."""
+    chunk: list[tuple[str, bytes]] = []
+    size = 0
+    for item in encoded:
+        if chunk and (len(chunk) == EVENTS_PER_MESSAGE or size + len(item[1]) > MESSAGE_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item[1]) + 1
+    if chunk:
+        yield chunk
+
+
 class IngestRole:
     def __init__(self, store: Store, config: WorkerConfig, handoff: Handoff = no_relay) -> None:
         self.config = config
@@ -81,10 +100,19 @@ class IngestRole:
         return True
 
     def _announce(self, conn: Connection, stored: list[Event]) -> None:
+        """The stored events as messages of up to EVENTS_PER_MESSAGE events of one subject (see the module). A
+        message is named after its first event: each event is newly stored once, so no two messages share it."""
         c = self.config
-        self._queued += outbox.add(conn, [outbox.OutboxMessage(
-            e.key, c.event_subject(c.partition_of(partition_key(e)), str(e.fields.get("observer.type") or "")),
-            event_to_bytes(e), self._born) for e in stored])
+        by_subject: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        for e in stored:
+            subject = c.event_subject(c.partition_of(partition_key(e)), str(e.fields.get("observer.type") or ""))
+            by_subject[subject].append((e.key, event_to_bytes(e)))
+        messages = []
+        for subject, encoded in by_subject.items():
+            for chunk in _chunks(encoded):
+                messages.append(outbox.OutboxMessage(chunk[0][0], subject, b"\n".join(d for _, d in chunk),
+                                                     self._born))
+        self._queued += outbox.add(conn, messages)
 
     def handle(self, batch: Sequence[Message]) -> None:
         by_format: dict[str, list[Message]] = defaultdict(list)
@@ -144,11 +172,18 @@ class DetectRole:
 
     def handle(self, batch: Sequence[Message]) -> None:
         self._refresh_watchlist()
-        events = [(event_from_bytes(m.data), m) for m in batch]
+        events = [(e, m) for m in batch for e in events_from_bytes(m.data)]
         fresh = sorted(((e, m) for e, m in events if m.id not in self._unsettled),
                        key=lambda em: (em[0].timestamp, em[0].key))
-        for event, m in fresh:  # in event time, as DetectStage.detect orders them; recorded once fed whole
-            self._unsettled[m.id] = self.stage.detect([event])
+        # in event time, as DetectStage.detect orders them, across messages; a message is recorded once every
+        # event of it was fed (one that failed half-fed is fed again, whole, when it comes back)
+        left = Counter(m.id for _, m in fresh)
+        raised: dict[str, list[Alert]] = defaultdict(list)
+        for event, m in fresh:
+            raised[m.id] += self.stage.detect([event])
+            left[m.id] -= 1
+            if not left[m.id]:
+                self._unsettled[m.id] = raised.pop(m.id)
         while len(self._unsettled) > self._unsettled_limit:
             self._unsettled.popitem(last=False)
         by_key = {e.key: m for e, m in events}
@@ -161,8 +196,8 @@ class DetectRole:
                 items.append((alert, first.born if first is not None else oldest, self._partition(first or m)))
         new = self._commit(items)
         now = time.time()
-        metrics.EVENTS_IN.labels(Role.detect.value).inc(len(batch))
-        metrics.REDELIVERED.labels(Role.detect.value).inc(len(events) - len(fresh))
+        metrics.EVENTS_IN.labels(Role.detect.value).inc(len(events))
+        metrics.REDELIVERED.labels(Role.detect.value).inc(len(batch) - len({m.id for _, m in fresh}))
         for alert, born, _ in items:
             if alert.id in new:
                 metrics.EVENT_TO_ALERT.observe(max(now - born, 0.0))

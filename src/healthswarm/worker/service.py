@@ -22,10 +22,10 @@ from healthswarm.bus.nats import NatsBus
 from healthswarm.errors import ConfigError
 from healthswarm.store import Store
 from healthswarm.worker import metrics, outbox
-from healthswarm.worker.config import DUPLICATE_WINDOW, WorkerConfig
+from healthswarm.worker.config import DUPLICATE_WINDOW, Role, WorkerConfig
 from healthswarm.worker.loop import StageLoop
 from healthswarm.worker.relay import Relay
-from healthswarm.worker.roles import RoleWork, role_work
+from healthswarm.worker.roles import EVENTS_PER_MESSAGE, RoleWork, role_work
 
 log = logging.getLogger("healthswarm.worker")
 PROBE_EVERY = 5.0
@@ -75,8 +75,10 @@ class Worker:
                 works.append(work)
                 subscription = self.bus.subscribe(config.filter_subject(role), config.group(role),
                                                   max_in_flight=config.max_in_flight, ack_wait=config.ack_wait)
+                # --batch counts events: the detect role's messages hold up to EVENTS_PER_MESSAGE each
+                batch = max(1, config.batch // EVENTS_PER_MESSAGE) if role is Role.detect else config.batch
                 self.loops.append(StageLoop(role, work, subscription, self.bus, config.dead_subject(role),
-                                            batch=config.batch, max_deliveries=config.max_deliveries,
+                                            batch=batch, max_deliveries=config.max_deliveries,
                                             on_commit=relay.wake, flush_every=config.flush_interval))
             log.info("worker started", extra={"role": config.role.value, "db": redact(config.db),
                                                "nats": redact(config.nats), "stream": config.stream,
