@@ -493,9 +493,8 @@ def run_live(workspace: Path, *, speed: float = SPEED, max_gap: float = MAX_GAP,
             wait_ready(list(agents.values()))
             watcher = Watcher(stores, agents, say, hold)
             for org, agent in agents.items():
-                watcher.note(org, "ready", f"agent up (pid {agent.proc.pid if agent.proc else '?'}), swarm node on "
-                                            f"127.0.0.1:{ports[orgs.index(org)]}, following "
-                                            f"{sum(t.parent == replay_dirs[org] for t, _ in files.values())} logs")
+                watcher.note(org, "ready", ready_text(agent.proc.pid if agent.proc else None, ports[orgs.index(org)],
+                                                      sum(t.parent == replay_dirs[org] for t, _ in files.values())))
             replay_seconds = _replay(lines, schedule(lines, speed, max_gap), watcher, progress)
             deadline = time.monotonic() + settle
             while watcher.peer_incident is None or not _caught_up(agents, expected):
@@ -522,6 +521,11 @@ def run_live(workspace: Path, *, speed: float = SPEED, max_gap: float = MAX_GAP,
     return LiveResult(speed, hold, len(lines), replay_seconds, watcher.milestones, figures,
                       _between(watcher.first_alert_at, watcher.peer_incident_at),
                       _between(watcher.published_at, watcher.peer_incident_at), watcher.peer_incident)
+
+
+def ready_text(pid: int | None, port: int, logs: int) -> str:
+    return (f"agent up (pid {pid or '?'}), swarm node on 127.0.0.1:{port}, following {logs} "
+            f"log{'' if logs == 1 else 's'}")
 
 
 def _replay(lines: list[Line], offsets: list[float], watcher: Watcher, progress: Progress) -> float:

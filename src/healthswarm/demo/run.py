@@ -75,7 +75,8 @@ def match_advisories(demo: DemoRun) -> StepResult:
     assets = {a.id: a for a in demo.inventory.assets}
     names = {o.id: o.name for o in demo.inventory.organisations}
     table = Table(title="Exposure from medical-device advisories")
-    for column in ("organisation", "affected assets", "possibly affected", *(f"{s} CVEs" for s in _SEVERITIES),
+    # a finding is one CVE on one asset: counted as `vulns list` and the dashboard's Exposure count them
+    for column in ("organisation", "affected assets", "possibly affected", *(f"{s} findings" for s in _SEVERITIES),
                    "safety-critical exposed"):
         table.add_column(column, justify="left" if column == "organisation" else "right")
     per_org: dict[str, list[Finding]] = {}
@@ -161,10 +162,11 @@ def detect_and_correlate(demo: DemoRun) -> StepResult:
     result = detect_stored(demo.store, suite.detectors)
     annotate_incidents(demo.store)  # predicted next targets on every open incident
     demo.incidents = result.incidents
-    shown = _distinct(sorted(result.alerts, key=lambda a: a.timestamp))[:25]
+    firsts = _distinct(sorted(result.alerts, key=lambda a: a.timestamp))
+    shown = firsts[:25]
     alerts = Table(title=f"Alerts ({len(ruleset.rules)} Sigma rules, the sensors, baselines, clinical and "
-                         f"privacy analytics, over {result.events} events): the first of each rule and asset set, "
-                         f"{len(shown)} of {len(result.alerts)} alerts")
+                         f"privacy analytics, over {result.events} events): the first of each rule and asset set "
+                         f"({len(shown)} of {len(firsts)} sets), of {len(result.alerts)} alerts")
     for column in ("time (UTC)", "detector", "level", "rule", "ATT&CK", "assets"):
         alerts.add_column(column)
     for alert in shown:
@@ -225,9 +227,11 @@ def attack_paths(demo: DemoRun) -> StepResult:
                                                           and not m["to"].startswith("inside zone"))]
         table.add_row(str(n), f"{path.p:.3f}", "\n".join(steps))
     plan = solve(graph, build_model(graph, [attacker], targets), DEMO_BUDGET, "auto", False, [attacker], targets)
+    # risk is harm × the probability that the target falls by any path (risk.mitigate.RISK_DEFINITION), so it is
+    # not the best path's p above: say which figure it is, to the same three decimals
     fixes = Table(title=f"What to fix first (budget {DEMO_BUDGET:g}, {plan.method}"
-                        f"{', optimal' if plan.optimal else ''}): risk to {DEMO_TARGET} "
-                        f"{plan.as_dict()['true_baseline_risk']} → {plan.as_dict()['true_residual_risk']}")
+                        f"{', optimal' if plan.optimal else ''}): risk to {DEMO_TARGET} (harm × probability it "
+                        f"falls) {_risk(plan.true_baseline)} → {_risk(plan.true_residual)}")
     for column in ("control", "what", "cost"):
         fixes.add_column(column)
     for control in plan.chosen:
@@ -237,6 +241,10 @@ def attack_paths(demo: DemoRun) -> StepResult:
                "paths": [{"p": round(p.p, 4), "steps": p.steps} for p in found.paths],
                "unreachable": list(found.unreachable), "mitigation": plan.as_dict()}
     return StepResult(summary, [table, fixes])
+
+
+def _risk(value: float | None) -> str:
+    return "?" if value is None else f"{value:.3f}"
 
 
 def share_with_peer(demo: DemoRun) -> StepResult:
@@ -260,7 +268,8 @@ def share_with_peer(demo: DemoRun) -> StepResult:
     table.add_row("leak check", f"clean: none of the {sum(1 for _ in known.values())} sensitive values of "
                                 f"{DEMO_SENDER} (hosts, users, patients, addresses), in any encoding")
     table.add_row("signed", f"Ed25519 key {released.key_id} over RFC 8785 canonical JSON, by the egress gate")
-    table.add_row("verified by peer", f"{received.peer.name} (key {received.peer.key_id})")
+    table.add_row(f"verified by {DEMO_RECEIVER}", f"signature valid: {received.peer.name}'s key "
+                                                  f"{received.peer.key_id}, from its own trust store")
     received_iocs = sorted(f"{i.type}:{i.value}" for i in received.result.indicators if i.type != "attack-technique")
     techniques = sum(1 for i in received.result.indicators if i.type == "attack-technique")
     table.add_row("received by the peer", f"{', '.join(received_iocs) or 'no observables'}; {techniques} ATT&CK "
