@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from healthswarm.cli.context import app_context, command_line
-from healthswarm.cli.output import OutputFormat, console, emit, error_lines
+from healthswarm.cli.output import OutputFormat, console, emit, error_lines, writing
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model.words import severity_word
 from healthswarm.respond import service
@@ -303,7 +303,8 @@ def notify_draft(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        with writing(output):
+            output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
 
 

@@ -54,7 +54,7 @@ def show(
     with app_context(ctx).store.read() as conn:
         incident = service.get_incident(conn, incident_id)
     if incident is None:
-        error_lines([f"incident {incident_id!r}: no such incident (see `healthswarm incidents list`)"])
+        error_lines([f"incident {incident_id!r}: no such incident (see `{command_line(ctx, 'incidents list')}`)"])
         raise typer.Exit(2)
     if fmt is not OutputFormat.table:
         sys.stdout.buffer.write(orjson.dumps(incident, option=orjson.OPT_INDENT_2 if fmt is OutputFormat.json else 0)
@@ -93,6 +93,6 @@ def state(
     with app_context(ctx).store.transaction() as conn:
         done = service.set_incident_state(conn, incident_id, new_state, "cli", "admin", note)
     if done is None:
-        error_lines([f"incident {incident_id!r}: no such incident (see `healthswarm incidents list`)"])
+        error_lines([f"incident {incident_id!r}: no such incident (see `{command_line(ctx, 'incidents list')}`)"])
         raise typer.Exit(2)
     console.print(f"{incident_id}: {done['history'][0]['before']['state']} → {done['state']}", highlight=False)

@@ -13,7 +13,7 @@ import orjson
 import typer
 
 from healthswarm.cli.context import app_context, command_line
-from healthswarm.cli.output import OutputFormat, console, emit, error_lines
+from healthswarm.cli.output import OutputFormat, console, emit, error_lines, writing
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.graph import to_graph, write_graph
@@ -101,7 +101,8 @@ def graph(
     """Export the stored asset / flow / dependency graph as GraphML or JSON (node-link)."""
     with app_context(ctx).store.read() as conn:
         g = to_graph(stored_inventory(conn))
-    write_graph(g, out, fmt.value)
+    with writing(out):
+        write_graph(g, out, fmt.value)
     console.print(f"wrote {out}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges ({fmt.value})")
 
 

@@ -11,7 +11,8 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from rich.console import Console, ConsoleDimensions
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
+
+from healthswarm.errors import InputError, Location, Problem
 
 # the width of output that is not a terminal: wider than any table healthswarm prints
 PIPE_WIDTH = 10_000
@@ -98,6 +101,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[Path]:
+    """Around writing a file the user named (its folder is made first): a path that cannot be written (a folder, a
+    file where a folder should be, no permission) is one error line naming it, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield path
+    except OSError as exc:
+        raise InputError(Problem(Location(str(path)), f"cannot write: {exc.strerror or exc}",
+                                 "a file path whose folder exists or can be made")) from None
 
 
 def error_lines(lines: Iterable[str]) -> None:

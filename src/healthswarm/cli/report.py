@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from healthswarm.cli.context import app_context
-from healthswarm.cli.output import console, error_lines
+from healthswarm.cli.context import app_context, command_line
+from healthswarm.cli.output import console, error_lines, writing
 from healthswarm.detect.service import alert_volume, get_incident, list_alerts
 from healthswarm.inventory.service import get_asset
 from healthswarm.risk.history import load_history, series
@@ -38,13 +38,13 @@ def incident(
     with app_.store.read() as conn:
         found = get_incident(conn, incident_id)
         if found is None:
-            error_lines([f"incident {incident_id!r}: no such incident (see `healthswarm incidents list`)"])
+            error_lines([f"incident {incident_id!r}: no such incident (see `{command_line(ctx, 'incidents list')}`)"])
             raise typer.Exit(2)
         assets = [a for a in (get_asset(conn, i) for i in found["assets"]) if a is not None]
         alerts, _ = list_alerts(conn, incident=incident_id, limit=10_000)
         risk, volume = series(load_history(conn)), alert_volume(conn)
     page = incident_html(found, assets, sorted(alerts, key=lambda a: a["timestamp"]), datetime.now(UTC), risk, volume)
     target = output or app_.settings.workspace / "reports" / f"{incident_id}.{fmt}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(page, encoding="utf-8")
+    with writing(target):
+        target.write_text(page, encoding="utf-8")
     console.print(f"wrote {target}", highlight=False, markup=False)

@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from healthswarm.cli.context import app_context, command_line
-from healthswarm.cli.output import OutputFormat, console, emit, error_lines
+from healthswarm.cli.output import OutputFormat, console, emit, error_lines, writing
 from healthswarm.errors import InputError
 from healthswarm.share import service
 from healthswarm.share.egress import PATHS, REFUSAL_WORDS, REMOVED_WORDS, Refused
@@ -93,8 +93,8 @@ def export(
             console.print(f"added an event to the MISP feed {misp_feed}")
     except Refused as exc:
         _refused(exc)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(released.payload, option=orjson.OPT_INDENT_2) + b"\n")
+    with writing(out):
+        out.write_bytes(orjson.dumps(released.payload, option=orjson.OPT_INDENT_2) + b"\n")
     console.print(f"wrote {out}: {released.objects} objects, TLP:{policy.tlp.upper()} for the {policy.group} group, "
                   f"signed by key {released.key_id}", highlight=False)
     console.print(f"sanitised: {_removed(released.removed)}", highlight=False)
@@ -249,11 +249,11 @@ def report(
     try:
         released = service.report_for_peers(store, actx.settings.workspace, organisation, _policy(tlp, group), incident)
     except KeyError:
-        raise _bad(f"no incident {incident!r} (see `healthswarm incidents list`)") from None
+        raise _bad(f"no incident {incident!r} (see `{command_line(ctx, 'incidents list')}`)") from None
     except Refused as exc:
         _refused(exc)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(released.payload, option=orjson.OPT_INDENT_2) + b"\n")
+    with writing(out):
+        out.write_bytes(orjson.dumps(released.payload, option=orjson.OPT_INDENT_2) + b"\n")
     console.print(f"wrote {out}: {released.objects} objects about {incident}, signed by key {released.key_id}; "
                   f"sanitised: {_removed(released.removed)}", highlight=False)
 
