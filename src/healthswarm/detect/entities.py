@@ -23,12 +23,15 @@ ENTITY_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 ASSET_FIELDS = ("asset.id", "source.asset.id", "destination.asset.id")
+_ASSET_NAMES = frozenset(ASSET_FIELDS)
 
 
 def event_assets(events: list[Event]) -> tuple[str, ...]:
     """The inventory assets the events involve: the host they happened on and both ends of a connection."""
     out: dict[str, None] = {}
     for event in events:
+        if event.fields.keys().isdisjoint(_ASSET_NAMES):  # no inventory resolved it (a hunt over files): one test
+            continue
         for name in ASSET_FIELDS:
             value = event.fields.get(name)
             for item in value if isinstance(value, list | tuple) else (value,):

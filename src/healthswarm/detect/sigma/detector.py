@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from healthswarm.detect.entities import event_assets, event_entities
@@ -13,17 +14,19 @@ from healthswarm.model import LEVELS, Alert, Event, EventRef
 
 #: Events an alert of a correlation names at most (the window may hold more).
 MAX_ALERT_EVENTS = 100
+_timestamp = attrgetter("timestamp")
+
 
 def make_alert(meta: RuleMeta, events: list[Event], detector: str = "sigma",
                details: dict[str, Any] | None = None) -> Alert:
-    last = max(events, key=lambda e: e.timestamp)
+    last = events[0] if len(events) == 1 else max(events, key=_timestamp)  # a single-event rule: the usual alert
     return Alert(
         detector=detector,
         rule_id=meta.id or meta.key,
         title=meta.title,
         level=meta.level if meta.level in LEVELS else "medium",
         timestamp=last.timestamp,
-        events=tuple(EventRef(e.source, e.record, e.key, e.timestamp) for e in events[-MAX_ALERT_EVENTS:]),
+        events=tuple([EventRef(e.source, e.record, e.key, e.timestamp) for e in events[-MAX_ALERT_EVENTS:]]),
         techniques=meta.techniques,
         tactics=meta.tactics,
         assets=event_assets(events),
