@@ -146,11 +146,14 @@ def show(ctx: typer.Context, case_id: str, fmt: Fmt = OutputFormat.table) -> Non
                   f"{', '.join(case.accounts) or '—'}", markup=False, highlight=False)
     if case.description:
         console.print(case.description, markup=False)
-    emit([t.as_dict() for t in case.tasks], OutputFormat.table, ["id", "title", "owner", "status", "source"], "Tasks")
-    emit([n.as_dict() for n in case.notes], OutputFormat.table, ["at", "author", "text"], "Notes")
+    # an empty section is one line, not a table frame with no rows
+    emit([t.as_dict() for t in case.tasks], OutputFormat.table, ["id", "title", "owner", "status", "source"], "Tasks",
+         empty="tasks: none")
+    emit([n.as_dict() for n in case.notes], OutputFormat.table, ["at", "author", "text"], "Notes", empty="notes: none")
     emit([e.as_dict() for e in case.evidence[:20]], OutputFormat.table, ["kind", "ref", "sha256", "description"],
-         f"Evidence ({len(case.evidence)})")
-    emit([o.as_dict() for o in case.observables], OutputFormat.table, ["type", "value"], "Observables")
+         f"Evidence ({len(case.evidence)})", empty="evidence: none")
+    emit([o.as_dict() for o in case.observables], OutputFormat.table, ["type", "value"], "Observables",
+         empty="observables: none")
 
 
 @app.command()
@@ -256,9 +259,11 @@ def deadlines_(
         case = load_case(conn, case_id)
     regimes = tuple(str(r) for r in regime) if regime else tuple(REGIMES)
     items = deadlines(case, now, regimes)
-    rows = [{**d.as_dict(), "due": d.due.strftime("%Y-%m-%d %H:%M") if d.due and fmt is OutputFormat.table
-             else d.as_dict()["due"]} for d in items]
-    emit(rows, fmt, ["article", "obligation", "recipient", "due", "left", "status"],
+    rows = [d.as_dict() for d in items]
+    if fmt is OutputFormat.table:  # headed as the demo and the dashboard's Cases panel head them
+        rows = [{**r, "to": r["recipient"], "due (UTC)": d.due.strftime("%Y-%m-%d %H:%M") if d.due else "—",
+                 "time left": r["left"]} for r, d in zip(rows, items, strict=True)]
+    emit(rows, fmt, ["article", "obligation", "to", "due (UTC)", "time left", "status"],
          title=f"Deadlines of {case_id} (aware since {case.aware_at:%Y-%m-%d %H:%M} UTC)")
     for line in warnings(items):
         print(f"warning: {line}", file=sys.stderr)

@@ -64,12 +64,15 @@ def status(config: ConfigOpt,
     emit(data["threat_field"], OutputFormat.table, ["key", "level", "organisations"], title="threat field",
          empty=f"threat field: empty; nothing received from peers or published here yet "
                f"(`{program()} node publish --config {config} …` queues an item)")
-    drops = Table(title="dropped")
-    drops.add_column("reason")
-    drops.add_column("count", justify="right")
-    for reason, count in sorted(data["dropped"].items()):
-        drops.add_row(reason, str(count))
-    console.print(drops)
+    if data["dropped"]:
+        drops = Table(title="dropped")
+        drops.add_column("reason")
+        drops.add_column("count", justify="right")
+        for reason, count in sorted(data["dropped"].items()):
+            drops.add_row(reason, str(count))
+        console.print(drops)
+    else:
+        console.print("dropped: none")
     for line in data.get("actions", []):
         console.print(f"• {line}", highlight=False)
     for line in data.get("risk_raised", []):
