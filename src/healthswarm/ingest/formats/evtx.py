@@ -115,9 +115,7 @@ class EvtxFormat:
             return self._reject(
                 source, ordinal, "EVTX record without a valid TimeCreated/SystemTime", data.encode("utf-8", "replace")
             )
-        return Event(
-            timestamp=timestamp, fields=ecs_fields(flat), original=flat, source=source, record=ordinal, position=ordinal
-        )
+        return Event(timestamp, ecs_fields(flat), flat, source, ordinal, ordinal)  # record, position: the ordinal
 
     def _reject(self, source: str, ordinal: int, reason: str, raw: bytes) -> Reject:
         return Reject(source=source, position=ordinal, reason=reason, raw=raw, format=self.name, record=ordinal)

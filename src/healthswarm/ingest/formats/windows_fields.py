@@ -267,6 +267,12 @@ def flatten_flat(record: dict[str, Any]) -> dict[str, Any]:
 
 def event_timestamp(flat: dict[str, Any]) -> datetime | None:
     """TimeCreated, else the shipper's @timestamp, else Sysmon's UtcTime (all UTC by definition)."""
+    created = flat.get("TimeCreated_SystemTime")
+    if type(created) is str and created[-1:] == "Z":  # as EVTX renders it: Python 3.11 reads the Z itself
+        try:
+            return datetime.fromisoformat(created)
+        except ValueError:
+            pass  # parse_iso below says what it can
     for key in ("TimeCreated_SystemTime", "@timestamp", "UtcTime"):
         value = flat.get(key)
         if isinstance(value, str) and (parsed := parse_iso(value)):
