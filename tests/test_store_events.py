@@ -68,3 +68,21 @@ def test_values_come_back_as_written(store: Store) -> None:
         event.fields, event.original, "zeek.log", 7, 700, event.key)
     assert b.original == {"raw": awkward}
     assert (c.fields, c.original) == ({"observer.type": "nsl-kdd", "7": "a key that is not a string"}, {"1": 2})
+
+
+def test_large_values_are_stored_and_read_back_whole(store: Store) -> None:
+    # past TOAST's ~2 KB threshold on PostgreSQL, where migration 0013 has them compressed with lz4
+    big = {"payload": "GET /" + "a" * 6_000 + " HTTP/1.1", "n": list(range(500))}
+    event = Event(START, {"observer.type": "suricata", "url.original": big["payload"]}, None, "eve.json", 1, 10)
+    event.original_json = orjson.dumps(big)
+    event.key = event_key("identity", 10)
+    with store.transaction() as conn:
+        assert insert_events(conn, [event]) == (1, set())
+    with store.read() as conn:
+        (got,) = search_events(conn)
+        if conn.dialect.name == "postgresql":
+            methods = conn.exec_driver_sql(
+                "SELECT a.attname, a.attcompression FROM pg_attribute a WHERE a.attrelid = 'events'::regclass"
+                " AND a.attname IN ('fields', 'original') ORDER BY a.attname").all()
+            assert [tuple(m) for m in methods] == [("fields", "l"), ("original", "l")]
+    assert got.event.original == big and got.event.fields["url.original"] == big["payload"]
