@@ -1,7 +1,7 @@
 """Benchmark of one embedded agent (`healthswarm agent run`, here in-process): the whole detection suite on a
 mixed stream of Suricata EVE, Sysmon (Windows JSON), HL7 v2 and FHIR AuditEvent records.
 
-    python bench/agent.py [--quick] [--soak SECONDS] [--runs N] [--rate R] [--soak-only]
+    python bench/agent.py [--quick] [--soak SECONDS] [--runs N] [--rate R] [--soak-only] [--modes both|split|one]
 
 The stream: the demo's logs (src/healthswarm/demo/logs: suricata-eve.json, windows-sysmon.json, hl7-adt.hl7,
 ehr-audit.ndjson; 505 events a copy), replicated with each copy moved two days later (so that copies are
@@ -10,14 +10,20 @@ files in the folder the agent follows. The agent runs with its defaults (every d
 packs, sensors, per-asset baselines, clinical analytics, patient-privacy monitoring with the demo's staff
 directory, the watchlist; correlation; live risk over the demo inventory, which is loaded first).
 
+Both process layouts of the embedded agent are measured in the same run (`--modes both`, the default):
+**split**, the sources in an ingest process of their own (`[agent] ingest_process = true`, what "auto" picks with
+2 or more CPUs: agent/ingest_process.py), and **one** process (`ingest_process = false`); runs alternate.
+
 Measured:
 - **drain**: the whole stream written before the agent starts; events/s from the agent being ready to every
   event stored and judged (ingest and detection running together, as they do), the median of the runs;
-  start-up (imports, rule compilation, inventory) reported apart;
+  start-up (imports, rule compilation, inventory, the ingest process) reported apart; CPU seconds per 1,000
+  events of the agent's process and of its ingest process, apart;
 - **baseline** in the same run, each run alternating with a drain run: the batch commands' way over the same
   files (`ingest` then `detect` over the whole store: detect/stage.py), events/s, median of the runs (suite
   construction apart);
-- **sustained**: lines appended at a fixed rate (default 5,000 events/s) for a while; whether the agent kept
+- **sustained**: lines appended at a fixed rate (default 5,000 events/s) for a while, in each layout; whether the
+  agent kept
   up (backlog at the end), and the latency from a line being written to the commit that stored its alert and
   the incident it joined (p50/p99 over every alert of EVE, Sysmon and FHIR lines; HL7 records are messages,
   not lines, and are left out of the latency);
@@ -29,6 +35,9 @@ Measured:
 The lines are written by a process of its own (in the agent's process the writer competed with the agent for
 the GIL, and its bookkeeping was part of the RSS the soak reports).
 
+Each agent's start-up heap is frozen out of the garbage collector's reach after it is built, as `agent run` does
+(api/heap.py), and unfrozen after its run (this process builds many).
+
 Figures are wall-clock on a shared machine: the drain also reports CPU seconds of the agent's process per
 1,000 events, which other processes' load does not inflate as much.
 
@@ -39,6 +48,7 @@ runs of 30,000 events, 5 sustained runs of 10 s (`--runs` changes the count). Wr
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import multiprocessing
 import os
@@ -60,6 +70,7 @@ from common import report
 from healthswarm.agent.config import parse_config
 from healthswarm.agent.detect import StepResult
 from healthswarm.agent.runtime import Agent
+from healthswarm.api.heap import freeze_startup_heap
 from healthswarm.config import Settings
 from healthswarm.detect.stage import detect_stored
 from healthswarm.detect.suite import SuiteSpec, build_suite
@@ -116,9 +127,9 @@ def workspace(base: Path) -> Settings:
     return settings
 
 
-def agent_config(base: Path) -> Any:
+def agent_config(base: Path, split: bool = True) -> Any:
     return parse_config({
-        "agent": {"health": "", "organisation": "st-aurelia"},
+        "agent": {"health": "", "organisation": "st-aurelia", "ingest_process": split},
         "sources": {"files": [{"paths": ["logs"], "rescan": 0.5}]},
         "detect": {"staff": str(DEMO / "staff.yaml")},
     }, "bench", base)
@@ -134,14 +145,29 @@ def caught_up(agent: Agent, logs: Path) -> bool:
     return all(read.get(str(f.resolve()), -1) >= f.stat().st_size for f in files) and agent.detector.backlog() == 0
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
+def rss_mib(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def agent_rss_mib(agent: Agent) -> float:
+    """The agent's process and its ingest process, if any."""
+    pid = agent.ingest.pid if agent.ingest is not None else None
+    return rss_mib() + (rss_mib(pid) if pid is not None else 0.0)
+
+
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a running process has used; 0 for none."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- drain ---------------------------------------------------------------------------------------------------
 
-def drain_run(corpus: Corpus, copies: int) -> dict[str, float]:
+def drain_run(corpus: Corpus, copies: int, split: bool) -> dict[str, float]:
     base = Path(tempfile.mkdtemp(prefix="bench-agent-"))
     try:
         settings = workspace(base)
@@ -151,20 +177,25 @@ def drain_run(corpus: Corpus, copies: int) -> dict[str, float]:
                     out.write("\n".join(corpus.copy(k)[name]) + "\n")
         total = corpus.per_copy() * copies
         started = time.perf_counter()
-        agent = Agent(agent_config(base), settings)
+        agent = Agent(agent_config(base, split), settings)
+        freeze_startup_heap()  # as `agent run` does after building the agent
         agent.start()
         ready = time.perf_counter()
-        cpu0 = time.process_time()
+        child = agent.ingest.pid if agent.ingest is not None else None
+        cpu0, child0 = time.process_time(), cpu_s(child)
         while not caught_up(agent, base / "logs"):
             time.sleep(0.05)
         done = time.perf_counter()
-        cpu = time.process_time() - cpu0
+        cpu, child_cpu = time.process_time() - cpu0, cpu_s(child) - child0
         stats = agent.detector.stats
         agent.shutdown()
         agent.store.close()
+        gc.unfreeze()  # this process builds many agents: the last one's heap must be collectable
         judged = agent.detector.stats.events
         return {"events": judged, "expected": total, "startup_s": ready - started, "seconds": done - ready,
-                "events_per_s": judged / (done - ready), "cpu_s_per_1000_events": 1000 * cpu / judged,
+                "events_per_s": judged / (done - ready), "cpu_s_per_1000_events": 1000 * (cpu + child_cpu) / judged,
+                "agent_cpu_s_per_1000_events": 1000 * cpu / judged,
+                "ingest_cpu_s_per_1000_events": 1000 * child_cpu / judged,
                 "alerts": stats.alerts, "incident_writes": stats.incidents_written}
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -301,13 +332,14 @@ class WriterProcess:
         return written
 
 
-def sustained_run(rate: float, seconds: float, soak: bool = False) -> dict[str, Any]:
+def sustained_run(rate: float, seconds: float, soak: bool = False, split: bool = True) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="bench-agent-load-"))
     try:
         settings = workspace(base)
         for name in FILES:
             (base / "logs" / name).touch()
-        agent = Agent(agent_config(base), settings)
+        agent = Agent(agent_config(base, split), settings)
+        freeze_startup_heap()
         agent.start()
         committed_at: list[tuple[str, float]] = []  # (key of the alert's last event, when alert + incident committed)
 
@@ -322,7 +354,7 @@ def sustained_run(rate: float, seconds: float, soak: bool = False) -> dict[str, 
         def sample() -> None:
             t0 = time.monotonic()
             while not sampling.wait(5.0):
-                samples.append((time.monotonic() - t0, rss_mib()))
+                samples.append((time.monotonic() - t0, agent_rss_mib(agent)))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -337,9 +369,10 @@ def sustained_run(rate: float, seconds: float, soak: bool = False) -> dict[str, 
         written_at = written.times_by_key(agent.store, base / "logs")
         agent.shutdown()
         agent.store.close()
+        gc.unfreeze()
         latencies = sorted(t - written_at[key] for key, t in committed_at if key in written_at)
         out: dict[str, Any] = {
-            "rate_target": rate, "seconds": seconds, "events": written.events,
+            "ingest_process": split, "rate_target": rate, "seconds": seconds, "events": written.events,
             "rate_written": written.events / seconds, "backlog_at_end_of_writing": backlog_at_end,
             "catch_up_s": catch_up, "latency_samples": len(latencies),
             "latency_p50_s": _pct(latencies, 0.50), "latency_p99_s": _pct(latencies, 0.99),
@@ -375,6 +408,9 @@ def main() -> None:
     parser.add_argument("--soak-only", action="store_true",
                         help="only the soak (--soak seconds at --rate events/s), added to the existing "
                              "bench/results/agent.json")
+    parser.add_argument("--modes", choices=("both", "split", "one"), default="both",
+                        help="process layouts: split (sources in an ingest process), one, or both in the same run "
+                             "(default; the targets are judged on split)")
     parser.add_argument("--add-low-rate", type=float, default=None, metavar="RATE",
                         help="only measure the latency at this low rate (the pipeline's own latency, as scale.py's "
                              "10 %% figure) and add it to the existing bench/results/agent.json")
@@ -385,45 +421,65 @@ def main() -> None:
     logging.getLogger("healthswarm").setLevel(logging.WARNING)
     corpus = Corpus()
     if args.add_low_rate is not None:
-        add_low_rate(args.add_low_rate, args.runs, 20.0 if args.quick else 60.0)
+        add_low_rate(args.add_low_rate, args.runs, 20.0 if args.quick else 60.0, args.modes != "one")
         return
     if args.soak_only:
-        soak_only(args.rate, args.soak if args.soak is not None else 1800.0)
+        soak_only(args.rate, args.soak if args.soak is not None else 1800.0, args.modes != "one")
         return
     copies = (30_000 if args.quick else 100_000) // corpus.per_copy()
     runs = load_runs = args.runs
     load_seconds = 10.0 if args.quick else 60.0
     soak_seconds = args.soak if args.soak is not None else (60.0 if args.quick else 1800.0)
 
-    drains, bases = [], []
-    for _ in range(runs):  # alternated, so that a change in the machine's load falls on both alike
-        drains.append(drain_run(corpus, copies))
+    split = args.modes != "one"  # the layout the targets are judged on; the other, if measured, beside it
+    both = args.modes == "both"
+    drains, others, bases = [], [], []
+    for _ in range(runs):  # alternated, so that a change in the machine's load falls on all alike
+        drains.append(drain_run(corpus, copies, split))
+        if both:
+            others.append(drain_run(corpus, copies, not split))
         bases.append(baseline_run(corpus, copies))
-    loads = [sustained_run(args.rate, load_seconds) for _ in range(load_runs)]
+    loads, other_loads = [], []
+    for _ in range(load_runs):
+        loads.append(sustained_run(args.rate, load_seconds, split=split))
+        if both:
+            other_loads.append(sustained_run(args.rate, load_seconds, split=not split))
     # where the target rate is above what this machine sustains, latency grows with the backlog: measure it
     # (and the soak) also at 80 % of the drain rate just measured, as bench/scale.py does
     drain_rate = statistics.median(d["events_per_s"] for d in drains)
     kept_rate = min(args.rate, 0.8 * drain_rate)
-    kept = [sustained_run(kept_rate, load_seconds) for _ in range(load_runs)] if kept_rate < args.rate \
-        else loads
-    soak = sustained_run(kept_rate, soak_seconds, soak=True) if soak_seconds > 0 else None
+    kept = [sustained_run(kept_rate, load_seconds, split=split) for _ in range(load_runs)] \
+        if kept_rate < args.rate else loads
+    soak = sustained_run(kept_rate, soak_seconds, soak=True, split=split) if soak_seconds > 0 else None
 
     def med(rows: list[dict[str, Any]], key: str) -> float:
         values = [r[key] for r in rows if r.get(key) is not None]
         return statistics.median(values) if values else float("nan")
 
+    def drain_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"runs": rows, "median_events_per_s": med(rows, "events_per_s"),
+                "median_startup_s": med(rows, "startup_s"),
+                "median_cpu_s_per_1000_events": med(rows, "cpu_s_per_1000_events"),
+                "median_agent_cpu_s_per_1000_events": med(rows, "agent_cpu_s_per_1000_events"),
+                "median_ingest_cpu_s_per_1000_events": med(rows, "ingest_cpu_s_per_1000_events")}
+
+    def load_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"runs": rows, "median_latency_p50_s": med(rows, "latency_p50_s"),
+                "median_latency_p99_s": med(rows, "latency_p99_s"),
+                "median_rate_written": med(rows, "rate_written"),
+                "median_backlog_at_end": med(rows, "backlog_at_end_of_writing")}
+
+    layout = "split" if split else "one"
     figures = {
         "stream": {"files": list(FILES.values()), "events_per_copy": corpus.per_copy(), "copies": copies},
-        "drain": {"runs": drains, "median_events_per_s": med(drains, "events_per_s"),
-                  "median_startup_s": med(drains, "startup_s"),
-                  "median_cpu_s_per_1000_events": med(drains, "cpu_s_per_1000_events")},
+        "layout": {"split": "the sources in an ingest process of their own ([agent] ingest_process = true)",
+                   "one": "one process ([agent] ingest_process = false)", "measured": layout,
+                   "beside": ("one" if split else "split") if both else None},
+        "drain": drain_figures(drains),
         "baseline_batch": {"runs": bases, "median_events_per_s": med(bases, "events_per_s"),
                            "median_setup_s": med(bases, "setup_s")},
         "drain_over_baseline": med(drains, "events_per_s") / med(bases, "events_per_s"),
-        "sustained": {"runs": loads, "median_latency_p50_s": med(loads, "latency_p50_s"),
-                      "median_latency_p99_s": med(loads, "latency_p99_s"),
-                      "median_rate_written": med(loads, "rate_written"),
-                      "median_backlog_at_end": med(loads, "backlog_at_end_of_writing")},
+        "sustained": load_figures(loads),
         "sustained_at_80pct_of_drain": {"rate": kept_rate, "runs": kept,
                                         "median_latency_p50_s": med(kept, "latency_p50_s"),
                                         "median_latency_p99_s": med(kept, "latency_p99_s"),
@@ -432,14 +488,32 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "targets": {"events_per_s": 5_000, "event_to_incident_p99_s": 2.0, "soak_rss_growth_pct": 10},
     }
+    if both:
+        figures["drain_other_layout"] = drain_figures(others)
+        figures["sustained_other_layout"] = load_figures(other_loads)
+        # the medians of the two layouts' drains, run by run alternated
+        figures["drain_split_over_one"] = (med(drains, "events_per_s") / med(others, "events_per_s")) ** (
+            1 if split else -1)
     rows = [
         ("events in the stream (drain)", f"{drains[0]['events']:,}"),
+        (f"layout measured{' (the other beside it)' if both else ''}", layout),
         ("agent start-up (median)", f"{figures['drain']['median_startup_s']:.1f} s"),
         (f"drain: events/s, ingest + whole suite (median of {runs})",
          f"{figures['drain']['median_events_per_s']:,.0f}"),
-        ("drain: CPU s per 1,000 events", f"{figures['drain']['median_cpu_s_per_1000_events']:.3f}"),
-        ("drain: events per CPU second of the agent's process",
-         f"{1000 / figures['drain']['median_cpu_s_per_1000_events']:,.0f}"),
+        ("drain: CPU s per 1,000 events (both processes)", f"{figures['drain']['median_cpu_s_per_1000_events']:.3f}"),
+        ("  … of which the agent's process (detection)",
+         f"{figures['drain']['median_agent_cpu_s_per_1000_events']:.3f}"),
+        ("  … of which the ingest process", f"{figures['drain']['median_ingest_cpu_s_per_1000_events']:.3f}"),
+    ]
+    if both:
+        other = figures["drain_other_layout"]
+        rows += [
+            (f"drain, the other layout ({'one' if split else 'split'}): events/s (median of {runs})",
+             f"{other['median_events_per_s']:,.0f}"),
+            ("  … CPU s per 1,000 events", f"{other['median_cpu_s_per_1000_events']:.3f}"),
+            ("drain split ÷ one (medians)", f"{figures['drain_split_over_one']:.2f}×"),
+        ]
+    rows += [
         (f"baseline, same run: batch ingest + detect, events/s (median of {runs})",
          f"{figures['baseline_batch']['median_events_per_s']:,.0f}"),
         ("drain ÷ baseline (medians)", f"{figures['drain_over_baseline']:.2f}×"),
@@ -448,13 +522,24 @@ def main() -> None:
         ("sustained: backlog when writing stopped (median)", f"{figures['sustained']['median_backlog_at_end']:,.0f}"),
         ("line written → alert + incident committed, p50", _s(figures["sustained"]["median_latency_p50_s"])),
         ("line written → alert + incident committed, p99", _s(figures["sustained"]["median_latency_p99_s"])),
-        (f"at 80 % of the drain rate ({kept_rate:,.0f}/s): backlog when writing stopped",
-         f"{figures['sustained_at_80pct_of_drain']['median_backlog_at_end']:,.0f}"),
-        ("  … line written → alert + incident, p50",
-         _s(figures["sustained_at_80pct_of_drain"]["median_latency_p50_s"])),
-        ("  … line written → alert + incident, p99",
-         _s(figures["sustained_at_80pct_of_drain"]["median_latency_p99_s"])),
     ]
+    if both:
+        other = figures["sustained_other_layout"]
+        rows += [
+            (f"  the other layout at {args.rate:,.0f}/s: backlog when writing stopped",
+             f"{other['median_backlog_at_end']:,.0f}"),
+            ("  … line written → alert + incident, p50 / p99",
+             f"{_s(other['median_latency_p50_s'])} / {_s(other['median_latency_p99_s'])}"),
+        ]
+    if kept is not loads:
+        rows += [
+            (f"at 80 % of the drain rate ({kept_rate:,.0f}/s): backlog when writing stopped",
+             f"{figures['sustained_at_80pct_of_drain']['median_backlog_at_end']:,.0f}"),
+            ("  … line written → alert + incident, p50",
+             _s(figures["sustained_at_80pct_of_drain"]["median_latency_p50_s"])),
+            ("  … line written → alert + incident, p99",
+             _s(figures["sustained_at_80pct_of_drain"]["median_latency_p99_s"])),
+        ]
     if soak is not None and "rss_end_mib" in soak:
         rows += [(f"soak {soak_seconds:.0f} s at {kept_rate:,.0f}/s: RSS after warm-up → end",
                   f"{soak['rss_after_warmup_mib']:.0f} → {soak['rss_end_mib']:.0f} MiB "
@@ -479,8 +564,8 @@ def add_figures(key: str, figures: dict[str, Any], flag: str) -> Path:
     return path
 
 
-def add_low_rate(rate: float, runs: int, seconds: float) -> None:
-    loads = [sustained_run(rate, seconds) for _ in range(runs)]
+def add_low_rate(rate: float, runs: int, seconds: float, split: bool) -> None:
+    loads = [sustained_run(rate, seconds, split=split) for _ in range(runs)]
     p50 = statistics.median(r["latency_p50_s"] for r in loads if r["latency_p50_s"] is not None)
     p99 = statistics.median(r["latency_p99_s"] for r in loads if r["latency_p99_s"] is not None)
     path = add_figures("sustained_low_rate", {"rate": rate, "seconds": seconds, "runs": loads,
@@ -490,8 +575,8 @@ def add_low_rate(rate: float, runs: int, seconds: float) -> None:
           f"p99 {p99:.3f} s; added to {path}")
 
 
-def soak_only(rate: float, seconds: float) -> None:
-    soak = sustained_run(rate, seconds, soak=True)
+def soak_only(rate: float, seconds: float, split: bool) -> None:
+    soak = sustained_run(rate, seconds, soak=True, split=split)
     path = add_figures("soak", soak, "--soak-only")
     print(f"soak {seconds:.0f} s at {rate:,.0f} events/s: RSS after warm-up {soak.get('rss_after_warmup_mib', 0):.0f}"
           f" → end {soak.get('rss_end_mib', 0):.0f} MiB ({soak.get('rss_growth_pct', 0):+.1f} %), backlog when "

@@ -306,6 +306,7 @@ class _Ingest:
 
     def run(self) -> int:
         from healthswarm.agent.sources import SOURCE_THREADS, start_sources, syslog_bound
+        from healthswarm.api.heap import freeze_startup_heap
 
         try:
             syslog = start_sources(self.spec.config, self.pipeline, self.thread, self.stop)
@@ -313,6 +314,7 @@ class _Ingest:
             self.send("failed", str(exc) if isinstance(exc, ConfigError) else f"sources: {type(exc).__name__}: {exc}")
             return 2
         threading.Thread(target=self.listen, name="ingest-listen", daemon=True).start()
+        freeze_startup_heap()  # as `agent run` does in the agent's process: full collections skip what lives on
         self.send("ready", syslog_bound(syslog) if syslog is not None else {})
         while not self.stop.wait(1.0):
             self.send("stats", self.stats(syslog))
