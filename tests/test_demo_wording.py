@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -83,3 +84,22 @@ def test_live_ready_line_counts_logs_in_words() -> None:
     assert live.ready_text(4242, 40001, 1).endswith("following 1 log")
     assert live.ready_text(None, 40001, 5).endswith("following 5 logs")
     assert "pid ?" in live.ready_text(None, 40001, 5)
+
+
+def test_every_incident_the_peer_opens_is_narrated_once(tmp_path: Path) -> None:
+    # Northfield's retro-hunt finds the C2 address and its domain: two alerts, two incidents of its own; the
+    # table after the stop counts both, so the narration names both (the latency is measured to the first)
+    said: list[live.Milestone] = []
+    peer = live.AgentProcess(live.RECEIVER, tmp_path)  # not started: no status file, the alerts speak
+    watcher = live.Watcher({}, {live.RECEIVER: peer}, said.append)
+    retro = [{"rule_id": f"watchlist-retro:{kind}", "title": "Retro-hunt", "level": "medium", "incident_id": inc,
+              "description": "first seen 2026-11-26T14:02"}
+             for kind, inc in (("ipv4:198.51.100.77", "INC-1"), ("domain:cdn-update.example", "INC-2"))]
+    incidents = [{"id": inc, "title": f"Retro-hunt {inc}", "severity": 2} for inc in ("INC-1", "INC-2")]
+    for _ in range(2):  # a second look at the same store says nothing new
+        watcher._peer(live.RECEIVER, live.Observed(3, retro, incidents))
+    lines = [m.text for m in said if m.what == "peer-incident"]
+    assert lines == ["its own incident INC-1 (medium): Retro-hunt INC-1",
+                     "its own incident INC-2 (medium): Retro-hunt INC-2"]
+    assert watcher.peer_incident is not None and watcher.peer_incident["id"] == "INC-1"
+    assert [m.what for m in said].count("retro-hunt") == 2 and [m.what for m in said].count("received") == 1

@@ -367,7 +367,8 @@ class Watcher:
     published: set[str] = field(default_factory=set)
     received: int = 0
     retro: set[str] = field(default_factory=set)
-    peer_incident: dict[str, Any] | None = None
+    peer_incidents: set[str] = field(default_factory=set)  # narrated, one line each
+    peer_incident: dict[str, Any] | None = None            # the first: the latency is measured to it
 
     def note(self, org: str, what: str, text: str) -> float:
         wall = time.monotonic() - self.started
@@ -415,10 +416,12 @@ class Watcher:
                 self.note(org, "retro-hunt", f"retro-hunt: {alert['rule_id'].split(':', 1)[1]} "
                                               f"{alert['description']}")
             incident = observed.incident_of(alert)
-            if incident is not None and self.peer_incident is None:
-                self.peer_incident = incident
+            if incident is not None and incident["id"] not in self.peer_incidents:
+                self.peer_incidents.add(incident["id"])
                 text = f"its own incident {incident['id']} ({_severity(incident)}): {incident['title']}"
-                self.peer_incident_at = self.note(org, "peer-incident", text)
+                wall = self.note(org, "peer-incident", text)
+                if self.peer_incident is None:
+                    self.peer_incident, self.peer_incident_at = incident, wall
 
 
 def _severity(doc: dict[str, Any]) -> str:
