@@ -196,3 +196,16 @@ def test_close_drains_the_queue_and_a_restart_looks_back_at_what_came_after(
         runs = conn.execute(select(respond_audit.c.case_id, respond_audit.c.data)
                             .where(respond_audit.c.action == "playbook-run")).all()
     assert len(runs) == len({(case_id, data["playbook"]) for case_id, data in runs}) == 4
+
+
+def test_close_gives_up_on_a_call_that_keeps_failing_and_ends_the_thread(
+        ward: Store, start: Callable[..., PolicyResponder], tmp_path: Path) -> None:
+    (tmp_path / "respond").write_text("not a folder")  # every call fails (see above)
+    responder = start(threading.Lock(), auto_actions=("dns-sinkhole",))
+    _incidents(ward, "I-phish", entities={("domain", "login-portal.example")})
+    responder(StepResult(incidents=["I-phish"]))
+    wait_until("a failed call", lambda: responder.failures >= 1, WAIT)
+    assert not responder.close(0.5)  # not drained: the incident waits for the look-back after the restart
+    wait_until("the thread ended", lambda: not [t for t in threading.enumerate() if t.name == "agent-respond"], WAIT)
+    assert responder.queued == 1 and _opened(ward) == []
+    assert not responder.close(WAIT)  # and a second close says so too
