@@ -113,11 +113,12 @@ function listen() {
 function renderCounts(s) {
   const box = document.getElementById("counts");
   box.replaceChildren(
-    el("span", { text: `${s.open_incidents} open incidents` }),
-    el("span", { text: `${s.open_by_severity.critical} critical` }),
-    el("span", { text: `${s.alerts} alerts, ${s.alerts_in_incidents} of them in ${s.incidents} incidents`,
+    // the figures and words of `healthswarm status`
+    el("span", { text: `${plural(s.open_incidents, "open incident")} of ${s.incidents}` }),
+    el("span", { text: `${s.open_by_severity.critical} of them critical` }),
+    el("span", { text: `${plural(s.alerts, "alert")}, ${s.alerts_in_incidents} of them in incidents`,
       title: "stored alerts (each once); an incident's count is the stored alerts it holds" }),
-    el("span", { text: `${s.assets} assets · ${s.findings} findings` }));
+    el("span", { text: `${plural(s.assets, "asset")} · ${plural(s.findings, "finding")}` }));
 }
 
 function fit(text, width, charWidth) {
@@ -162,7 +163,7 @@ function renderMap(eco) {
         app.positions.set(a.id, [cx, cy]);
         const r = 4 + Math.min(a.criticality, 4);
         const title = `${a.name} (${a.kind})` + (a.incident ? ` — ${a.incident.id}: severity ${LEVELS[a.incident.severity]}, ${a.incident.stage}` : "")
-          + (a.findings ? ` — ${a.findings} findings` : "");
+          + (a.findings ? ` — ${plural(a.findings, "finding")}` : "");
         layers.nodes.append(el("svg:circle", { class: "asset " + assetClass(a), cx, cy, r: r * 0.9, "data-asset-id": a.id,
           on: { click: () => showAsset(a.id) } }, el("svg:title", { text: title })));
       });
@@ -257,6 +258,9 @@ function drawOwnLinks(id) {
   document.getElementById("map").classList.toggle("focus", Boolean(id));
 }
 
+// "1 alert", "13 alerts": a count with its noun, as the CLI words it
+function plural(n, one, many = one + "s") { return `${n} ${n === 1 ? one : many}`; }
+
 // "2026-11-27 08:05" from an ISO timestamp (UTC, as the API gives them)
 function minute(iso) { return iso ? iso.replace("T", " ").slice(0, 16) : ""; }
 
@@ -272,7 +276,7 @@ function renderBoard(incidents) {
     const cards = incidents.filter((i) => i.stage === stage).map((i) => el("div", {
       class: "card s" + i.severity, "data-incident-id": i.id, tabindex: 0, on: open(i) },
       el("strong", { text: i.id }), el("br"), i.title, el("br"),
-      el("span", { class: "muted", text: `${LEVELS[i.severity]} · ${i.state} · ${i.alerts} alerts` }),
+      el("span", { class: "muted", text: `${LEVELS[i.severity]} · ${i.state} · ${plural(i.alerts, "alert")}` }),
       (i.path || []).length > 1 ? el("div", { class: "path", text: pathText(i.path) }) : null));
     const trails = incidents.filter((i) => i.stage !== stage).flatMap((i) => (i.path || [])
       .filter((p) => p.stage === stage).map((p) => el("div", {
@@ -297,7 +301,7 @@ async function showIncident(id) {
   const detail = document.getElementById("detail");
   const parts = [el("h3", { class: "incident-title", text: `${inc.id}: ${inc.title}` }),
     el("p", {}, `Severity ${LEVELS[inc.severity]} · stage ${inc.stage} · state `, el("strong", { id: "incident-state", text: inc.state }),
-      ` · ${minute(inc.first_seen)} → ${minute(inc.last_seen)} UTC (${inc.alerts} alerts)`),
+      ` · ${minute(inc.first_seen)} → ${minute(inc.last_seen)} UTC (${plural(inc.alerts, "alert")})`),
     (inc.path || []).length ? el("p", { class: "path", text: "Kill chain: " + pathText(inc.path) }) : null,
     el("div", { class: "chips" }, "Assets: ", ...inc.assets.map((a) => el("span", { text: a }))),
     el("div", { class: "chips" }, "ATT&CK: ", ...inc.techniques.map((t) => el("span", { text: t }))),
@@ -311,11 +315,11 @@ async function showIncident(id) {
       await refresh();
     } } }, "Apply")));
   }
-  parts.push(el("h4", { text: "Timeline" }), el("ol", { class: "timeline" }, ...inc.timeline.map((e) =>
+  parts.push(el("h4", { text: "Timeline (UTC)" }), el("ol", { class: "timeline" }, ...inc.timeline.map((e) =>
     el("li", {}, el("time", { text: e.timestamp.replace("T", " ").slice(0, 19) }), el("strong", { text: e.level + " " }), e.title,
       el("div", { class: "muted", text: [e.tactics.join(", "), e.assets.join(", "), e.note].filter(Boolean).join(" · ") })))));
   if (inc.history.length) parts.push(el("h4", { text: "History" }), el("ul", {}, ...inc.history.map((h) =>
-    el("li", { text: `${h.timestamp.slice(0, 19)} ${h.actor} (${h.role}): ${JSON.stringify(h.before)} → ${JSON.stringify(h.after)} ${h.note}` }))));
+    el("li", { text: `${h.timestamp.replace("T", " ").slice(0, 19)} UTC ${h.actor} (${h.role}): ${JSON.stringify(h.before)} → ${JSON.stringify(h.after)} ${h.note}` }))));
   detail.replaceChildren(...parts.filter(Boolean));
 }
 
@@ -343,7 +347,7 @@ function renderAttack(m) {
   if (!m.tactics.length) { box.replaceChildren(el("p", { class: "muted", text: "No techniques seen yet." })); return; }
   box.replaceChildren(...m.tactics.map((t) => el("div", { class: "tactic" }, el("h3", { text: t.tactic }),
     ...t.techniques.map((c) => el("div", { class: "tech", style: `--a:${(0.2 + 0.8 * c.count / m.max).toFixed(2)}`,
-      title: `${c.id} ${c.name}: ${c.count} alerts` }, el("strong", { text: c.id }), " ", c.name, ` (${c.count})`)))));
+      title: `${c.id} ${c.name}: ${plural(c.count, "alert")}` }, el("strong", { text: c.id }), " ", c.name, ` (${c.count})`)))));
 }
 
 function renderExposure(orgs) {
@@ -351,7 +355,7 @@ function renderExposure(orgs) {
   const most = Math.max(1, ...orgs.map((o) => o.findings));
   const sevs = ["critical", "high", "medium", "low", "none"];
   box.replaceChildren(...orgs.map((o) => el("div", {},
-    el("div", { text: `${o.name}: ${o.findings} findings on ${o.assets_affected} assets (${o.safety_critical_affected} safety-critical), worst CVSS ${o.max_cvss ?? "—"}` }),
+    el("div", { text: `${o.name}: ${plural(o.findings, "finding")} on ${plural(o.assets_affected, "asset")} (${o.safety_critical_affected} safety-critical), worst CVSS ${o.max_cvss ?? "—"}` }),
     el("div", { class: "bar", style: `width:${(100 * o.findings / most).toFixed(1)}%` },
       ...sevs.filter((s) => o.by_severity[s]).map((s) => el("div", { class: "sev" + (4 - sevs.indexOf(s)),
         style: `width:${(100 * o.by_severity[s] / o.findings).toFixed(1)}%`, title: `${s}: ${o.by_severity[s]}` }))))));

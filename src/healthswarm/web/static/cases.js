@@ -50,7 +50,7 @@ function renderCases() {
     on: { click: () => showCase(c.id), keydown: (e) => { if (e.key === "Enter") showCase(c.id); } } },
   el("strong", { text: c.id }), " ", el("span", { class: "phase", text: c.phase }), " ", c.title,
   el("div", { class: "muted", text: `incident ${c.incident || "—"} · owners ${c.owners.join(", ") || "—"} · version ${c.version}`
-    + ` · aware since ${c.aware_at.slice(0, 16).replace("T", " ")}` }),
+    + ` · aware since ${c.aware_at.slice(0, 16).replace("T", " ")} UTC` }),
   el("div", { class: "timers" }, ...c.deadlines.filter((d) => d.due).map((d) => caseTimer(d))),
   c.deadline_problem ? el("div", { class: "error", text: c.deadline_problem }) : null)));
   tickCases();
@@ -125,13 +125,13 @@ async function showCase(id) {
   parts.push(el("h4", { text: `Tasks (${c.tasks.length})` }),
     caseTable(["id", "title", "owner", "status"], c.tasks.map((t) => [t.id, t.title, t.owner, t.status])),
     el("h4", { text: `Notes (${c.notes.length})` }),
-    el("ul", { id: "case-notes" }, ...c.notes.map((n) => el("li", { text: `${n.at.slice(0, 19)} ${n.author}: ${n.text}` }))),
+    el("ul", { id: "case-notes" }, ...c.notes.map((n) => el("li", { text: `${n.at.slice(0, 19).replace("T", " ")} UTC ${n.author}: ${n.text}` }))),
     el("h4", { text: `Observables (${c.observables.length})` }),
     el("div", { class: "chips" }, ...c.observables.map((o) => el("span", { text: `${o.type}: ${o.value}` }))),
     el("h4", { text: `Evidence (${c.evidence.length})` }),
     caseTable(["kind", "reference", "description"], c.evidence.slice(0, 30).map((e) => [e.kind, e.ref, e.description])),
     el("h4", { text: `Audit log (${audit.entries.length})` }),
-    caseTable(["#", "at", "actor", "action"], audit.entries.map((e) => [e.seq, e.at.slice(0, 19), e.actor, e.action])));
+    caseTable(["#", "at (UTC)", "actor", "action"], audit.entries.map((e) => [e.seq, e.at.slice(0, 19).replace("T", " "), e.actor, e.action])));
   document.getElementById("case-detail").replaceChildren(...parts);
   tickCases();
 }

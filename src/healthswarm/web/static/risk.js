@@ -55,7 +55,7 @@
       risk.paths = found.paths;
       drawPaths();
       status.textContent = found.paths.length
-        ? `${found.paths.length} path(s), most likely p=${found.paths[0].p} in ${found.paths[0].steps} steps (${found.method})`
+        ? `${plural(found.paths.length, "path")}, most likely p=${found.paths[0].p} in ${plural(found.paths[0].steps, "step")} (${found.method})`
         : `no path: ${found.reason}`;
     } catch (err) {
       risk.paths = null;

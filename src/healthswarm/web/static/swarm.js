@@ -48,9 +48,9 @@ function swarmCard(n, nodes, now) {
   el("div", {}, stale ? el("span", { class: "state stale", text: "stale" }) : el("span", { class: "state " + view.state, text: view.state }),
     " ", el("strong", { text: n.name }), age ? el("span", { class: "age" + (stale ? " old" : ""), text: age }) : null),
   n.error ? el("div", { class: "error", text: n.error }) : el("div", { class: "muted",
-    text: `sees ${seen.map(([s, c]) => `${c} ${s}`).join(" · ")} · ${n.items ?? 0} items` }),
+    text: `sees ${seen.map(([s, c]) => `${c} ${s}`).join(" · ")} · ${plural(n.items ?? 0, "item")}` }),
   n.error ? null : el("div", { class: "muted", text: top
-    ? `top ${top.key.replace(/^indicator:[^:]+:/, "")} ${top.level.toFixed(2)} · ${n.actions.length} warnings`
+    ? `top ${top.key.replace(/^indicator:[^:]+:/, "")} ${top.level.toFixed(2)} · ${plural(n.actions.length, "warning")}`
     : "threat field empty" }),
   n.error ? null : el("div", { class: "muted", text: (stale ? `last status ${age}: stopped? · ` : `status ${age} · `)
     + `digest ${(n.field_digest || "—").slice(0, 8)}` + (drops ? ` · ${drops} dropped` : "") }));
