@@ -44,6 +44,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ from healthswarm.model import Event
 from healthswarm.model.event import event_keyer
 from healthswarm.store import Store
 from healthswarm.store.db import _sqlite_pragmas
-from healthswarm.store.events import _SQLITE_INSERT, CHUNK, _row_tuples, count_events
+from healthswarm.store.events import _SQLITE_ROWS, CHUNK, _row_tuples, _sqlite_insert, count_events
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("HEALTHSWARM_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -207,6 +208,60 @@ def postgres_in_process(path: Path, runs: int) -> dict[str, Any]:
             "per_cpu_second_client_and_server": round(stored / (cpu + server_cpu))}
 
 
+# The server's side of COPY, profiled: the same rows into the events table as migrated, into the same table with
+# pglz (what it was before migration 0013), and into a bare table of the same columns without any index or key.
+_COPY_TABLES = {
+    "events": None,
+    "events_pglz": ["CREATE TABLE t (LIKE events INCLUDING ALL)",
+                    "ALTER TABLE t ALTER fields SET COMPRESSION pglz, ALTER original SET COMPRESSION pglz"],
+    "bare_table_no_indexes": ["CREATE TABLE t (LIKE events INCLUDING DEFAULTS)"],
+}
+
+
+def postgres_copy_profile(data: bytes, runs: int) -> dict[str, Any]:
+    """Server backend CPU seconds (and wall) of COPY of the same event rows into each of _COPY_TABLES, in fresh
+    databases, medians of `runs` alternated; one transaction per 5,000 rows as the store commits them."""
+    import psycopg
+
+    from healthswarm.store.events import _PG_COLUMNS
+
+    events = [e for e in get_format("suricata").parse(io.BytesIO(data), "/bench/eve.json") if type(e) is Event]
+    key = event_keyer("bench")
+    for i, e in enumerate(events):
+        e.key = key(i)
+    rows = _row_tuples(events, "+00")
+    del events
+    tick = os.sysconf("SC_CLK_TCK")
+    measured: dict[str, list[tuple[float, float]]] = {name: [] for name in _COPY_TABLES}
+    for _ in range(runs):
+        for name, ddl in _COPY_TABLES.items():
+            with postgres_database() as url:
+                Store.open(url).close()  # the migrated schema
+                with psycopg.connect(url) as conn:
+                    for statement in ddl or ():
+                        conn.execute(statement)
+                    conn.commit()
+                    stat = Path(f"/proc/{conn.info.backend_pid}/stat")
+
+                    def backend_cpu(stat: Path = stat) -> float:
+                        fields = stat.read_text().rsplit(")", 1)[1].split()
+                        return (int(fields[11]) + int(fields[12])) / tick
+
+                    cpu, start = backend_cpu(), time.perf_counter()
+                    with conn.cursor() as cursor:
+                        for first in range(0, len(rows), CHUNK):
+                            with cursor.copy(f"COPY {'t' if ddl else 'events'} ({_PG_COLUMNS}) FROM STDIN") as copy:
+                                for row in rows[first : first + CHUNK]:
+                                    copy.write_row(row)
+                            conn.commit()
+                    measured[name].append((backend_cpu() - cpu, time.perf_counter() - start))
+    out: dict[str, Any] = {"rows": len(rows), "runs": runs}
+    for name, got in measured.items():
+        out[name] = {"server_cpu_s_median": round(statistics.median(c for c, _ in got), 3),
+                     "wall_s_median": round(statistics.median(w for _, w in got), 3)}
+    return out
+
+
 def parse_count(fmt_name: str, data: bytes) -> int:
     fmt = get_format(fmt_name)
     return sum(1 for item in fmt.parse(io.BytesIO(data), "bench") if type(item) is Event)
@@ -245,10 +300,11 @@ def end_to_end(fmt_name: str, files: list[Path], tmp: Path, overlap: bool = Fals
     return pipeline.stats.stored, seconds
 
 
-def bare_sqlite(data: bytes, tmp: Path, runs: int) -> tuple[int, float, float]:
+def bare_sqlite(data: bytes, tmp: Path, runs: int, multirow: bool = False) -> tuple[int, float, float]:
     """(rows, wall s, CPU s) of the SQLite floor, medians of `runs`: the rows the store builds for these
-    EVE events, inserted by the driver's executemany with the store's own statement, PRAGMAs and batch
-    size into a fresh store; parsing and row building are done beforehand and not timed."""
+    EVE events, inserted by the driver's executemany of the one-row statement (or, `multirow`, as the
+    store does: multi-row INSERTs of _SQLITE_ROWS rows), with the store's PRAGMAs and batch size into a
+    fresh store; parsing and row building are done beforehand and not timed."""
     events = [e for e in get_format("suricata").parse(io.BytesIO(data), str(tmp / "eve.json"))
               if type(e) is Event]
     key = event_keyer("bench")
@@ -266,7 +322,12 @@ def bare_sqlite(data: bytes, tmp: Path, runs: int) -> tuple[int, float, float]:
         start = time.perf_counter()
         for first in range(0, len(rows), CHUNK):
             conn.execute("BEGIN")
-            conn.executemany(_SQLITE_INSERT, rows[first : first + CHUNK])
+            if multirow:
+                for part in range(first, min(first + CHUNK, len(rows)), _SQLITE_ROWS):
+                    chunk = rows[part : min(part + _SQLITE_ROWS, first + CHUNK)]
+                    conn.execute(_sqlite_insert(len(chunk), False), tuple(chain.from_iterable(chunk)))
+            else:
+                conn.executemany(_sqlite_insert(1, False), rows[first : first + CHUNK])
             conn.execute("COMMIT")
         conn.close()  # the checkpoint at close is part of the cost, as it is for the CLI
         walls.append(time.perf_counter() - start)
@@ -440,7 +501,8 @@ def main() -> None:
         postgres = None
         if _reachable(5432):
             postgres = {"cli": cli_ingest(eve_file, tmp, runs, postgres_database),
-                        "in_process": postgres_in_process(eve_file, runs)}
+                        "in_process": postgres_in_process(eve_file, runs),
+                        "copy_profile": postgres_copy_profile(eve_data, runs)}
 
         cpu: list[float] = []  # of the one-thread runs (opening the store apart)
         one, two = [], []
@@ -453,6 +515,7 @@ def main() -> None:
         eve_e2e = stored / e2e_s
         bare_n, bare_s, bare_cpu = bare_sqlite(eve_data, tmp, runs)
         bare, bare_per_cpu = bare_n / bare_s, bare_n / bare_cpu
+        _, multi_s, multi_cpu = bare_sqlite(eve_data, tmp, runs, multirow=True)
         figures["runs"] = runs
         figures["cli_ingest"] = {"command": f"healthswarm ingest <{n_eve:,} EVE lines> --format suricata", **cli}
         figures["postgresql_copy"] = postgres or {"skipped": "PostgreSQL unreachable at 127.0.0.1:5432"}
@@ -460,6 +523,7 @@ def main() -> None:
         figures["baseline_orjson_loads_per_cpu_second"] = round(baseline_cpu)
         figures["baseline_sqlite_executemany_per_s"] = round(bare)
         figures["baseline_sqlite_executemany_per_cpu_second"] = round(bare_per_cpu)
+        figures["bare_sqlite_multirow_per_cpu_second"] = round(bare_n / multi_cpu)
         figures["suricata"] = {"events": n, "parse_per_s": round(eve_parse),
                                "parse_per_cpu_second": round(eve_parse_cpu),
                                "sqlite_per_s": round(eve_one), "sqlite_per_cpu_second": round(eve_one_cpu),
@@ -487,7 +551,9 @@ def main() -> None:
                  ("Suricata EVE → SQLite in process, one thread", f"{eve_one:,.0f} /s ({eve_one_cpu:,.0f} per CPU s)"),
                  ("  with the writer thread (overlap=True)", f"{eve_e2e:,.0f} /s"),
                  ("baseline: bare sqlite3 executemany of the same rows",
-                  f"{bare:,.0f} /s ({bare_per_cpu:,.0f} per CPU s)")]
+                  f"{bare:,.0f} /s ({bare_per_cpu:,.0f} per CPU s)"),
+                 ("  the same rows as the store's multi-row INSERTs",
+                  f"{bare_n / multi_s:,.0f} /s ({bare_n / multi_cpu:,.0f} per CPU s)")]
         if postgres is not None:
             pg_cli, pg_in = postgres["cli"], postgres["in_process"]
             rows += [(f"`healthswarm --db postgresql://… ingest`, {pg_cli['events']:,} EVE lines, COPY "
@@ -496,6 +562,10 @@ def main() -> None:
                       f"{pg_in['wall_s_median']:.2f} s / {pg_in['client_cpu_s_median']:.2f} s / "
                       f"{pg_in['server_cpu_s_median']:.2f} s: {pg_in['per_cpu_second_client_and_server']:,} "
                       "per CPU s of both")]
+            profile = postgres["copy_profile"]
+            rows += [(f"  server CPU of COPY of the same {profile['rows']:,} rows into: {name}",
+                      f"{profile[name]['server_cpu_s_median']:.2f} s (wall {profile[name]['wall_s_median']:.2f} s)")
+                     for name in _COPY_TABLES]
         rows.append(("load average (1 min, shared machine)", f"{load_start} at start, "
                                                              f"{figures['load_average_1min']['after_eve']} after EVE"))
         if args.headline:

@@ -204,9 +204,11 @@ class Pipeline:
         enrich = self.enricher.enrich if self.enricher is not None else None
 
         def flush(position: int) -> None:
-            # With `overlap`, batches commit one at a time and in order on a writer thread while the
-            # next batch is parsed here (SQLite and psycopg release the GIL while they work). Off by
-            # default: measured on 2 shared cores it did not pay (bench/ingest.py reports both ways).
+            # With `overlap`, batches commit one at a time and in order on a writer thread while the next
+            # batch is parsed here (SQLite steps a whole multi-row INSERT, and psycopg waits for the server,
+            # with the GIL released). Off by default: on 2 shared cores it did not pay (100,000 EVE events
+            # at load 11-13, medians of 5: 8.1 s wall and 2.02 CPU s against 5.8 s and 1.77 on one thread;
+            # bench/ingest.py reports both ways).
             nonlocal pending
             if pending is not None:
                 pending.result()  # re-raises a failed commit here, before anything newer is committed
