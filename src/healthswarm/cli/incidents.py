@@ -64,7 +64,8 @@ def show(
     console.print(f"[bold]{incident['id']}[/] {incident['title']}", highlight=False)
     console.print(f"severity [{SEVERITY_STYLE[sev]}]{severity_word(sev)}[/] · stage {incident['stage']} · state "
                   f"{incident['state']} · {incident['first_seen'][:16].replace('T', ' ')} → "
-                  f"{incident['last_seen'][:16].replace('T', ' ')} UTC · {incident['alerts']} alerts")
+                  f"{incident['last_seen'][:16].replace('T', ' ')} UTC · {incident['alerts']} "
+                  f"alert{'' if incident['alerts'] == 1 else 's'}")
     if incident.get("path"):
         console.print(f"kill chain: {path_text(incident['path'])}", highlight=False, markup=False)
     for label, key in (("organisations", "organisations"), ("assets", "assets"), ("ATT&CK", "techniques"),

@@ -22,9 +22,10 @@ def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--form
     if fmt is not OutputFormat.table:
         sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    console.print(f"[bold]{summary['open_incidents']}[/] open incidents of {summary['incidents']} · "
-                  f"{summary['alerts']} alerts, {summary['alerts_in_incidents']} of them in incidents · "
-                  f"{summary['assets']} assets · {summary['findings']} findings")
+    n = summary  # a count of one reads "1 alert", as on the dashboard
+    console.print(f"[bold]{n['open_incidents']}[/] open incident{_s(n['open_incidents'])} of {n['incidents']} · "
+                  f"{n['alerts']} alert{_s(n['alerts'])}, {n['alerts_in_incidents']} of them in incidents · "
+                  f"{n['assets']} asset{_s(n['assets'])} · {n['findings']} finding{_s(n['findings'])}")
     missing = [hint for absent, hint in (
         (not summary["assets"], f"no inventory: `{command_line(ctx, 'inventory load FILE')}`"),
         (not summary["findings"], f"no findings: `{command_line(ctx, 'vulns import PATH')}` then "
@@ -52,3 +53,7 @@ def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--form
         exposed.add_row(a["asset"], str(a["findings"]), a["worst"], f"{a['max_cvss']:.1f}")
     console.print(Columns([stages, severities]))
     console.print(exposed)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"

@@ -114,13 +114,15 @@ def incident_html(incident: dict[str, Any], assets: list[dict[str, Any]], alerts
         for t in a.get("techniques", ()):
             techniques[(t["id"] + (" " + t["name"] if t.get("name") else ""), tactics)] += 1
     chart = alerts_chart(incident["timeline"])
+    n_alerts = len(incident["alert_ids"])
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Incident {_e(incident['id'])}</title><style>{STYLE}</style></head><body>",
         f"<h1>Incident {_e(incident['id'])}: {_e(incident['title'])}</h1>",
         f"<p><span class='sev' style='background:{COLOURS[sev]}'>{_e(LEVELS[sev])}</span> · stage "
         f"<b>{_e(incident['stage'])}</b> · state <b>{_e(incident['state'])}</b> · "
-        f"{_e(incident['first_seen'])} → {_e(incident['last_seen'])} · {len(incident['alert_ids'])} alerts · "
+        f"{_e(incident['first_seen'])} → {_e(incident['last_seen'])} · "
+        f"{n_alerts} alert{'' if n_alerts == 1 else 's'} · "
         f"organisations: {_e(', '.join(incident['organisations']) or '—')}</p>",
         f"<p>Generated {_e(generated.isoformat(timespec='seconds'))} by healthswarm.</p>",
     ]
