@@ -103,3 +103,9 @@ def test_every_incident_the_peer_opens_is_narrated_once(tmp_path: Path) -> None:
                      "its own incident INC-2 (medium): Retro-hunt INC-2"]
     assert watcher.peer_incident is not None and watcher.peer_incident["id"] == "INC-1"
     assert [m.what for m in said].count("retro-hunt") == 2 and [m.what for m in said].count("received") == 1
+
+
+def test_predicted_targets_say_how_they_are_ranked(steps) -> None:  # type: ignore[no-untyped-def]
+    result, _ = next(v for title, v in steps[0].items() if title.startswith("Detect:"))
+    # ranked by p × harm (risk.live), so a lower p may come first (sta-cardiac-prog-01 0.81 before a 0.90)
+    assert [str(c.header) for c in result.show[1].columns][-1] == "predicted next (p; ranked by p × harm)"

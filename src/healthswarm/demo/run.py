@@ -175,7 +175,9 @@ def detect_and_correlate(demo: DemoRun) -> StepResult:
     with demo.store.read() as conn:
         predicted = {i.id: i.annotations.get("predicted_next", []) for i in load_incidents(conn)}
     incidents = Table(title="Incidents (with the attacker's likely next targets)", caption=result.summary_line())
-    for column in ("incident", "severity", "stage (kill chain, UTC)", "alerts", "assets", "title", "predicted next"):
+    # the targets come ranked by p × harm (risk.live), so a lower p may come first: the heading says so
+    for column in ("incident", "severity", "stage (kill chain, UTC)", "alerts", "assets", "title",
+                   "predicted next (p; ranked by p × harm)"):
         incidents.add_column(column)
     for inc in result.incidents:
         nxt = ", ".join(f"{p['asset']} {p['probability']:.2f}" for p in predicted.get(inc.id, [])[:3])
