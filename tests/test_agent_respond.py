@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from agent_support import DEMO, demo_agent_setup
 from conftest import wait_until
@@ -29,6 +29,7 @@ from healthswarm.store.alerts import load_incidents, save_incidents
 from healthswarm.store.events import list_checkpoints
 from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.respond_tables import respond_audit, respond_cases
+from healthswarm.store.tables import incidents as incident_rows
 from respond_helpers import T0, ward_inventory
 
 LIBRARY = Library.load()
@@ -130,7 +131,7 @@ def start(ward: Store, tmp_path: Path) -> Iterator[Callable[..., PolicyResponder
         responder = PolicyResponder(ward, RespondConfig(**policy), tmp_path, lock, LIBRARY, retry=0.2)
         started.append(responder)
         responder(StepResult())  # the first step starts the thread, which looks back over the stored incidents
-        assert responder.join_idle(WAIT) and responder.calls == 1
+        assert responder.join_idle(WAIT)
         return responder
 
     yield start
@@ -151,7 +152,7 @@ def test_queued_steps_are_taken_in_order_coalesced_while_a_call_is_under_way(
             responder(StepResult(incidents=step))
         assert responder.queued == 3 and _opened(ward) == []
     assert responder.join_idle(WAIT)
-    assert responder.calls == 3  # the look-back, I-3, and the three later steps in one call
+    assert responder.calls == 2  # I-3, then the three later steps in one call
     assert _opened(ward) == ["I-3", "I-1", "I-4", "I-2"]  # the steps' order, each incident once
 
 
@@ -209,3 +210,21 @@ def test_close_gives_up_on_a_call_that_keeps_failing_and_ends_the_thread(
     wait_until("the thread ended", lambda: not [t for t in threading.enumerate() if t.name == "agent-respond"], WAIT)
     assert responder.queued == 1 and _opened(ward) == []
     assert not responder.close(WAIT)  # and a second close says so too
+
+
+def test_an_incident_that_fails_every_time_holds_up_no_other(
+        ward: Store, start: Callable[..., PolicyResponder]) -> None:
+    responder = start(threading.Lock())
+    _incidents(ward, "I-1", "I-bad", "I-2", "I-3")
+    with ward.transaction() as conn:  # a document that cannot become a case (no title)
+        (document,) = conn.execute(select(incident_rows.c.document).where(incident_rows.c.id == "I-bad")).one()
+        conn.execute(update(incident_rows).where(incident_rows.c.id == "I-bad")
+                     .values(document={k: v for k, v in document.items() if k != "title"}))
+    responder(StepResult(incidents=["I-1", "I-bad", "I-2"]))  # the batch fails: then one at a time
+    wait_until("I-1 and I-2 responded to", lambda: sorted(_opened(ward)) == ["I-1", "I-2"], WAIT)
+    responder(StepResult(incidents=["I-3"]))
+    wait_until("I-3 responded to", lambda: "I-3" in _opened(ward), WAIT)
+    assert responder.failures >= 2 and not responder.join_idle(0.5)  # I-bad is still tried, never dropped
+    assert not responder.close(0.5)
+    wait_until("I-bad left for the look-back after a restart", lambda: responder.queued == 1, WAIT)
+    assert sorted(_opened(ward)) == ["I-1", "I-2", "I-3"]

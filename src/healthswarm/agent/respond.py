@@ -6,13 +6,14 @@ Off the detection thread: a call only queues the step's incident ids and returns
 steps wrote it, once per incident, and responds to it in one call; the store's write lock is held only for
 that call's commits (`respond_by_policy(lock=…)`), so detection commits in between.
 
-Its first call also looks at every stored incident: one the policy covers whose playbooks did not start before
-a kill -9 (the step's commit came, the responder's did not, or its ids were still queued) starts now; the
-case's audit log keeps any from starting twice. A failed call (the store busy, say) is retried with the next
-batch, or after `retry` seconds when no step comes, so an incident is never dropped; a failure never stops
-detection. `close()` (the agent's shutdown, once detection has caught up) drains the queue and stops the
-thread; the thread is a daemon, so what a process that ends without `close()` left queued waits for that
-look-back.
+Its first task is the look-back: every stored incident is queued, so one the policy covers whose playbooks
+did not start before a kill -9 (the step's commit came, the responder's did not, or its id was still queued)
+starts now; the case's audit log keeps any from starting twice. A failed call (the store busy, say) is
+retried with the next batch, or after `retry` seconds when no step comes, so an incident is never dropped;
+the incidents of a failed batch are retried one at a time, after the others, so one that fails every time
+holds up no other; a failure never stops detection. `close()` (the agent's shutdown, once detection has
+caught up) drains the queue and stops the thread; the thread is a daemon, so what a process that ends without
+`close()` left queued waits for that look-back.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from healthswarm.agent.detect import StepResult
 from healthswarm.errors import ConfigError, InputError
 from healthswarm.respond.actions import ACTIONS
 from healthswarm.respond.playbooks.library import Library
-from healthswarm.respond.service import PolicyResponse, inventory_assets, respond_by_policy
+from healthswarm.respond.service import PolicyResponse, incident_ids, inventory_assets, respond_by_policy
 from healthswarm.store import Store
 
 log = logging.getLogger("healthswarm.agent.respond")
@@ -56,7 +57,8 @@ class PolicyResponder:
         self.failures = 0
         self._queued: dict[str, None] = {}  # incident ids in the order the steps wrote them, once each
         self._steps = 0  # steps that queued incidents (one after a failure retries at once)
-        self._looked_back = False
+        self._looked_back = False  # every stored incident queued (the thread's first task)
+        self._suspects: set[str] = set()  # incidents of a batch that failed: tried one at a time
         self._busy = False  # a call under way
         self._closing = False  # close(): respond to what is queued, then end
         self._stop = False  # close() timed out: end after the call under way
@@ -126,29 +128,46 @@ class PolicyResponder:
                     self._drained = True
                     self._cond.notify_all()
                     return
-                batch, self._queued, self._busy, steps = list(self._queued), {}, True, self._steps
+                batch: list[str] = []  # none: the look-back
+                if self._looked_back:  # the incidents of a batch that failed go one at a time, after the
+                    # others: one that fails every time (a malformed document, say) holds up no other
+                    batch = [i for i in self._queued if i not in self._suspects] or [next(iter(self._queued))]
+                    for incident in batch:
+                        del self._queued[incident]
+                self._busy, steps = True, self._steps
             ok = self._respond(batch)
             with self._cond:
                 self._busy = False
                 if ok:
                     retry_at = None
+                    self._suspects.difference_update(batch)
+                elif len(batch) == 1 and batch[0] in self._suspects:  # after the others, next time
+                    self._queued = dict.fromkeys([*self._queued, *batch])
+                    retry_at = time.monotonic() + self.retry
                 else:  # first again, before what was queued meanwhile
+                    if len(batch) > 1:
+                        self._suspects.update(batch)
                     self._queued = dict.fromkeys([*batch, *self._queued])
                     retry_at = time.monotonic() + self.retry
                 self._cond.notify_all()
 
     def _respond(self, batch: list[str]) -> bool:
-        self.calls += 1
         try:
-            responses = respond_by_policy(self.store, self.policy, batch if self._looked_back else None,
-                                          library=self.library, workspace=self.workspace, assets=self.assets,
-                                          lock=self.write_lock)
+            if not self._looked_back:  # every stored incident, before the steps' (they are among them)
+                with self.store.read() as conn:
+                    stored = incident_ids(conn)
+                with self._cond:
+                    self._queued = dict.fromkeys([*stored, *batch, *self._queued])
+                    self._looked_back = True
+                return True
+            self.calls += 1
+            responses = respond_by_policy(self.store, self.policy, batch, library=self.library,
+                                          workspace=self.workspace, assets=self.assets, lock=self.write_lock)
         except Exception as exc:  # the agent's detection goes on; these incidents are tried again
             self.failures += 1
             log.warning("playbooks by policy failed on %d incidents; retried with the next batch: %s: %s",
                         len(batch), type(exc).__name__, exc)
             return False
-        self._looked_back = True
         for response in responses:
             _log(response)
         return True

@@ -44,6 +44,11 @@ def inventory_assets(conn: Connection) -> dict[str, Asset]:
     return {a.id: a for a in load_inventory(conn).assets}
 
 
+def incident_ids(conn: Connection) -> list[str]:
+    """Every stored incident's id, in order."""
+    return list(conn.execute(select(incident_rows.c.id).order_by(incident_rows.c.id)).scalars())
+
+
 def verify_case(conn: Connection, case_id: str) -> Verdict:
     load_case(conn, case_id)  # a clear error for an unknown case
     return verify(load_audit(conn, case_id))
@@ -140,7 +145,7 @@ def respond_by_policy(store: Store, policy: ResponsePolicy, incidents: Sequence[
         if assets is None:  # a caller that runs step after step (the agent) passes the inventory it loaded once
             assets = inventory_assets(conn)
         if incidents is None:
-            incidents = list(conn.execute(select(incident_rows.c.id).order_by(incident_rows.c.id)).scalars())
+            incidents = incident_ids(conn)
     wanted = list(dict.fromkeys(incidents))
     done: list[PolicyResponse] = []
     for start in range(0, len(wanted), CHUNK):
