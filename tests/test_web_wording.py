@@ -19,6 +19,7 @@ import uvicorn
 
 from api_support import DemoApi, demo_workspace, open_demo_api  # noqa: F401
 from conftest import service_unavailable, uvicorn_in_thread
+from healthswarm.detect.learn.card import CARD_FILE, ModelCard
 
 CHROMIUM = Path("/usr/bin/chromium")
 # a count of one with a plural noun, in text or in a tooltip
@@ -29,6 +30,9 @@ ONE_PLURAL = re.compile(r"(?<![\d.,])1 (alerts|findings|assets|incidents|warning
 def live(demo_workspace: Path, tmp_path: Path) -> Iterator[tuple[str, DemoApi]]:
     api = open_demo_api(demo_workspace, tmp_path / "ws")
     shutil.copytree(demo_workspace / "swarm", tmp_path / "ws" / "swarm")  # the demo's nodes, for the Swarm panel
+    model = tmp_path / "ws" / "models" / "flows-rf"  # a model card, for the Models panel
+    model.mkdir(parents=True)
+    ModelCard(kind="flow-classifier", name="flows-rf", classes=["benign", "attack"]).write(model / CARD_FILE)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -94,3 +98,11 @@ def test_times_say_they_are_utc(page) -> None:  # type: ignore[no-untyped-def]
     page.locator("#case-list .case-row").first.click()
     page.wait_for_selector("#case-detail .case-title")
     assert page.locator("#case-detail th", has_text="at (UTC)").count() == 1
+    page.wait_for_selector("#models .model-card")
+    trained = page.locator("#models .model-card p.muted").first.inner_text()
+    assert re.match(r"trained \d{4}-\d\d-\d\d \d\d:\d\d UTC", trained), trained
+
+
+def test_map_legend_names_what_red_means(page) -> None:  # type: ignore[no-untyped-def]
+    # red links: both ends in open incidents, as each red line's tooltip says
+    assert "red: both ends in open incidents" in page.locator("#legend").inner_text()

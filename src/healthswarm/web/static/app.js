@@ -240,7 +240,7 @@ function renderMap(eco) {
   legend.replaceChildren(el("span", {}, el("i", { class: "calm" }), "no open incident"),
     ...LEVELS.map((l, i) => el("span", {}, el("i", { class: "sev" + i }), l)), el("span", { text: "· size: criticality" }),
     el("span", { class: "muted", text: "· lines: links bundled between zones (left) and organisations (top), thicker for more; "
-      + "red: both ends in incidents; click an asset for its own links" }));
+      + "red: both ends in open incidents; click an asset for its own links" }));
 }
 
 // The selected asset's own dependencies and flows, one line each, its partners ringed; none when `id` is null.

@@ -19,7 +19,7 @@
     const metrics = Object.entries(m.metrics).slice(0, 6).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(4) : v}`).join(" · ");
     return el("div", { class: "model-card", "data-model": m.name },
       el("h3", { text: `${m.name} (${m.kind})` }),
-      el("p", { class: "muted", text: [m.status === "ok" ? `trained ${m.created.replace("T", " ").slice(0, 16)}` : `cannot be loaded: ${m.status}`,
+      el("p", { class: "muted", text: [m.status === "ok" ? `trained ${m.created.replace("T", " ").slice(0, 16)} UTC` : `cannot be loaded: ${m.status}`,
         metrics].filter(Boolean).join(" — ") }),
       el("div", { class: "model-plots" }, ...figures),
       missing.length ? el("p", { class: "muted", text: `no ${missing.join(" or ")} in this model's folder` }) : null);
