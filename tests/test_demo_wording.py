@@ -109,3 +109,13 @@ def test_predicted_targets_say_how_they_are_ranked(steps) -> None:  # type: igno
     result, _ = next(v for title, v in steps[0].items() if title.startswith("Detect:"))
     # ranked by p × harm (risk.live), so a lower p may come first (sta-cardiac-prog-01 0.81 before a 0.90)
     assert [str(c.header) for c in result.show[1].columns][-1] == "predicted next (p; ranked by p × harm)"
+
+
+def test_patient_records_say_they_are_the_largest_system(steps) -> None:  # type: ignore[no-untyped-def]
+    result, _ = next(v for title, v in steps[0].items() if title.startswith("Load the reference ecosystem"))
+    table = result.show[0]
+    column = next(c for c in table.columns if str(c.header).startswith("patient records"))
+    assert str(column.header) == "patient records (largest system)"
+    # St. Aurelia: the HIS's 500,000, not the sum over HIS, EHR and RIS
+    row = [str(c._cells[0]) for c in table.columns]
+    assert row[0] == "St. Aurelia University Hospital" and row[-1] == "500,000"

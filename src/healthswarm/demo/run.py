@@ -50,7 +50,8 @@ def load_ecosystem(demo: DemoRun) -> StepResult:
         replace_inventory(conn, demo.inventory)
     inv = demo.inventory
     table = Table(title="The reference ecosystem")
-    for column in ("organisation", "kind", "zones", "assets", "medical devices", "patient records"):
+    # the same patients sit in several systems (HIS, EHR, RIS): the largest one says how many, a sum would not
+    for column in ("organisation", "kind", "zones", "assets", "medical devices", "patient records (largest system)"):
         table.add_column(column, justify="right" if column not in ("organisation", "kind") else "left")
     for org in inv.organisations:
         assets = [a for a in inv.assets if a.organisation == org.id]
