@@ -63,3 +63,15 @@ def test_an_unknown_incident_hint_runs_as_printed(workspace: Path) -> None:
         # (`healthswarm` alone where that name on PATH is this installation)
         hint = rf"`(?:{re.escape(str(SCRIPT))}|healthswarm) -w {re.escape(str(workspace))} incidents list`"
         assert re.search(hint, result.stderr), result.stderr
+
+
+def test_leak_check_of_an_unreadable_file_names_it_once(workspace: Path, tmp_path: Path) -> None:
+    binary = tmp_path / "bundle.bin"
+    binary.write_bytes(b"\xff\xfe not text")
+    for target, said in ((tmp_path / "absent.json", "cannot read: No such file or directory"),
+                         (binary, "not UTF-8 text (byte 0)")):
+        result = healthswarm(workspace, "share", "leak-check", str(target))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        # one line, the path said once (not again inside Python's own wording of the error)
+        assert result.stderr.strip() == f"error: {target}: {said}" + (
+            " (expected a bundle or a JSON/text file)" if target == binary else ""), result.stderr

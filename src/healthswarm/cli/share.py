@@ -177,8 +177,11 @@ def leak_check(
     actx = app_context(ctx)
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        error_lines([f"{file}: cannot read as UTF-8 text: {exc}"])
+    except OSError as exc:
+        error_lines([f"{file}: cannot read: {exc.strerror or exc}"])
+        raise typer.Exit(2) from None
+    except UnicodeDecodeError as exc:
+        error_lines([f"{file}: not UTF-8 text (byte {exc.start}) (expected a bundle or a JSON/text file)"])
         raise typer.Exit(2) from None
     known = service.sensitive_values(actx.store, actx.settings.organisation)
     hits = LeakChecker(known).check_text(text)
