@@ -19,6 +19,14 @@ mitigation MILP vs greedy and ACO (optimality gap and time); every per-size time
 process (the machine is shared), the 1-minute load average is recorded at start and end;
 then the exact campaign (enumeration + MILP) vs the ACO campaign on the demo ecosystem
 and a generated 500-asset one (--quick leaves out the instance where the exact MILP runs 120 s).
+
+The crossover (`--only crossover` runs it alone and keeps the other sections of the JSON, labelled
+recorded): on 250 to 2,000 assets and k = 3, 5, 10, the same seeded instances, Yen on distinct attacks
+(what `risk.engine.find_paths` runs; each instance the median of 5 runs, CPU seconds) p50/p99 over the
+instances against the budget of an interactive question (p99 <= 1 s), plain Yen beside it, and the
+ants (seeds 1-5) against Yen's optimum; it reports the largest moves × k within the budget, the
+smallest over it, whether that criterion (and moves alone) separates the two, and whether the
+engine's EXACT_MAX_WORK lies between them.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from healthswarm.model import Asset, Criticality, Dependency, Flow, Inventory, L
 from healthswarm.risk.aco import AcoParams, aco_campaign, aco_paths
 from healthswarm.risk.attack_graph import SOURCE, AttackGraph, build_attack_graph, target_states
 from healthswarm.risk.campaign import exact_campaign
+from healthswarm.risk.engine import EXACT_MAX_WORK
 from healthswarm.risk.impact import impact, worst_harm
 from healthswarm.risk.mitigate import build_model, solve, solve_aco, solve_greedy
 from healthswarm.risk.paths import k_best_paths
@@ -56,6 +65,10 @@ COMPROMISED = {p.value for p in COMPROMISE}
 WARD = 250  # devices or clinical systems per ward zone
 INSTANCES = 5  # random path-search instances per size
 FOOTHOLDS = 60  # sampled footholds per size for the incremental update
+CROSSOVER_SIZES = (250, 500, 750, 1000, 2000)  # where Yen (distinct attacks) stops fitting BUDGET_S
+CROSSOVER_KS = (3, 5, 10)  # the API's default k, the CLI's, the bench's
+RUNS = 5  # runs of each search per instance in the crossover (Yen: median; ACO: one seed each)
+BUDGET_S = 1.0  # CPU seconds at p99 an interactive path question may take (docs/risk.md, "Which method")
 
 # share of a hospital's assets by kind (the rest are single systems)
 MIX = {"workstation": 0.2, "clinical-workstation": 0.22, "infusion-pump": 0.18, "patient-monitor": 0.12,
@@ -350,6 +363,90 @@ def measure(n: int, advisories: list, figures: dict, rows: list, small: bool) ->
                      f"{f['greedy_gap_max']:.1%} / {f['aco_gap_max']:.1%}"))
 
 
+def crossover(advisories: list, figures: dict, rows: list) -> None:
+    """Where `find_paths` should stop asking Yen: per size and k, the CPU seconds of Yen (distinct attacks, what
+    find_paths runs; each instance the median of RUNS runs) p50/p99 over the instances, against the budget of an
+    interactive question (BUDGET_S at p99), and the quality of the ants (RUNS seeds) against Yen's optimum. Yen
+    on plain paths (bookkeeping variants counted as paths: what find_paths ran before) is timed beside it."""
+    load_start = round(os.getloadavg()[0], 2)
+    groups = []
+    for n in CROSSOVER_SIZES:
+        inv = generate(n)
+        graph = build_attack_graph(inv, match_findings(advisories, inv.assets))
+        drawn = instances(inv, graph, n, INSTANCES)
+        for k in CROSSOVER_KS:
+            searches = []
+            for prof, org, targets, view in drawn:
+                def yen(distinct: bool, v: Any = view, t: list[str] = targets, kk: int = k) -> Any:
+                    return k_best_paths(v, t, k=kk, max_steps=8, distinct=distinct, time_limit=120,
+                                        max_candidates=100_000)
+                exact_runs = [cpu_timed(lambda: yen(True)) for _ in range(RUNS)]
+                plain_runs = [cpu_timed(lambda: yen(False))[1] for _ in range(RUNS)]
+                ant_runs = [cpu_timed(lambda s=seed, v=view, t=targets, kk=k: aco_paths(
+                    v, t, k=kk, params=AcoParams(seed=s, time_limit=60))) for seed in range(1, RUNS + 1)]
+                exact = exact_runs[0][0]
+                e_p = [x.p for x in exact.paths]
+                entry = {"profile": prof, "origin": org, "targets": targets, "moves_in_view": view.number_of_edges(),
+                         "exact_paths": len(e_p), "exact_complete": exact.complete,
+                         "exact_cpu_s_runs": [round(t, 4) for _, t in exact_runs],
+                         "exact_cpu_s": round(statistics.median(t for _, t in exact_runs), 4),
+                         "plain_yen_cpu_s": round(statistics.median(plain_runs), 4),
+                         "aco_cpu_s_runs": [round(t, 4) for _, t in ant_runs],
+                         "aco_cpu_s": round(statistics.median(t for _, t in ant_runs), 4)}
+                if e_p:  # per seed: the ants' best path and their k paths against Yen's
+                    best = [(a.paths[0].p if a.paths else 0.0) / e_p[0] for a, _ in ant_runs]
+                    total = [sum(x.p for x in a.paths[:k]) / sum(e_p[:k]) for a, _ in ant_runs]
+                    entry |= {"aco_best_ratio_min": round(min(best), 4),
+                              "aco_sum_ratio_median": round(statistics.median(total), 4),
+                              "aco_sum_ratio_min": round(min(total), 4)}
+                searches.append(entry)
+            reached = [s for s in searches if "aco_best_ratio_min" in s]
+            moves = statistics.median(s["moves_in_view"] for s in searches)
+            exact_s = [s["exact_cpu_s"] for s in searches]
+            aco_s = [s["aco_cpu_s"] for s in searches]
+            plain_s = [s["plain_yen_cpu_s"] for s in searches]
+            groups.append({
+                "assets": len(inv.assets), "k": k, "moves_in_view": moves, "moves_x_k": moves * k,
+                "exact_cpu_s": {"p50": _pct(exact_s, 50), "p99": _pct(exact_s, 99)},
+                "plain_yen_cpu_s": {"p50": _pct(plain_s, 50), "p99": _pct(plain_s, 99)},
+                "aco_cpu_s": {"p50": _pct(aco_s, 50), "p99": _pct(aco_s, 99)},
+                "exact_complete": sum(s["exact_complete"] for s in searches),
+                "reachable_instances": len(reached),
+                "aco_best_ratio_min": min((s["aco_best_ratio_min"] for s in reached), default=None),
+                "aco_sum_ratio_p50": _pct([s["aco_sum_ratio_median"] for s in reached], 50) if reached else None,
+                "aco_sum_ratio_min": min((s["aco_sum_ratio_min"] for s in reached), default=None),
+                "exact_within_budget": _pct(exact_s, 99) <= BUDGET_S, "instances": searches})
+        print(f"crossover: measured {n} assets", file=sys.stderr, flush=True)
+    figures["crossover"] = {
+        "budget": f"Yen's CPU seconds p99 over the instances <= {BUDGET_S} s (an interactive path question)",
+        "runs": f"each instance: the median of {RUNS} runs of Yen; the ants with seeds 1..{RUNS} (time: median, "
+                "quality: per seed)", "p99": f"over {INSTANCES} instances, so the slowest",
+        "load_average_1min": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
+        "time": "CPU seconds of this process", "groups": groups, **crossover_summary(groups, EXACT_MAX_WORK)}
+    c = figures["crossover"]
+    largest_fit, smallest_miss = c["largest_moves_x_k_within_budget"], c["smallest_moves_x_k_over_budget"]
+    for g in groups:
+        rows.append((f"crossover {g['assets']:,} assets, k={g['k']} ({g['moves_in_view']:,.0f} moves × k = "
+                     f"{g['moves_x_k']:,.0f}): Yen / plain Yen / ACO CPU s p50 (p99)",
+                     f"{g['exact_cpu_s']['p50']:.2f} ({g['exact_cpu_s']['p99']:.2f}) / "
+                     f"{g['plain_yen_cpu_s']['p50']:.2f} ({g['plain_yen_cpu_s']['p99']:.2f}) / "
+                     f"{g['aco_cpu_s']['p50']:.2f} ({g['aco_cpu_s']['p99']:.2f})"))
+        rows.append((f"crossover {g['assets']:,} assets, k={g['k']}: ACO/Yen best min, sum p50 / min",
+                     f"{g['aco_best_ratio_min']} / {g['aco_sum_ratio_p50']} / {g['aco_sum_ratio_min']}"))
+    rows.append((f"crossover: moves × k, largest within {BUDGET_S} s p99 / smallest over / largest with none over "
+                 "at or below it", f"{largest_fit} / {smallest_miss} / {c['largest_safe_moves_x_k']} (separates: "
+                 f"moves × k {c['moves_x_k_separates']}, moves alone {c['moves_alone_separates']})"))
+    rows.append(("crossover: 1-minute load average start / end",
+                 f"{c['load_average_1min']['start']} / {c['load_average_1min']['end']}"))
+    ants = c["aco_above_threshold"]
+    rows.append((f"crossover: engine EXACT_MAX_WORK {EXACT_MAX_WORK:,}: no group at or below it over budget / "
+                 "groups above it Yen would have fitted",
+                 f"{c['engine_threshold_safe']} / {c['groups_within_budget_above_threshold']}"))
+    rows.append(("crossover: ACO above EXACT_MAX_WORK: best min, sum p50 min / min, CPU s p99 max",
+                 f"{ants['best_ratio_min']}, {ants['sum_ratio_p50_min']} / {ants['sum_ratio_min']}, "
+                 f"{ants['aco_cpu_s_p99_max']}"))
+
+
 def campaign(advisories: list, figures: dict, rows: list, quick: bool = False) -> None:
     """Exact (enumeration + MILP) vs ACO campaign on the demo ecosystem and a generated 500-asset one.
     The exact MILP gets 120 s; an answer it could not prove optimal is marked and not used for the ratio."""
@@ -391,13 +488,65 @@ def campaign(advisories: list, figures: dict, rows: list, quick: bool = False) -
     figures["campaign"] = out
 
 
+def crossover_summary(groups: list[dict], threshold: int) -> dict[str, Any]:
+    """What the measured groups justify: the largest moves × k within the budget and the smallest over it,
+    whether that criterion (and the moves alone) sorts every group, the largest moves × k below which every
+    group fits, whether `threshold` keeps Yen to such groups (and how many groups above it Yen would have
+    fitted: the price of the margin), and the ants' quality and time on the groups above it."""
+    fit = [g["moves_x_k"] for g in groups if g["exact_within_budget"]]
+    miss = [g["moves_x_k"] for g in groups if not g["exact_within_budget"]]
+    fit_moves = [g["moves_in_view"] for g in groups if g["exact_within_budget"]]
+    miss_moves = [g["moves_in_view"] for g in groups if not g["exact_within_budget"]]
+    above = [g for g in groups if g["moves_x_k"] > threshold and g["reachable_instances"]]
+    largest_fit, smallest_miss = max(fit, default=None), min(miss, default=None)
+    return {
+        "largest_moves_x_k_within_budget": largest_fit, "smallest_moves_x_k_over_budget": smallest_miss,
+        "moves_x_k_separates": largest_fit is None or smallest_miss is None or largest_fit < smallest_miss,
+        "moves_alone_separates": not fit_moves or not miss_moves or max(fit_moves) < min(miss_moves),
+        "largest_safe_moves_x_k": max((w for w in fit if smallest_miss is None or w < smallest_miss), default=None),
+        "engine_exact_max_work": threshold,
+        "engine_threshold_safe": smallest_miss is None or threshold < smallest_miss,
+        "groups_within_budget_above_threshold": sum(w > threshold for w in fit),
+        "aco_above_threshold": {"groups": len(above),
+                                "best_ratio_min": min((g["aco_best_ratio_min"] for g in above), default=None),
+                                "sum_ratio_p50_min": min((g["aco_sum_ratio_p50"] for g in above), default=None),
+                                "sum_ratio_min": min((g["aco_sum_ratio_min"] for g in above), default=None),
+                                "aco_cpu_s_p99_max": max((g["aco_cpu_s"]["p99"] for g in above), default=None)}}
+
+
+def only_crossover(advisories: list, quick: bool) -> int:
+    """`--only crossover`: this run's crossover section; the other sections of bench/results/risk.json (of the
+    same mode) are kept and labelled with the run that measured them."""
+    import json
+
+    from common import RESULTS
+
+    try:
+        previous = json.loads((RESULTS / "risk.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    kept = previous.get("figures", {}) if bool(previous.get("quick")) == quick else {}
+    kept.pop("crossover", None)
+    recorded = kept.get("recorded") or {"sections": sorted(kept), "measured_at": previous.get("measured_at"),
+                                        "command": "python bench/risk.py" + (" --quick" if quick else "")}
+    figures = dict(kept, recorded=recorded) if kept else {}
+    rows: list[tuple[str, str]] = []
+    crossover(advisories, figures, rows)
+    report("risk", figures, rows, quick)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["crossover"], help="run only that part; the other sections of "
+                        "bench/results/risk.json are kept as they were measured, labelled recorded")
     args = parser.parse_args()
     sizes = [500, 2000, 5000] if args.quick else [500, 2000, 5000, 10_000, 20_000, 50_000]
     source = SHARED_ADVISORIES if SHARED_ADVISORIES.exists() else DEMO / "advisories"
     (advisories, _), t_adv = timed(lambda: load_advisories([source]))
+    if args.only:
+        return only_crossover(advisories, args.quick)
     figures: dict = {"advisories": len(advisories), "advisory_source": str(source), "sizes": {},
                      "load_average_1min": {"start": round(os.getloadavg()[0], 2)},
                      "clock": "per-size figures (…_s) are CPU seconds of this process; campaign times are wall seconds"}
@@ -405,6 +554,7 @@ def main() -> int:
     for n in sizes:
         measure(n, advisories, figures["sizes"], rows, small=n <= 5000)
         print(f"measured {n} assets", file=sys.stderr, flush=True)
+    crossover(advisories, figures, rows)
     try:
         campaign(advisories, figures, rows, args.quick)
     except Exception as exc:  # the demo ecosystem must load: say why not, keep the per-size figures

@@ -21,6 +21,7 @@ from healthswarm.model import (
 from healthswarm.risk.aco import AcoParams, aco_campaign, aco_paths
 from healthswarm.risk.attack_graph import AttackGraph, build_attack_graph, target_states
 from healthswarm.risk.campaign import exact_campaign
+from healthswarm.risk.engine import EXACT_MAX_WORK, find_paths
 from healthswarm.risk.impact import impact
 from healthswarm.risk.likelihood import Likelihood
 from healthswarm.risk.paths import k_best_paths
@@ -246,6 +247,22 @@ def test_paths_that_differ_only_in_bookkeeping_are_one_distinct_attack() -> None
     assert [p.p for p in distinct.paths] == [every.paths[0].p] and "distinct attacks" in distinct.method
     aco = aco_paths(view, ["srv"], k=5, params=AcoParams(seed=1, iterations=20))
     assert [p.p for p in aco.paths] == [every.paths[0].p]
+
+
+def test_auto_asks_yen_for_distinct_attacks_while_moves_times_k_is_small_and_the_ants_beyond() -> None:
+    inv = hospital(extra_assets=(asset("ws1", "corp", "workstation"), asset("ws2", "corp", "workstation")))
+    view = build_attack_graph(inv, [finding("srv", "CVE-C", RCE)]).view(PROFILES["phishing"])
+    moves = view.number_of_edges()
+    small = find_paths(view, ["srv"], k=5, max_steps=None, time_limit=10)
+    # the two phished workstations are bookkeeping: one attack, as the ants would count it
+    assert small.method.startswith("exact") and "distinct attacks" in small.method and len(small.paths) == 1
+    assert f"{moves} moves × k = 5 is {moves * 5} (<= {EXACT_MAX_WORK})" in small.reason
+    k = EXACT_MAX_WORK // moves + 1  # the smallest k past the threshold on this view
+    large = find_paths(view, ["srv"], k=k, max_steps=None, time_limit=10, params=AcoParams(seed=1, iterations=20))
+    assert large.method.startswith("ACO") and f"(> {EXACT_MAX_WORK})" in large.reason
+    assert [p.p for p in large.paths] == [p.p for p in small.paths]
+    edge = find_paths(view, ["srv"], k=k - 1, max_steps=None, time_limit=10)
+    assert edge.method.startswith("exact")
 
 
 def test_aco_finds_the_k_best_attacks_on_a_target_behind_another() -> None:

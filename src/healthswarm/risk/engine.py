@@ -1,7 +1,7 @@
 """The questions the CLI and API ask, answered with the right method and a word on why.
 
-- `find_paths`: the k most likely paths use Yen (exact) unless the view is larger than
-  `EXACT_MAX_EDGES`, where the ants run instead; `diverse=True` asks the ants for alternatives.
+- `find_paths`: the k most likely distinct attacks (`paths.attack_key`) use Yen (exact) while the view's
+  moves × k stay within `EXACT_MAX_WORK`, and the ants beyond; `diverse=True` asks the ants for alternatives.
 - `find_campaign`: several targets under a budget: exact (enumeration + MILP) when the enumeration fits,
   ACO otherwise.
 """
@@ -24,7 +24,17 @@ from healthswarm.risk.paths import PathResult, k_best_paths
 from healthswarm.risk.profiles import PROFILES, Attacker, get_profile
 from healthswarm.risk.states import Privilege
 
-EXACT_MAX_EDGES = 400_000
+# Yen answers while moves in the view × k <= EXACT_MAX_WORK. Why moves × k: each candidate path costs a
+# Dijkstra per spur node over the view, and the candidates Yen must examine for k distinct attacks grow with k.
+# Budget: an interactive question (the dashboard's path form, `risk paths`) within 1 CPU s at p99.
+# Measured by `python bench/risk.py --quick --only crossover` (2026-12-07, load 1.8-12.4 on 2 shared cores; 5
+# seeded instances per size, each the median of 5 runs): every group at or under 20,950 kept p99 <= 0.30 s;
+# the smallest over budget was 1,016 assets at k = 3 (24,615: p99 1.11 s), and everything past 61,610 was over
+# (up to 4.5 s). Between, it depends on the targets drawn (moves alone separates no better), so the line
+# sits below the first miss. Beyond it the ants found Yen's best attack on every instance and seed, within
+# 0.68 CPU s at p99; they can miss lower-ranked ones (sum of the k: median 1.0, worst 0.32), so --method exact
+# stays for a complete list. docs/risk.md, "Which method".
+EXACT_MAX_WORK = 24_000
 CLINICAL_TARGETS = frozenset({"ehr", "his", "pacs", "lis", "ris", "emr", "pharmacy-system", "domain-controller"})
 
 
@@ -80,19 +90,23 @@ def suggested_query(facts: Facts, incidents: list[dict[str, Any]]) -> dict[str, 
 def find_paths(view: nx.DiGraph, targets: list[str], k: int, max_steps: int | None, time_limit: float,
                diverse: bool = False, method: str = "auto", params: AcoParams | None = None) -> PathResult:
     size = view.number_of_edges()
+    work = size * k
     use = method
     if method == "auto":
-        use = "aco" if diverse or size > EXACT_MAX_EDGES else "exact"
+        use = "aco" if diverse or work > EXACT_MAX_WORK else "exact"
     if use == "exact":
-        result = k_best_paths(view, targets, k=k, max_steps=max_steps, time_limit=time_limit)
+        # distinct attacks, as the ants count them: the k paths are k attacks, not one attack from k workstations
+        result = k_best_paths(view, targets, k=k, max_steps=max_steps, time_limit=time_limit, distinct=True)
         why = ("asked for" if method == "exact" else
-               f"exact: the view has {size} moves (<= {EXACT_MAX_EDGES}), so Yen's algorithm is both optimal and fast")
+               f"exact: {size} moves × k = {k} is {work} (<= {EXACT_MAX_WORK}), where Yen's algorithm is optimal "
+               "and answers within a second")
     else:
         base = params or AcoParams()
         params = replace(base, time_limit=time_limit, max_steps=max_steps if max_steps is not None else base.max_steps)
         result = aco_paths(view, targets, k=k, params=params)
         why = ("asked for" if method == "aco" else "ACO: diverse alternatives asked for" if diverse else
-               f"ACO: the view has {size} moves (> {EXACT_MAX_EDGES}); exact search would be too slow")
+               f"ACO: {size} moves × k = {k} is {work} (> {EXACT_MAX_WORK}), where Yen's algorithm takes more "
+               "than a second")
     result.reason = f"{why}; {result.reason}".strip("; ")
     return result
 
