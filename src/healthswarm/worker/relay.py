@@ -1,10 +1,11 @@
 """The outbox relay (a thread): publishes queued outbox rows on the bus and deletes them once acknowledged.
 
 Two ways in. The fast way: a role hands the rows it just committed to its own process's relay (`handoff`),
-which publishes them from memory, in commit order, and deletes them: one statement per batch, no read back
-of payloads. The safe way: every relay also claims rows queued more than STALE seconds ago (another worker
-crashed before publishing them, or its relay fell behind and dropped its hand-offs), so nothing committed is
-ever left behind; a hand-off older than STALE / 2 is dropped for that reason rather than published late.
+which publishes them from memory, in commit order, and deletes them: one statement every DELETE_EVERY
+seconds, no read back of payloads. The safe way: every relay also claims rows queued more than STALE seconds
+ago (another worker crashed before publishing them, or its relay fell behind and dropped its hand-offs), so
+nothing committed is ever left behind; a hand-off older than STALE / 2 is dropped for that reason rather than
+published late.
 
 A row is deleted only after the bus acknowledged it. A crash in between publishes it again later with the
 same key (`Nats-Msg-Id`), which JetStream drops inside its duplicate window (and the consumer's idempotency
@@ -26,6 +27,9 @@ from healthswarm.worker import metrics, outbox
 
 log = logging.getLogger("healthswarm.worker.relay")
 STALE = 5.0  # seconds after which any relay publishes a row (its own relay normally has within milliseconds)
+# seconds between deletes of the rows published from hand-offs: one statement for them all (a transaction per
+# hand-off cost the relay more than publishing); a row published but not yet deleted is at worst published again
+DELETE_EVERY = 0.5
 
 
 class Relay:
@@ -39,6 +43,8 @@ class Relay:
         self._handed: deque[tuple[float, list[outbox.Pending]]] = deque()  # (when, rows) from the roles
         self._stopping = False
         self._claimed_at = 0.0  # monotonic time of the last claim of stale rows
+        self._published: list[int] = []  # rows of hand-offs published, not deleted yet
+        self._deleted_at = 0.0
 
     def handoff(self, rows: list[outbox.Pending]) -> None:
         """Rows a role's transaction just committed (called after the commit, never before: a row handed off
@@ -71,14 +77,20 @@ class Relay:
             self.wake.clear()
 
     def publish_once(self) -> int:
-        """One batch: the rows handed off, else (and at least every STALE seconds) the stale rows of the table
-        (every row when stopping)."""
+        """One batch: the rows handed off, else (and at least every STALE seconds) the stale rows of the table,
+        looked for every STALE / 2 seconds (every row, at once, when stopping); the rows published from hand-offs
+        are deleted every DELETE_EVERY seconds, and before any claim."""
         handed = self._take_handed() if time.monotonic() - self._claimed_at < STALE else []
         if handed:
             self._publish(handed)
-            with metrics.timed("relay.delete"), self.store.transaction() as conn:
-                outbox.remove(conn, [p.row_id for p in handed])
+            self._published += [p.row_id for p in handed]
+        if self._published and (self._stopping or len(self._published) >= self.batch
+                                or time.monotonic() - self._deleted_at >= DELETE_EVERY):
+            self._delete_published()
+        if handed:
             return len(handed)
+        if self._published or (not self._stopping and time.monotonic() - self._claimed_at < STALE / 2):
+            return 0  # stale rows are at least STALE old: looking for them more often finds nothing more
         self._claimed_at = time.monotonic()
         with self.store.engine.connect() as conn:
             with metrics.timed("relay.claim"):
@@ -93,6 +105,12 @@ class Relay:
                     outbox.remove(conn, [p.row_id for p in pending])
                     conn.commit()
             return len(pending)
+
+    def _delete_published(self) -> None:
+        with metrics.timed("relay.delete"), self.store.transaction() as conn:
+            outbox.remove(conn, self._published)
+        self._published = []
+        self._deleted_at = time.monotonic()
 
     def _take_handed(self) -> list[outbox.Pending]:
         rows: list[outbox.Pending] = []
