@@ -37,6 +37,16 @@ def test_shared_entities_join_and_unrelated_alerts_stay_apart() -> None:
     assert len(c.incidents) == 2
 
 
+def test_the_title_counts_the_other_alerts_in_the_singular_and_the_plural() -> None:
+    c = Correlator(ASSETS)
+    incident = c.add(alert(0, "macro", "high", ("ws-3",), "execution", user=["u"]))
+    assert incident.title == "rule macro on ws-3"
+    c.add(alert(5, "nltest", "medium", (), "discovery", user=["u"]))
+    assert incident.title == "rule macro on ws-3 (+1 alert)"
+    c.add(alert(9, "whoami", "low", (), "discovery", user=["u"]))
+    assert incident.title == "rule macro on ws-3 (+2 alerts)"
+
+
 def test_alerts_outside_the_window_start_a_new_incident() -> None:
     c = Correlator(ASSETS, window=timedelta(hours=1))
     a = c.add(alert(0, "x", assets=("ws-3",)))

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from healthswarm.model import LEVELS, Alert, Asset, Level
 from healthswarm.model.incident import CLOSED_STATES, TACTIC_STAGES, Incident, Stage, TimelineEntry
-from healthswarm.model.words import after
+from healthswarm.model.words import after, counted
 
 HUB_KINDS = frozenset({"domain-controller", "dns-server", "proxy", "firewall", "siem", "router", "switch",
                        "wireless-controller"})
@@ -200,7 +200,8 @@ class Correlator:
         # name the incident after its worst alert and where that alert happened
         where = worst.assets[0] if worst.assets else min(incident.assets, default="")
         more = len(incident.alert_ids) - 1
-        incident.title = f"{worst.title}" + (f" on {where}" if where else "") + (f" (+{more} alerts)" if more else "")
+        incident.title = (f"{worst.title}" + (f" on {where}" if where else "")
+                          + (f" (+{counted(more, 'alert')})" if more else ""))
 
     def _merge(self, source: Incident, target: Incident) -> None:
         self.stats.merges += 1

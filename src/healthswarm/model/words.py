@@ -1,4 +1,4 @@
-"""Figures as a person reads them: a severity as a word, a duration as "5 min", a kill-chain path as a line.
+"""Figures as a person reads them: a severity as a word, a duration as "5 min", "1 alert", a path as a line.
 
 Every face (CLI tables, the demo, HTML reports, notifications) words these through here, so a severity is never
 "4" in one table and "critical" in another, and a duration never reads `1 day, 0:00:00`. The dashboard's
@@ -34,6 +34,11 @@ def span(delta: timedelta | float) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
+
+
+def counted(n: int, noun: str, many: str = "") -> str:
+    """`1 alert`, `3 alerts`; `many` for a plural that is not noun + s (`advisory`, `advisories`)."""
+    return f"{n} {noun if n == 1 else many or noun + 's'}"
 
 
 def after(delta: timedelta) -> str:
