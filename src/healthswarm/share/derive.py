@@ -1,8 +1,9 @@
 """Indicators worth sharing, derived from our own alerts: the public observables they name.
 
-Internal addresses and names never become indicators (the sanitiser would drop them anyway); what is
-left — external addresses, domains, hashes, URLs — is what a peer can watch for. Each indicator keeps
-the ATT&CK techniques of the alerts that saw it and the time span it was seen in.
+Internal addresses, names on our hosts or under our domains, user names and patient values never become
+indicators (the egress gate would refuse them anyway, and has the final word); what is left — external
+addresses, domains, hashes, URLs — is what a peer can watch for. Each indicator keeps the ATT&CK
+techniques of the alerts that saw it and the time span it was seen in.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ def indicators_from_alerts(alerts: Iterable[Alert], known: Sensitive, confidence
     found: dict[tuple[str, str], Indicator] = {}
     for alert in alerts:
         for kind, value in observables_of(alert.details):
-            if kind in ("ipv4", "ipv6") and known.is_internal_address(value):
-                continue
-            if value.lower() in known.hosts or value in known.users:
+            if (known.internal_observable(kind, value) is not None or value.lower() in known.hosts
+                    or value in known.users or value in known.patients):
                 continue
             techniques = tuple(t.id for t in alert.techniques)
             current = found.get((kind, value))

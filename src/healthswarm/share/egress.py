@@ -349,18 +349,12 @@ class EgressGate:
             raise ValueError("technique-not-attack")
         if candidate.kind in {"indicator", "sighting"}:
             kind, value = str(data.get("type", "")), str(data.get("value", ""))
-            if kind in {"ipv4", "ipv6"} and self.known.is_internal_address(value.split("/", 1)[0]):
-                raise ValueError("internal-address")
             if kind == "url" and not policy.url_queries and (cut := without_query(value)) != value:
                 removed["url-query"] += 1
                 data["value"] = value = cut
-            host = value
-            if kind == "url":
-                host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value, flags=re.I).split("/", 1)[0].split(":", 1)[0]
-            elif kind == "email":
-                host = value.rsplit("@", 1)[-1]
-            if kind in {"domain", "url", "email"} and self.known.is_internal_host(host):
-                raise ValueError("internal-host")
+            internal = self.known.internal_observable(kind, value)
+            if internal is not None:
+                raise ValueError(internal)
         for key in ("value", "vendor", "model"):
             if isinstance(data.get(key), str):
                 _scrubbed, kinds = self.sanitiser(policy).scrub(data[key])

@@ -450,15 +450,9 @@ class Sanitiser:
                 anon = self.address(value.split("/", 1)[0]) or ""
                 out["pattern"] = pattern.replace(f"'{escape(value)}'", f"'{anon}'")
                 return out
-            if kind in {"domain", "url", "email"}:
-                host = value
-                if kind == "url":
-                    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value, flags=re.I).split("/", 1)[0].split(":", 1)[0]
-                elif kind == "email":
-                    host = value.rsplit("@", 1)[-1]
-                if self.known.is_internal_host(host):
-                    self.report.dropped["internal-indicator"] += 1
-                    return None
+            if self.known.internal_observable(kind, value) == "internal-host":
+                self.report.dropped["internal-indicator"] += 1
+                return None
         scrubbed, kinds = self.scrub(pattern)
         if kinds - {"address-cryptopan"}:
             self.report.dropped["sensitive-indicator"] += 1

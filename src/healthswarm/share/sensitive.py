@@ -66,6 +66,14 @@ class Sensitive:
             return True
         return any(lowered == s or lowered.endswith("." + s) for s in self.suffixes)
 
+    def internal_observable(self, kind: str, value: str) -> str | None:
+        """Why an indicator of `kind` names something of ours ("internal-address", "internal-host"), or None:
+        an internal address, or a domain, URL or e-mail address on an internal host or under our domains."""
+        if kind in {"ipv4", "ipv6"}:
+            return "internal-address" if self.is_internal_address(value.split("/", 1)[0]) else None
+        host = host_of(kind, value)
+        return "internal-host" if host is not None and self.is_internal_host(host) else None
+
     def _hosts_lower(self) -> set[str]:
         cached: set[str] | None = getattr(self, "_hl", None)
         if cached is None or len(cached) != len(self.hosts):
@@ -97,6 +105,15 @@ class Sensitive:
         self.orgs |= other.orgs
         self.networks.extend(n for n in other.networks if n not in self.networks)
         self.suffixes |= other.suffixes
+
+
+def host_of(kind: str, value: str) -> str | None:
+    """The host a domain, URL or e-mail indicator names; None for other kinds."""
+    if kind == "url":
+        return re.sub(r"^[a-z][a-z0-9+.-]*://", "", value, flags=re.I).split("/", 1)[0].split(":", 1)[0]
+    if kind == "email":
+        return value.rsplit("@", 1)[-1]
+    return value if kind == "domain" else None
 
 
 def from_inventory(inventory: Inventory, organisation: str | None = None) -> Sensitive:

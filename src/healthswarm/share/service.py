@@ -2,12 +2,14 @@
 
 Selecting is not releasing: everything selected here still passes the egress gate (`egress.py`), which
 applies the sharing policy, sanitises, leak-checks and signs. Keeping the selection in one place means
-`share export`, `share preview` and the demo cannot disagree about what an export holds.
+`share export`, `share preview` and the demo cannot disagree about what an export holds, and an incident's
+report and the swarm's items about it (`select_incidents`) cannot disagree about its indicators.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +27,7 @@ from healthswarm.share.sensitive import Sensitive
 from healthswarm.share.signing import DEFAULT_VALIDITY, TrustStore, VerificationError, strip_signature, verify_document
 from healthswarm.share.stix_import import import_bundle
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_alerts, load_incident, load_incidents
+from healthswarm.store.alerts import incident_alerts, load_alerts, load_incident, load_incidents
 from healthswarm.store.inventory import load_inventory
 from healthswarm.store.vulns import load_findings
 
@@ -66,14 +68,29 @@ def select_export(store: Store, organisation: str, *, since: datetime | None = N
     return out
 
 
+def select_incidents(store: Store, known: Sensitive, incidents: Collection[str] | None = None) -> Selection:
+    """The incidents `incidents` (unknown ids left out; None: every open incident), their alerts and the public
+    indicators those alerts name (`derive.py`).
+
+    The one answer to "what may an incident offer peers": a report for peers (`select_incident`) and the swarm's
+    items (`swarm.derive.items_from_store`) are both made of it, so the same incident offers both the same
+    indicators. Alerts in no incident (suppressed) and the incidents not asked for offer nothing."""
+    with store.read() as conn:
+        if incidents is None:
+            found = [i for i in load_incidents(conn) if i.state not in CLOSED_STATES]
+        else:
+            found = [i for ident in sorted(set(incidents)) if (i := load_incident(conn, ident)) is not None]
+        alerts = [stored.alert for stored in incident_alerts(conn, [i.id for i in found])]
+    return Selection(alerts=alerts, incidents=[i.as_dict() for i in found],
+                     indicators=indicators_from_alerts(alerts, known))
+
+
 def select_incident(store: Store, incident_id: str, known: Sensitive) -> Selection:
     """One incident, its alerts and the public indicators they name: what a report to peers is made of."""
-    with store.read() as conn:
-        found = load_incident(conn, incident_id)
-        if found is None:
-            raise KeyError(incident_id)
-        alerts = [stored.alert for stored in load_alerts(conn, incident=incident_id)]
-    return Selection(alerts=alerts, incidents=[found.as_dict()], indicators=indicators_from_alerts(alerts, known))
+    selection = select_incidents(store, known, [incident_id])
+    if not selection.incidents:
+        raise KeyError(incident_id)
+    return selection
 
 
 def open_incident_ids(store: Store) -> list[str]:
