@@ -98,3 +98,18 @@ def test_endpoints_on_every_backend(store: Store, tmp_path: Path) -> None:
         assert len(rest["items"]) == 5 and rest["next_cursor"] is None
         assert client.get("/api/v1/incidents", headers=headers).json()["total"] == 3
         assert client.get("/api/v1/incidents/INC-x", headers=headers).status_code == 404
+
+
+def test_the_attack_map_counts_alerts_without_a_tactic_apart(store: Store) -> None:
+    # a baseline deviation names a technique but no tactic: no "unknown" column, counted apart
+    fill(store)
+    deviation = Alert("baseline", "b1", "deviation", "medium", T0 + timedelta(minutes=9), (EventRef("f", 9, "k9"),),
+                      (AttackRef("T1571", "Non-Standard Port"),), ())
+    no_technique = Alert("baseline", "b2", "volume", "low", T0 + timedelta(minutes=10), (EventRef("f", 10, "k10"),))
+    with store.transaction() as conn:
+        save_alerts(conn, [deviation, no_technique], {})
+    with store.read() as conn:
+        matrix = detect_service.attack_matrix(conn)
+    assert [t["tactic"] for t in matrix["tactics"]] == ["lateral-movement"]
+    assert matrix["tactics"][0]["techniques"] == [{"id": "T1021.002", "name": "SMB", "count": 4}]
+    assert matrix["without_tactic"] == 1 and matrix["max"] == 4

@@ -124,11 +124,19 @@ def alert_volume(conn: Connection, buckets: int = 48) -> dict[str, Any]:
 
 
 def attack_matrix(conn: Connection) -> dict[str, Any]:
-    """How often each ATT&CK technique was seen in alerts, under the tactics the alerts named."""
+    """How often each ATT&CK technique was seen in alerts, under the tactics the alerts named.
+
+    An alert with a technique but no tactic (a baseline deviation names only the technique) has no column on the
+    map: it is counted in `without_tactic` rather than under a made-up tactic, as `hunt` leaves it out of its table.
+    """
     cells: Counter[tuple[str, str]] = Counter()
     names: dict[str, str] = {}
+    without_tactic = 0
     for stored in load_alerts(conn):
-        tactics = [t.shortname or t.id for t in stored.alert.tactics] or ["unknown"]
+        tactics = [t.shortname or t.id for t in stored.alert.tactics]
+        if not tactics:
+            without_tactic += bool(stored.alert.techniques)
+            continue
         for tech in stored.alert.techniques:
             names.setdefault(tech.id, tech.name)
             for tactic in tactics:
@@ -143,6 +151,7 @@ def attack_matrix(conn: Connection) -> dict[str, Any]:
             for tactic in order
         ],
         "max": max(cells.values(), default=0),
+        "without_tactic": without_tactic,
     }
 
 

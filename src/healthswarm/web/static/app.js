@@ -344,10 +344,16 @@ async function showAsset(id) {
 
 function renderAttack(m) {
   const box = document.getElementById("attack");
-  if (!m.tactics.length) { box.replaceChildren(el("p", { class: "muted", text: "No techniques seen yet." })); return; }
+  // alerts naming a technique but no tactic have no column; the map says how many it leaves out
+  const apart = m.without_tactic ? [el("p", { class: "muted", style: "grid-column:1/-1;margin:0",
+    text: `${plural(m.without_tactic, "alert")} with an ATT&CK technique but no tactic, not on the map.` })] : [];
+  if (!m.tactics.length) {
+    box.replaceChildren(...(apart.length ? apart : [el("p", { class: "muted", text: "No techniques seen yet." })]));
+    return;
+  }
   box.replaceChildren(...m.tactics.map((t) => el("div", { class: "tactic" }, el("h3", { text: t.tactic }),
     ...t.techniques.map((c) => el("div", { class: "tech", style: `--a:${(0.2 + 0.8 * c.count / m.max).toFixed(2)}`,
-      title: `${c.id} ${c.name}: ${plural(c.count, "alert")}` }, el("strong", { text: c.id }), " ", c.name, ` (${c.count})`)))));
+      title: `${c.id} ${c.name}: ${plural(c.count, "alert")}` }, el("strong", { text: c.id }), " ", c.name, ` (${c.count})`)))), ...apart);
 }
 
 function renderExposure(orgs) {
