@@ -68,8 +68,10 @@ def test_whatif_pacs_compromise_reports_per_organisation(demo: Inventory) -> Non
     assert all(0 < r.p <= 1 for r in result.reach)
     # the attacker on the PACS reaches the other imaging systems of the provider
     assert any(r.asset == "rim-pet-01" and r.privilege == "admin" for r in result.reach)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="1 unknown asset: no-such-asset"):
         what_if(graph, ["no-such-asset"])
+    with pytest.raises(InputError, match="2 unknown assets: no-such-asset, ghost"):
+        what_if(graph, ["no-such-asset", "rim-pacs-01", "ghost"])
 
 
 def test_live_risk_is_incremental_and_monotone(demo: Inventory) -> None:

@@ -62,6 +62,7 @@ def test_plan_on_a_small_hospital_cuts_the_paths() -> None:
     targets = ["srv", "pump"]
     model = build_model(graph, profiles, targets, k=4)
     kinds = {c.kind for c in model.controls}
+    assert {c.label for c in model.controls if c.kind == "patch"} >= {"patch CVE-A on 1 asset"}
     assert {"patch", "disable-vendor-access", "physical", "block-flow", "segment", "mfa"} <= kinds
     assert len(model.controls) <= 16
     for budget in (0, 2, 5, 12, 100):

@@ -182,6 +182,12 @@ def test_unscored_and_unknown_assets_are_handled() -> None:
     paths = k_best_paths(graph.view(PROFILES["external"]), ["web"]).paths
     assert paths[0].p == pytest.approx(0.3) and "no CVSS vector" in paths[0].moves[-1]["description"]
     assert any("not in the inventory" in n for n in graph.notes)
+    # an information leak gains nothing: said in the singular, and in the plural for two
+    leak = "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N"
+    one = build_attack_graph(inv, [finding("web", "CVE-L1", leak)])
+    assert any(n.startswith("1 finding without a privilege") for n in one.notes)
+    two = build_attack_graph(inv, [finding("web", "CVE-L1", leak), finding("srv", "CVE-L2", leak)])
+    assert any(n.startswith("2 findings without a privilege") for n in two.notes)
 
 
 def test_zone_policy_deny_cuts_default_reach() -> None:

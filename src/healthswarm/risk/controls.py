@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthswarm.model import Level
+from healthswarm.model.words import counted
 from healthswarm.risk.facts import Facts
 
 CLINICAL_PROTOCOLS = frozenset({"hl7v2", "dicom", "fhir", "wado", "service", "data", "identity"})
@@ -58,7 +59,7 @@ def _patch(facts: Facts, key: str, unit: float) -> tuple[str, float] | None:
     assets = {f.asset_id for f in facts.findings if (f.cve or f.advisory_id) == key}
     # a medical device is patched by its vendor, with validation: five times the effort
     cost = sum(unit * (5 if a in facts.assets and facts.assets[a].is_medical_device else 1) for a in assets)
-    return f"patch {key} on {len(assets)} asset(s)", max(cost, unit)
+    return f"patch {key} on {counted(len(assets), 'asset')}", max(cost, unit)
 
 
 @control_kind("segment", "segment", 8.0)

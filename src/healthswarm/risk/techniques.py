@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from healthswarm.model import Finding, FindingStatus
+from healthswarm.model.words import counted
 from healthswarm.risk.facts import Facts
 from healthswarm.risk.reach import zone_links
 from healthswarm.risk.states import INTERNET, Node, Privilege, Technique, asset_node, segment_node, zone_node
@@ -197,8 +198,8 @@ def exploits(f: Facts) -> Iterator[Move]:
             else:
                 yield move
     if skipped:
-        f.notes.append(f"{skipped} finding(s) give no privilege beyond their pre-condition (e.g. information "
-                       "leaks, or they need admin already); they add no edge")
+        f.notes.append(f"{counted(skipped, 'finding')} without a privilege beyond the pre-condition (e.g. information "
+                       "leaks, or admin needed already): no edge")
 
 
 @rule("remote-access")

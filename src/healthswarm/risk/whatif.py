@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import counted
 from healthswarm.risk.attack_graph import SOURCE, AttackGraph
 from healthswarm.risk.cascade import CascadeResult, cascade
 from healthswarm.risk.impact import ImpactWeights, impact
@@ -123,7 +124,8 @@ def what_if(graph: AttackGraph, compromised: list[str], skill: int = 2, min_p: f
     start = time.perf_counter()
     unknown = [a for a in compromised if a not in graph.facts.assets]
     if unknown:
-        raise InputError(Problem(Location("--compromise"), f"unknown asset(s) {', '.join(unknown)}",
+        raise InputError(Problem(Location("--compromise"),
+                                 f"{counted(len(unknown), 'unknown asset')}: {', '.join(unknown)}",
                                  "asset ids of the stored inventory"))
     footholds: list[tuple[Node, float, str]] = [(asset_node(a, Privilege.ADMIN), 1.0, f"{a} is compromised")
                                                 for a in compromised]
