@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,20 @@ def test_whatif_assess_and_mitigate(workspace: Path) -> None:
     table = runner.invoke(app, ["-w", str(workspace), "risk", "paths", "--from", "phishing@st-aurelia",
                                 "--to", "rim-pacs-01", "-k", "1"])
     assert table.exit_code == 0 and "method: exact" in table.stdout and "rim-pacs-01" in table.stdout
+
+
+def test_assess_and_paths_say_which_moves_they_count(workspace: Path) -> None:
+    # the same demo graph: assess counts its moves, paths the attacker's view, i.e. those plus its entry moves
+    assess = runner.invoke(app, ["-w", str(workspace), "risk", "assess", "--profile", "phishing"])
+    graph = re.search(r"(\d+) moves in the graph, before any attacker's entry moves", " ".join(assess.stdout.split()))
+    doc = run_json(workspace, "paths", "--from", "phishing@st-aurelia", "--to", "rim-pacs-01", "-k", "2")
+    view = re.search(r"exact: (\d+) moves in the attacker's view \((\d+) entry moves? included\) × k = 2",
+                     doc["reason"])
+    assert graph and view and int(view[1]) - int(view[2]) == int(graph[1])
+    mitigate = runner.invoke(app, ["-w", str(workspace), "risk", "mitigate", "--budget", "10", "--from", "phishing",
+                                   "--to", "rim-pacs-01"])
+    assert mitigate.exit_code == 0 and "path(s)" not in mitigate.stdout
+    assert re.search(r"over (1 path|[02-9]\d* paths|1\d+ paths),", mitigate.stdout)
 
 
 def test_bad_input_is_one_line_and_exit_2(workspace: Path, tmp_path: Path) -> None:

@@ -262,7 +262,8 @@ def test_auto_asks_yen_for_distinct_attacks_while_moves_times_k_is_small_and_the
     small = find_paths(view, ["srv"], k=5, max_steps=None, time_limit=10)
     # the two phished workstations are bookkeeping: one attack, as the ants would count it
     assert small.method.startswith("exact") and "distinct attacks" in small.method and len(small.paths) == 1
-    assert f"{moves} moves × k = 5 is {moves * 5} (<= {EXACT_MAX_WORK})" in small.reason
+    assert (f"{moves} moves in the attacker's view (3 entry moves included) × k = 5 is {moves * 5} "
+            f"(<= {EXACT_MAX_WORK})") in small.reason
     k = EXACT_MAX_WORK // moves + 1  # the smallest k past the threshold on this view
     large = find_paths(view, ["srv"], k=k, max_steps=None, time_limit=10, params=AcoParams(seed=1, iterations=20))
     assert large.method.startswith("ACO") and f"(> {EXACT_MAX_WORK})" in large.reason

@@ -15,6 +15,7 @@ from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat as _Full
 from healthswarm.cli.output import console, emit, err_console
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import counted
 from healthswarm.risk.aco import AcoParams
 from healthswarm.risk.assess import assess as assess_exposure
 from healthswarm.risk.attack_graph import AttackGraph, resolve_targets
@@ -112,7 +113,8 @@ def assess(
              "assets at risk": e.assets_at_risk,
              "most at risk": [f"{r.asset} {r.privilege} p={r.p:.2f}" for r in e.top]} for e in exposures]
     emit(rows, _Full.table, ["profile", "organisation", "expected harm", "assets at risk", "most at risk"],
-         title=f"exposure ({graph.node_count} states, {graph.edge_count} moves)")
+         title=f"exposure ({graph.node_count} states, {graph.edge_count} moves in the graph, before any "
+               "attacker's entry moves)")
     if recorded:
         console.print(f"[dim]recorded in the risk history: {len(recorded)} organisations[/dim]")
     _notes(graph)
@@ -235,9 +237,9 @@ def mitigate(
                   f"{d['true_residual_risk']}", markup=False)
     console.print("risk = harm × P(at least one path succeeds); P is never below the best path's p", markup=False)
     for pair in d["pairs"]:
-        console.print(f"  {pair['target']} ({pair['attacker']}): P {pair['p']:.4f} over {pair['paths']} path(s), "
-                      f"best path {pair['best_path_p']:.4f}; harm {pair['harm']:.2f}; risk {pair['risk']:.4f} -> "
-                      f"{pair['residual_risk']:.4f}", markup=False)
+        console.print(f"  {pair['target']} ({pair['attacker']}): P {pair['p']:.4f} over "
+                      f"{counted(pair['paths'], 'path')}, best path {pair['best_path_p']:.4f}; harm {pair['harm']:.2f}"
+                      f"; risk {pair['risk']:.4f} -> {pair['residual_risk']:.4f}", markup=False)
     for name in ("greedy", "aco"):
         if plan.gap and name in plan.gap:
             g = plan.gap[name]

@@ -15,8 +15,9 @@ import networkx as nx
 
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model.incident import CLOSED_STATES
+from healthswarm.model.words import counted
 from healthswarm.risk.aco import AcoParams, Campaign, aco_campaign, aco_paths
-from healthswarm.risk.attack_graph import AttackGraph, target_states
+from healthswarm.risk.attack_graph import SOURCE, AttackGraph, target_states
 from healthswarm.risk.campaign import exact_campaign
 from healthswarm.risk.facts import Facts
 from healthswarm.risk.impact import impact, worst_harm
@@ -91,6 +92,8 @@ def find_paths(view: nx.DiGraph, targets: list[str], k: int, max_steps: int | No
                diverse: bool = False, method: str = "auto", params: AcoParams | None = None) -> PathResult:
     size = view.number_of_edges()
     work = size * k
+    # the attacker's view: the graph's moves within its skill plus its entry moves, which `risk assess` leaves out
+    moves = f"{size} moves in the attacker's view ({counted(view.out_degree(SOURCE), 'entry move')} included)"
     use = method
     if method == "auto":
         use = "aco" if diverse or work > EXACT_MAX_WORK else "exact"
@@ -98,14 +101,14 @@ def find_paths(view: nx.DiGraph, targets: list[str], k: int, max_steps: int | No
         # distinct attacks, as the ants count them: the k paths are k attacks, not one attack from k workstations
         result = k_best_paths(view, targets, k=k, max_steps=max_steps, time_limit=time_limit, distinct=True)
         why = ("asked for" if method == "exact" else
-               f"exact: {size} moves × k = {k} is {work} (<= {EXACT_MAX_WORK}), where Yen's algorithm is optimal "
+               f"exact: {moves} × k = {k} is {work} (<= {EXACT_MAX_WORK}), where Yen's algorithm is optimal "
                "and answers within a second")
     else:
         base = params or AcoParams()
         params = replace(base, time_limit=time_limit, max_steps=max_steps if max_steps is not None else base.max_steps)
         result = aco_paths(view, targets, k=k, params=params)
         why = ("asked for" if method == "aco" else "ACO: diverse alternatives asked for" if diverse else
-               f"ACO: {size} moves × k = {k} is {work} (> {EXACT_MAX_WORK}), where Yen's algorithm takes more "
+               f"ACO: {moves} × k = {k} is {work} (> {EXACT_MAX_WORK}), where Yen's algorithm takes more "
                "than a second")
     result.reason = f"{why}; {result.reason}".strip("; ")
     return result
