@@ -29,6 +29,7 @@ from healthswarm.api import create_app
 from healthswarm.api.auth import NAME_MAX, check_token_name, create_token, list_tokens
 from healthswarm.api.docs import ASSETS
 from healthswarm.cli.main import app as cli
+from healthswarm.cli.output import program
 from healthswarm.config import ApiSettings, RateLimits, Settings
 from healthswarm.errors import ConfigError
 from healthswarm.security.proxies import TrustedProxies
@@ -185,6 +186,13 @@ def _serve_options(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[An
     for name in ("host", "port", "log_level"):
         captured.pop(name)
     return application, captured
+
+
+def test_serve_hints_a_token_command_for_the_same_workspace(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(uvicorn, "run", lambda application, **options: None)
+    result = CliRunner().invoke(cli, ["-w", str(workspace), "serve"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert f"a token: {program()} -w {workspace} token create --role viewer --name NAME" in result.stderr
 
 
 def _guesses(port: int, forwarded: list[str]) -> list[int]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from healthswarm.cli.main import app
+from healthswarm.cli.output import program
 from healthswarm.respond.playbooks import LIBRARY
 
 runner = CliRunner()
@@ -48,6 +49,11 @@ def test_case_life_cycle_and_verify(tmp_path: Path) -> None:
 
     stale = cli("-w", str(ws), "case", "note", case_id, "late", "--expect-version", "3")
     assert stale.returncode == 2 and "changed concurrently" in stale.stderr and "Traceback" not in stale.stderr
+    # the hint reaches the workspace the user named (Rich may wrap the long line: compared without whitespace)
+    missing = cli("-w", str(ws), "case", "show", "CASE-none")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert f"error: no case 'CASE-none' (see `{program()} -w {ws} case list`)".replace(" ", "") \
+        in "".join(missing.stderr.split())
     wrong = cli("-w", str(ws), "case", "move", case_id, "post-incident")
     assert wrong.returncode == 2 and "cannot move from containment to post-incident" in wrong.stderr
 

@@ -13,10 +13,11 @@ from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from healthswarm import __version__
-from healthswarm.cli.context import AppContext
+from healthswarm.cli.context import AppContext, command_line
 from healthswarm.cli.output import error_lines, program
 from healthswarm.config import Settings
 from healthswarm.errors import HealthswarmError, InputError
+from healthswarm.respond.errors import NotFoundError
 
 # Command name → (module, attribute): a Typer app (a group) or a function (one command). Modules are
 # imported when their command runs, so `healthswarm hunt` does not pay for scikit-learn or FastAPI.
@@ -90,6 +91,9 @@ class LazyGroup(TyperGroup):
             if type(exc).__name__ == "NoArgsIsHelpError":
                 raise
             _usage_error(exc)
+        except NotFoundError as exc:
+            # an unknown case: the stage cannot know how the user's shell reaches their workspace, the root can
+            raise HealthswarmError(f"{exc} (see `{command_line(ctx, 'case list')}`)") from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

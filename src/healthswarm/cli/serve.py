@@ -29,7 +29,7 @@ def serve(
     api = create_app(app.settings, engine=app.store.engine)
     base = f"{'https' if tls else 'http'}://{host}:{port}"
     err_console.print(f"dashboard: {base}/#token=<token>   API docs: {base}/api/v1/docs\n"
-                      "a token: healthswarm token create --role viewer --name NAME")
+                      f"a token: {command_line(ctx, 'token create --role viewer --name NAME')}")
     # forwarded headers only from [api] trusted_proxies (uvicorn would otherwise believe any loopback client)
     proxies = TrustedProxies(app.settings.api.trusted_proxies).uvicorn_options()
     freeze_startup_heap()

@@ -205,7 +205,7 @@ def load_case(conn: Connection, case_id: str) -> Case:
     row = conn.execute(select(respond_cases.c.document, respond_cases.c.version)
                        .where(respond_cases.c.id == case_id)).first()
     if row is None:
-        raise NotFoundError(f"no case {case_id!r} (see `healthswarm case list`)")
+        raise NotFoundError(f"no case {case_id!r}")  # the CLI adds where to look, with the user's --workspace
     return Case.from_dict(row.document, version=row.version)
 
 
