@@ -69,7 +69,7 @@ def test_deadlines_and_drafts(tmp_path: Path) -> None:
     case_id = json.loads(invoke(ws, "case", "list", "--format", "json"))[0]["id"]
     rows = json.loads(invoke(ws, "case", "deadlines", case_id, "--regime", "nis2", "--at", "2026-03-03T10:00Z",
                              "--format", "json"))
-    assert [r["status"] for r in rows] == ["overdue", "ok", "ok"] and rows[0]["left"] == "1h 00m overdue"
+    assert [r["status"] for r in rows] == ["overdue", "ok", "ok"] and rows[0]["left"] == "1 h overdue"
     invoke(ws, "case", "notified", case_id, "nis2-early-warning", "--at", "2026-03-02T20:00Z")
     rows = json.loads(invoke(ws, "case", "deadlines", case_id, "--regime", "nis2", "--at", "2026-03-03T10:00Z",
                              "--format", "json"))

@@ -32,10 +32,12 @@ def test_warning_before_and_overdue_after() -> None:
     early = _by_id(case, T0 + timedelta(hours=17, minutes=59), "nis2")["nis2-early-warning"]
     assert early.status == "ok"
     late = _by_id(case, T0 + timedelta(hours=18, minutes=1), "nis2")["nis2-early-warning"]
-    assert late.status == "warning" and format_left(late.left) == "5h 59m"
+    assert late.status == "warning" and format_left(late.left) == "5 h 59 min"
     lapsed = _by_id(case, T0 + timedelta(hours=25), "nis2")
     assert lapsed["nis2-early-warning"].status == "overdue"
-    assert format_left(lapsed["nis2-early-warning"].left) == "1h 00m overdue"
+    assert format_left(lapsed["nis2-early-warning"].left) == "1 h overdue"
+    # the words every face uses for a duration (model.words.span), not a format of its own
+    assert [format_left(timedelta(days=3)), format_left(timedelta(days=-1, hours=-18))] == ["3 d", "1 d 18 h overdue"]
     lines = warnings(list(lapsed.values()))
     assert len(lines) == 1 and "lapsed" in lines[0] and "NIS2 Art. 23(4)(a)" in lines[0]
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import span
 from healthswarm.respond.cases import Case, check_not_future, utc
 
 #: Warn when this share of a period, or less, is left.
@@ -88,15 +89,10 @@ def regime_rules(regime: str) -> tuple[Rule, ...]:
 
 
 def format_left(left: timedelta | None) -> str:
+    """Time left as every face words a duration (`1 d 18 h`, `6 h overdue`)."""
     if left is None:
         return "without undue delay"
-    seconds = int(left.total_seconds())
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes = rest // 60
-    text = f"{days}d {hours}h {minutes:02d}m" if days else f"{hours}h {minutes:02d}m"
-    return f"{text} overdue" if sign else text
+    return f"{span(left)} overdue" if left < timedelta(0) else span(left)
 
 
 def deadlines(case: Case, now: datetime, regimes: tuple[str, ...] = ("gdpr", "nis2", "hipaa")) -> list[Deadline]:
