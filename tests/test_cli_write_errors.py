@@ -75,3 +75,14 @@ def test_leak_check_of_an_unreadable_file_names_it_once(workspace: Path, tmp_pat
         # one line, the path said once (not again inside Python's own wording of the error)
         assert result.stderr.strip() == f"error: {target}: {said}" + (
             " (expected a bundle or a JSON/text file)" if target == binary else ""), result.stderr
+
+
+def test_federate_refuses_an_unwritable_report_path_before_training(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for out in (tmp_path, a_file / "report.json"):
+        result = healthswarm(tmp_path / "ws", "node", "federate", "--data", str(tmp_path / "flows.csv"),
+                             "--out", str(out))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {out}: cannot write"), lines

@@ -14,7 +14,7 @@ import orjson
 import typer
 from rich.table import Table as RichTable
 
-from healthswarm.cli.output import OutputFormat, console
+from healthswarm.cli.output import OutputFormat, console, writing
 
 
 def federate(
@@ -39,6 +39,9 @@ def federate(
 ) -> None:
     """Federate the flow model (FedAvg / trimmed mean / Krum, optional poisoning and DP) and compare it with
     centralised and local-only training on the same held-out rows."""
+    if out is not None:
+        with writing(out):  # an unwritable --out is one error line before the rounds, not a traceback after them
+            out.open("ab").close()
     from healthswarm.swarm.federated.run import FederatedConfig, run_federated
 
     config = FederatedConfig(data=tuple(data), clients=clients, rounds=rounds, local_epochs=local_epochs,
@@ -49,7 +52,8 @@ def federate(
     report = run_federated(config)
     document = orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
     if out is not None:
-        out.write_bytes(document + b"\n")
+        with writing(out):
+            out.write_bytes(document + b"\n")
     if fmt is not OutputFormat.table:
         sys.stdout.buffer.write(document + b"\n")
         return
