@@ -91,15 +91,24 @@ def test_import_with_bad_files_exits_2_but_keeps_the_good(workspace: Path, runne
     (folder / "notes.txt").write_text("not an advisory\n", encoding="utf-8")
     result = runner.invoke(app, ["--workspace", str(workspace), "vulns", "import", str(folder)])
     assert result.exit_code == 2
-    assert "imported 1 advisories" in result.stdout
+    assert "imported 1 advisory (" in result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert f"error: {folder / 'broken.json'}:3: not valid JSON" in errors[0]
     assert "(expected a CSAF 2.0 advisory or a CVE JSON 5 record)" in errors[0]
     assert errors[1].startswith(f"error: {folder / 'notes.txt'}: not a JSON file")
-    assert "the 1 good advisories were imported" in result.stderr
+    assert "2 problems in 2 files: what they describe was not imported; the 1 good advisory was imported." \
+        in " ".join(result.stderr.split())
     result = runner.invoke(app, ["--workspace", str(workspace), "vulns", "match", "--format", "json"])
     assert result.exit_code == 0
     assert {r["advisory_id"] for r in json.loads(result.stdout)} == {"ICSMA-21-047-01"}
+
+
+def test_import_of_a_missing_path_is_its_error_alone(workspace: Path, runner: CliRunner, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder"
+    result = runner.invoke(app, ["--workspace", str(workspace), "vulns", "import", str(missing)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: {missing}: no such file or folder (expected a file or folder of advisories)"]
 
 
 def test_match_needs_inventory_and_advisories(tmp_path: Path, runner: CliRunner) -> None:

@@ -17,6 +17,7 @@ from healthswarm.inventory.advisories import load_advisories, match_findings
 from healthswarm.inventory.advisories.loader import advisory_files
 from healthswarm.inventory.advisories.match import SEVERITY_ORDER
 from healthswarm.model import Finding, FindingStatus
+from healthswarm.model.words import counted
 from healthswarm.store.inventory import load_inventory as stored_inventory
 from healthswarm.store.vulns import load_advisories as stored_advisories
 from healthswarm.store.vulns import load_findings, replace_findings, save_advisories
@@ -108,16 +109,19 @@ def import_(
             save_advisories(conn, advisories)
     vulns = sum(len(a.vulnerabilities) for a in advisories)
     products = sum(len(a.products) for a in advisories)
-    console.print(f"imported {len(advisories)} advisories ({vulns} vulnerabilities, {products} product entries) "
-                  f"from {len(files)} files", soft_wrap=True)
+    if files or not problems:  # a path that does not exist is its error alone, not "imported 0 advisories"
+        entries = counted(products, "product entry", "product entries")
+        console.print(f"imported {counted(len(advisories), 'advisory', 'advisories')} "
+                      f"({counted(vulns, 'vulnerability', 'vulnerabilities')}, {entries}) "
+                      f"from {counted(len(files), 'file')}", soft_wrap=True)
     if problems:
         error_lines(str(p) for p in problems)
-        bad = len({p.location.file.split("[", 1)[0] for p in problems})
-        err_console.print(
-            f"{len(problems)} problem(s) in {bad} file(s): what they describe was not imported; "
-            + (f"the {len(advisories)} good advisories were imported." if advisories else "nothing was imported."),
-            markup=False,
-        )
+        if files:
+            bad = len({p.location.file.split("[", 1)[0] for p in problems})
+            good = (f"the {counted(len(advisories), 'good advisory', 'good advisories')} "
+                    f"{'was' if len(advisories) == 1 else 'were'} imported." if advisories else "nothing was imported.")
+            err_console.print(f"{counted(len(problems), 'problem')} in {counted(bad, 'file')}: what they describe "
+                              f"was not imported; {good}", markup=False)
         raise typer.Exit(2)
 
 
