@@ -306,7 +306,7 @@ class _Ingest:
 
     def run(self) -> int:
         from healthswarm.agent.sources import SOURCE_THREADS, start_sources, syslog_bound
-        from healthswarm.api.heap import freeze_startup_heap
+        from healthswarm.api.heap import TRIM_SECONDS, freeze_startup_heap, return_free_heap
 
         try:
             syslog = start_sources(self.spec.config, self.pipeline, self.thread, self.stop)
@@ -316,8 +316,12 @@ class _Ingest:
         threading.Thread(target=self.listen, name="ingest-listen", daemon=True).start()
         freeze_startup_heap()  # as `agent run` does in the agent's process: full collections skip what lives on
         self.send("ready", syslog_bound(syslog) if syslog is not None else {})
+        ticks = 0
         while not self.stop.wait(1.0):
             self.send("stats", self.stats(syslog))
+            ticks += 1
+            if ticks % TRIM_SECONDS == 0:
+                return_free_heap()
         if syslog is not None:
             syslog.stop()
         for thread in self.threads:

@@ -300,9 +300,12 @@ class Agent:
     def _detect_loop(self) -> None:
         """Step until caught up, then wait for a wake-up; after a stop request, until the sources have committed
         their last batches and everything stored is judged, then flush once more."""
+        from healthswarm.api.heap import TRIM_SECONDS, return_free_heap
+
         subscription = self.bus.subscribe(STORED_SUBJECT, "agent-detect")
         next_flush = time.monotonic() + self.config.detect.flush_interval
         next_status = 0.0
+        next_trim = time.monotonic() + TRIM_SECONDS
         self._refresh_watchlist()  # the watchlist as stored before the first event is judged; then agent-watchlist
         self._thread(self._watchlist_loop, "agent-watchlist")
         while not self.state.stopping:
@@ -321,6 +324,9 @@ class Agent:
             if now >= next_status:
                 self.write_status()
                 next_status = now + 1.0
+            if now >= next_trim:
+                return_free_heap()
+                next_trim = now + TRIM_SECONDS
             if result.events or result.alerts or result.incidents:
                 for message in subscription.fetch(100_000, 0.0):  # wake-ups for what the steps already read
                     message.ack()
