@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from healthswarm.share.signing import KeyPair, key_id, sign_item
+from healthswarm.swarm import outbox
+from healthswarm.swarm.config import load_node_config
+from healthswarm.swarm.consortium import free_ports, make_consortium
 from healthswarm.swarm.envelope import Sender, seal
-from healthswarm.swarm.items import Item
+from healthswarm.swarm.guard import Drop
+from healthswarm.swarm.items import KINDS, Item
 from healthswarm.swarm.node import SwarmNode
 from healthswarm.swarm.params import Params
 from healthswarm.swarm.sim import SimNetwork
@@ -70,6 +79,41 @@ def test_tampered_and_expired_items_are_dropped() -> None:
     a.receive(_frame(b, "deliver", {"items": [forged, expired.raw, weird, good.raw]}, net.now), net.now)
     assert a.drops.reasons["bad-signature"] == 1 and a.drops.reasons["expired"] == 1
     assert a.drops.reasons["unknown-kind"] == 1 and set(a.items) == {good.id}
+
+
+@pytest.mark.parametrize(("kind", "good", "bad"), [
+    ("ipv4", "198.51.100.77", "notanip"), ("ipv4", "10.0.0.0/8", "2001:db8::1"), ("ipv6", "2001:db8::1", "10.0.0.1"),
+    ("domain", "cdn-update.example", "not a domain"), ("url", "https://c2.example/p?q=1", "c2.example/p"),
+    ("email", "a.b@vendor.example", "a@b@c"), ("md5", "d41d8cd98f00b204e9800998ecf8427e", "d41d8cd98f00b204"),
+    ("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "z" * 64),
+    ("cve", "CVE-2023-30560", "2023-30560"), ("attack-technique", "T1071.001", "1071"),
+    ("filename", "invoice.pdf.exe", ""),
+])
+def test_an_indicator_value_is_checked_by_its_type(kind: str, good: str, bad: str) -> None:
+    assert KINDS["sighting"]({"type": kind, "value": good})
+    with pytest.raises(Drop) as refused:
+        KINDS["indicator"]({"type": kind, "value": bad})
+    assert refused.value.reason == "malformed" and (refused.value.field == "value" or not bad)
+
+
+def test_a_peers_item_with_a_value_not_of_its_type_is_refused_and_counted() -> None:
+    net, a, b = _pair()
+    bad = Item(sign_item("indicator", {**IOC, "value": "notanip"}, "b", KeyPair(b.private), net.now, 3600), (), 0)
+    good = Item.of(sign_item("indicator", IOC, "b", KeyPair(b.private), net.now, 3600))
+    a.receive(_frame(b, "deliver", {"items": [bad.raw, good.raw]}, net.now), net.now)
+    assert a.drops.reasons == {"malformed": 1} and set(a.items) == {good.id}
+    assert "malformed: value 'notanip': expected an IPv4 address or CIDR block for type ipv4" in a.drops.last
+
+
+def test_node_publish_refuses_a_value_not_of_its_type_naming_the_option(tmp_path: Path) -> None:
+    (config,) = make_consortium(tmp_path, ["a"], free_ports(1))
+    command = [sys.executable, "-m", "healthswarm", "node", "publish", "--config", str(config), "--type", "ipv4"]
+    refused = subprocess.run([*command, "--value", "notanip"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and outbox.take(load_node_config(config).folder) == []
+    assert refused.stderr.strip() == "error: --value 'notanip': expected an IPv4 address or CIDR block for type ipv4"
+    queued = subprocess.run([*command, "--value", "198.51.100.77"], capture_output=True, text=True, timeout=120)
+    assert queued.returncode == 0 and outbox.take(load_node_config(config).folder) == [
+        ("indicator", {"confidence": 70, "type": "ipv4", "value": "198.51.100.77", "techniques": []})]
 
 
 def test_a_liar_refuted_by_local_data_loses_trust_and_weight() -> None:

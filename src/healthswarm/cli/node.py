@@ -17,6 +17,7 @@ from healthswarm.cli.output import OutputFormat, console, emit, program
 from healthswarm.errors import ConfigError
 from healthswarm.swarm import outbox
 from healthswarm.swarm.config import load_node_config
+from healthswarm.swarm.guard import Drop
 from healthswarm.swarm.items import KINDS
 from healthswarm.swarm.runtime import NodeRuntime, read_status
 
@@ -99,8 +100,10 @@ def publish(config: ConfigOpt,
         data |= {"vendor": value}
     try:
         KINDS[kind](data)   # refuse now what the node would refuse later
-    except Exception as exc:
-        raise ConfigError(f"{kind}: {exc}") from exc
+    except Drop as exc:
+        # the item's fields are this command's options (a risk item's vendor is --value)
+        option = {"type": "--type", "value": "--value"}.get(exc.field)
+        raise ConfigError(f"{option} {exc.detail}" if option else f"{kind}: {exc}") from None
     path = outbox.post(cfg.folder, kind, data)
     console.print(f"queued {path.name} for {cfg.name}", highlight=False)
 

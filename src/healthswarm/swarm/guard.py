@@ -10,10 +10,12 @@ log = logging.getLogger("healthswarm.swarm")
 
 
 class Drop(Exception):
-    """An input refused; `reason` is one short word counted in the node's statistics."""
+    """An input refused; `reason` is one short word counted in the node's statistics, `field` the item data field
+    at fault when one is (so `node publish` can name its option)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        self.reason = reason
+    def __init__(self, reason: str, detail: str = "", field: str = "") -> None:
+        self.reason, self.detail, self.field = reason, detail, field
+        detail = f"{field} {detail}" if field else detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 

@@ -8,10 +8,12 @@ field keys it reinforces and with what strength — a new kind is one entry, not
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 
@@ -53,32 +55,80 @@ def _techniques(data: dict[str, Any]) -> list[str]:
 
 BENIGN = "benign:"   # prefix of the field keys of benign evidence
 
+_DOMAIN = re.compile(r"(?=.{1,253}$)(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+[a-z0-9-]{2,63}", re.IGNORECASE)
+
+
+def _ip(version: int) -> Callable[[str], bool]:
+    def check(value: str) -> bool:
+        try:
+            return ipaddress.ip_network(value, strict=False).version == version  # an address or a CIDR block
+        except ValueError:
+            return False
+    return check
+
+
+def _url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc) and not any(c.isspace() for c in value)
+
+
+def _hex(length: int) -> Callable[[str], bool]:
+    return lambda value: len(value) == length and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+#: indicator type → (is the value one, what was expected); other types (filename, user-agent, mutex, registry-key)
+#: are free text
+_VALUES: dict[str, tuple[Callable[[str], bool], str]] = {
+    "ipv4": (_ip(4), "an IPv4 address or CIDR block"),
+    "ipv6": (_ip(6), "an IPv6 address or CIDR block"),
+    "domain": (lambda v: bool(_DOMAIN.fullmatch(v)), "a domain name (labels of letters, digits, hyphens)"),
+    "url": (_url, "a URL with a scheme and a host"),
+    "email": (lambda v: bool(re.fullmatch(r"[^@\s]+@[^@\s]+", v)) and bool(_DOMAIN.fullmatch(v.partition("@")[2])),
+              "an e-mail address (local@domain)"),
+    "md5": (_hex(32), "32 hexadecimal digits"),
+    "sha1": (_hex(40), "40 hexadecimal digits"),
+    "sha256": (_hex(64), "64 hexadecimal digits"),
+    "sha512": (_hex(128), "128 hexadecimal digits"),
+    "ja3": (_hex(32), "32 hexadecimal digits (an MD5)"),
+    "cve": (lambda v: bool(re.fullmatch(r"CVE-\d{4}-\d{4,}", v, re.IGNORECASE)), "CVE-YYYY-NNNN"),
+    "attack-technique": (lambda v: bool(re.fullmatch(r"T\d{4}(?:\.\d{3})?", v, re.IGNORECASE)),
+                         "an ATT&CK technique id (T1234 or T1234.001)"),
+}
+
+
+def _indicator_of(data: dict[str, Any]) -> tuple[str, str]:
+    """The (type, value) of an indicator-like item, the value checked against its type."""
+    kind, value = _text(data, "type", 32), _text(data, "value")
+    if kind not in INDICATOR_TYPES:
+        raise Drop("malformed", f"{kind!r}: expected one of {', '.join(sorted(INDICATOR_TYPES))}", field="type")
+    valid, expected = _VALUES.get(kind, (bool, ""))
+    if not valid(value):
+        raise Drop("malformed", f"{value!r}: expected {expected} for type {kind}", field="value")
+    return kind, value
+
 
 def indicator_key(kind: str, value: str) -> str:
     return f"indicator:{kind}:{value}"
 
 
 def _indicator(data: dict[str, Any]) -> list[Mark]:
-    kind, value = _text(data, "type", 32), _text(data, "value")
-    if kind not in INDICATOR_TYPES:
-        raise Drop("malformed", f"indicator type {kind!r} unknown")
+    kind, value = _indicator_of(data)
     strength = _confidence(data)
     return [Mark(indicator_key(kind, value), strength)] + [Mark(f"technique:{t}", strength / 2)
                                                            for t in _techniques(data)]
 
 
 def _sighting(data: dict[str, Any]) -> list[Mark]:
-    kind, value = _text(data, "type", 32), _text(data, "value")
-    if kind not in INDICATOR_TYPES:
-        raise Drop("malformed", f"indicator type {kind!r} unknown")
+    kind, value = _indicator_of(data)
     return [Mark(indicator_key(kind, value), _confidence(data))]
 
 
 def _benign(data: dict[str, Any]) -> list[Mark]:
     """Our own traffic shows this indicator benign: evidence against claims that it is malicious."""
-    kind, value = _text(data, "type", 32), _text(data, "value")
-    if kind not in INDICATOR_TYPES:
-        raise Drop("malformed", f"indicator type {kind!r} unknown")
+    kind, value = _indicator_of(data)
     return [Mark(BENIGN + indicator_key(kind, value), 1.0)]
 
 
