@@ -1,8 +1,8 @@
 """Figures as a person reads them: a severity as a word, a duration as "5 min", "1 alert", a path as a line.
 
 Every face (CLI tables, the demo, HTML reports, notifications) words these through here, so a severity is never
-"4" in one table and "critical" in another, and a duration never reads `1 day, 0:00:00`. The dashboard's
-JavaScript has the same two helpers (`LEVELS`, `span()` in web/static/app.js).
+"4" in one table and "critical" in another, a duration never reads `1 day, 0:00:00`, a count never "1 alerts". The
+dashboard's JavaScript has the same helpers (`LEVELS`, `span()`, `plural()` in web/static/app.js).
 """
 
 from __future__ import annotations
