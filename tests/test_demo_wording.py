@@ -87,8 +87,8 @@ def test_live_ready_line_counts_logs_in_words() -> None:
 
 
 def test_every_incident_the_peer_opens_is_narrated_once(tmp_path: Path) -> None:
-    # Northfield's retro-hunt finds the C2 address and its domain: two alerts, two incidents of its own; the
-    # table after the stop counts both, so the narration names both (the latency is measured to the first)
+    # where the retro-hunt's alerts make several incidents, the table after the stop counts them all, so the
+    # narration names each once (the latency is measured to the first)
     said: list[live.Milestone] = []
     peer = live.AgentProcess(live.RECEIVER, tmp_path)  # not started: no status file, the alerts speak
     watcher = live.Watcher({}, {live.RECEIVER: peer}, said.append)

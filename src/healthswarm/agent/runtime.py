@@ -421,8 +421,10 @@ class Agent:
                 title=f"Retro-hunt: {watch.type} {watch.value} ({watch.origin}) was seen here before the warning",
                 level="high" if watch.confidence >= 80 else "medium", timestamp=trace.first_seen,
                 events=(EventRef(trace.source, trace.record or 0, "", trace.first_seen),),
-                tags=("watchlist", "retro-hunt"),
-                description=f"first seen {trace.first_seen.isoformat()} in {trace.where()} ({trace.events} events)",
+                # the hosts of the first event: what the peer warned of, found twice (an address and its name in
+                # the same beacon), is one incident on that host, not one per value
+                assets=trace.assets, tags=("watchlist", "retro-hunt"),
+                description=f"first seen {trace.seen()} in {trace.where()} ({trace.events} events)",
                 details={"entities": {_entity(watch): [watch.value]}, "field": trace.field, "events": trace.events,
                          "indicator": {"type": watch.type, "value": watch.value, "origin": watch.origin,
                                        "confidence": watch.confidence}}))

@@ -60,10 +60,6 @@ def _value(key: str) -> str:
     return key.split(":", 2)[2] if key.startswith("indicator:") else key.split(":", 1)[1]
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-
-
 @dataclass
 class Actor:
     node: SwarmNode
@@ -112,7 +108,7 @@ class Actor:
                         self.node.trust.confirm(entry.key_id)
             if trace is not None:
                 action.first_seen_here, action.where = trace.first_seen.isoformat(), trace.where()
-                text += f"; first seen here {_stamp(trace.first_seen)} in {trace.where()}"
+                text += f"; first seen here {trace.seen()} in {trace.where()}"
             elif key.startswith("indicator:"):
                 text += "; not in our stored events — watching for it"
             action.explanation = text

@@ -4,13 +4,14 @@ and, for ATT&CK techniques, the first of our stored alerts that shows the techni
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from healthswarm.detect.entities import event_assets
 from healthswarm.store import Store
 from healthswarm.store.alerts import load_alerts
 from healthswarm.store.events import iter_events
@@ -26,6 +27,11 @@ class Trace:
     field: str
     events: int
     label: str = ""   # says where when the trace is not a record of a log (an alert)
+    assets: tuple[str, ...] = ()  # the inventory assets the first event involves (detect/entities.event_assets)
+
+    def seen(self) -> str:
+        """When, to the minute in UTC, as every narration of a retro-hunt says it."""
+        return self.first_seen.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
     def where(self) -> str:
         if self.label:
@@ -62,10 +68,9 @@ def retro_hunt(store: Store, values: list[str], organisation: str | None = None)
                 seen = first.get(value)
                 if seen is None or event.timestamp < seen.first_seen:
                     first[value] = Trace(value, event.timestamp, event.source, event.record, name,
-                                         (seen.events if seen else 0) + 1)
+                                         (seen.events if seen else 0) + 1, assets=event_assets([event]))
                 else:
-                    first[value] = Trace(seen.value, seen.first_seen, seen.source, seen.record, seen.field,
-                                         seen.events + 1)
+                    first[value] = replace(seen, events=seen.events + 1)
     return first
 
 
