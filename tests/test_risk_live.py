@@ -191,6 +191,7 @@ def test_an_insider_reads_records_and_does_not_exploit() -> None:
                             graph.facts.assets)
     assert reading.actor.name == "insider" and [(f.asset, f.privilege) for f in reading.footholds] == [
         ("ws", Privilege.USER)]
+    assert "1 account: clerk" in reading.reasons
     got = predict_incident(graph, reading, k=10)
     assert [p.asset for p in got] == ["ehr"] and got[0].privilege == "user"
     assert "own access" in got[0].how and "exploit" not in got[0].how

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from healthswarm.errors import InputError
 from healthswarm.model import (
     Asset,
     Criticality,
@@ -80,7 +81,7 @@ def test_k_best_paths_known_probabilities_and_capability() -> None:
     # skill 2 (external default): the UI:R + AC:H flaw on web2 is beyond it, one path only
     result = k_best_paths(graph.view(PROFILES["external"]), ["srv"], k=3)
     assert [round(p.p, 5) for p in result.paths] == [round(0.9 * P_HARD, 5)]
-    assert "only 1" in result.reason
+    assert result.reason == "only 1 simple path within the limits"
     first = result.paths[0]
     assert first.nodes[-1] == asset_node("srv", Privilege.ADMIN)
     cves = [m["evidence"].get("cve") for m in first.moves if m["kind"] == "exploit"]
@@ -181,13 +182,22 @@ def test_unscored_and_unknown_assets_are_handled() -> None:
                                      finding("ghost", "CVE-Z", RCE), finding("srv", "CVE-Q", "CVSS:3.0/AV:N/AC:L")])
     paths = k_best_paths(graph.view(PROFILES["external"]), ["web"]).paths
     assert paths[0].p == pytest.approx(0.3) and "no CVSS vector" in paths[0].moves[-1]["description"]
-    assert any("not in the inventory" in n for n in graph.notes)
+    assert "1 finding on assets not in the inventory; ignored" in graph.notes
     # an information leak gains nothing: said in the singular, and in the plural for two
     leak = "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N"
     one = build_attack_graph(inv, [finding("web", "CVE-L1", leak)])
     assert any(n.startswith("1 finding without a privilege") for n in one.notes)
     two = build_attack_graph(inv, [finding("web", "CVE-L1", leak), finding("srv", "CVE-L2", leak)])
     assert any(n.startswith("2 findings without a privilege") for n in two.notes)
+
+
+def test_unknown_rules_are_counted_in_the_error() -> None:
+    with pytest.raises(InputError) as one:
+        build_attack_graph(hospital(), [], rules=["nope"])
+    assert "1 unknown rule: nope" in str(one.value)
+    with pytest.raises(InputError) as two:
+        build_attack_graph(hospital(), [], rules=["nope", "nada"])
+    assert "2 unknown rules: nope, nada" in str(two.value)
 
 
 def test_zone_policy_deny_cuts_default_reach() -> None:

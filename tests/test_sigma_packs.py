@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from healthswarm.detect.sigma.packs import (
     read_manifest,
     validate_pack,
 )
-from healthswarm.model import Event
+from healthswarm.model import Alert, AttackRef, Event
 from healthswarm.store.alerts import load_alerts
 
 runner = CliRunner()
@@ -151,6 +152,19 @@ def test_coverage_layer_without_alerts_lists_covered_techniques() -> None:
     ids = {t["techniqueID"] for t in doc["techniques"]}
     assert {"T1562.002", "T1021.003", "T1021.002", "T1069.002", "T1012", "T1055"} <= ids
     assert not any("color" in t for t in doc["techniques"])
+
+
+def test_coverage_layer_counts_detections_in_its_comment() -> None:
+    def alert(rule: str) -> Alert:
+        return Alert("sigma", rule, "Registry query", "high", datetime(2026, 11, 27, 8, 0, tzinfo=UTC),
+                     techniques=(AttackRef("T1012"),))
+
+    def comment(alerts: list[Alert]) -> str:
+        doc = coverage_layer(load_rules([HEALTHSWARM_PACK]), alerts)
+        return next(t["comment"] for t in doc["techniques"] if t["techniqueID"] == "T1012")
+
+    assert comment([alert("r1")]) == "fired: 1 detection — Registry query (1)"
+    assert comment([alert("r1"), alert("r2")]) == "fired: 2 detections — Registry query (2)"
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from typing import Any
 
 from healthswarm.detect.attack import catalog
 from healthswarm.model import Alert
+from healthswarm.model.words import counted
 
 LAYER_VERSION = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
@@ -95,7 +96,7 @@ def coverage_layer(ruleset: Any, alerts: Iterable[Alert] = (), name: str = "heal
         if row["detections"]:
             entry["color"] = FIRED_COLOR
             fired = "; ".join(f"{title} ({n})" for title, n in list(row["fired_rules"].items())[:5])
-            entry["comment"] = f"fired: {row['detections']} detection(s) — {fired}"
+            entry["comment"] = f"fired: {counted(row['detections'], 'detection')} — {fired}"
         if "." in tid:
             entry["showSubtechniques"] = False
         name_of = attack.techniques.get(tid, "")

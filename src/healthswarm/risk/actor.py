@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthswarm.model import Alert
+from healthswarm.model.words import counted
 from healthswarm.risk.facts import Facts
 from healthswarm.risk.profiles import P_INSIDER, WORKSTATIONS
 from healthswarm.risk.states import RANK, Node, Privilege, Technique, asset_node
@@ -169,7 +170,7 @@ def read_incident(doc: Mapping[str, Any], alerts: Iterable[Alert], known: Iterab
         users = sorted({e.split(":", 1)[1] for e in doc.get("entities", []) if isinstance(e, str)
                         and e.startswith("user:")})
         if users:
-            reasons.append(f"account(s): {', '.join(users)}")
+            reasons.append(f"{counted(len(users), 'account')}: {', '.join(users)}")
     else:
         actor = NO_ACTOR
         reasons = [f"techniques {', '.join(sorted(techniques)) or '(none)'} show no foothold"]

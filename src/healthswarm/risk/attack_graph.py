@@ -23,6 +23,7 @@ import networkx as nx
 
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Finding, Inventory
+from healthswarm.model.words import counted
 from healthswarm.risk.facts import Facts
 from healthswarm.risk.likelihood import Likelihood
 from healthswarm.risk.profiles import Profile
@@ -115,7 +116,7 @@ def build_attack_graph(inventory: Inventory, findings: Iterable[Finding], policy
     names = list(rules) if rules is not None else list(RULES)
     unknown = [n for n in names if n not in RULES]
     if unknown:
-        raise InputError(Problem(Location("rules"), f"unknown rule(s) {', '.join(unknown)}",
+        raise InputError(Problem(Location("rules"), f"{counted(len(unknown), 'unknown rule')}: {', '.join(unknown)}",
                                  "one of " + ", ".join(RULES)))
     moves: dict[tuple[Node, Node], list[Technique]] = {}
     for name in names:

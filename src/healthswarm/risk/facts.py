@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from healthswarm.model import Asset, Finding, Flow, Inventory, Zone
+from healthswarm.model.words import counted
 from healthswarm.risk.likelihood import Likelihood
 from healthswarm.risk.reach import ZonePolicy
 
@@ -51,7 +52,7 @@ class Facts:
             else:
                 unknown += 1
         if unknown:
-            f.notes.append(f"{unknown} finding(s) name assets not in the inventory; ignored")
+            f.notes.append(f"{counted(unknown, 'finding')} on assets not in the inventory; ignored")
         f.findings_by_asset = dict(per_asset)
         flows_from: dict[str, list[Flow]] = defaultdict(list)
         for flow in inventory.flows:

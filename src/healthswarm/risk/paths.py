@@ -17,6 +17,7 @@ from typing import Any
 
 import networkx as nx
 
+from healthswarm.model.words import counted
 from healthswarm.risk.attack_graph import GOAL, SOURCE, attach_goal, detach_goal, target_states
 from healthswarm.risk.states import Node
 
@@ -116,7 +117,7 @@ def k_best_paths(view: nx.DiGraph, targets: list[str], k: int = 5, max_steps: in
                 break
         else:
             if len(result.paths) < k:
-                result.reason = f"only {len(result.paths)} simple path(s) exist within the limits"
+                result.reason = f"only {counted(len(result.paths), 'simple path')} within the limits"
         if not result.paths and not result.reason:
             result.reason = f"every path needs more than {max_steps} attacker actions"
     finally:
