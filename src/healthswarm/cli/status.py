@@ -13,6 +13,7 @@ from rich.table import Table
 from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console
 from healthswarm.detect import service
+from healthswarm.model.words import counted
 
 
 def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table) -> None:
@@ -23,9 +24,9 @@ def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--form
         sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
         return
     n = summary  # a count of one reads "1 alert", as on the dashboard
-    console.print(f"[bold]{n['open_incidents']}[/] open incident{_s(n['open_incidents'])} of {n['incidents']} · "
-                  f"{n['alerts']} alert{_s(n['alerts'])}, {n['alerts_in_incidents']} of them in incidents · "
-                  f"{n['assets']} asset{_s(n['assets'])} · {n['findings']} finding{_s(n['findings'])}")
+    console.print(f"[bold]{counted(n['open_incidents'], 'open incident')}[/] of {n['incidents']} · "
+                  f"{counted(n['alerts'], 'alert')}, {n['alerts_in_incidents']} of them in incidents · "
+                  f"{counted(n['assets'], 'asset')} · {counted(n['findings'], 'finding')}")
     missing = [hint for absent, hint in (
         (not summary["assets"], f"no inventory: `{command_line(ctx, 'inventory load FILE')}`"),
         (not summary["findings"], f"no findings: `{command_line(ctx, 'vulns import PATH')}` then "
@@ -53,7 +54,3 @@ def status(ctx: typer.Context, fmt: Annotated[OutputFormat, typer.Option("--form
         exposed.add_row(a["asset"], str(a["findings"]), a["worst"], f"{a['max_cvss']:.1f}")
     console.print(Columns([stages, severities]))
     console.print(exposed)
-
-
-def _s(n: int) -> str:
-    return "" if n == 1 else "s"
