@@ -86,6 +86,18 @@ def test_assess_and_paths_say_which_moves_they_count(workspace: Path) -> None:
     assert re.search(r"over (1 path|[02-9]\d* paths|1\d+ paths),", mitigate.stdout)
 
 
+def test_assess_of_one_organisation_records_it_in_the_singular(tmp_path: Path) -> None:
+    inventory = tmp_path / "one.yaml"
+    inventory.write_text("organisations:\n  - {id: h1, name: Hospital One, kind: hospital}\n"
+                         "zones:\n  - {id: h1-office, organisation: h1, name: Office, exposure: internal}\n"
+                         "assets:\n  - {id: pc-1, organisation: h1, zone: h1-office, kind: workstation, name: PC}\n")
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["-w", str(ws), "inventory", "load", str(inventory)]).exit_code == 0
+    result = runner.invoke(app, ["-w", str(ws), "risk", "assess"])
+    assert result.exit_code == 0, result.output
+    assert "recorded in the risk history: 1 organisation\n" in result.output
+
+
 def test_bad_input_is_one_line_and_exit_2(workspace: Path, tmp_path: Path) -> None:
     bad = tmp_path / "findings.json"
     bad.write_text('[{"cve": "CVE-1"}]')

@@ -116,7 +116,7 @@ def assess(
          title=f"exposure ({graph.node_count} states, {graph.edge_count} moves in the graph, before any "
                "attacker's entry moves)")
     if recorded:
-        console.print(f"[dim]recorded in the risk history: {len(recorded)} organisations[/dim]")
+        console.print(f"[dim]recorded in the risk history: {counted(len(recorded), 'organisation')}[/dim]")
     _notes(graph)
 
 
