@@ -86,3 +86,14 @@ def test_federate_refuses_an_unwritable_report_path_before_training(tmp_path: Pa
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {out}: cannot write"), lines
+
+
+def test_agent_init_config_to_an_unwritable_path_is_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for args in (("agent", "init-config", str(a_file / "agent.toml")),
+                 ("agent", "init-config", "--force", str(tmp_path))):  # --force over a folder
+        result = healthswarm(tmp_path / "ws", *args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {args[-1]}: cannot write"), lines

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from healthswarm.cli.context import app_context
-from healthswarm.cli.output import OutputFormat, console, emit, err_console
+from healthswarm.cli.output import OutputFormat, console, emit, err_console, writing
 from healthswarm.errors import ConfigError
 from healthswarm.worker.config import (
     DEFAULT_MAX_DELIVERIES,
@@ -143,8 +143,8 @@ def init_config(out: Annotated[Path, typer.Argument(help="Where to write it")] =
 
     if out.exists() and not force:
         raise ConfigError(f"{out}: exists (--force replaces it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(DEFAULT_CONFIG, encoding="utf-8")
+    with writing(out):
+        out.write_text(DEFAULT_CONFIG, encoding="utf-8")
     console.print(f"wrote {out}; start with: healthswarm agent run --config {out}", highlight=False)
 
 
