@@ -303,6 +303,14 @@ def test_cli_init_config_writes_the_defaults_and_share_records_the_decision(tmp_
     assert json.loads((ws / "agent" / "share-decisions.json").read_text()) == {}
     missing = runner.invoke(app, ["-w", str(ws), "agent", "status"])
     assert isinstance(missing.exception, ConfigError) and "no status" in str(missing.exception)
+    # the times it was started and last written read as UTC times; JSON keeps the epoch numbers
+    (ws / "agent" / "status.json").write_text(json.dumps({"pid": 7, "started": 1796606640.5, "written": 1796610300.0}))
+    table = runner.invoke(app, ["-w", str(ws), "agent", "status"], terminal_width=200)
+    assert table.exit_code == 0, table.output
+    assert "2026-12-07 01:24 UTC" in table.output and "2026-12-07 02:25 UTC" in table.output
+    assert "1796606640" not in table.output
+    raw = runner.invoke(app, ["-w", str(ws), "agent", "status", "--format", "json"])
+    assert json.loads(raw.stdout)[0]["started"] == 1796606640.5
 
 
 def test_a_stop_ends_a_long_read_at_a_record_boundary_and_the_next_start_resumes(tmp_path: Path) -> None:

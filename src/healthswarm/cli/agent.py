@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -161,7 +162,10 @@ def status(ctx: typer.Context,
         emit([data], fmt, [])
         return
     age = time.time() - float(data.get("written", 0))
-    rows = [{"measure": k, "value": v} for k, v in data.items() if k not in ("per_detector", "errors", "swarm")]
+    # the two epoch times read as every other UTC time the CLI prints; --format json keeps the numbers
+    rows = [{"measure": k, "value": f"{datetime.fromtimestamp(float(v), UTC):%Y-%m-%d %H:%M} UTC"
+             if k in ("started", "written") and isinstance(v, int | float) else v}
+            for k, v in data.items() if k not in ("per_detector", "errors", "swarm")]
     rows += [{"measure": f"alerts by {k}", "value": v} for k, v in sorted(data.get("per_detector", {}).items())]
     emit(rows, OutputFormat.table, ["measure", "value"], title=f"agent status ({age:.0f} s old)")
     for line in data.get("errors", []):
