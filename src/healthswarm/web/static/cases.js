@@ -9,16 +9,20 @@ const caseState = { loaded: 0, offset: 0, items: [], selected: null, busy: false
 
 function caseNow() { return Date.now() + caseState.offset; }
 
-function caseLeftText(ms) {
-  const over = ms < 0;
-  let s = Math.floor(Math.abs(ms) / 1000);
-  const d = Math.floor(s / 86400); s -= d * 86400;
-  const h = Math.floor(s / 3600); s -= h * 3600;
-  const m = Math.floor(s / 60); s -= m * 60;
-  const pad = (n) => String(n).padStart(2, "0");
-  const text = (d ? `${d}d ` : "") + `${h}h ${pad(m)}m ${pad(s)}s`;
-  return over ? `${text} overdue` : text;
+// A duration as model.words.span words it for the CLI and the API: unsigned, the two largest units that matter
+// ("40 s", "5 min", "2 h 10 min", "3 d 4 h"), so a timer here reads as the same deadline's `left` there.
+function span(seconds) {
+  let rest = Math.round(Math.abs(seconds));
+  const d = Math.floor(rest / 86400); rest -= d * 86400;
+  const h = Math.floor(rest / 3600); rest -= h * 3600;
+  const m = Math.floor(rest / 60), s = rest - m * 60;
+  if (d) return h ? `${d} d ${h} h` : `${d} d`;
+  if (h) return m ? `${h} h ${m} min` : `${h} h`;
+  return m ? `${m} min` : `${s} s`;
 }
+
+// as respond.deadlines.format_left: "6 h overdue" once the deadline has passed
+function caseLeftText(ms) { return ms < 0 ? `${span(ms / 1000)} overdue` : span(ms / 1000); }
 
 // A deadline's status and time left at the browser's (server-corrected) clock.
 function caseClock(d) {
