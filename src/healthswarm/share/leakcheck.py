@@ -30,7 +30,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import chain
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
@@ -42,6 +42,29 @@ from healthswarm.share.sanitise import PATTERNS, PSEUDONYM, REDACTED, STRUCTURAL
 from healthswarm.share.sensitive import Sensitive
 
 SHORT = 6
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+@cache
+def _stix_types() -> frozenset[str]:
+    import stix2.v21
+
+    return frozenset({*stix2.v21.OBJ_MAP, *stix2.v21.OBJ_MAP_OBSERVABLE})
+
+
+def _in_stix_type(lowered: str, start: int, end: int) -> bool:
+    """Is lowered[start:end + 1] inside the name of a STIX object type, as a `type` or an id's prefix
+    (observed-data--…)? Those names are the format's, never data: a user called "rved-d" is not in "observed-data"
+    (hypothesis found that the gate refused every bundle with an observation for such a user). Only hits are looked
+    at, so the cost is nil when nothing is found."""
+    first = start
+    while first > 0 and lowered[first - 1] in _TOKEN:
+        first -= 1
+    last = first
+    while last < len(lowered) and lowered[last] in _TOKEN and not lowered.startswith("--", last):
+        last += 1
+    name = lowered[first:last]
+    return end < last and name in _stix_types()
 MIN_BASE64_CORE = 6
 DECODE_DEPTH = 2
 # shapes whose match is sensitive in itself (see `_shape_hit`), and the kind a hit is reported as
@@ -261,6 +284,8 @@ class LeakChecker:
                     after = text[end + 1] if end + 1 < len(text) else " "
                     if before.isalnum() or after.isalnum():
                         continue
+                if encoding == "plain" and same and _in_stix_type(lowered, end - length + 1, end):
+                    continue
                 yield kind, value, layer + encoding
         if self._has_exact:
             for _end, (kind, value, encoding, _length) in self._exact.iter(text):
