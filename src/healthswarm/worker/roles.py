@@ -104,7 +104,13 @@ class IngestRole:
         message is named after its first event: each event is newly stored once, so no two messages share it."""
         c = self.config
         by_subject: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        announced: set[str] = set()
         for e in stored:
+            # a message JetStream redelivered (its ack_wait ran out) can arrive in the same batch as its first
+            # delivery: the store keeps its event once, and so must the announcement
+            if e.key in announced:
+                continue
+            announced.add(e.key)
             subject = c.event_subject(c.partition_of(partition_key(e)), str(e.fields.get("observer.type") or ""))
             by_subject[subject].append((e.key, event_to_bytes(e)))
         messages = []
