@@ -36,7 +36,8 @@ DbOpt = Annotated[str | None, typer.Option(
     "--db", help="role: database URL shared by the workers (postgresql://…); SQLite only for a single worker")]
 NatsOpt = Annotated[str | None, typer.Option(
     "--nats", help=f"role: NATS JetStream server [default: the configured bus if nats://, else {DEFAULT_NATS}]")]
-BatchOpt = Annotated[int, typer.Option(min=1, max=10_000, help="role: messages per fetch and per transaction")]
+BatchOpt = Annotated[int, typer.Option(min=1, max=10_000, help=(
+    "role: records per fetch and per transaction (the detect role fetches BATCH/100 messages of up to 100 events)"))]
 InFlightOpt = Annotated[int, typer.Option(
     min=1, help="role: un-acked messages the role's group holds at most (JetStream max_ack_pending)")]
 MetricsPortOpt = Annotated[int | None, typer.Option(
