@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from healthswarm.detect.learn.asset_baseline import AssetBaseline, BaselineConfig
 from healthswarm.detect.learn.workspace import load_model, save_model
 from healthswarm.model import Asset, Event
@@ -153,3 +155,31 @@ def test_baseline_as_a_pipeline_detector() -> None:
     events = [flow(61, "pump-icu-07", "iomt-gw", 2575, "hl7"), flow(62, "pump-icu-07", "", 445, dst_ip="10.2.0.5")]
     seen, alerts = run_detectors(events, [detector])
     assert seen == 2 and [a.rule_id for a in alerts] == ["asset-baseline/new-service-and-destination"]
+
+
+def test_a_long_run_keeps_the_baseline_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources outside the inventory, peers of one asset and daily budgets do not grow without end."""
+    from healthswarm.detect.learn import asset_baseline, profile
+
+    monkeypatch.setattr(asset_baseline, "MAX_UNKNOWN_SOURCES", 50)
+    monkeypatch.setattr(profile, "MAX_PEERS", 40)
+    server_asset = Asset(id="srv", name="server", kind="server", organisation="org", zone="dc")
+    model = asset_baseline.AssetBaseline(assets=[server_asset])
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    for i in range(500):  # 500 scanners, each once, and the server answering 500 peers
+        when = start + timedelta(minutes=i)
+        model.learn_one({"source.ip": f"203.0.113.{i % 250}-{i}", "destination.asset.id": "srv",
+                         "destination.port": 443, "@timestamp": when})
+        model.learn_one({"source.asset.id": "srv", "destination.ip": f"198.51.100.{i}", "destination.port": 443,
+                         "@timestamp": when})
+    assert "srv" in model.profiles  # an inventory asset is never forgotten
+    assert len(model.profiles) - 1 <= 50
+    assert f"203.0.113.{499 % 250}-499" in model.profiles  # the latest scanner stays, the first went
+    assert "203.0.113.0-0" not in model.profiles
+    server = model.profiles["srv"]
+    assert len(server.peers) <= 40 and len(server.pairs) <= 40 and server.events == 500
+    for day in range(10):  # budgets of days gone are dropped
+        model._alert(Event(timestamp=start + timedelta(days=day), fields={}, original={}, source="s", record=day),
+                     {"source.asset.id": "srv", "destination.ip": "x", "@timestamp": start + timedelta(days=day)},
+                     [asset_baseline.Deviation("new-destination", 0.6, "medium", "t")])
+    assert {day for _, day in model._spent} == {"2026-11-09", "2026-11-10"}

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,9 @@ from healthswarm.detect.learn.registry import register
 from healthswarm.detect.learn.table import Table
 from healthswarm.model import MEDICAL_DEVICE_KINDS, Alert, Asset, AttackRef, Event, EventRef
 
+#: Profiles of sources outside the inventory (raw addresses: scanners, the internet) kept at most; past it the
+#: tenth seen longest ago is forgotten, so a long run's memory stays bounded however many addresses come by.
+MAX_UNKNOWN_SOURCES = 10_000
 WORKSTATION_KINDS = frozenset({"workstation", "clinical-workstation", "laptop"})
 #: Services whose first use by an asset is a lateral-movement technique.
 SERVICE_TECHNIQUES = {"smb": "T1021.002", "rdp": "T1021.001", "ssh": "T1021.004", "vnc": "T1021.005",
@@ -81,6 +84,9 @@ def _size(x: Mapping[str, Any]) -> float | None:
 @register
 class AssetBaseline(Model):
     kind = "asset-baseline"
+    # also on the class: a model pickled before they existed loads with these
+    _latest_day = ""
+    _unknown = 0
 
     def __init__(self, config: BaselineConfig | None = None, assets: Iterable[Asset] = ()) -> None:
         super().__init__()
@@ -90,7 +96,9 @@ class AssetBaseline(Model):
         self.names: dict[str, str] = {}
         self.alerts_raised = 0
         self.suppressed: Counter[str] = Counter()
-        self._spent: Counter[tuple[str, str]] = Counter()
+        self._spent: Counter[tuple[str, str]] = Counter()  # alerts raised per (source, UTC day), the last 2 days
+        self._latest_day = ""
+        self._unknown = 0  # profiles of sources outside the inventory
         self.add_assets(assets)
         self.card.params = asdict(self.config)
         self.card.features = ["source.asset.id|source.ip", "destination.asset.id|destination.ip",
@@ -117,7 +125,22 @@ class AssetBaseline(Model):
         if parsed is None:
             return
         src, dst, service, when, size = parsed
-        self.profiles.setdefault(src, AssetProfile()).update(dst, service, when.hour, size, when.timestamp())
+        profile = self.profiles.get(src)
+        if profile is None:
+            profile = self.profiles[src] = AssetProfile()
+            if src not in self.kinds:
+                self._unknown += 1
+                if self._unknown > MAX_UNKNOWN_SOURCES:
+                    self._forget_unknown()
+        profile.update(dst, service, when.hour, size, when.timestamp())
+
+    def _forget_unknown(self) -> None:
+        """Drop the tenth of the profiles of sources outside the inventory seen longest ago."""
+        unknown = sorted((p.last_seen, src) for src, p in self.profiles.items() if src not in self.kinds)
+        for _, src in unknown[: max(1, len(unknown) // 10)]:
+            del self.profiles[src]
+            self.suppressed.pop(src, None)
+        self._unknown = len(unknown) - max(1, len(unknown) // 10)
 
     def learn_many(self, X: Table, y: Sequence[Any] | np.ndarray | None = None) -> None:
         for row in X.rows():
@@ -185,6 +208,10 @@ class AssetBaseline(Model):
         assert parsed is not None
         src, dst, service, when, _ = parsed
         day = when.date().isoformat()
+        if day > self._latest_day:  # a new UTC day: budgets of the days before yesterday are spent for good
+            self._latest_day = day
+            yesterday = (when.date() - timedelta(days=1)).isoformat()
+            self._spent = Counter({k: n for k, n in self._spent.items() if k[1] >= yesterday})
         if self._spent[(src, day)] >= self.config.budget_per_day:
             self.suppressed[src] += 1
             return None

@@ -41,6 +41,12 @@ def display(service: str) -> str:
     return PROTOCOL_NAMES.get(service, service.upper() if "/" not in service else service)
 
 
+#: Distinct peers (and service-peer pairs) one profile counts at most: past it only the half seen most often stay,
+#: so a server that talks to the whole internet keeps a bounded profile; for such an asset a peer seen rarely is
+#: no baseline anyway.
+MAX_PEERS = 4_096
+
+
 @dataclass(slots=True)
 class AssetProfile:
     events: int = 0
@@ -62,6 +68,10 @@ class AssetProfile:
         self.peers[peer] += 1
         self.services[service] += 1
         self.pairs[(service, peer)] += 1
+        if len(self.pairs) > MAX_PEERS:
+            self.pairs = Counter(dict(self.pairs.most_common(MAX_PEERS // 2)))
+        if len(self.peers) > MAX_PEERS:
+            self.peers = Counter(dict(self.peers.most_common(MAX_PEERS // 2)))
         self.hours[hour] += 1
         if size is not None:
             x = math.log1p(max(size, 0.0))
