@@ -13,6 +13,9 @@ runs on a private event loop in a daemon thread and each call waits for its coro
   the bound on messages in flight for the whole group; several subscriptions (of several processes)
   of one group share it, which makes them one queue group: a new member adds throughput;
 - nak(delay) redelivers after the delay; term() never again; closing a subscription naks what it holds;
+- a subscription hands out a stream message it holds, or has acked or terminated, no second time: nats-server
+  before 2.10.15 may, when a redelivery meets an expired pull request, send the last message again with a delivery
+  count of 1 (nats-server#4460, fixed by #5305); such a copy is acked again and dropped;
 - `reconnect_forever`: a long-running process (a scale-out role) keeps reconnecting through a NATS
   restart instead of failing after a few attempts; the first connection still fails at once, with why.
 """
@@ -25,6 +28,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -49,6 +53,7 @@ LINGER = 0.05  # seconds a fetch waits to fill its batch once it has a message
 LINGER_GRACE = 0.05  # and for the server's answer after that (the status ending its pull request)
 PUBLISH_TIMEOUT = 10.0
 ACK_CONFIRM_TIMEOUT = 10  # seconds for the server to answer the PING after a batch's acks
+SETTLED_REMEMBERED = 65_536  # stream sequences a subscription remembers having acked or terminated
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -96,17 +101,18 @@ class NatsMessage:
     id: str
     deliveries: int
     born: float
+    sequence: int = field(repr=False)
     _msg: Any = field(repr=False)
     _sub: NatsSubscription = field(repr=False)
 
     def ack(self) -> None:
-        self._sub._settle(self, self._msg.ack())
+        self._sub._settle(self, self._msg.ack(), done=True)
 
     def nak(self, delay: float = 0.0) -> None:
-        self._sub._settle(self, self._msg.nak(delay=delay) if delay > 0 else self._msg.nak())
+        self._sub._settle(self, self._msg.nak(delay=delay) if delay > 0 else self._msg.nak(), done=False)
 
     def term(self) -> None:
-        self._sub._settle(self, self._msg.term())
+        self._sub._settle(self, self._msg.term(), done=True)
 
 
 async def _linger(psub: Any, n: int) -> list[Any]:
@@ -168,6 +174,8 @@ class NatsSubscription:
         # prefixes message ids: a stream deleted and created again restarts its sequence at 1
         self.stream_id = stream_id
         self._held: set[NatsMessage] = set()
+        self._holding: dict[int, int] = {}  # stream sequence held -> its delivery count
+        self._settled: OrderedDict[int, None] = OrderedDict()  # acked or terminated, the latest last
         self._lock = threading.Lock()
         self.closed = False
 
@@ -187,26 +195,68 @@ class NatsSubscription:
             raw = self._bus._loop.run(_fetch(), timeout + 30)
         except (nats.errors.TimeoutError, TimeoutError):
             return []
+        return self._admit(raw)
+
+    def _admit(self, raw: list[Any]) -> list[NatsMessage]:
+        """The deliveries to hand out, held from now on. A copy of a message this subscription acked or terminated,
+        or of one it holds with no higher delivery count, is the server's (nats-server#4460): acked again (a held
+        one is settled by its holder: the server keys acks by stream sequence) and dropped. A delivery with a higher
+        count is a real redelivery (its ack wait ran out) and is handed out."""
         out = []
-        for m in raw:
-            meta = m.metadata
-            headers = m.headers or {}
-            try:
-                born = float(headers[BORN_HEADER])
-            except (KeyError, ValueError):
-                born = meta.timestamp.timestamp()
-            out.append(NatsMessage(m.subject, m.data, headers.get("Nats-Msg-Id", ""),
-                                   f"{self.stream_id}:{meta.sequence.stream}", meta.num_delivered, born, m, self))
+        copies = []
         with self._lock:
-            self._held.update(out)
+            for m in raw:
+                meta = m.metadata
+                sequence = meta.sequence.stream
+                if sequence in self._settled:
+                    copies.append(m)
+                    continue
+                if self._holding.get(sequence, 0) >= meta.num_delivered:
+                    log.debug("NATS %s: dropped a second copy of held message %d", self.subject, sequence)
+                    continue
+                headers = m.headers or {}
+                try:
+                    born = float(headers[BORN_HEADER])
+                except (KeyError, ValueError):
+                    born = meta.timestamp.timestamp()
+                message = NatsMessage(m.subject, m.data, headers.get("Nats-Msg-Id", ""),
+                                      f"{self.stream_id}:{sequence}", meta.num_delivered, born, sequence, m, self)
+                self._held.add(message)
+                self._holding[sequence] = meta.num_delivered
+                out.append(message)
+        if copies:
+            self._drop_copies(copies)
         return out
 
-    def _settle(self, message: NatsMessage, settle: Coroutine[Any, Any, None]) -> None:
+    def _drop_copies(self, copies: list[Any]) -> None:
+        """Ack again, and drop, the server's second copies of messages this subscription acked or terminated."""
+        log.debug("NATS %s: dropped %d settled message(s) delivered a second time", self.subject, len(copies))
+
+        async def _ack() -> None:
+            for m in copies:
+                await m.ack()
+
+        with contextlib.suppress(Exception):
+            self._bus._loop.run(_ack(), 10)
+
+    def _release(self, messages: list[NatsMessage], *, done: bool) -> None:
+        """Under the lock: these held messages were settled; `done`: acked or terminated, never to be handed out
+        again."""
+        for m in messages:
+            self._held.discard(m)
+            if self._holding.get(m.sequence) == m.deliveries:
+                del self._holding[m.sequence]
+            if done:
+                self._settled[m.sequence] = None
+        while len(self._settled) > SETTLED_REMEMBERED:
+            self._settled.popitem(last=False)
+
+    def _settle(self, message: NatsMessage, settle: Coroutine[Any, Any, None], *, done: bool) -> None:
         with self._lock:
             if message not in self._held:
                 settle.close()
                 return
-            self._held.discard(message)
+            self._release([message], done=done)
         self._bus._loop.run(settle)
 
     def lag(self) -> int:
@@ -222,7 +272,7 @@ class NatsSubscription:
         kept for a redelivery. Raises when that is not known (connection lost): the acks may still arrive."""
         with self._lock:
             mine = [m for m in messages if m in self._held]
-            self._held.difference_update(mine)
+            self._release(mine, done=True)
 
         async def _ack() -> None:
             for m in mine:
@@ -238,6 +288,7 @@ class NatsSubscription:
         with self._lock:
             held = list(self._held)
             self._held.clear()
+            self._holding.clear()
 
         async def _return() -> None:
             for m in held:
