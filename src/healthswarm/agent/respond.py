@@ -160,17 +160,23 @@ class PolicyResponder:
                     self._queued = dict.fromkeys([*stored, *batch, *self._queued])
                     self._looked_back = True
                 return True
-            self.calls += 1
-            responses = respond_by_policy(self.store, self.policy, batch, library=self.library,
-                                          workspace=self.workspace, assets=self.assets, lock=self.write_lock)
+            self.respond(batch)
         except Exception as exc:  # the agent's detection goes on; these incidents are tried again
             self.failures += 1
             log.warning("playbooks by policy failed on %d incidents; retried with the next batch: %s: %s",
                         len(batch), type(exc).__name__, exc)
             return False
+        return True
+
+    def respond(self, incidents: list[str]) -> list[PolicyResponse]:
+        """Respond to these incidents now, in the caller's thread (the scale-out respond role calls this for each
+        bus batch, and acks the batch once it returned); raises when the call failed."""
+        self.calls += 1
+        responses = respond_by_policy(self.store, self.policy, incidents, library=self.library,
+                                      workspace=self.workspace, assets=self.assets, lock=self.write_lock)
         for response in responses:
             _log(response)
-        return True
+        return responses
 
 
 def _log(response: PolicyResponse) -> None:

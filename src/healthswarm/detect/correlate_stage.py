@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import Connection, bindparam, delete, select, text, update
@@ -80,10 +80,16 @@ class LeaseLost(RuntimeError):
     """The correlator's lock went with its connection: the batch is retried by whoever holds it next."""
 
 
+# called in the transaction that writes a batch's incidents, with those written (the scale-out role queues their
+# ids in its outbox for the respond role, so that a change and its announcement commit together)
+Announce = Callable[[Connection, list[Incident]], None]
+
+
 class CorrelateStage:
-    def __init__(self, store: Store, deployment: str = "healthswarm") -> None:
+    def __init__(self, store: Store, deployment: str = "healthswarm", announce: Announce | None = None) -> None:
         """`deployment` names the lock that makes one correlator active among the workers of one deployment."""
         self.store = store
+        self.announce = announce
         self.lease = Lease(store, f"healthswarm-correlator:{deployment}") if store.backend == "postgresql" else None
         self.correlator: Correlator | None = None
 
@@ -96,13 +102,18 @@ class CorrelateStage:
     def _write(self, changes: Changes) -> None:
         if self.lease is None:
             with self.store.transaction() as conn:
-                changes.save(conn)
+                self._save(conn, changes)
             return
         conn = self.lease.conn
         if conn is None:
             raise LeaseLost("correlator lease lost before the write")
         with conn.begin():  # on the lock's own connection: no lock, no write
-            changes.save(conn)
+            self._save(conn, changes)
+
+    def _save(self, conn: Connection, changes: Changes) -> None:
+        changes.save(conn)
+        if self.announce is not None:
+            self.announce(conn, changes.write)
 
     def correlate(self, found: Sequence[Alert]) -> int:
         """Place the alerts and write what changed in a transaction of its own (under the lease on PostgreSQL);
