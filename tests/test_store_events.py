@@ -4,6 +4,7 @@ staging table): idempotent by key, batches in order, every value back as written
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -86,3 +87,29 @@ def test_large_values_are_stored_and_read_back_whole(store: Store) -> None:
                 " AND a.attname IN ('fields', 'original') ORDER BY a.attname").all()
             assert [tuple(m) for m in methods] == [("fields", "l"), ("original", "l")]
     assert got.event.original == big and got.event.fields["url.original"] == big["payload"]
+
+
+@pytest.mark.parametrize("want_keys", [False, True])
+def test_batches_of_every_size_use_few_statement_shapes(tmp_path: Path, want_keys: bool) -> None:
+    """SQLite (PostgreSQL takes COPY): the agent stores small batches of every size; each is stored whole, and they
+    share a few statement sizes (every size is a statement SQLite compiles and the driver caches per connection;
+    a 2,500-row one takes 2.7 MiB)."""
+    from healthswarm.store.events import _sqlite_insert
+
+    store = Store.open(f"sqlite:///{tmp_path / 'test.db'}")
+
+    _sqlite_insert.cache_clear()
+    sizes = [*range(1, 90), 499, 500, 501, 1_234, 2_499, 2_501]
+    events = _events(range(sum(sizes)))
+    first = 0
+    with store.transaction() as conn:
+        for size in sizes:
+            batch = events[first : first + size]
+            first += size
+            stored, keys = insert_events(conn, batch, want_keys)
+            assert stored == size
+            assert keys == ({e.key for e in batch} if want_keys else set())
+    with store.read() as conn:
+        assert [s.event.fields["n"] for s in search_events(conn, limit=first)] == list(range(first))
+    store.close()
+    assert _sqlite_insert.cache_info().currsize <= 13  # not one per batch size (95 here)
