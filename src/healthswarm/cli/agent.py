@@ -30,7 +30,8 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="agent.to
 
 
 RoleOpt = Annotated[Role | None, typer.Option(
-    help="Run one scale-out role (or all) on NATS JetStream and a shared database instead of the embedded agent "
+    help="Run one scale-out role on NATS JetStream and a shared database instead of the embedded agent: ingest, "
+         "detect, correlate, respond (live risk and playbooks by policy), or all (ingest, detect and correlate) "
          "(docs/agent.md, Scale-out)")]
 DbOpt = Annotated[str | None, typer.Option(
     "--db", help="role: database URL shared by the workers (postgresql://…); SQLite only for a single worker")]

@@ -5,6 +5,7 @@ Subjects (one stream holds `<prefix>.>`):
 - `<prefix>.raw.<format>`: raw records from devices and collectors (`auto` sniffs the format);
 - `<prefix>.events.p<k>.<format>`: stored events, `k` the partition of the event's `partition_key`;
 - `<prefix>.alerts.p<k>`: stored alerts, in the partition of the events that raised them;
+- `<prefix>.incidents`: the ids of the incidents each correlate batch wrote (JSON list), for the respond role;
 - `<prefix>.dead.<role>`: messages a role gave up on after `max_deliveries` failures, with the reason.
 
 Partitions: the detect role runs the whole suite, and its stateful detectors keep state per subject — the
@@ -49,9 +50,13 @@ class Role(StrEnum):
     ingest = "ingest"
     detect = "detect"
     correlate = "correlate"
+    respond = "respond"
     all = "all"
 
     def stages(self) -> tuple[Role, ...]:
+        """`all` is the pipeline up to incidents (ingest, detect, correlate), not respond: respond acts on the world
+        (playbooks' actions, the swarm node's publications), so it runs only where it is started by name, and a
+        deployment that ran `--role all` before respond existed starts no actions by upgrading."""
         return (Role.ingest, Role.detect, Role.correlate) if self is Role.all else (self,)
 
 
@@ -97,7 +102,8 @@ class WorkerConfig:
     organisation: str = ""
     rules: tuple[Path, ...] = ()  # detect: Sigma rules besides the [detect] packs and rules
     placeholders: dict[str, list[str]] = field(default_factory=dict)
-    # the [detect] and [watchlist] sections the detect role builds its suite from (agent.toml)
+    # agent.toml: the [detect] and [watchlist] sections the detect role builds its suite from; [respond], [risk]
+    # and [swarm] for the respond role
     agent: AgentConfig = field(default_factory=lambda: load_config(None))
     # a message that failed this many times goes to <prefix>.dead.<role>
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
@@ -129,6 +135,9 @@ class WorkerConfig:
     def alert_subject(self, partition: int) -> str:
         return f"{self.prefix}.alerts.p{partition}"
 
+    def incident_subject(self) -> str:
+        return f"{self.prefix}.incidents"
+
     def dead_subject(self, stage: Role) -> str:
         return f"{self.prefix}.dead.{stage.value}"
 
@@ -138,6 +147,8 @@ class WorkerConfig:
             return f"{self.prefix}.raw.>"
         if stage is Role.detect:
             return f"{self.prefix}.events.{'*' if self.partition is None else f'p{self.partition}'}.>"
+        if stage is Role.respond:
+            return self.incident_subject()
         return f"{self.prefix}.alerts.>"
 
     def group(self, stage: Role) -> str:

@@ -25,7 +25,7 @@ REDELIVERED = Counter("healthswarm_worker_redelivered",
                       ["role"], registry=REGISTRY)
 FAILURES = Counter("healthswarm_worker_batch_failures", "Batches that failed and were nak'ed", ["role"],
                    registry=REGISTRY)
-PUBLISHED = Counter("healthswarm_worker_outbox_published", "Outbox messages published (events out, alerts out)",
+PUBLISHED = Counter("healthswarm_worker_outbox_published", "Outbox messages published (events, alerts, incidents out)",
                     ["kind"], registry=REGISTRY)
 HANDOFFS_DROPPED = Counter("healthswarm_worker_outbox_handoffs_dropped",
                            "Outbox rows a role handed to a relay too far behind, left to the relays' claims",
@@ -43,6 +43,14 @@ EVENT_TO_INCIDENT = Histogram(
     "healthswarm_worker_event_to_incident_seconds",
     "From the raw record entering JetStream (oldest of its ingest batch) to its alert's incident committed",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 30, 60, 120, 300), registry=REGISTRY)
+EVENT_TO_RESPONSE = Histogram(
+    "healthswarm_worker_event_to_response_seconds",
+    "From the raw record entering JetStream (oldest of its ingest batch) to its incident's live risk and playbooks "
+    "committed (respond)",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 30, 60, 120, 300), registry=REGISTRY)
+CASES_OPENED = Counter("healthswarm_worker_cases_opened", "Cases opened by policy (respond)", registry=REGISTRY)
+PLAYBOOKS_STARTED = Counter("healthswarm_worker_playbooks_started", "Playbooks started by policy (respond)",
+                            registry=REGISTRY)
 DEAD_LETTERS = Counter("healthswarm_worker_dead_letters",
                        "Messages given up on after --max-deliveries failures, published to <prefix>.dead.<role>",
                        ["role"], registry=REGISTRY)

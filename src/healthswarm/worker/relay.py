@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from datetime import timedelta
 
 from healthswarm.bus.base import Bus
@@ -127,6 +127,7 @@ class Relay:
         with metrics.timed("relay.publish"):
             self.bus.publish_many([(p.message.subject, p.message.payload, p.message.msg_id) for p in rows],
                                   born=[p.message.born for p in rows])
-        events = sum(".events." in p.message.subject for p in rows)
-        metrics.PUBLISHED.labels("events").inc(events)
-        metrics.PUBLISHED.labels("alerts").inc(len(rows) - events)
+        kinds = Counter("events" if ".events." in p.message.subject
+                        else "incidents" if p.message.subject.endswith(".incidents") else "alerts" for p in rows)
+        for kind, count in kinds.items():
+            metrics.PUBLISHED.labels(kind).inc(count)

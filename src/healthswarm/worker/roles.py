@@ -10,27 +10,33 @@ what is announced never disagree; the loop (worker/loop.py) acks the batch after
   (agent/runtime.build_detectors: Sigma packs, sensors, baselines, clinical analytics, privacy, models, the
   watchlist) → alerts stored exactly once (deterministic ids), announced on `<prefix>.alerts.p<k>`;
 - correlate: alerts → detect/correlate_stage.CorrelateStage → incidents (one active correlator per
-  deployment on PostgreSQL, the others hot standbys).
+  deployment on PostgreSQL, the others hot standbys), the ids of those each batch wrote announced on
+  `<prefix>.incidents`;
+- respond: incident ids → what the embedded agent does after correlation: live risk (risk/live.py
+  `annotate_incidents`) and playbooks by policy (agent/respond.py `PolicyResponder`); one active responder.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import uuid
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 from sqlalchemy import Connection, select
 
 from healthswarm.bus.base import Message
 from healthswarm.bus.codec import event_to_bytes, events_from_bytes
-from healthswarm.detect.correlate_stage import CorrelateStage
+from healthswarm.detect.correlate_stage import CorrelateStage, Lease
 from healthswarm.detect.stream_stage import DetectStage
 from healthswarm.ingest.stage import IngestStage
 from healthswarm.model import Alert, Event
+from healthswarm.model.incident import Incident
 from healthswarm.store import Store
 from healthswarm.store.alerts import save_alerts
 from healthswarm.store.inventory import load_inventory
@@ -38,11 +44,15 @@ from healthswarm.store.tables import alerts
 from healthswarm.worker import metrics, outbox
 from healthswarm.worker.config import Role, WorkerConfig, partition_key
 
+if TYPE_CHECKING:
+    from healthswarm.risk.attack_graph import AttackGraph
+
 log = logging.getLogger("healthswarm.worker.roles")
 # events announced in one message: the bus's work (publish, its ack, delivery, the consumer's ack: a few dozen
 # µs of the client's event loop each) is paid per message, and a message an event cost more than detecting it
 EVENTS_PER_MESSAGE = 100
 MESSAGE_BYTES = 256 * 1024  # a quarter of NATS's default max_payload (1 MiB)
+INCIDENTS_PER_MESSAGE = 1_000  # incident ids announced in one message (about 40 bytes each)
 
 
 Handoff = Callable[[list[outbox.Pending]], None]
@@ -260,14 +270,32 @@ class DetectRole:
 
 
 class CorrelateRole:
-    def __init__(self, store: Store, config: WorkerConfig) -> None:
-        self.stage = CorrelateStage(store, config.prefix)
+    def __init__(self, store: Store, config: WorkerConfig, handoff: Handoff = no_relay) -> None:
+        self.config = config
+        self.handoff = handoff
+        self.stage = CorrelateStage(store, config.prefix, announce=self._announce)
+        self._born = 0.0
+        self._queued: list[outbox.Pending] = []  # by the transaction in progress
 
     def active(self) -> bool:
         return self.stage.active()
 
+    def _announce(self, conn: Connection, written: list[Incident]) -> None:
+        """The ids of the incidents the batch wrote, for the respond role, in the transaction that wrote them.
+        Each message gets a fresh id: an incident changes many times, and JetStream drops a message whose id it
+        has seen within its duplicate window (the relay re-sends a row under its own id, so that stays exact)."""
+        ids = [i.id for i in written]
+        self._queued = outbox.add(conn, [
+            outbox.OutboxMessage(f"incidents:{uuid.uuid4().hex}", self.config.incident_subject(),
+                                 orjson.dumps(ids[i:i + INCIDENTS_PER_MESSAGE]), self._born)
+            for i in range(0, len(ids), INCIDENTS_PER_MESSAGE)])
+
     def handle(self, batch: Sequence[Message]) -> None:
+        self._born = min(m.born for m in batch)
+        self._queued = []  # a failed batch's rows were rolled back with it
         metrics.INCIDENTS.inc(self.stage.correlate([Alert.from_dict(orjson.loads(m.data)) for m in batch]))
+        self.handoff(self._queued)  # committed: correlate returned
+        self._queued = []
         now = time.time()
         for m in batch:
             metrics.EVENT_TO_INCIDENT.observe(max(now - m.born, 0.0))
@@ -282,9 +310,92 @@ class CorrelateRole:
         self.stage.close()
 
 
+class RespondRole:
+    """What the embedded agent does with the incidents a step changed, for the incidents the correlate role
+    announces: live risk re-annotates them (`[risk] live`), then the responder opens or grows their cases and
+    starts the playbooks the `[respond]` policy calls for (its guardrails included: it is the embedded agent's
+    PolicyResponder, called in this thread). The batch is acked once both returned; a failure gives it back.
+
+    One responder is active per deployment (a PostgreSQL advisory lock, as the correlator's; the others are hot
+    standbys): the policy opens a case after reading that the incident has none, and two responders handed two
+    changes of one incident could both open one, and both start its playbooks' actions.
+
+    Exactly once: a redelivered id (a lost ack, a restart) finds the incident's case and the playbooks already
+    started on it in the store (the case's audit chain), so it opens nothing and starts nothing again; live risk
+    writes the same predictions again."""
+
+    def __init__(self, store: Store, config: WorkerConfig, workspace: Path) -> None:
+        from healthswarm.agent.respond import PolicyResponder
+
+        self.store = store
+        agent = config.agent
+        self.lease = Lease(store, f"healthswarm-responder:{config.prefix}") if store.backend == "postgresql" else None
+        # the lock serialises the responder's commits in the embedded agent's one-writer store; here it has no
+        # other writer in the process to wait for
+        self.responder = (PolicyResponder(store, agent.respond, workspace, threading.Lock())
+                          if agent.respond.enabled else None)
+        self.live_risk = agent.risk.live
+        self._graph: AttackGraph | None = None  # built at the first batch (None then: no inventory)
+        self._graph_built = False
+        if agent.swarm.enabled:
+            log.warning("[swarm]: the respond role runs no swarm node; run `healthswarm node` beside the roles")
+
+    def active(self) -> bool:
+        return self.lease is None or self.lease.held()
+
+    def handle(self, batch: Sequence[Message]) -> None:
+        ids = list(dict.fromkeys(i for m in batch for i in orjson.loads(m.data)))
+        if self.live_risk:
+            self._annotate(ids)
+        if self.responder is not None:
+            for response in self.responder.respond(ids):
+                metrics.CASES_OPENED.inc(response.opened)
+                metrics.PLAYBOOKS_STARTED.inc(len(response.runs))
+        now = time.time()
+        for m in batch:
+            metrics.EVENT_TO_RESPONSE.observe(max(now - m.born, 0.0))
+
+    def _annotate(self, ids: list[str]) -> None:
+        from healthswarm.risk.live import annotate_incidents
+
+        if not self._graph_built:
+            self._graph = self._attack_graph()
+            self._graph_built = True
+        if self._graph is not None:
+            annotate_incidents(self.store, self._graph, only=ids)
+
+    def _attack_graph(self) -> AttackGraph | None:
+        """Built once, from the inventory and findings stored at the first batch, with a point of each
+        organisation's risk over time (the dashboard's), as the embedded agent's live risk does."""
+        from healthswarm.risk.assess import assess
+        from healthswarm.risk.attack_graph import build_attack_graph
+        from healthswarm.risk.history import record_exposures
+        from healthswarm.store.vulns import load_findings
+
+        with self.store.read() as conn:
+            inventory = load_inventory(conn)
+            if not inventory.assets:
+                return None
+            graph = build_attack_graph(inventory, load_findings(conn))
+        record_exposures(self.store, graph, assess(graph), source="agent")
+        return graph
+
+    def flush(self) -> None:
+        """Responses follow each announcement: nothing waits for time."""
+
+    def settled(self, batch: Sequence[Message]) -> None:
+        """A redelivered id is answered from the store (see the class)."""
+
+    def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+
+
 def role_work(role: Role, store: Store, config: WorkerConfig, workspace: Path, handoff: Handoff) -> RoleWork:
     if role is Role.ingest:
         return IngestRole(store, config, handoff)
     if role is Role.detect:
         return DetectRole(store, config, workspace, handoff)
-    return CorrelateRole(store, config)
+    if role is Role.respond:
+        return RespondRole(store, config, workspace)
+    return CorrelateRole(store, config, handoff)
