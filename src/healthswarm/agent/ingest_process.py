@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from healthswarm.agent.config import AgentConfig
+from healthswarm.agent.threads import start_guarded
 from healthswarm.errors import ConfigError
 
 log = logging.getLogger("healthswarm.agent.ingest")
@@ -280,16 +281,7 @@ class _Ingest:
         return pipeline
 
     def thread(self, target: Any, name: str, *args: Any) -> None:
-        def guarded() -> None:
-            try:
-                target(*args)
-            except Exception as exc:
-                log.exception("%s stopped", name)
-                self.send("error", f"{name}: {type(exc).__name__}: {exc}"[:300])
-
-        thread = threading.Thread(target=guarded, name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
+        self.threads.append(start_guarded(target, name, args, lambda text: self.send("error", text[:300])))
 
     def listen(self) -> None:
         """The agent's messages until "stop" or until its end of the pipe closes (it was killed): then stop."""

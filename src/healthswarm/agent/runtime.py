@@ -53,6 +53,7 @@ from healthswarm.agent.sources import (
 )
 from healthswarm.agent.swarm import read_json as _read_json
 from healthswarm.agent.swarm import write_json as _write_json
+from healthswarm.agent.threads import start_guarded
 from healthswarm.bus.memory import MemoryBus
 from healthswarm.config import Settings
 from healthswarm.detect.watchlist import Watch, WatchlistDetector
@@ -223,16 +224,7 @@ class Agent:
         self.state.error(text)
 
     def _thread(self, target: Any, name: str, *args: Any) -> None:
-        def guarded() -> None:
-            try:
-                target(*args)
-            except Exception as exc:
-                log.exception("%s stopped", name)
-                self.state.error(f"{name}: {type(exc).__name__}: {exc}")
-
-        thread = threading.Thread(target=guarded, name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
+        self.threads.append(start_guarded(target, name, args, self.state.error))
 
     def start(self) -> None:
         cfg = self.config
