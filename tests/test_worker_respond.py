@@ -5,7 +5,11 @@ respond process restarted after a kill -9 opens and starts nothing more."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -14,9 +18,9 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 
-from conftest import service_unavailable
+from conftest import service_unavailable, wait_until
 from healthswarm.bus import BusError
 from healthswarm.inventory import load_inventory
 from healthswarm.model.incident import CLOSED_STATES
@@ -25,8 +29,11 @@ from healthswarm.respond.service import inventory_assets
 from healthswarm.store.inventory import replace_inventory
 from healthswarm.store.respond_tables import respond_audit, respond_cases
 from healthswarm.store.tables import incidents
+from healthswarm.swarm import outbox as swarm_outbox
+from healthswarm.swarm.config import load_node_config
+from healthswarm.swarm.consortium import free_ports, make_consortium
 from healthswarm.worker.run import open_store
-from test_worker_support import SHARED_NATS, Deployment, bus_lines, consumer_state, deployment, pg_db  # noqa: F401 - fixture
+from test_worker_support import HEALTHSWARM, ROOT, SHARED_NATS, Deployment, bus_lines, consumer_state, deployment, pg_db  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.service
 DEMO = Path(__file__).resolve().parent.parent / "src" / "healthswarm" / "demo"
@@ -158,3 +165,94 @@ def test_respond_role_opens_one_case_per_covered_incident_and_a_replay_after_a_k
     assert again["audit"] == first["audit"]
     d.stop_all()
     assert all(p.returncode in (0, -signal.SIGKILL) for p in d.procs), d.log_text()[-3000:]
+
+
+@pytest.fixture
+def plain_deployment(pg_db: str, tmp_path: Path) -> Iterator[Deployment]:  # noqa: F811 - the imported fixture
+    """No inventory: the organisation of every event is the ingest role's (HEALTHSWARM_ORGANISATION)."""
+    yield from deployment(SHARED_NATS, pg_db, tmp_path)
+
+
+SWARM_PARAMS = {"period": 0.3, "probe_timeout": 0.12, "suspicion_timeout": 1.5}
+
+
+@pytest.fixture
+def peer_node(tmp_path: Path) -> Iterator[tuple[Path, Path, int]]:
+    """A peer organisation's node (northfield) on loopback; (its config, the st-aurelia workspace with the keys both
+    trust, the port st-aurelia's node listens on)."""
+    ports = free_ports(2)
+    configs = make_consortium(tmp_path, ["northfield", "st-aurelia"], ports, seeds=1, params=SWARM_PARAMS)
+    node = subprocess.Popen([sys.executable, "-m", "healthswarm", "node", "run", "--config", str(configs[0])],
+                            stdout=(tmp_path / "node.log").open("ab"), stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        yield configs[0], tmp_path / "st-aurelia", ports[1]
+    finally:
+        node.kill()
+        node.wait(30)
+
+
+def test_respond_role_runs_the_swarm_node_receiving_into_the_watchlist_and_publishing_by_policy(
+        plain_deployment: Deployment, tmp_path: Path, peer_node: tuple[Path, Path, int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer's warning reaches the respond role's node, is stored as an indicator, goes on the detect role's
+    watchlist; traffic to the warned address becomes an incident, which the node publishes through the gate."""
+    node_config, ws, port = peer_node
+    seed = load_node_config(node_config).listen
+    monkeypatch.setenv("HEALTHSWARM_ORGANISATION", "st-aurelia")  # the ingest role's events are st-aurelia's
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[agent]\norganisation = "st-aurelia"\n[watchlist]\nrefresh = 0.5\n[respond]\nenabled = false\n'
+        f'[swarm]\nenabled = true\nlisten = "127.0.0.1:{port}"\nseeds = ["{seed}"]\n'
+        'min_severity = 2\nhold = 0.0\ninterval = 0.5\n[swarm.params]\n'
+        + "".join(f"{k} = {v}\n" for k, v in SWARM_PARAMS.items()), encoding="utf-8")
+    d = plain_deployment
+    d.start("--role", "all", "--config", str(config), "--flush-interval", "3600", name="pipeline")
+    argv = [*HEALTHSWARM, "--workspace", str(ws), "worker", "--role", "respond", "--config", str(config),
+            "--db", d.db, "--nats", d.nats, "--prefix", d.prefix, "--stream", d.stream]
+    with (tmp_path / "respond.log").open("ab") as log:
+        respond = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    d.procs.append(respond)
+    respond.log = tmp_path / "respond.log"  # type: ignore[attr-defined]
+    wait_until("st-aurelia's node runs in the respond role", lambda: (ws / "swarm" / "status.json").exists(), 60)
+    swarm_outbox.post(load_node_config(node_config).folder, "indicator",
+                      {"type": "ipv4", "value": "203.0.113.50", "confidence": 80, "techniques": ["T1071.001"]})
+    wait_until("the warning stored as an indicator", lambda: _scalar(
+        d.db, "SELECT count(*) FROM share_indicators WHERE value = '203.0.113.50' "
+              "AND source = 'swarm:northfield'") == 1, 60)
+    flow = orjson.loads(next(line for line in (DEMO / "logs" / "suricata-eve.json").read_bytes().splitlines()
+                             if b'"event_type": "flow"' in line))
+    flow.update({"dest_ip": "203.0.113.50", "flow_id": 424242})
+    bus = d.publisher()
+    try:
+        bus.publish_many([(f"{d.prefix}.raw.suricata", orjson.dumps(flow), "")])
+    finally:
+        bus.close()
+    wait_until("a watchlist alert from the peer's warning, in an incident", lambda: _scalar(
+        d.db, "SELECT count(*) FROM alerts WHERE rule_id = 'watchlist:ipv4:203.0.113.50' "
+              "AND incident_id IS NOT NULL") == 1, 60)
+
+    def peer_heard_us() -> bool:
+        try:
+            status = json.loads((load_node_config(node_config).folder / "status.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return any(row.get("key") == "indicator:ipv4:203.0.113.50" and int(row.get("organisations", 0)) >= 2
+                   for row in status.get("threat_field", []))
+
+    wait_until("the peer's node holds what the respond role published", peer_heard_us, 60)
+    published = json.loads((ws / "agent" / "published.json").read_text())
+    assert len(published) == 1, published
+    d.stop_all()
+    assert respond.returncode == 0, d.log_text()[-3000:]
+
+
+def _scalar(url: str, sql: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar() or 0)
+    except Exception:  # the schema is not there yet
+        return 0
+    finally:
+        engine.dispose()

@@ -13,7 +13,8 @@ what is announced never disagree; the loop (worker/loop.py) acks the batch after
   deployment on PostgreSQL, the others hot standbys), the ids of those each batch wrote announced on
   `<prefix>.incidents`;
 - respond: incident ids → what the embedded agent does after correlation: live risk (risk/live.py
-  `annotate_incidents`) and playbooks by policy (agent/respond.py `PolicyResponder`); one active responder.
+  `annotate_incidents`) and playbooks by policy (agent/respond.py `PolicyResponder`); with `[swarm]`, the swarm
+  node (agent/swarm.py `AgentSwarm`); one active responder.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from healthswarm.worker import metrics, outbox
 from healthswarm.worker.config import Role, WorkerConfig, partition_key
 
 if TYPE_CHECKING:
+    from healthswarm.agent.swarm import AgentSwarm
     from healthswarm.risk.attack_graph import AttackGraph
 
 log = logging.getLogger("healthswarm.worker.roles")
@@ -316,9 +318,15 @@ class RespondRole:
     starts the playbooks the `[respond]` policy calls for (its guardrails included: it is the embedded agent's
     PolicyResponder, called in this thread). The batch is acked once both returned; a failure gives it back.
 
+    With `[swarm] enabled`, the active responder also runs the organisation's swarm node, as the embedded agent
+    does: it publishes by policy through the egress gate (`AgentSwarm.publish_due`, from the stored incidents),
+    and the peers' warnings it accepts are stored as indicators (source `swarm:<organisation>`), where the detect
+    role's watchlist reads them (`stored_watches`, every `[watchlist] refresh`).
+
     One responder is active per deployment (a PostgreSQL advisory lock, as the correlator's; the others are hot
     standbys): the policy opens a case after reading that the incident has none, and two responders handed two
-    changes of one incident could both open one, and both start its playbooks' actions.
+    changes of one incident could both open one, and both start its playbooks' actions; and an organisation is
+    one node of the swarm. A responder that loses the lock stops its node; the one that takes it over starts one.
 
     Exactly once: a redelivered id (a lost ack, a restart) finds the incident's case and the playbooks already
     started on it in the store (the case's audit chain), so it opens nothing and starts nothing again; live risk
@@ -337,11 +345,53 @@ class RespondRole:
         self.live_risk = agent.risk.live
         self._graph: AttackGraph | None = None  # built at the first batch (None then: no inventory)
         self._graph_built = False
-        if agent.swarm.enabled:
-            log.warning("[swarm]: the respond role runs no swarm node; run `healthswarm node` beside the roles")
+        self.workspace = workspace
+        self.organisation = agent.organisation or config.organisation
+        self.swarm_config = agent.swarm if agent.swarm.enabled else None
+        self.swarm: AgentSwarm | None = None  # running while this responder is the active one
+        self._warnings_due = False  # accepted warnings whose storing failed: stored again at the next flush
 
     def active(self) -> bool:
-        return self.lease is None or self.lease.held()
+        held = self.lease is None or self.lease.held()
+        if held and self.swarm is None and self.swarm_config is not None:
+            self._start_swarm()
+        elif not held and self.swarm is not None:
+            self.swarm.stop()
+            self.swarm = None
+        return held
+
+    def _start_swarm(self) -> None:
+        from healthswarm.agent.swarm import AgentSwarm
+
+        assert self.swarm_config is not None
+        self.swarm = AgentSwarm(self.swarm_config, self.workspace, self.organisation, self.store)
+        self.swarm.on_accepted = self._store_warnings
+        self.swarm.start()
+        log.info("swarm node started", extra={"listen": self.swarm_config.listen, "node": self.swarm.name,
+                                              "error": self.swarm.error})
+
+    def _store_warnings(self) -> None:
+        """The peers' warnings the node accepted, as indicators of the shared store (called on the node's loop,
+        which reads the store to publish too)."""
+        from datetime import UTC, datetime
+
+        from healthswarm.model import Indicator
+        from healthswarm.share.indicators import save_indicators
+
+        if self.swarm is None:
+            return
+        now = datetime.now(UTC)
+        items = [Indicator(w.value, w.type, now, now, w.confidence, source=w.origin, description=w.description,
+                           techniques=w.techniques) for w in self.swarm.received()]
+        try:
+            with self.store.transaction() as conn:
+                save_indicators(conn, items)
+        except Exception as exc:
+            self._warnings_due = True
+            log.warning("peers' warnings not stored; again at the next flush: %s: %s", type(exc).__name__, exc)
+            return
+        self._warnings_due = False
+        log.info("peers' warnings stored for the watchlist", extra={"warnings": len(items)})
 
     def handle(self, batch: Sequence[Message]) -> None:
         ids = list(dict.fromkeys(i for m in batch for i in orjson.loads(m.data)))
@@ -381,12 +431,17 @@ class RespondRole:
         return graph
 
     def flush(self) -> None:
-        """Responses follow each announcement: nothing waits for time."""
+        """Responses follow each announcement; only peers' warnings whose storing failed wait for this."""
+        if self._warnings_due:
+            self._store_warnings()
 
     def settled(self, batch: Sequence[Message]) -> None:
         """A redelivered id is answered from the store (see the class)."""
 
     def close(self) -> None:
+        if self.swarm is not None:  # leaves the swarm; what it published is in the workspace and the gate's audit
+            self.swarm.stop()
+            self.swarm = None
         if self.lease is not None:
             self.lease.release()
 
