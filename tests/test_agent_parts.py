@@ -170,6 +170,25 @@ def test_publish_policy_waits_for_the_hold_and_obeys_the_analyst() -> None:
     assert policy.due(docs, {**decisions, "INC-a": "veto"}, published, now=2002.0) == []
 
 
+def test_the_publisher_reads_the_extent_its_documents_give(store: Store) -> None:
+    """The agent's publisher reads summaries (incident_summaries) instead of whole documents: an incident's extent
+    read that way must be the document's, or a published incident would be due again at every turn."""
+    from healthswarm.model.incident import Incident, IncidentState
+    from healthswarm.store.alerts import incident_summaries, load_incidents, save_incidents
+
+    made = [Incident(f"INC-{i}", "t", datetime(2026, 11, 27, 9, tzinfo=UTC),
+                     datetime(2026, 11, 27, 10, 0, 0, micro, tzinfo=UTC), severity=3, alert_ids=["a"] * (i + 1))
+            for i, micro in enumerate((0, 250_000, 1))]
+    made.append(Incident("INC-closed", "t", made[0].first_seen, made[0].last_seen, state=IncidentState.CLOSED,
+                         severity=4))
+    with store.transaction() as conn:
+        save_incidents(conn, made)
+    with store.read() as conn:
+        documents = {i.id: extent(i.as_dict()) for i in load_incidents(conn)}
+        summaries, _ = incident_summaries(conn, min_severity=3, open_only=True)
+    assert {s["id"]: extent(s) for s in summaries} == {k: v for k, v in documents.items() if k != "INC-closed"}
+
+
 # --- followed folders: rotation, new files, rotated names left out --------------------------------------------
 
 def test_rotated_names_are_recognised() -> None:

@@ -36,7 +36,7 @@ from healthswarm.agent.config import SwarmConfig
 from healthswarm.detect.correlate import CLOSED_STATES
 from healthswarm.detect.watchlist import TYPE_KINDS, Watch
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_incidents
+from healthswarm.store.alerts import incident_summaries
 from healthswarm.swarm.items import indicator_key
 from healthswarm.swarm.service import publish_from_store
 
@@ -248,8 +248,8 @@ class AgentSwarm:
     def publish_due(self, now: float) -> list[str]:
         """Publish through the egress gate when an incident is due; the item ids published. Runs on the node's
         loop (the node is not thread-safe)."""
-        with self.store.read() as conn:
-            documents = [i.as_dict() for i in load_incidents(conn)]
+        with self.store.read() as conn:  # summaries of the open incidents the policy could publish, not documents
+            documents, _ = incident_summaries(conn, min_severity=self.policy.min_severity, open_only=True)
         decisions = read_json(self.folder / DECISIONS, {})
         due = self.policy.due(documents, decisions, self.published, now)
         if not due:
