@@ -17,6 +17,7 @@ from typing import Any
 
 from healthswarm.errors import InputError, Location, Problem
 from healthswarm.model import Indicator
+from healthswarm.model.words import counted
 from healthswarm.share.ids import parse_stamp
 from healthswarm.share.markings import tlp_of
 from healthswarm.share.patterns import parse_simple
@@ -160,7 +161,7 @@ def as_bundle(document: Any) -> tuple[Any, list[str]]:
         document = [document]
     if isinstance(document, list) and all(isinstance(o, dict) for o in document):
         return ({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": document},
-                [f"{len(document)} bare STIX object(s) wrapped in a bundle"])
+                [f"{counted(len(document), 'bare STIX object')} wrapped in a bundle"])
     return document, []
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from healthswarm.detect.learn.table import Table
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import counted
 
 MAX_PROBLEMS = 20
 
@@ -78,7 +79,8 @@ class FeatureSpec:
         """One record as a 1×n matrix: the same checks as `encode`, without building a table."""
         missing = [n for n in self.names if n not in x]
         if missing:
-            raise InputError(Problem(Location("<record>"), "missing feature(s) " + ", ".join(missing[:10]),
+            shown = ", ".join(missing[:10]) + (", …" if len(missing) > 10 else "")
+            raise InputError(Problem(Location("<record>"), f"{counted(len(missing), 'missing feature')}: {shown}",
                                      f"the model's {len(self.names)} features"))
         out = np.empty((1, len(self.names)), dtype=np.float64)
         try:
@@ -118,5 +120,6 @@ def _require(table: Table, names: Sequence[str]) -> None:
     missing = [n for n in names if n not in table.columns]
     if missing:
         where = table.origin[0].rpartition(":")[0] if table.origin else "<table>"
-        raise InputError(Problem(Location(where), "missing column(s) " + ", ".join(map(repr, missing[:10])),
+        shown = ", ".join(map(repr, missing[:10])) + (", …" if len(missing) > 10 else "")
+        raise InputError(Problem(Location(where), f"{counted(len(missing), 'missing column')}: {shown}",
                                  "the columns the model was trained on"))

@@ -26,6 +26,7 @@ from healthswarm.detect.learn.registry import register
 from healthswarm.detect.learn.sequence import Envelope, SequenceState, features, names
 from healthswarm.detect.learn.table import Table
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import counted
 
 BENIGN = "normal"
 
@@ -122,7 +123,8 @@ class TelemetryModel(Classifier):
     def _values(self, x: Mapping[str, Any], device: str, readings: list[str]) -> np.ndarray:
         missing = [r for r in readings if r not in x]
         if missing:
-            raise InputError(Problem(Location("<record>"), "missing reading(s) " + ", ".join(missing),
+            raise InputError(Problem(Location("<record>"),
+                                     f"{counted(len(missing), 'missing reading')}: " + ", ".join(missing),
                                      f"the readings of a {device}: " + ", ".join(readings)))
         values = np.asarray([float(x[r]) for r in readings])
         if not np.isfinite(values).all():

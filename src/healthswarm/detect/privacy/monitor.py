@@ -38,6 +38,7 @@ from healthswarm.detect.privacy.baseline import HourProfile, VolumeStats, hours_
 from healthswarm.detect.privacy.directory import Directory, StaffMember, fold
 from healthswarm.detect.privacy.relationships import CareRelationships, Explanation
 from healthswarm.model import LEVELS, Alert, Event, EventRef
+from healthswarm.model.words import counted
 
 #: FHIR interactions that show a record to the user.
 READ_ACTIONS = frozenset({"read", "vread", "search", "search-type", "history", "history-instance", "$everything",
@@ -330,8 +331,9 @@ class PrivacyMonitor:
         when = f"{first.at:%H:%M}" + (f"–{last.at:%H:%M}" if last.at != first.at else "") + " UTC"
         if usual is not None and first.at.hour not in widen(usual[0], self.config.hours_margin):
             when += f", outside the usual {hours_text(usual[0])} hours ({usual[1]})"
-        text = (f"{member.label} read {len(patients)} patient record(s) ({shown}) without a care relationship — "
-                f"{self.care.why_not(member, first.patient, first.at)}; no ward colleague read them; {when}"
+        text = (f"{member.label} read {counted(len(patients), 'patient record')} ({shown}) without a care "
+                f"relationship — {self.care.why_not(member, first.patient, first.at)}; no ward colleague read "
+                f"{'it' if len(patients) == 1 else 'them'}; {when}"
                 + (f"; {btg} of {len(reads)} reads declared break-the-glass" if btg else ""))
         title = (f"Break-the-glass reads without care relationship by {user}" if level == "low"
                  else f"Patient records read without care relationship by {user}")
@@ -349,7 +351,7 @@ class PrivacyMonitor:
         btg = sum(r.btg for r in reads)
         text = (f"{member.label} read {len(burst.patients)} patient records without a care relationship in "
                 f"{minutes:.0f} min, {reads[0].at:%H:%M}–{reads[-1].at:%H:%M} UTC, {hours}"
-                + (f"; {btg} read(s) declared break-the-glass" if btg else ""))
+                + (f"; {counted(btg, 'read')} declared break-the-glass" if btg else ""))
         return [self._alert("after-hours-burst", f"After-hours burst of patient record reads by {user}", "high",
                             reads, text, {"usual_hours": hours_text(usual[0]) if usual else "",
                                           "break_the_glass_reads": btg})]

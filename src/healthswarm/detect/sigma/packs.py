@@ -51,7 +51,7 @@ SNAPSHOT_FOLDERS = ("rules/windows", "rules/linux", "rules/network", "rules-emer
 SNAPSHOT_NOTICES = ("LICENSE", "LICENSE.Detection.Rules.md", "README.md")
 ATTRIBUTION = ("Sigma rules by the SigmaHQ project and its contributors (https://github.com/SigmaHQ/sigma), "
                "released under the Detection Rule License (DRL) 1.1 "
-               "(https://github.com/SigmaHQ/Detection-Rule-License). Each rule names its author(s).")
+               "(https://github.com/SigmaHQ/Detection-Rule-License). Each rule names its authors.")
 
 _DATE = re.compile(rb"^(?:date|modified):\s*['\"]?(\d{4})[-/](\d{2})[-/](\d{2})", re.MULTILINE)
 _PRODUCT = re.compile(rb"^\s*product:\s*['\"]?([A-Za-z0-9_-]+)", re.MULTILINE)

@@ -34,6 +34,7 @@ from sigma.types import (
 
 from healthswarm.detect.sigma.atoms import MULTI, SINGLE
 from healthswarm.detect.sigma.regexes import compile_safe
+from healthswarm.model.words import counted
 
 Node = tuple[Any, ...]
 
@@ -94,8 +95,8 @@ def _string(field: str | None, value: SigmaString, ctx: Context) -> Node:
     if value.contains_placeholder():
         missing = sorted({p.name for p in value.s if isinstance(p, Placeholder)} - set(ctx.placeholders))
         if missing:
-            raise CompileError(f"|expand placeholder(s) {', '.join('%' + m + '%' for m in missing)} have no "
-                               "configured values")
+            raise CompileError(f"{counted(len(missing), '|expand placeholder')} with no configured values: "
+                               + ", ".join("%" + m + "%" for m in missing))
         expanded = value.replace_placeholders(lambda p: iter(ctx.placeholders[p.name]))
         return ("or", tuple(string_node(field, _parts(v), cased) for v in expanded))
     return string_node(field, _parts(value), cased)

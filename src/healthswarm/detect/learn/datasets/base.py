@@ -19,6 +19,7 @@ import numpy as np
 from healthswarm.detect.learn.card import DataFile
 from healthswarm.detect.learn.table import Table
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import counted
 
 MAX_PROBLEMS = 20
 
@@ -152,10 +153,12 @@ def read_rows(path: Path, expected: Sequence[str] | None, delimiter: str = ",") 
         extra = [c for c in header if c not in expected]
         problems = []
         if missing:
-            problems.append(Problem(Location(str(path), 1), "missing column(s) " + ", ".join(map(repr, missing)),
+            problems.append(Problem(Location(str(path), 1),
+                                    f"{counted(len(missing), 'missing column')}: " + ", ".join(map(repr, missing)),
                                     f"the {len(expected)} columns of this layout"))
         if extra:
-            problems.append(Problem(Location(str(path), 1), "unexpected column(s) " + ", ".join(map(repr, extra)),
+            problems.append(Problem(Location(str(path), 1),
+                                    f"{counted(len(extra), 'unexpected column')}: " + ", ".join(map(repr, extra)),
                                     f"only the {len(expected)} columns of this layout"))
         if problems:
             raise InputError(problems)
