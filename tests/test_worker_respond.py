@@ -32,6 +32,7 @@ from healthswarm.store.tables import incidents
 from healthswarm.swarm import outbox as swarm_outbox
 from healthswarm.swarm.config import load_node_config
 from healthswarm.swarm.consortium import free_ports, make_consortium
+from healthswarm.swarm.service import read_node
 from healthswarm.worker.run import open_store
 from test_worker_support import HEALTHSWARM, ROOT, SHARED_NATS, Deployment, bus_lines, consumer_state, deployment, pg_db  # noqa: F401 - fixture
 
@@ -233,12 +234,10 @@ def test_respond_role_runs_the_swarm_node_receiving_into_the_watchlist_and_publi
               "AND incident_id IS NOT NULL") == 1, 60)
 
     def peer_heard_us() -> bool:
-        try:
-            status = json.loads((load_node_config(node_config).folder / "status.json").read_text())
-        except (OSError, ValueError):
-            return False
-        return any(row.get("key") == "indicator:ipv4:203.0.113.50" and int(row.get("organisations", 0)) >= 2
-                   for row in status.get("threat_field", []))
+        """The warned address, now reported by two organisations: the peer and, from its own traffic, us."""
+        status = read_node(tmp_path, "northfield", load_node_config(node_config).folder, None, time.time()).status
+        return status is not None and any(k.key == "indicator:ipv4:203.0.113.50" and "st-aurelia" in (k.reporters or [])
+                                          for k in status.threat_field)
 
     wait_until("the peer's node holds what the respond role published", peer_heard_us, 60)
     published = json.loads((ws / "agent" / "published.json").read_text())
