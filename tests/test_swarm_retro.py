@@ -64,3 +64,38 @@ def test_two_trusted_reports_make_the_node_act_and_explain(suricata_store: Store
 
 def test_retro_hunt_only_in_the_organisations_own_events(suricata_store: Store) -> None:
     assert retro_hunt(suricata_store, [C2], organisation="northfield") == {}
+
+
+def test_technique_hunt_finds_the_first_alert_showing_a_technique(store: Store) -> None:
+    """A peer's warning names techniques: the earliest of our alerts showing one (or a sub-technique) and how many,
+    on both backends; an alert that only mentions the id in its text does not count, nor one on another
+    organisation's assets."""
+    from healthswarm.demo import ECOSYSTEM
+    from healthswarm.inventory import load_inventory
+    from healthswarm.model.alert import Alert, AttackRef
+    from healthswarm.store.alerts import save_alerts
+    from healthswarm.store.inventory import replace_inventory
+    from healthswarm.swarm.retro import technique_hunt
+
+    def at(hour: int) -> datetime:
+        return datetime(2026, 11, 27, hour, tzinfo=UTC)
+
+    made = [
+        Alert("sigma", "r1", "beacon", "high", at(9), techniques=(AttackRef("T1071.001"),), assets=("sta-ws-01",)),
+        Alert("sigma", "r2", "beacon elsewhere", "high", at(8), techniques=(AttackRef("T1071"),),
+              assets=("nfh-dc-01",)),
+        Alert("sigma", "r3", "script", "high", at(7), techniques=(AttackRef("T1059"),), assets=("sta-ws-01",)),
+        Alert("sigma", "r4", "looks like T1071", "high", at(6), techniques=(AttackRef("T1110"),),
+              assets=("sta-ws-01",), description="not T1071 at all"),
+        Alert("sigma", "r5", "beacon again", "high", at(10), techniques=(AttackRef("T1071"),), assets=("sta-ws-01",)),
+    ]
+    with store.transaction() as conn:
+        replace_inventory(conn, load_inventory([ECOSYSTEM]))  # sta-ws-01 ours, nfh-dc-01 not
+        save_alerts(conn, made)
+    ours = technique_hunt(store, ["T1071", "T1486"], organisation="st-aurelia")
+    assert list(ours) == ["T1071"]
+    found = ours["T1071"]
+    assert (found.first_seen, found.events, found.label) == (at(9), 2, "alert 'beacon' on sta-ws-01")
+    anyone = technique_hunt(store, ["T1071"])
+    assert (anyone["T1071"].first_seen, anyone["T1071"].events) == (at(8), 3)
+    assert technique_hunt(store, []) == {}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, delete, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Connection, Text, cast, delete, func, insert, literal, or_, select, update
 
 from healthswarm.model import Alert, StoredAlert
 from healthswarm.model.incident import CLOSED_STATES, OPEN_STATES, Incident, IncidentState
@@ -58,6 +58,18 @@ def load_alerts(conn: Connection, since: datetime | None = None, rule_id: str | 
     if limit is not None:
         query = query.limit(limit)
     return [_stored_alert(row) for row in conn.execute(query)]
+
+
+def alerts_mentioning(conn: Connection, needles: Iterable[str]) -> Iterator[Alert]:
+    """Stored alerts whose document holds any of `needles` as text, oldest first (ties: the greater id first),
+    streamed: the database does the coarse search (a technique id, a value), the caller checks what it wants of
+    each alert, and only those are decoded."""
+    document = cast(alerts.c.document, Text)
+    query = (select(alerts.c.document, alerts.c.incident_id)
+             .where(or_(*(document.contains(n, autoescape=True) for n in dict.fromkeys(needles))))
+             .order_by(alerts.c.timestamp, alerts.c.id.desc()))
+    for row in conn.execution_options(yield_per=500).execute(query):
+        yield Alert.from_dict(row.document)
 
 
 def alerts_by_id(conn: Connection, ids: Iterable[str]) -> dict[str, Alert]:

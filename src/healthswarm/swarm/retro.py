@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from healthswarm.detect.entities import event_assets
 from healthswarm.store import Store
-from healthswarm.store.alerts import load_alerts
+from healthswarm.store.alerts import alerts_mentioning
 from healthswarm.store.events import iter_events
 from healthswarm.store.tables import assets
 
@@ -81,24 +81,25 @@ def technique_hunt(store: Store, techniques: list[str], organisation: str | None
     an alert is its own data, even when the alert was raised on a client's traffic.
     """
     wanted = set(techniques)
+    first: dict[str, Trace] = {}
+    if not wanted:
+        return first
     with store.read() as conn:
         ours = None if organisation is None else set(conn.execute(
             select(assets.c.id).where(assets.c.organisation == organisation)).scalars())
-        stored = load_alerts(conn)
-    first: dict[str, Trace] = {}
-    for alert in reversed([s.alert for s in stored]):   # oldest first
-        involved = [a for a in alert.assets if ours is None or a in ours]
-        if not involved:
-            continue
-        shown = {t.id for t in alert.techniques}
-        for technique in wanted:
-            if not any(t == technique or t.startswith(technique + ".") for t in shown):
+        for alert in alerts_mentioning(conn, wanted):   # oldest first
+            involved = [a for a in alert.assets if ours is None or a in ours]
+            if not involved:
                 continue
-            seen = first.get(technique)
-            if seen is None:
-                first[technique] = Trace(technique, alert.timestamp, "alerts", None, "techniques", 1,
-                                         f"alert '{alert.title}' on {involved[0]}")
-            else:
-                first[technique] = Trace(seen.value, seen.first_seen, seen.source, seen.record, seen.field,
-                                         seen.events + 1, seen.label)
+            shown = {t.id for t in alert.techniques}
+            for technique in wanted:
+                if not any(t == technique or t.startswith(technique + ".") for t in shown):
+                    continue
+                seen = first.get(technique)
+                if seen is None:
+                    first[technique] = Trace(technique, alert.timestamp, "alerts", None, "techniques", 1,
+                                             f"alert '{alert.title}' on {involved[0]}")
+                else:
+                    first[technique] = Trace(seen.value, seen.first_seen, seen.source, seen.record, seen.field,
+                                             seen.events + 1, seen.label)
     return first
