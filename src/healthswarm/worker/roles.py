@@ -394,7 +394,7 @@ class RespondRole:
         log.info("peers' warnings stored for the watchlist", extra={"warnings": len(items)})
 
     def handle(self, batch: Sequence[Message]) -> None:
-        ids = list(dict.fromkeys(i for m in batch for i in orjson.loads(m.data)))
+        ids = list(dict.fromkeys(i for m in batch for i in _incident_ids(m)))
         if self.live_risk:
             self._annotate(ids)
         if self.responder is not None:
@@ -444,6 +444,14 @@ class RespondRole:
             self.swarm = None
         if self.lease is not None:
             self.lease.release()
+
+
+def _incident_ids(m: Message) -> list[str]:
+    """An announcement of the correlate role; anything else fails its message (and ends as a dead letter)."""
+    ids = orjson.loads(m.data)
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError("expected a JSON list of incident ids")
+    return ids
 
 
 def role_work(role: Role, store: Store, config: WorkerConfig, workspace: Path, handoff: Handoff) -> RoleWork:
