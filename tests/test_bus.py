@@ -171,8 +171,9 @@ def test_memory_backpressure() -> None:
     assert b.dropped == 1
 
 
-@pytest.mark.service
-def test_nats_drops_a_republished_key() -> None:
+@pytest.fixture
+def nats_bus() -> Iterator[tuple[object, str]]:
+    """A NATS bus on a stream of its own (deleted after) and the stream's subject prefix."""
     from healthswarm.bus.nats import NatsBus
 
     prefix = f"t{uuid.uuid4().hex[:10]}"
@@ -180,43 +181,37 @@ def test_nats_drops_a_republished_key() -> None:
         b = NatsBus(NATS_URL, stream=f"TEST_{prefix}", subjects=(f"{prefix}.>",))
     except BusError as exc:
         service_unavailable(str(exc))
-    try:
-        sub = b.subscribe(f"{prefix}.e", "g")
-        b.publish_many([(f"{prefix}.e", b"a", "same"), (f"{prefix}.e", b"b", "other")])
-        b.publish(f"{prefix}.e", b"a again", "same")  # a restart re-publishing: dropped by the stream
-        got = _drain(sub, 3, timeout=2.0)
-        assert sorted(m.data for m in got) == [b"a", b"b"]
-        sub.close()
-    finally:
-        b.delete_stream(f"TEST_{prefix}")
-        b.close()
+    yield b, prefix
+    b.delete_stream(f"TEST_{prefix}")
+    b.close()
 
 
 @pytest.mark.service
-def test_nats_drops_the_servers_second_copies() -> None:
+def test_nats_drops_a_republished_key(nats_bus) -> None:  # type: ignore[no-untyped-def]
+    b, prefix = nats_bus
+    sub = b.subscribe(f"{prefix}.e", "g")
+    b.publish_many([(f"{prefix}.e", b"a", "same"), (f"{prefix}.e", b"b", "other")])
+    b.publish(f"{prefix}.e", b"a again", "same")  # a restart re-publishing: dropped by the stream
+    got = _drain(sub, 3, timeout=2.0)
+    assert sorted(m.data for m in got) == [b"a", b"b"]
+    sub.close()
+
+
+@pytest.mark.service
+def test_nats_drops_the_servers_second_copies(nats_bus) -> None:  # type: ignore[no-untyped-def]
     """nats-server before 2.10.15 may send a message it delivered last a second time with a delivery count of 1
     when a redelivery meets an expired pull request (nats-server#4460; it failed a CI run of this file). The same
     delivery fed again is dropped, whether it was acked or is still held; a real redelivery (its ack wait ran out,
     a higher count) is handed out."""
-    from healthswarm.bus.nats import NatsBus
-
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    try:
-        b = NatsBus(NATS_URL, stream=f"TEST_{prefix}", subjects=(f"{prefix}.>",))
-    except BusError as exc:
-        service_unavailable(str(exc))
-    try:
-        sub = b.subscribe(f"{prefix}.e", "g", ack_wait=1.0)
-        b.publish_many([(f"{prefix}.e", b"a", "ka"), (f"{prefix}.e", b"b", "kb")])
-        first = _drain(sub, 2, timeout=5.0)
-        a, held = sorted(first, key=lambda m: m.data)
-        a.ack()
-        assert sub._admit([a._msg, held._msg]) == []  # the server's copies: acked, held
-        again = _drain(sub, 1, timeout=5.0)  # after the 1 s ack wait: b's real redelivery
-        assert [(m.data, m.deliveries) for m in again] == [(b"b", 2)]
-        sub.ack_all([held, *again])
-        assert sub.fetch(5, 2.5) == []  # both settled: nothing comes back
-        sub.close()
-    finally:
-        b.delete_stream(f"TEST_{prefix}")
-        b.close()
+    b, prefix = nats_bus
+    sub = b.subscribe(f"{prefix}.e", "g", ack_wait=1.0)
+    b.publish_many([(f"{prefix}.e", b"a", "ka"), (f"{prefix}.e", b"b", "kb")])
+    first = _drain(sub, 2, timeout=5.0)
+    a, held = sorted(first, key=lambda m: m.data)
+    a.ack()
+    assert sub._admit([a._msg, held._msg]) == []  # the server's copies: acked, held
+    again = _drain(sub, 1, timeout=5.0)  # after the 1 s ack wait: b's real redelivery
+    assert [(m.data, m.deliveries) for m in again] == [(b"b", 2)]
+    sub.ack_all([held, *again])
+    assert sub.fetch(5, 2.5) == []  # both settled: nothing comes back
+    sub.close()
