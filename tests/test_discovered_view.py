@@ -123,6 +123,7 @@ def test_dashboard_discovered_view_accepts_and_ignores(live: tuple[str, DemoApi]
 
     row.locator("button.accept").click()
     page.wait_for_selector("#discovered-msg:has-text('Accepted')")
+    assert ": 1 new asset, 0 updated, " in page.locator("#discovered-msg").inner_text()  # a count of one, singular
     assert page.locator(f"#discovered tr[data-key='{DEVICE}']").count() == 0
     assert "disc-10-10-1-103" in asset_ids(api.store)
     silent = page.locator("#discovered [data-section='silent'] tr[data-key]").first

@@ -2,7 +2,8 @@
 
 Every face (CLI tables, the demo, HTML reports, notifications) words these through here, so a severity is never
 "4" in one table and "critical" in another, a duration never reads `1 day, 0:00:00`, a count never "1 alerts". The
-dashboard's JavaScript has the same helpers (`LEVELS`, `span()`, `plural()` in web/static/app.js).
+dashboard's JavaScript has its own copies: `LEVELS` and `plural()` (this module's `counted`) in web/static/app.js,
+`span()` in web/static/cases.js.
 """
 
 from __future__ import annotations

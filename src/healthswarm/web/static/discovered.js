@@ -40,7 +40,7 @@
         body: JSON.stringify({ keys: [item.key] }) });
       if (verb === "accept") {
         const m = body.merged;
-        say(`Accepted ${item.title}: ${m.added_assets.length} new asset(s), ${m.replaced_assets.length} updated, ${m.added_flows} flow(s) `
+        say(`Accepted ${item.title}: ${plural(m.added_assets.length, "new asset")}, ${m.replaced_assets.length} updated, ${plural(m.added_flows, "flow")} `
           + `merged into the inventory (patch kept as discover/accepted/${m.patch}).`);
         render(body.view);
         await refresh();   // the map and counts show the changed inventory
