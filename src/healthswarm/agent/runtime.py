@@ -59,7 +59,7 @@ from healthswarm.config import Settings
 from healthswarm.detect.watchlist import Watch, WatchlistDetector
 from healthswarm.errors import ConfigError
 from healthswarm.inventory.discover.live import LiveDiscovery
-from healthswarm.model import Alert, EventRef
+from healthswarm.model import Alert
 from healthswarm.store import Store
 from healthswarm.store.events import get_checkpoint
 from healthswarm.store.inventory import load_inventory
@@ -399,27 +399,10 @@ class Agent:
     def retro_hunt(self, watches: list[Watch]) -> list[Alert]:
         """One pass over the stored events (swarm/retro.py) for values newly on the watchlist: an alert for each
         value found, at the first event that shows it, saying it was here before the warning."""
-        from healthswarm.swarm.retro import retro_hunt
+        from healthswarm.swarm.retro import retro_alerts
 
         metrics.RETRO_HUNTS.inc(len(watches))
-        by_value = {w.value: w for w in watches}
-        # the agent's store holds its own organisation's events only, enriched or not: no organisation filter
-        traces = retro_hunt(self.store, list(by_value))
-        alerts = []
-        for value, trace in traces.items():
-            watch = by_value[value]
-            alerts.append(Alert(
-                detector="watchlist", rule_id=f"watchlist-retro:{watch.type}:{watch.value}",
-                title=f"Retro-hunt: {watch.type} {watch.value} ({watch.origin}) was seen here before the warning",
-                level="high" if watch.confidence >= 80 else "medium", timestamp=trace.first_seen,
-                events=(EventRef(trace.source, trace.record or 0, "", trace.first_seen),),
-                # the hosts of the first event: what the peer warned of, found twice (an address and its name in
-                # the same beacon), is one incident on that host, not one per value
-                assets=trace.assets, tags=("watchlist", "retro-hunt"),
-                description=f"first seen {trace.seen()} in {trace.where()} ({trace.events} events)",
-                details={"entities": {_entity(watch): [watch.value]}, "field": trace.field, "events": trace.events,
-                         "indicator": {"type": watch.type, "value": watch.value, "origin": watch.origin,
-                                       "confidence": watch.confidence}}))
+        alerts = retro_alerts(self.store, watches)
         log.info("retro-hunt", extra={"values": len(watches), "found": len(alerts)})
         return alerts
 
@@ -590,9 +573,3 @@ def stored_watches(store: Store, floor: int) -> list[Watch]:
             out.append(Watch(str(row["type"]), str(row["value"]), f"case:{row['case_id']}", 90, (),
                              str(row.get("reason") or "")))
     return out
-
-
-def _entity(watch: Watch) -> str:
-    return {"ip": "ip", "domain": "domain", "url": "url", "hash": "sha256", "email": "email"}.get(watch.kind, "value")
-
-

@@ -7,15 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from healthswarm.detect.entities import event_assets
+from healthswarm.model import Alert, EventRef
 from healthswarm.store import Store
 from healthswarm.store.alerts import alerts_mentioning
 from healthswarm.store.events import iter_events
 from healthswarm.store.tables import assets
+
+if TYPE_CHECKING:
+    from healthswarm.detect.watchlist import Watch
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,41 @@ def retro_hunt(store: Store, values: list[str], organisation: str | None = None)
                 else:
                     first[value] = replace(seen, events=seen.events + 1)
     return first
+
+
+def retro_alerts(store: Store, watches: list[Watch]) -> list[Alert]:
+    """One pass over the stored events for values newly on a watchlist: an alert for each value found, at the
+    first event that shows it, saying it was here before the warning. The embedded agent (agent/runtime.py) and
+    the scale-out respond role (worker/roles.py) both raise these; the id is deterministic (the value's rule, the
+    first event), so hunting a value again over the same events gives the same alert."""
+    by_value = {w.value: w for w in watches}
+    # a store of one organisation's events (the embedded agent's, a deployment's): no organisation filter
+    traces = retro_hunt(store, list(by_value))
+    alerts = []
+    for value, trace in traces.items():
+        watch = by_value[value]
+        alerts.append(Alert(
+            detector="watchlist", rule_id=retro_rule(watch),
+            title=f"Retro-hunt: {watch.type} {watch.value} ({watch.origin}) was seen here before the warning",
+            level="high" if watch.confidence >= 80 else "medium", timestamp=trace.first_seen,
+            events=(EventRef(trace.source, trace.record or 0, "", trace.first_seen),),
+            # the hosts of the first event: what the peer warned of, found twice (an address and its name in
+            # the same beacon), is one incident on that host, not one per value
+            assets=trace.assets, tags=("watchlist", "retro-hunt"),
+            description=f"first seen {trace.seen()} in {trace.where()} ({trace.events} events)",
+            details={"entities": {_entity(watch): [watch.value]}, "field": trace.field, "events": trace.events,
+                     "indicator": {"type": watch.type, "value": watch.value, "origin": watch.origin,
+                                   "confidence": watch.confidence}}))
+    return alerts
+
+
+def retro_rule(watch: Watch) -> str:
+    """The rule id of a value's retro-hunt alert."""
+    return f"watchlist-retro:{watch.type}:{watch.value}"
+
+
+def _entity(watch: Watch) -> str:
+    return {"ip": "ip", "domain": "domain", "url": "url", "hash": "sha256", "email": "email"}.get(watch.kind, "value")
 
 
 def technique_hunt(store: Store, techniques: list[str], organisation: str | None = None) -> dict[str, Trace]:
