@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, select, text
 
 from conftest import service_unavailable, wait_until
 from healthswarm.bus import BusError
+from healthswarm.detect.watchlist import Watch
 from healthswarm.inventory import load_inventory
 from healthswarm.model.incident import CLOSED_STATES
 from healthswarm.respond.policy import ResponsePolicy
@@ -32,7 +33,10 @@ from healthswarm.store.tables import incidents
 from healthswarm.swarm import outbox as swarm_outbox
 from healthswarm.swarm.config import load_node_config
 from healthswarm.swarm.consortium import free_ports, make_consortium
+from healthswarm.swarm.retro import retro_alerts
 from healthswarm.swarm.service import read_node
+from healthswarm.worker.config import Role, WorkerConfig
+from healthswarm.worker.roles import RetroHunter, commit_alerts, no_relay
 from healthswarm.worker.run import open_store
 from test_worker_support import HEALTHSWARM, ROOT, SHARED_NATS, Deployment, bus_lines, consumer_state, deployment, pg_db  # noqa: F401 - fixture
 
@@ -196,7 +200,9 @@ def test_respond_role_runs_the_swarm_node_receiving_into_the_watchlist_and_publi
         plain_deployment: Deployment, tmp_path: Path, peer_node: tuple[Path, Path, int],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A peer's warning reaches the respond role's node, is stored as an indicator, goes on the detect role's
-    watchlist; traffic to the warned address becomes an incident, which the node publishes through the gate."""
+    watchlist; traffic to the warned address stored before the warning is found by the respond role's retro-hunt
+    (an alert, once, in an incident), traffic after it by the watchlist; the incident is published through the
+    gate."""
     node_config, ws, port = peer_node
     seed = load_node_config(node_config).listen
     monkeypatch.setenv("HEALTHSWARM_ORGANISATION", "st-aurelia")  # the ingest role's events are st-aurelia's
@@ -216,19 +222,31 @@ def test_respond_role_runs_the_swarm_node_receiving_into_the_watchlist_and_publi
     d.procs.append(respond)
     respond.log = tmp_path / "respond.log"  # type: ignore[attr-defined]
     wait_until("st-aurelia's node runs in the respond role", lambda: (ws / "swarm" / "status.json").exists(), 60)
+    flows = [orjson.loads(line) for line in (DEMO / "logs" / "suricata-eve.json").read_bytes().splitlines()
+             if b'"event_type": "flow"' in line]
+
+    def traffic(flow_id: int) -> None:
+        """A flow to the address the peer warns of, to the ingest role."""
+        bus = d.publisher()
+        try:
+            bus.publish_many([(f"{d.prefix}.raw.suricata",
+                               orjson.dumps({**flows[0], "dest_ip": "203.0.113.50", "flow_id": flow_id}), "")])
+        finally:
+            bus.close()
+
+    # before the warning: a flow to the address the peer will warn of, stored (and judged: nothing on the watchlist)
+    traffic(424241)
+    wait_until("the flow before the warning stored", lambda: _scalar(
+        d.db, "SELECT count(*) FROM events WHERE CAST(original AS TEXT) LIKE '%424241%'") == 1, 60)
     swarm_outbox.post(load_node_config(node_config).folder, "indicator",
                       {"type": "ipv4", "value": "203.0.113.50", "confidence": 80, "techniques": ["T1071.001"]})
     wait_until("the warning stored as an indicator", lambda: _scalar(
         d.db, "SELECT count(*) FROM share_indicators WHERE value = '203.0.113.50' "
               "AND source = 'swarm:northfield'") == 1, 60)
-    flow = orjson.loads(next(line for line in (DEMO / "logs" / "suricata-eve.json").read_bytes().splitlines()
-                             if b'"event_type": "flow"' in line))
-    flow.update({"dest_ip": "203.0.113.50", "flow_id": 424242})
-    bus = d.publisher()
-    try:
-        bus.publish_many([(f"{d.prefix}.raw.suricata", orjson.dumps(flow), "")])
-    finally:
-        bus.close()
+    retro = "SELECT count(*) FROM alerts WHERE rule_id = 'watchlist-retro:ipv4:203.0.113.50'"
+    wait_until("a retro-hunt alert from the peer's warning, in an incident", lambda: _scalar(
+        d.db, retro + " AND incident_id IS NOT NULL") == 1, 60)
+    traffic(424242)
     wait_until("a watchlist alert from the peer's warning, in an incident", lambda: _scalar(
         d.db, "SELECT count(*) FROM alerts WHERE rule_id = 'watchlist:ipv4:203.0.113.50' "
               "AND incident_id IS NOT NULL") == 1, 60)
@@ -244,6 +262,41 @@ def test_respond_role_runs_the_swarm_node_receiving_into_the_watchlist_and_publi
     assert len(published) == 1, published
     d.stop_all()
     assert respond.returncode == 0, d.log_text()[-3000:]
+    # the retro-hunt found the flow before the warning, once; the watchlist the one after it; both in the incident
+    found = {rule: (incident, timestamp, doc) for rule, incident, timestamp, doc in _rows(
+        d.db, "SELECT rule_id, incident_id, timestamp, document FROM alerts WHERE rule_id LIKE 'watchlist%'")}
+    assert sorted(found) == ["watchlist-retro:ipv4:203.0.113.50", "watchlist:ipv4:203.0.113.50"], found
+    hunted, live = found["watchlist-retro:ipv4:203.0.113.50"], found["watchlist:ipv4:203.0.113.50"]
+    assert hunted[2]["details"]["events"] == 1 and hunted[2]["details"]["indicator"]["origin"] == "swarm:northfield"
+    assert hunted[0] is not None and hunted[0] == live[0], found
+    assert hunted[1] <= live[1]
+    assert json.loads((ws / "agent" / "retro-hunted.json").read_text()) == ["ipv4:203.0.113.50"]
+
+    # the warning again (the node restarted and the peer gossiped it again), to a responder with another
+    # workspace: the alert is stored, so nothing is hunted, stored or announced; and the same alerts committed
+    # again (a hunt over the same events) are neither stored nor announced again
+    store = open_store(d.db)
+    try:
+        hunter = RetroHunter(store, WorkerConfig(Role.respond, d.db, prefix=d.prefix, stream=d.stream),
+                             tmp_path / "standby", no_relay)
+        warning = Watch("ipv4", "203.0.113.50", "swarm:northfield", 80)
+        assert hunter.hunt([warning]) == set()
+        again = retro_alerts(store, [warning])
+        assert [a.rule_id for a in again] == ["watchlist-retro:ipv4:203.0.113.50"]
+        assert commit_alerts(store, hunter.config, [(a, 0.0, 0) for a in again], no_relay) == set()
+    finally:
+        store.close()
+    assert _scalar(d.db, retro) == 1
+    assert d.counts()["unsent"] == 0
+
+
+def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
 def _scalar(url: str, sql: str) -> int:

@@ -18,7 +18,9 @@ EVENTS_IN = Counter("healthswarm_worker_events_in", "Events parsed (ingest) or r
                     registry=REGISTRY)
 EVENTS_STORED = Counter("healthswarm_worker_events_stored", "Events newly stored (ingest)", registry=REGISTRY)
 REJECTS = Counter("healthswarm_worker_rejects", "Records that could not be parsed (quarantined)", registry=REGISTRY)
-ALERTS = Counter("healthswarm_worker_alerts", "Alerts newly stored (detect)", registry=REGISTRY)
+ALERTS = Counter("healthswarm_worker_alerts", "Alerts newly stored (detect; respond: retro-hunts)", registry=REGISTRY)
+RETRO_HUNTS = Counter("healthswarm_worker_retro_hunts",
+                      "Values of peers' warnings hunted for in the stored events (respond)", registry=REGISTRY)
 INCIDENTS = Counter("healthswarm_worker_incidents_updated", "Incidents written (correlate)", registry=REGISTRY)
 REDELIVERED = Counter("healthswarm_worker_redelivered",
                       "Messages delivered again after this worker had fed them to its stage (not fed twice)",

@@ -14,7 +14,8 @@ what is announced never disagree; the loop (worker/loop.py) acks the batch after
   `<prefix>.incidents`;
 - respond: incident ids → what the embedded agent does after correlation: live risk (risk/live.py
   `annotate_incidents`) and playbooks by policy (agent/respond.py `PolicyResponder`); with `[swarm]`, the swarm
-  node (agent/swarm.py `AgentSwarm`); one active responder.
+  node (agent/swarm.py `AgentSwarm`), whose accepted warnings are retro-hunted over the stored events and the
+  finds announced on `<prefix>.alerts.p<k>` as the detect role's; one active responder.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from healthswarm.worker.config import Role, WorkerConfig, partition_key
 
 if TYPE_CHECKING:
     from healthswarm.agent.swarm import AgentSwarm
+    from healthswarm.detect.watchlist import Watch
     from healthswarm.risk.attack_graph import AttackGraph
 
 log = logging.getLogger("healthswarm.worker.roles")
@@ -55,6 +57,8 @@ log = logging.getLogger("healthswarm.worker.roles")
 EVENTS_PER_MESSAGE = 100
 MESSAGE_BYTES = 256 * 1024  # a quarter of NATS's default max_payload (1 MiB)
 INCIDENTS_PER_MESSAGE = 1_000  # incident ids announced in one message (about 40 bytes each)
+RETRO_HUNTED = "retro-hunted.json"  # in <workspace>/agent: the warned values the respond role has hunted for
+RETRY_HUNT = 5.0  # seconds before a failed retro-hunt is tried again
 
 
 Handoff = Callable[[list[outbox.Pending]], None]
@@ -251,24 +255,30 @@ class DetectRole:
         self.watchlist.replace(stored_watches(self.store, self.config.agent.watchlist.min_confidence))
 
     def _commit(self, found: list[tuple[Alert, float, int]]) -> set[str]:
-        """The alerts not stored yet and their announcements, in one transaction; returns their ids. (An alert
-        stored before was announced then: the outbox forgets a message once it is published.)"""
-        if not found:
-            return set()
-        with self.store.transaction() as conn:
-            known = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_({a.id for a, _, _ in found})))
-                        .scalars())
-            new = [(a, born, p) for a, born, p in found if a.id not in known]
-            save_alerts(conn, [a for a, _, _ in new])
-            queued = outbox.add(conn, [outbox.OutboxMessage(a.id, self.config.alert_subject(p),
-                                                            orjson.dumps(a.as_dict()), born) for a, born, p in new])
-        self.handoff(queued)
-        metrics.ALERTS.inc(len(queued))
-        return {q.message.msg_id for q in queued}
+        return commit_alerts(self.store, self.config, found, self.handoff)
 
     def close(self) -> None:
         if self._flushed:
             log.error("alerts completed by a flush were never stored", extra={"alerts": len(self._flushed)})
+
+
+def commit_alerts(store: Store, config: WorkerConfig, found: list[tuple[Alert, float, int]],
+                  handoff: Handoff) -> set[str]:
+    """The alerts (with when their first record entered the bus, and their partition) not stored yet and their
+    announcements to the correlate role, in one transaction; returns their ids. (An alert stored before was
+    announced then: the outbox forgets a message once it is published.)"""
+    if not found:
+        return set()
+    with store.transaction() as conn:
+        known = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_({a.id for a, _, _ in found})))
+                    .scalars())
+        new = [(a, born, p) for a, born, p in found if a.id not in known]
+        save_alerts(conn, [a for a, _, _ in new])
+        queued = outbox.add(conn, [outbox.OutboxMessage(a.id, config.alert_subject(p),
+                                                        orjson.dumps(a.as_dict()), born) for a, born, p in new])
+    handoff(queued)
+    metrics.ALERTS.inc(len(queued))
+    return {q.message.msg_id for q in queued}
 
 
 class CorrelateRole:
@@ -312,6 +322,107 @@ class CorrelateRole:
         self.stage.close()
 
 
+class RetroHunter:
+    """Retro-hunts for the respond role: the values of the peers' warnings its swarm node accepted, over the events
+    already stored (swarm/retro.py `retro_alerts`, the embedded agent's alerts: `watchlist-retro:<type>:<value>` at
+    the first event that showed the value, with that event's assets), stored and announced to the correlate role
+    in one transaction (`commit_alerts`, as the detect role's).
+
+    A hunt reads every stored event, so it runs in a thread of its own, beside the responses. It waits
+    `[watchlist] refresh` seconds after the warning was stored as an indicator: by then the detect role's watchlist
+    holds the value (it reloads at least that often), so every event is either stored before the hunt reads the
+    store or judged by a watchlist that has the value — none falls between the two.
+
+    Exactly once: a value is hunted once by a process, and the values hunted are remembered in
+    `<workspace>/agent/retro-hunted.json`; a value accepted again after a restart (the warning gossiped again) is
+    skipped if its retro-hunt alert is stored, and a hunt of it over the same events would give the same alert id,
+    which is neither stored nor announced again."""
+
+    def __init__(self, store: Store, config: WorkerConfig, workspace: Path, handoff: Handoff) -> None:
+        from healthswarm.agent.swarm import agent_folder, read_json
+
+        self.store = store
+        self.config = config
+        self.handoff = handoff
+        self.delay = config.agent.watchlist.refresh
+        self.path = agent_folder(workspace) / RETRO_HUNTED
+        self._hunted: set[str] = set(read_json(self.path, []))
+        self._pending: dict[str, tuple[float, Watch]] = {}  # type:value → (when due, monotonic; the warning)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watches: list[Watch]) -> None:
+        """Warnings just stored as indicators (any thread): each value not hunted yet is hunted once it is due."""
+        due = time.monotonic() + self.delay
+        with self._lock:
+            for w in watches:
+                key = f"{w.type}:{w.value}"
+                if key not in self._hunted and key not in self._pending:
+                    self._pending[key] = (due, w)
+            if self._pending and self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="respond-retro-hunt", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            now = time.monotonic()
+            with self._lock:
+                due = {k: w for k, (at, w) in self._pending.items() if at <= now}
+                nearest = min((at for at, _ in self._pending.values()), default=None)
+            if not due:
+                self._wake.wait(None if nearest is None else nearest - now)
+                continue
+            try:
+                self.hunt(list(due.values()))
+            except Exception as exc:
+                log.warning("retro-hunt failed; tried again in %s s: %s: %s", RETRY_HUNT, type(exc).__name__, exc)
+                with self._lock:
+                    self._pending.update({k: (time.monotonic() + RETRY_HUNT, w) for k, w in due.items()})
+                continue
+            self._done(due)
+
+    def _done(self, due: dict[str, Watch]) -> None:
+        from healthswarm.agent.swarm import write_json
+
+        with self._lock:
+            for key in due:
+                self._pending.pop(key, None)
+            self._hunted.update(due)
+            hunted = sorted(self._hunted)
+        write_json(self.path, hunted)
+
+    def hunt(self, watches: list[Watch]) -> set[str]:
+        """One pass over the stored events for the values whose retro-hunt alert is not stored yet; the alerts
+        found stored and announced; returns the ids newly stored."""
+        from healthswarm.swarm.retro import retro_alerts, retro_rule
+
+        with self.store.read() as conn:
+            found = set(conn.execute(select(alerts.c.rule_id).where(
+                alerts.c.rule_id.in_({retro_rule(w) for w in watches}))).scalars())
+        todo = [w for w in watches if retro_rule(w) not in found]
+        if not todo:
+            return set()
+        metrics.RETRO_HUNTS.inc(len(todo))
+        born = time.time()  # not an event's latency: the warning came after the events
+        partition = self.config.partition or 0
+        new = commit_alerts(self.store, self.config, [(a, born, partition) for a in retro_alerts(self.store, todo)],
+                            self.handoff)
+        log.info("retro-hunt", extra={"values": len(todo), "alerts": len(new)})
+        return new
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop hunting (a hunt under way finishes and commits, within `timeout`); values not hunted yet are
+        lost with the process, as the warnings the node holds."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
 class RespondRole:
     """What the embedded agent does with the incidents a step changed, for the incidents the correlate role
     announces: live risk re-annotates them (`[risk] live`), then the responder opens or grows their cases and
@@ -321,7 +432,9 @@ class RespondRole:
     With `[swarm] enabled`, the active responder also runs the organisation's swarm node, as the embedded agent
     does: it publishes by policy through the egress gate (`AgentSwarm.publish_due`, from the stored incidents),
     and the peers' warnings it accepts are stored as indicators (source `swarm:<organisation>`), where the detect
-    role's watchlist reads them (`stored_watches`, every `[watchlist] refresh`).
+    role's watchlist reads them (`stored_watches`, every `[watchlist] refresh`); with `[watchlist] retro_hunt`
+    their values are retro-hunted over the events already stored (`RetroHunter`), the finds stored as alerts and
+    announced to the correlate role.
 
     One responder is active per deployment (a PostgreSQL advisory lock, as the correlator's; the others are hot
     standbys): the policy opens a case after reading that the incident has none, and two responders handed two
@@ -332,11 +445,14 @@ class RespondRole:
     started on it in the store (the case's audit chain), so it opens nothing and starts nothing again; live risk
     writes the same predictions again."""
 
-    def __init__(self, store: Store, config: WorkerConfig, workspace: Path) -> None:
+    def __init__(self, store: Store, config: WorkerConfig, workspace: Path, handoff: Handoff = no_relay) -> None:
         from healthswarm.agent.respond import PolicyResponder
 
         self.store = store
         agent = config.agent
+        self.floor = agent.watchlist.min_confidence
+        self.retro = (RetroHunter(store, config, workspace, handoff)
+                      if agent.swarm.enabled and agent.watchlist.retro_hunt else None)
         self.lease = Lease(store, f"healthswarm-responder:{config.prefix}") if store.backend == "postgresql" else None
         # the lock serialises the responder's commits in the embedded agent's one-writer store; here it has no
         # other writer in the process to wait for
@@ -381,8 +497,9 @@ class RespondRole:
         if self.swarm is None:
             return
         now = datetime.now(UTC)
+        received = self.swarm.received()
         items = [Indicator(w.value, w.type, now, now, w.confidence, source=w.origin, description=w.description,
-                           techniques=w.techniques) for w in self.swarm.received()]
+                           techniques=w.techniques) for w in received]
         try:
             with self.store.transaction() as conn:
                 save_indicators(conn, items)
@@ -392,6 +509,8 @@ class RespondRole:
             return
         self._warnings_due = False
         log.info("peers' warnings stored for the watchlist", extra={"warnings": len(items)})
+        if self.retro is not None:  # those the detect role's watchlist takes (its confidence floor)
+            self.retro.add([w for w in received if w.confidence >= self.floor])
 
     def handle(self, batch: Sequence[Message]) -> None:
         ids = list(dict.fromkeys(i for m in batch for i in _incident_ids(m)))
@@ -442,6 +561,8 @@ class RespondRole:
         if self.swarm is not None:  # leaves the swarm; what it published is in the workspace and the gate's audit
             self.swarm.stop()
             self.swarm = None
+        if self.retro is not None:
+            self.retro.close()
         if self.lease is not None:
             self.lease.release()
 
@@ -460,5 +581,5 @@ def role_work(role: Role, store: Store, config: WorkerConfig, workspace: Path, h
     if role is Role.detect:
         return DetectRole(store, config, workspace, handoff)
     if role is Role.respond:
-        return RespondRole(store, config, workspace)
+        return RespondRole(store, config, workspace, handoff)
     return CorrelateRole(store, config, handoff)
