@@ -254,3 +254,47 @@ def test_writer_thread_commits_every_batch_in_order(store: Store, eve: Path) -> 
     with store.read() as conn:
         assert count_events(conn) == EVE_LINES
         assert get_checkpoint(conn, source_name(eve)).position == last  # type: ignore[union-attr]
+
+
+def _table(store: Store, query: str) -> list[tuple[object, ...]]:
+    with store.engine.connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(query)]
+
+
+def test_writer_process_stores_what_one_process_stores(tmp_path: Path, eve: Path) -> None:
+    """SQLite, the CLI's way for files: the same rows (ids, keys, values), rejects and checkpoint as inline; a
+    second read stores nothing; the writer's failure is raised to the parser."""
+    lines = eve.read_bytes().splitlines(keepends=True)[:700]
+    mixed = tmp_path / "mixed.json"
+    mixed.write_bytes(b"".join(lines[:300]) + b'{"timestamp": "2022-02-08T09:40:29.0\n' + b"".join(lines[300:]))
+    events_sql = ("SELECT id, key, timestamp, observer_type, organization_id, asset_id, source, record, position,"
+                  " fields, original FROM events ORDER BY id")
+    quarantine_sql = "SELECT key, source, position, format, reason, raw FROM quarantine ORDER BY id"
+    got = []
+    for writer_process in (False, True):
+        store = Store.open(f"sqlite:///{tmp_path / f'{writer_process}.db'}")
+        p = Pipeline(store, batch_size=128, writer_process=writer_process)
+        assert (p._process is not None) is writer_process
+        seen: list[int] = []
+        ingest_file(p, mixed, get_format("suricata"), seen.append)
+        again = ingest_file(p, mixed, get_format("suricata"))  # unchanged: nothing read
+        p.close()
+        assert (p.stats.stored, p.stats.quarantined, sum(p.stats.rejects.values())) == (700, 1, 1)
+        assert again.skipped and seen == sorted(seen)
+        with store.read() as conn:
+            position = get_checkpoint(conn, source_name(mixed)).position  # type: ignore[union-attr]
+        got.append((_table(store, events_sql), _table(store, quarantine_sql), position))
+        store.close()
+    assert got[0] == got[1] and got[1][2] == mixed.stat().st_size
+
+    store = Store.open(f"sqlite:///{tmp_path / 'broken.db'}")
+    with store.transaction() as conn:
+        conn.exec_driver_sql("CREATE TRIGGER no_events BEFORE INSERT ON events"
+                             " BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    p = Pipeline(store, batch_size=128, writer_process=True)
+    with pytest.raises(RuntimeError, match=r"writer process failed.*refused"):
+        ingest_file(p, mixed, get_format("suricata"))
+    p.close()
+    with store.read() as conn:
+        assert count_events(conn) == 0 and get_checkpoint(conn, source_name(mixed)) is None
+    store.close()

@@ -83,7 +83,9 @@ def ingest(
         bus = _bus(app.settings.bus)
     except BusError as exc:
         raise ConfigError(str(exc)) from None
-    pipeline = Pipeline.for_store(app.store, app.settings.organisation, bus=bus, batch_size=batch_size)
+    # files read to their end commit in a writer process, on the other core (pipeline.py, _WriterProcess)
+    pipeline = Pipeline.for_store(app.store, app.settings.organisation, bus=bus, batch_size=batch_size,
+                                  writer_process=bool(files) and not follow)
     stop = threading.Event()
     # `kill` / systemd stop end a follower like Ctrl-C: the summary is printed, nothing is half-stored
     signal.signal(signal.SIGTERM, _interrupt)

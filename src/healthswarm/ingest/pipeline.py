@@ -23,17 +23,23 @@ together, so reading resumes from the older checkpoint and exactly-once still ho
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import io
+import multiprocessing
+import pickle
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Protocol
+from itertools import chain
+from multiprocessing.connection import Connection as PipeEnd
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -48,7 +54,15 @@ from healthswarm.ingest.limits import current as current_limits
 from healthswarm.model import Event, Reject, event_key
 from healthswarm.model.event import event_keyer
 from healthswarm.store import Store
-from healthswarm.store.events import insert_events, insert_rejects, set_checkpoint
+from healthswarm.store.db import create_store_engine
+from healthswarm.store.events import (
+    _SQLITE_ROWS,
+    _row_tuples,
+    _sqlite_insert,
+    insert_events,
+    insert_rejects,
+    set_checkpoint,
+)
 from healthswarm.store.inventory import load_inventory
 
 DEFAULT_BATCH = 5_000
@@ -57,6 +71,7 @@ EVENTS_SUBJECT = "healthswarm.events"
 _WHERE = re.compile(r"^(?:line|record|message|entry|member) \d+[:,]\s*")
 # with the automatic collector paused (see _collect_per_batch), a full collection every this many batches
 _FULL_GC_BATCHES = 64
+_COLUMNS = 10  # of an event row (store/events.py, _sqlite_insert), the key first
 
 
 def reason_kind(reason: str) -> str:
@@ -93,6 +108,100 @@ def _collect_per_batch() -> Iterator[Callable[[], None]]:
     finally:
         if paused:
             gc.enable()
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies, so a kill -9 of the ingester ends its writer too
+    (an open transaction of the writer is then rolled back, as if one process had been killed)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _store_rows(url: str, pipe: PipeEnd, parents_end: PipeEnd) -> None:
+    """The writer process: for each batch received, its event rows, rejects and checkpoint in one transaction,
+    answered with (stored, quarantined), or with the error's text. Keys arrive as their position part (see
+    _WriterProcess) and are hashed here."""
+    parents_end.close()  # the fork's copy: open here, it would keep the end of input from ever arriving
+    _die_with_parent()
+    # Ctrl-C and `kill`/systemd reach the process group: the parser handles them (its summary; the batch in flight
+    # committed), and this process ends when its input does
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gc.freeze()  # what the fork inherited is never garbage: not traversed, its pages not copied
+    gc.disable()  # rows are tuples of strings, freed by reference counting; nothing cyclic is made here
+    engine = create_store_engine(url)
+    keyers: dict[str, Callable[[int | str], str]] = {}
+    try:
+        while True:
+            try:
+                data = pipe.recv_bytes()
+            except EOFError:  # the parser is done (or gone)
+                return
+            rows, rejects, reject_keys, identity, checkpoint = pickle.loads(data)
+            del data
+            key_of = keyers.get(identity) or keyers.setdefault(identity, event_keyer(identity))
+            try:
+                with engine.begin() as conn:
+                    stored = 0
+                    for first in range(0, len(rows), _SQLITE_ROWS):
+                        part = rows[first : first + _SQLITE_ROWS]
+                        values = list(chain.from_iterable(part))
+                        values[0::_COLUMNS] = map(key_of, values[0::_COLUMNS])  # each row's first value: its key
+                        result = conn.exec_driver_sql(_sqlite_insert(len(part), False), tuple(values))
+                        stored += max(result.rowcount, 0)
+                    quarantined = insert_rejects(conn, rejects, [key_of(k) for k in reject_keys])
+                    if checkpoint is not None:
+                        set_checkpoint(conn, *checkpoint)
+            except Exception as exc:  # told to the parent, which raises it where the thread writer would
+                pipe.send(f"{type(exc).__name__}: {exc}")
+                return
+            pipe.send((stored, quarantined))
+            del rows
+    finally:
+        engine.dispose()
+
+
+class _WriterProcess:
+    """Batches committed in order by a forked process, one at most in flight: the parser (this process) builds a
+    batch's rows, sends them, and parses the next batch while the writer inserts and commits on the other core.
+
+    Why a process and not the writer thread: parsing holds the GIL, so a thread overlaps only SQLite's own steps,
+    and not at all the binding of parameters and the driver's work; a process overlaps the whole store side. What
+    crosses the pipe are the rows as built for the INSERT (strings and ints: cheap to pickle), not events.
+    Forked (not spawned): the child starts at once with every module imported; it opens its own connection.
+    The parser leaves each key as its position part (`event_key`'s second argument) and the writer hashes it:
+    the parser is the busier side.
+    """
+
+    def __init__(self, url: str) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._pipe, child = ctx.Pipe()
+        self._process = ctx.Process(target=_store_rows, args=(url, child, self._pipe), name="ingest-writer",
+                                    daemon=True)
+        self._process.start()
+        child.close()
+
+    def submit(self, rows: list[tuple[Any, ...]], batch: _Batch, identity: str,
+               checkpoint: tuple[str, str, int] | None) -> None:
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+        pickler.fast = True  # no memo: nothing in a batch is shared or cyclic, and the memo was 2/3 of the cost
+        pickler.dump((rows, batch.rejects, batch.reject_keys, identity, checkpoint))
+        self._pipe.send_bytes(out.getbuffer())
+
+    def result(self) -> tuple[int, int]:
+        """(stored, quarantined) of the batch submitted last, once it is committed."""
+        try:
+            reply = self._pipe.recv()
+        except (EOFError, OSError):
+            raise RuntimeError(f"the ingest writer process ended (exit code {self._process.exitcode})") from None
+        if isinstance(reply, str):
+            raise RuntimeError(f"the ingest writer process failed: {reply}")
+        return reply
+
+    def close(self) -> None:
+        self._pipe.close()  # the writer sees the end of its input and exits
+        self._process.join()
 
 
 @dataclass
@@ -147,6 +256,7 @@ class Pipeline:
         batch_size: int = DEFAULT_BATCH,
         subject: str = EVENTS_SUBJECT,
         overlap: bool = False,
+        writer_process: bool = False,
         limits: Limits | None = None,
     ) -> None:
         self.store = store
@@ -160,11 +270,21 @@ class Pipeline:
         url = store.engine.url
         if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
             overlap = False  # an in-memory SQLite database exists per thread: one thread must write it
+        # `writer_process`: streams commit in a forked writer process (_WriterProcess), on an SQLite file, when
+        # nothing must see the stored events (no bus; a subclass announcing them asks for none). Fork it here,
+        # before the caller starts threads (a progress bar).
+        self._process: _WriterProcess | None = None
+        if (writer_process and bus is None and url.get_backend_name() == "sqlite"
+                and url.database not in (None, "", ":memory:")):
+            self._process = _WriterProcess(url.render_as_string(hide_password=False))
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer") if overlap else None
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.shutdown(wait=True)
+        if self._process is not None:
+            self._process.close()
+            self._process = None
 
     @classmethod
     def for_store(cls, store: Store, organisation: str = "", **kwargs: object) -> Pipeline:
@@ -200,7 +320,10 @@ class Pipeline:
         committed: int | None = None
         same = 0
         pending: Future[None] | None = None
-        key_of = event_keyer(identity)
+        writer = self._process if not self.announces else None
+        in_flight: tuple[int, list[Reject], IngestStats] | None = None  # submitted to `writer`, not yet committed
+        # with the writer process, keys are left as their position part, which the writer hashes (_WriterProcess)
+        key_of: Callable[[int | str], str] = event_keyer(identity) if writer is None else str
         enrich = self.enricher.enrich if self.enricher is not None else None
 
         def flush(position: int) -> None:
@@ -209,13 +332,20 @@ class Pipeline:
             # with the GIL released). Off by default: on 2 shared cores it did not pay (100,000 EVE events
             # at load 11-13, medians of 5: 8.1 s wall and 2.02 CPU s against 5.8 s and 1.77 on one thread;
             # bench/ingest.py reports both ways).
-            nonlocal pending
+            nonlocal pending, in_flight
             if pending is not None:
                 pending.result()  # re-raises a failed commit here, before anything newer is committed
                 pending = None
             parsed = stats.events > events_before
             job = (batch, stats, (source, identity, position) if checkpoint and parsed else None)
-            if self._writer is None:
+            if writer is not None:
+                rows = _row_tuples(batch.events)
+                if in_flight is not None:  # rows built while the writer committed the batch before
+                    done, in_flight = in_flight, None
+                    self._count(*done, *writer.result())
+                writer.submit(rows, batch, identity, job[2])
+                in_flight = (len(batch.events), batch.rejects, stats)  # not the events: memory
+            elif self._writer is None:
                 self._commit(*job)
             else:
                 pending = self._writer.submit(self._commit, *job)
@@ -255,6 +385,9 @@ class Pipeline:
             finally:
                 if pending is not None:
                     pending.result()
+                if in_flight is not None:
+                    done, in_flight = in_flight, None
+                    self._count(*done, *writer.result())  # type: ignore[union-attr]
         if on_commit is not None and committed is not None:
             on_commit(committed)
         elapsed = time.perf_counter() - started
@@ -362,13 +495,16 @@ class Pipeline:
                 set_checkpoint(conn, *checkpoint)
             if keys:
                 self._announce(conn, [e for e in batch.events if e.key in keys])
+        self._count(len(batch.events), batch.rejects, stats, stored, quarantined)
+
+    def _count(self, events: int, rejects: list[Reject], stats: IngestStats, stored: int, quarantined: int) -> None:
         stats.stored += stored
         stats.quarantined += quarantined
         if stats is not self.stats:
-            self.stats.events += len(batch.events)
+            self.stats.events += events
             self.stats.stored += stored
             self.stats.quarantined += quarantined
-            self.stats.rejects.update(reason_kind(r.reason) for r in batch.rejects)
+            self.stats.rejects.update(reason_kind(r.reason) for r in rejects)
 
 
 __all__ = ["DEFAULT_BATCH", "EVENTS_SUBJECT", "IngestStats", "Message", "MessageSource", "Pipeline",
