@@ -542,6 +542,16 @@ def test_cicflowmeter_undecodable_header_rejects_every_row() -> None:
     ]
 
 
+@pytest.mark.parametrize("name", ["cicflowmeter", "ton-iot"])
+def test_a_header_the_csv_module_cannot_split_rejects_every_row(name: str) -> None:
+    """A carriage return inside a header row with quotes (hypothesis found it): the csv module raises on it; the
+    header and every row after it are rejected with why, not a traceback."""
+    events, rejects = parse(name, b'"ts",a\rb\n1,2\n3,4\n')
+    assert events == []
+    why = "line 1: header row is not CSV (a carriage return inside a quoted row)"
+    assert [r.reason for r in rejects] == [why, *(f"line {n}: no usable header ({why})" for n in (2, 3))]
+
+
 def test_cicflowmeter_resume() -> None:
     assert_resumes("cicflowmeter", data_path("flows", "cicids2017", "Botnet_736.csv"), 200)
 

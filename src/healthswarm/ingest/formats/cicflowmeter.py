@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ClassVar
 
-from healthswarm.ingest.formats.rows import csv_rows, header_failure, read_header, split_csv
+from healthswarm.ingest.formats.rows import csv_rows, header_cells, header_failure, read_header
 from healthswarm.model import Event, Reject
 
 NAME = "cicflowmeter"
@@ -111,7 +111,11 @@ class CicFlowMeterFormat:
         if text is None:
             yield from header_failure(stream, source, start, NAME, raw, header_end, header_line)
             return
-        names = _unique([n.strip() for n in split_csv(text)])
+        cells = header_cells(text)
+        if cells is None:
+            yield from header_failure(stream, source, start, NAME, raw, header_end, header_line, decoded=True)
+            return
+        names = _unique(cells)
         canon = [canonical(n) for n in names]
         ints = [(i, _INT_FIELDS[c]) for i, c in enumerate(canon) if c in _INT_FIELDS]
         texts = [(i, _TEXT_FIELDS[c]) for i, c in enumerate(canon) if c in _TEXT_FIELDS]

@@ -158,6 +158,15 @@ def split_csv(text: str) -> list[str]:
     return next(csv.reader([text]))
 
 
+def header_cells(text: str) -> list[str] | None:
+    """The header row's names, stripped; None when the csv module cannot split it (a carriage return inside a
+    row that has quotes): its caller rejects the header and the rows after it, as for an undecodable one."""
+    try:
+        return [n.strip() for n in split_csv(text)]
+    except csv.Error:
+        return None
+
+
 def read_header(stream: BinaryIO) -> tuple[str | None, bytes, int, int]:
     """The first non-blank line of the stream as (text or None when undecodable, raw, end position, line number)."""
     stream.seek(0)
@@ -206,12 +215,19 @@ def csv_rows(
 
 
 def header_failure(
-    stream: BinaryIO, source: str, start: int, fmt: str, raw: bytes, header_end: int, header_line: int
+    stream: BinaryIO, source: str, start: int, fmt: str, raw: bytes, header_end: int, header_line: int,
+    decoded: bool = False,
 ) -> Iterator[Reject]:
-    """When the header row cannot be read, it and every row after it are rejected (none is dropped)."""
+    """When the header row cannot be read (`decoded`: it is text, but not CSV), it and every row after it are
+    rejected (none is dropped)."""
     if not header_end:
         return  # empty input: nothing to read, nothing to reject
-    why = f"line {header_line}: header row is not UTF-8 text" if raw else f"line {header_line}: header row too long"
+    if decoded:
+        why = f"line {header_line}: header row is not CSV (a carriage return inside a quoted row)"
+    elif raw:
+        why = f"line {header_line}: header row is not UTF-8 text"
+    else:
+        why = f"line {header_line}: header row too long"
     if start < header_end:
         yield Reject(source, header_end, why, raw, fmt, header_line)
     for item in csv_rows(stream, source, max(start, header_end), fmt, None):

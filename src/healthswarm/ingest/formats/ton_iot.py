@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ClassVar
 
-from healthswarm.ingest.formats.rows import csv_rows, header_failure, number, read_header, split_csv
+from healthswarm.ingest.formats.rows import csv_rows, header_cells, header_failure, number, read_header
 from healthswarm.ingest.formats.timestamps import from_epoch
 from healthswarm.model import Event, Reject
 
@@ -105,7 +105,10 @@ class TonIotFormat:
         if text is None:
             yield from header_failure(stream, source, start, NAME, raw, header_end, header_line)
             return
-        names = [n.strip() for n in split_csv(text)]
+        names = header_cells(text)
+        if names is None:
+            yield from header_failure(stream, source, start, NAME, raw, header_end, header_line, decoded=True)
+            return
         lowered = [n.lower() for n in names]
         device = device_of(names, source)
         ts_at = lowered.index("ts") if "ts" in lowered else None
