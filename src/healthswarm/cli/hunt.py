@@ -25,6 +25,7 @@ from healthswarm.errors import InputError, Location, Problem
 from healthswarm.ingest.service import UNRECOGNISED
 from healthswarm.ingest.sources.file import expand
 from healthswarm.model import LEVELS, Alert, EventRef
+from healthswarm.model.words import counted
 
 _ID, _NAME = attrgetter("id"), attrgetter("name")
 
@@ -174,8 +175,8 @@ def exit_on_findings(alerts: list[Alert], floor: int | None) -> None:
         return
     hits = [a for a in alerts if a.severity >= floor]
     if hits:
-        err_console.print(f"{len(hits)} alert(s) at {LEVELS[floor]} or above (--fail-on {LEVELS[floor]}): exit 1",
-                          markup=False)
+        err_console.print(f"{counted(len(hits), 'alert')} at {LEVELS[floor]} or above "
+                          f"(--fail-on {LEVELS[floor]}): exit 1", markup=False)
         raise typer.Exit(1)
 
 
@@ -243,7 +244,7 @@ def hunt(
     if show_problems:
         error_lines(str(p) for p in ruleset.problems)
     elif ruleset.problems:
-        err_console.print(f"note: {len(ruleset.problems)} rule(s) cannot be evaluated (--problems lists them)")
+        err_console.print(f"note: {counted(len(ruleset.problems), 'rule')} cannot be evaluated (--problems lists them)")
     problems: list[str] = []
     total = sum(p.stat().st_size for p in files)
     hunt_started = time.perf_counter()

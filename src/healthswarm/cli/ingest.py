@@ -21,6 +21,7 @@ from healthswarm.ingest.formats import Format, get_format
 from healthswarm.ingest.limits import Limits, configure
 from healthswarm.ingest.pipeline import DEFAULT_BATCH, Pipeline, reason_kind
 from healthswarm.ingest.sources.file import FileResult, expand, ingest_file, ingest_stdin, sizes, source_name
+from healthswarm.model.words import counted
 from healthswarm.store.events import count_events, count_quarantine, list_quarantine, quarantine_by_reason
 
 quarantine_app = typer.Typer(help="Input that could not be parsed, kept with where it was and why.",
@@ -106,7 +107,8 @@ def ingest(
     if len(problems) > _PROBLEMS_SHOWN:
         rest = len(problems) - _PROBLEMS_SHOWN
         problems = [*problems[:_PROBLEMS_SHOWN],
-                    Problem(Location(f"… and {rest} more input(s)"), "nothing could be read either (quarantine list)")]
+                    Problem(Location(f"… and {counted(rest, 'more input')}"),
+                            "nothing could be read either (quarantine list)")]
     if problems:
         raise InputError(problems)
 
@@ -125,7 +127,8 @@ def _unparsed(pipeline: Pipeline, results: list[FileResult]) -> list[Problem]:
             top = result.stopped or st.rejects.most_common(1)[0][0]  # a bound reached says most
             fmt = f" as {result.format}" if result.format else ""
             problems.append(Problem(Location(str(result.path)),
-                                    f"nothing could be read{fmt}: {rejects:,} record(s) quarantined, e.g. {top}"))
+                                    f"nothing could be read{fmt}: {rejects:,} record{'' if rejects == 1 else 's'} "
+                                    f"quarantined, e.g. {top}"))
     return problems
 
 
@@ -175,7 +178,7 @@ def _follow(pipeline: Pipeline, files: list[Path], fmt: Format | None, stop: thr
     from healthswarm.ingest.sources.follow import Follower
 
     followers = [Follower(pipeline, path, fmt) for path in files]
-    err_console.print(f"following {len(files)} file(s); Ctrl-C to stop")
+    err_console.print(f"following {counted(len(files), 'file')}; Ctrl-C to stop")
     interval = 0.2
     while not stop.is_set():
         busy = False

@@ -18,6 +18,7 @@ from healthswarm.errors import InputError, Location, Problem
 from healthswarm.inventory import load_inventory
 from healthswarm.inventory.graph import to_graph, write_graph
 from healthswarm.model import Inventory
+from healthswarm.model.words import counted
 from healthswarm.store.inventory import load_inventory as stored_inventory
 from healthswarm.store.inventory import replace_inventory
 
@@ -46,7 +47,7 @@ def validate(paths: Paths) -> None:
         inventory = load_inventory(paths)
     except InputError as exc:
         error_lines(str(p) for p in exc.problems)
-        console.print(f"[red]{len(exc.problems)} problem(s)[/red]")
+        console.print(f"[red]{counted(len(exc.problems), 'problem')}[/red]")
         raise typer.Exit(1) from None
     console.print(f"[green]valid[/green]: {summary(inventory)}")
 
@@ -197,11 +198,12 @@ def discover(
                  "severity": f.severity, "evidence": f.explanation.get("evidence", "")} for f in found],
                ["asset", "advisory", "cve", "status", "severity", "evidence"], "Findings on discovered devices")
         if raised:
-            console.print(f"[red]{len(raised)} alert(s)[/red]: undeclared flows into safety-critical devices"
+            console.print(f"[red]{counted(len(raised), 'alert')}[/red]: undeclared flows into safety-critical devices"
                           + (" (stored)" if alerts else ""))
     if written is not None:
-        console.print(f"wrote {patch}: {len(written.assets)} device(s), {len(written.updated)} version update(s), "
-                      f"{len(written.flows)} flow(s), {len(written.held_back)} held back", highlight=False)
+        console.print(f"wrote {patch}: {counted(len(written.assets), 'device')}, "
+                      f"{counted(len(written.updated), 'version update')}, {counted(len(written.flows), 'flow')}, "
+                      f"{len(written.held_back)} held back", highlight=False)
 
 
 @app.command()
@@ -215,7 +217,8 @@ def merge(
 
     result = merge_patch(app_context(ctx).store, file, dry_run=dry_run)
     verb = "would merge" if dry_run else "merged"
-    console.print(f"{verb} {file}: {len(result.added_assets)} new asset(s), {len(result.replaced_assets)} "
-                  f"replaced, {result.added_flows} flow(s), {result.added_dependencies} dependency(ies); findings "
+    console.print(f"{verb} {file}: {counted(len(result.added_assets), 'new asset')}, {len(result.replaced_assets)} "
+                  f"replaced, {counted(result.added_flows, 'flow')}, "
+                  f"{counted(result.added_dependencies, 'dependency', 'dependencies')}; findings "
                   f"{result.findings_before} → {result.findings_after}; now {summary(result.inventory)}",
                   highlight=False)

@@ -27,6 +27,7 @@ from healthswarm.errors import InputError, Location, Problem
 from healthswarm.ingest.enrich import Enricher
 from healthswarm.ingest.formats import SNIFF_BYTES, detect_format
 from healthswarm.model import Event
+from healthswarm.model.words import counted
 from healthswarm.store.inventory import load_inventory as stored_inventory
 
 app = typer.Typer(help="Learning detectors: train on labelled files, evaluate, show a card, list.",
@@ -156,7 +157,7 @@ def _train_stream(ctx: typer.Context, kind: str, data: list[Path], name: str, fm
 def train(
     ctx: typer.Context,
     kind: Annotated[str, typer.Argument(help="Model kind: " + ", ".join(kinds()))],
-    data: Annotated[list[Path], typer.Option("--data", help="Labelled file(s) (repeatable)")],
+    data: Annotated[list[Path], typer.Option("--data", help="Labelled file (repeatable)")],
     name: Annotated[str | None, typer.Option(help="Model name in the workspace [default: the kind]")] = None,
     split: Annotated[Split, typer.Option(help="Held-out split: stratified, or latest time range per class")] = (
         Split.stratified),
@@ -188,7 +189,7 @@ def train(
 def evaluate(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name (see `model list`)")],
-    data: Annotated[list[Path], typer.Option("--data", help="Labelled file(s) (repeatable)")],
+    data: Annotated[list[Path], typer.Option("--data", help="Labelled file (repeatable)")],
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
     unseen_categories: Annotated[Unseen, typer.Option(help="Category values not seen in training: stop with an "
                                                            "error, or score them as 'other' and count them")] = (
@@ -232,7 +233,7 @@ def evaluate(
     card_plots(report, card_path.parent, f"{name} on {key}")
     if fmt is OutputFormat.table:
         skipped = report["rows_skipped_as_training_data"]
-        _report_tables(report, f"{name} on {len(report['files'])} file(s)"
+        _report_tables(report, f"{name} on {counted(len(report['files']), 'file')}"
                        + (f" ({skipped} training rows skipped)" if skipped else ""))
         if "nsl_kdd" in report:
             _nsl_kdd_table(report["nsl_kdd"])

@@ -11,6 +11,7 @@ import typer
 from healthswarm.cli.context import app_context
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines
 from healthswarm.errors import InputError
+from healthswarm.model.words import counted
 from healthswarm.respond.playbooks.library import Library
 from healthswarm.respond.playbooks.validate import load_playbook, read_json
 from healthswarm.respond.service import run_on_case
@@ -49,7 +50,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="CACAO 2.0 JSON pl
             continue
         console.print(f"[green]valid[/green]: {path} ({playbook.name}, {len(playbook.workflow)} steps)")
     if bad:
-        console.print(f"[red]{bad} of {len(files)} playbook(s) invalid[/red]")
+        console.print(f"[red]{bad} of {counted(len(files), 'playbook')} invalid[/red]")
         raise typer.Exit(1)
 
 
@@ -83,5 +84,6 @@ def run(
     emit(rows, OutputFormat.table, ["kind", "target", "status", "approval / fallback", "result"], title="Actions")
     emit([t.as_dict() for t in result.tasks], OutputFormat.table, ["title", "playbook"], title="Tasks for people")
     if result.approvals:
-        console.print(f"{len(result.approvals)} action(s) need a human's approval: re-run with --approve ASSET "
-                      "after the clinical fallback is in place", markup=False)
+        needs = "needs" if len(result.approvals) == 1 else "need"
+        console.print(f"{counted(len(result.approvals), 'action')} {needs} a human's approval: re-run with "
+                      "--approve ASSET after the clinical fallback is in place", markup=False)

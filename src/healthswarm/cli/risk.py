@@ -90,7 +90,8 @@ def _notes(graph: AttackGraph) -> None:
 @app.command()
 def assess(
     ctx: typer.Context,
-    profile: Annotated[list[str] | None, typer.Option("--profile", help="Attacker profile(s) [default: all]")] = None,
+    profile: Annotated[list[str] | None, typer.Option(
+        "--profile", help="Attacker profile (repeatable) [default: all]")] = None,
     organisation: Annotated[str | None, typer.Option("--org", help="Entries only in this organisation")] = None,
     min_p: Annotated[float, typer.Option(help="Ignore assets reached with lower probability")] = MIN_P,
     findings: FindingsOpt = None, epss: EpssOpt = None, kev: KevOpt = None, zone_policy: PolicyOpt = None,
@@ -210,7 +211,8 @@ def whatif(
 def mitigate(
     ctx: typer.Context,
     budget: Annotated[float, typer.Option(min=0, help="Budget in cost units (e.g. person-days)")],
-    profile: Annotated[list[str] | None, typer.Option("--from", help="Attacker profile(s) [default: all]")] = None,
+    profile: Annotated[list[str] | None, typer.Option(
+        "--from", help="Attacker profile (repeatable) [default: all]")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Targets [default: the 10 assets of highest harm]")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="Candidate paths per attacker and target")] = 5,
     method: Annotated[PlanMethod, typer.Option(help="auto: MILP where it fits, greedy at scale")] = PlanMethod.auto,

@@ -14,6 +14,7 @@ import typer
 from healthswarm.cli.context import app_context, command_line
 from healthswarm.cli.output import OutputFormat, console, emit, error_lines, writing
 from healthswarm.errors import InputError
+from healthswarm.model.words import counted
 from healthswarm.share import service
 from healthswarm.share.egress import PATHS, REFUSAL_WORDS, REMOVED_WORDS, Refused
 from healthswarm.share.indicators import load_indicators, save_indicators
@@ -187,7 +188,7 @@ def leak_check(
     hits = LeakChecker(known).check_text(text)
     if hits:
         emit([h.as_dict() for h in hits], fmt, ["object_id", "path", "kind", "encoding", "fingerprint"],
-             title=f"{file}: {len(hits)} sensitive value(s)")
+             title=f"{file}: {counted(len(hits), 'sensitive value')}")
         raise typer.Exit(1)
     if fmt is OutputFormat.table:
         console.print(f"[green]clean[/green]: {file} holds none of {sum(1 for _ in known.values())} sensitive values")

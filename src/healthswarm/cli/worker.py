@@ -29,7 +29,7 @@ from healthswarm.cli.agent import (
 from healthswarm.worker.config import DEFAULT_MAX_DELIVERIES, DEFAULT_PREFIX, DEFAULT_STREAM, Role
 
 
-def worker(ctx: typer.Context, role: Annotated[Role, typer.Option(help="Stage(s) this process runs")],
+def worker(ctx: typer.Context, role: Annotated[Role, typer.Option(help="The stage this process runs, or all three")],
            config: ConfigOpt = None, log_level: LogLevelOpt = "info", db: DbOpt = None, nats_url: NatsOpt = None,
            batch: BatchOpt = 500, max_in_flight: InFlightOpt = 5_000, metrics_port: MetricsPortOpt = None,
            prefix: PrefixOpt = DEFAULT_PREFIX, stream: StreamOpt = DEFAULT_STREAM, partitions: PartitionsOpt = 1,

@@ -31,6 +31,7 @@ from healthswarm.inventory.advisories import match_findings
 from healthswarm.inventory.discover.diff import REMOTE_ADMIN, Device, DiscoveryReport, ObservedFlow
 from healthswarm.inventory.loader import load_inventory
 from healthswarm.model import MEDICAL_DEVICE_KINDS, Asset, Inventory, Level
+from healthswarm.model.words import counted
 from healthswarm.store import Store
 from healthswarm.store.inventory import load_inventory as stored_inventory
 from healthswarm.store.inventory import replace_inventory
@@ -133,7 +134,7 @@ def _flow_entry(f: ObservedFlow, source: str, target: str) -> dict[str, Any]:
     out: dict[str, Any] = {"from": source, "to": target, "protocol": f.protocol}
     if f.port:
         out["port"] = f.port
-    out["description"] = (f"observed {f.connections or f.events} time(s) {f.first_seen} .. {f.last_seen}; "
+    out["description"] = (f"observed {counted(f.connections or f.events, 'time')} {f.first_seen} .. {f.last_seen}; "
                           + "; ".join(f.concerns))
     return out
 
@@ -189,9 +190,9 @@ def patch_text(patch: Patch, report: DiscoveryReport) -> str:
         "# healthswarm inventory patch from `healthswarm inventory discover`: review, then",
         "#   healthswarm inventory merge THIS-FILE",
         f"# window {report.window.get('first')} .. {report.window.get('last')}, {s['events']} events:",
-        f"# {len(patch.assets)} undeclared device(s), {len(patch.updated)} contradicted version(s), "
-        f"{len(patch.flows)} undeclared flow(s) proposed, {len(patch.held_back)} held back (commented out at the end: "
-        "they look like an attack; uncomment only what is legitimate)",
+        f"# {counted(len(patch.assets), 'undeclared device')}, {counted(len(patch.updated), 'contradicted version')}, "
+        f"{counted(len(patch.flows), 'undeclared flow')} proposed, {len(patch.held_back)} held back (commented out at "
+        "the end: they look like an attack; uncomment only what is legitimate)",
     ]
     if patch.unplaced:
         lines.append("# devices with no declared neighbour to take a zone from (declare them by hand): "
