@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthswarm.errors import HealthswarmError
+from healthswarm.model.words import counted
 from healthswarm.respond.actions import ActionContext, Proposal, execute_proposal, plan_action
 from healthswarm.respond.playbooks.library import Library
 from healthswarm.respond.playbooks.steps import STEPS
@@ -99,7 +100,7 @@ class Runner:
                 execute_proposal(proposal, self.ctx)
         self.result.proposals.extend(proposals)
         waiting = sum(p.status == "awaiting-approval" for p in proposals)
-        text = f"{kind}: {len(proposals)} target(s)"
+        text = f"{kind}: {counted(len(proposals), 'target')}"
         return text + (f", {waiting} awaiting approval" if waiting else "")
 
     def task(self, step_id: str, step: dict[str, Any], command: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model.words import counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,9 @@ class Partitioning:
     def __post_init__(self) -> None:
         empty = [i for i, p in enumerate(self.parts) if len(p) == 0]
         if empty:
-            raise InputError(Problem(Location("<partition>"), f"organisation(s) {empty} received no rows",
+            which = ", ".join(map(str, empty))
+            raise InputError(Problem(Location("<partition>"),
+                                     f"{counted(len(empty), 'organisation')} received no rows: {which}",
                                      "fewer organisations, more rows, or a larger Dirichlet alpha"))
 
     def summary(self, labels: np.ndarray) -> list[dict[str, int]]:

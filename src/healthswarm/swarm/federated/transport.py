@@ -34,6 +34,7 @@ from flwr.server import History, Server, ServerConfig
 from flwr.server.client_manager import SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
 
+from healthswarm.model.words import counted
 from healthswarm.swarm.federated.screen import FederationError, ScreenedStrategy
 
 
@@ -116,7 +117,8 @@ def run_grpc(strategy: ScreenedStrategy, launchers: list[ClientLauncher], rounds
             process.join(timeout=30)
         failed = [i for i, p in enumerate(processes) if p.exitcode not in (0, None)]
         if failed:
-            raise FederationError(f"client process(es) {failed} exited with an error")
+            raise FederationError(f"{counted(len(failed), 'client process', 'client processes')} exited with an error: "
+                                  + ", ".join(map(str, failed)))
         return history
     finally:
         for process in processes:
