@@ -52,6 +52,7 @@ from healthswarm.bus.nats import NatsBus
 from healthswarm.detect import correlate
 from healthswarm.detect.correlate_stage import LATENESS
 from healthswarm.model import Alert, EventRef
+from healthswarm.model.words import counted
 from healthswarm.store.tables import alerts, events
 from healthswarm.store.worker_tables import outbox
 
@@ -443,13 +444,13 @@ def main() -> None:
                "mode": f"{'quick' if args.quick else 'full'} ({soak:.0f} s steady load)",
                "note": "2 cores shared by the workers, PostgreSQL, NATS and other jobs; CPU is the workers' own "
                        "(server CPU: this run's PostgreSQL backends, and nats-server, which other jobs share)"}
-    rows = [(f"{r['workers']} worker(s)", f"{r['events_per_s']:,.0f} events/s median of {r['runs']} "
+    rows = [(counted(r['workers'], 'worker'), f"{r['events_per_s']:,.0f} events/s median of {r['runs']} "
                                           f"(×{r['ratio_to_first']}), {r['cpu_s_per_event'] * 1e6:,.0f} µs CPU/event, "
                                           f"{r['busy_cores']} cores busy") for r in runs]
     profile = best["profile"]
     rows += [(f"  {kind} {part}", f"{us:,.0f} µs/event") for kind in ("cpu_us_per_event", "server_cpu_us_per_event")
              for part, us in profile[kind].items() if us >= 5]
-    rows += [("steady load", f"{load['rate_per_s']:,.0f}/s for {soak:.0f} s on {load['workers']} worker(s): "
+    rows += [("steady load", f"{load['rate_per_s']:,.0f}/s for {soak:.0f} s on {counted(load['workers'], 'worker')}: "
                              + ("kept up" if load["kept_up"] else "did NOT keep up")),
              ("event→alert p50 / p99", f"{load['event_to_alert_p50_ms']:,.0f} ms / "
                                        f"{load['event_to_alert_p99_ms']:,.0f} ms"),

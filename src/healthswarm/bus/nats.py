@@ -41,6 +41,7 @@ import orjson
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from healthswarm.bus.base import BusError
+from healthswarm.model.words import counted
 
 T = TypeVar("T")
 log = logging.getLogger("healthswarm.bus.nats")
@@ -230,7 +231,8 @@ class NatsSubscription:
 
     def _drop_copies(self, copies: list[Any]) -> None:
         """Ack again, and drop, the server's second copies of messages this subscription acked or terminated."""
-        log.debug("NATS %s: dropped %d settled message(s) delivered a second time", self.subject, len(copies))
+        log.debug("NATS %s: dropped %s delivered a second time", self.subject,
+                  counted(len(copies), "settled message"))
 
         async def _ack() -> None:
             for m in copies:

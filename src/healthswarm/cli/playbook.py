@@ -48,7 +48,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="CACAO 2.0 JSON pl
             bad += 1
             error_lines(str(p) for p in exc.problems)
             continue
-        console.print(f"[green]valid[/green]: {path} ({playbook.name}, {len(playbook.workflow)} steps)")
+        console.print(f"[green]valid[/green]: {path} ({playbook.name}, {counted(len(playbook.workflow), 'step')})")
     if bad:
         console.print(f"[red]{bad} of {counted(len(files), 'playbook')} invalid[/red]")
         raise typer.Exit(1)

@@ -46,6 +46,7 @@ from typing import Any, BinaryIO, ClassVar
 from healthswarm.ingest.formats.json_records import JsonItem, iter_json_from
 from healthswarm.ingest.formats.timestamps import from_epoch, parse_iso
 from healthswarm.model import Event, Reject
+from healthswarm.model.words import counted
 
 _PREAMBLE = 128
 _MAGIC = b"DICM"
@@ -396,8 +397,8 @@ def _walk(stream: BinaryIO, size: int, syntax: str) -> str:
             return (f"DICOM file truncated: element ({group:04X},{element:04X}) declares {length:,} bytes but the "
                     f"file ends {position - size:,} bytes short (cut at {size:,} bytes)")
     if open_containers:
-        return (f"DICOM file truncated: it ends inside {open_containers} sequence(s) or encapsulated pixel data "
-                "not closed by their delimiter")
+        return (f"DICOM file truncated: it ends inside {counted(open_containers, 'sequence')} or encapsulated pixel "
+                "data not closed by their delimiter")
     return ""
 
 

@@ -47,6 +47,7 @@ import orjson
 from healthswarm.ingest.formats.json_records import JsonItem, iter_json_from
 from healthswarm.ingest.formats.timestamps import parse_iso
 from healthswarm.model import Event, Reject
+from healthswarm.model.words import counted
 
 _RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
 _ACTIONS = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "execute"}
@@ -338,7 +339,7 @@ def care_fields(resource: dict[str, Any], kind: str) -> dict[str, Any]:
         fields["patient.reference"] = reference
     status = f" ({fields['fhir.status']})" if "fhir.status" in fields else ""
     # no resource id: it may be made of the patient's
-    fields["message"] = f"FHIR {kind}{status}, {fields['fhir.participants']} participant(s)"
+    fields["message"] = f"FHIR {kind}{status}, {counted(fields['fhir.participants'], 'participant')}"
     return fields
 
 

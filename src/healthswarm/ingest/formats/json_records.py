@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from healthswarm.ingest.formats.lines import iter_lines, max_line_bytes
+from healthswarm.model.words import counted
 
 _TOKENS = re.compile(rb'\\.|["{}\[\]]')
 _RECORD_SEPARATOR = re.compile(rb"^Record \d+$")
@@ -114,7 +115,7 @@ class _Splitter:
             self.last_position,
             self.first_line,
             f"truncated JSON: the object that began at line {self.first_line} is not closed "
-            f"(expected {self.depth} more closing bracket(s))",
+            f"(expected {counted(self.depth, 'more closing bracket')})",
         )
         self._reset()
         return item
@@ -172,8 +173,8 @@ class _Splitter:
         if open_string or _binary(text):
             # a JSON string cannot span lines: this record is cut here, and the next line is another
             yield JsonItem(None, text, position, number,
-                           f"truncated JSON: line {number} ends inside a string (expected {depth} more "
-                           "closing bracket(s))")
+                           f"truncated JSON: line {number} ends inside a string (expected "
+                           f"{counted(depth, 'more closing bracket')})")
             return
         self.buffer, self.size, self.depth, self.first_line = [text], len(text), depth, number
 
