@@ -1,5 +1,5 @@
-"""`healthswarm worker --role ingest|detect|correlate|all`: an alias of `healthswarm agent run --role …`, same flags
-(docs/agent.md, Scale-out)."""
+"""`healthswarm worker --role ingest|detect|correlate|respond|all`: an alias of `healthswarm agent run --role …`,
+same flags (docs/agent.md, Scale-out)."""
 
 from __future__ import annotations
 
