@@ -275,7 +275,8 @@ class Pipeline:
         # before the caller starts threads (a progress bar).
         self._process: _WriterProcess | None = None
         if (writer_process and bus is None and url.get_backend_name() == "sqlite"
-                and url.database not in (None, "", ":memory:")):
+                and url.database not in (None, "", ":memory:")
+                and "fork" in multiprocessing.get_all_start_methods()):  # not on Windows: one process there
             self._process = _WriterProcess(url.render_as_string(hide_password=False))
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer") if overlap else None
 
