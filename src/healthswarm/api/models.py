@@ -48,7 +48,7 @@ def make_router(workspace: Path) -> APIRouter:
         return out
 
     @router.get("/models/{name}/plots/{plot}", summary="A model card's confusion matrix or ROC curve (SVG)",
-                response_class=FileResponse)
+                response_class=FileResponse, responses=problem_responses(400))  # a name or plot out of bounds
     def plot(name: str = PathParam(min_length=1, max_length=64), plot: str = PathParam(min_length=1, max_length=32),
              _: Principal = READ) -> FileResponse:
         path = plot_file(workspace, name, plot)
