@@ -30,7 +30,9 @@ Measured:
 - the same at 80 % of the measured drain rate where the target is above what the machine sustains (a backlog
   only grows there, and latency with it), as bench/scale.py measures latency;
 - **soak**: that kept-up load for `--soak` seconds (full: 1,800, quick: 60): RSS after warm-up (a fifth of
-  the soak) and at the end; `--soak-only --rate R` measures only the soak and adds it to the existing JSON.
+  the soak) and at the end; `--soak-only --rate R` measures only the soak and adds it to the existing JSON;
+  `--sustain-only --rate R --soak S` one sustained run of S seconds (the target rate longer than the 10 s or
+  60 s runs), added as `sustained_long`.
 
 The lines are written by a process of its own (in the agent's process the writer competed with the agent for
 the GIL, and its bookkeeping was part of the RSS the soak reports).
@@ -414,6 +416,10 @@ def main() -> None:
     parser.add_argument("--soak-only", action="store_true",
                         help="only the soak (--soak seconds at --rate events/s), added to the existing "
                              "bench/results/agent.json")
+    parser.add_argument("--sustain-only", action="store_true",
+                        help="only one sustained run of --soak seconds at --rate events/s (no RSS verdict: the "
+                             "target rate for longer than the 10 s or 60 s runs), added to the existing "
+                             "bench/results/agent.json as sustained_long")
     parser.add_argument("--modes", choices=("both", "split", "one"), default="both",
                         help="process layouts: split (sources in an ingest process), one, or both in the same run "
                              "(default; the targets are judged on split)")
@@ -429,8 +435,9 @@ def main() -> None:
     if args.add_low_rate is not None:
         add_low_rate(args.add_low_rate, args.runs, 20.0 if args.quick else 60.0, args.modes != "one")
         return
-    if args.soak_only:
-        soak_only(args.rate, args.soak if args.soak is not None else 1800.0, args.modes != "one")
+    if args.soak_only or args.sustain_only:
+        soak_only(args.rate, args.soak if args.soak is not None else 1800.0, args.modes != "one",
+                  "sustained_long" if args.sustain_only else "soak")
         return
     copies = (30_000 if args.quick else 100_000) // corpus.per_copy()
     runs = load_runs = args.runs
@@ -581,10 +588,10 @@ def add_low_rate(rate: float, runs: int, seconds: float, split: bool) -> None:
           f"p99 {p99:.3f} s; added to {path}")
 
 
-def soak_only(rate: float, seconds: float, split: bool) -> None:
+def soak_only(rate: float, seconds: float, split: bool, key: str = "soak") -> None:
     soak = sustained_run(rate, seconds, soak=True, split=split)
-    path = add_figures("soak", soak, "--soak-only")
-    print(f"soak {seconds:.0f} s at {rate:,.0f} events/s: RSS after warm-up {soak.get('rss_after_warmup_mib', 0):.0f}"
+    path = add_figures(key, soak, "--soak-only" if key == "soak" else "--sustain-only")
+    print(f"{key} {seconds:.0f} s at {rate:,.0f} events/s: RSS after warm-up {soak.get('rss_after_warmup_mib', 0):.0f}"
           f" → end {soak.get('rss_end_mib', 0):.0f} MiB ({soak.get('rss_growth_pct', 0):+.1f} %), backlog when "
           f"writing stopped {soak['backlog_at_end_of_writing']:,}, latency p99 {_s(soak['latency_p99_s'])}; "
           f"added to {path}")
