@@ -93,7 +93,7 @@ def test_large_values_are_stored_and_read_back_whole(store: Store) -> None:
 def test_batches_of_every_size_use_few_statement_shapes(tmp_path: Path, want_keys: bool) -> None:
     """SQLite (PostgreSQL takes COPY): the agent stores small batches of every size; each is stored whole, and they
     share a few statement sizes (every size is a statement SQLite compiles and the driver caches per connection;
-    a 2,500-row one takes 2.7 MiB)."""
+    a 2,500-row one takes 2.6 MiB)."""
     from healthswarm.store.events import _sqlite_insert
 
     store = Store.open(f"sqlite:///{tmp_path / 'test.db'}")

@@ -60,7 +60,7 @@ _SQLITE_RETURNING_ROWS = 500
 
 def _sqlite_slices(n: int, step: int) -> Iterator[int]:
     """Sizes of statements for n rows: whole steps, then the rest in powers of two. Each size is a statement of
-    its own, which SQLite compiles (2.7 MiB of its heap for 2,500 rows) and the driver keeps in a per-connection
+    its own, which SQLite compiles (2.6 MiB of its heap for 2,500 rows) and the driver keeps in a per-connection
     cache of 128: with every remainder its own size, the agent's small varied batches filled those caches with
     ~200 MiB of statements (its soak's RSS growth); now at most 1 + log2(step) sizes exist."""
     while n >= step:
