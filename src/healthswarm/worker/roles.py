@@ -376,14 +376,13 @@ class RetroHunter:
             if not due:
                 self._wake.wait(None if nearest is None else nearest - now)
                 continue
-            try:
+            try:  # recording them too: a failure there would end the thread; a hunt again finds nothing new
                 self.hunt(list(due.values()))
+                self._done(due)
             except Exception as exc:
                 log.warning("retro-hunt failed; tried again in %s s: %s: %s", RETRY_HUNT, type(exc).__name__, exc)
                 with self._lock:
                     self._pending.update({k: (time.monotonic() + RETRY_HUNT, w) for k, w in due.items()})
-                continue
-            self._done(due)
 
     def _done(self, due: dict[str, Watch]) -> None:
         from healthswarm.agent.swarm import write_json
