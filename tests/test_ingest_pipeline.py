@@ -15,7 +15,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from conftest import shared
+from conftest import postgres_database, shared
 from healthswarm.cli.main import app
 from healthswarm.ingest.enrich import Enricher
 from healthswarm.ingest.formats import get_format
@@ -33,6 +33,7 @@ from healthswarm.store.events import (
     search_events,
 )
 from healthswarm.store.inventory import replace_inventory
+from healthswarm.store.tables import checkpoints
 
 EVE_LINES = 2401
 
@@ -298,3 +299,35 @@ def test_writer_process_stores_what_one_process_stores(tmp_path: Path, eve: Path
     with store.read() as conn:
         assert count_events(conn) == 0 and get_checkpoint(conn, source_name(mixed)) is None
     store.close()
+
+
+@pytest.mark.service
+def test_writer_process_copies_into_postgresql_what_one_process_stores(tmp_path: Path, eve: Path) -> None:
+    """PostgreSQL, the CLI's way for files: COPY from the writer process stores the same rows in the same order, the
+    same rejects and checkpoint as one process; read again from the start (its checkpoint deleted), every key is
+    stored already, so each batch goes through the staging table and nothing is stored twice."""
+    lines = eve.read_bytes().splitlines(keepends=True)[:700]
+    mixed = tmp_path / "mixed.json"
+    mixed.write_bytes(b"".join(lines[:300]) + b'{"timestamp": "2022-02-08T09:40:29.0\n' + b"".join(lines[300:]))
+    events_sql = ("SELECT id, key, timestamp, observer_type, organization_id, asset_id, source, record, position,"
+                  " fields::text, original::text FROM events ORDER BY id")
+    quarantine_sql = "SELECT key, source, position, format, reason, raw FROM quarantine ORDER BY id"
+    got = []
+    for writer_process in (False, True):
+        with postgres_database("hs_writer") as url:
+            store = Store.open(url)
+            p = Pipeline(store, batch_size=128, writer_process=writer_process)
+            assert (p._process is not None) is writer_process
+            ingest_file(p, mixed, get_format("suricata"))
+            with store.transaction() as conn:
+                conn.execute(checkpoints.delete())
+            again = ingest_file(p, mixed, get_format("suricata"))
+            p.close()
+            assert not again.skipped
+            assert (p.stats.events, p.stats.stored, p.stats.quarantined, sum(p.stats.rejects.values())) == (
+                1400, 700, 1, 2)
+            with store.read() as conn:
+                position = get_checkpoint(conn, source_name(mixed)).position  # type: ignore[union-attr]
+            got.append((_table(store, events_sql), _table(store, quarantine_sql), position))
+            store.close()
+    assert len(got[0][0]) == 700 and got[0] == got[1] and got[1][2] == mixed.stat().st_size

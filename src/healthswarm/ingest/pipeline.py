@@ -59,6 +59,7 @@ from healthswarm.store.events import (
     _SQLITE_ROWS,
     _row_tuples,
     _sqlite_insert,
+    copy_rows,
     insert_events,
     insert_rejects,
     set_checkpoint,
@@ -117,6 +118,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _insert_sqlite_rows(conn: Connection, rows: list[tuple[Any, ...]], key_of: Callable[[int | str], str]) -> int:
+    """The rows (keys as their position part) as multi-row INSERTs (store/events.py); the number newly stored."""
+    stored = 0
+    for first in range(0, len(rows), _SQLITE_ROWS):
+        part = rows[first : first + _SQLITE_ROWS]
+        values = list(chain.from_iterable(part))
+        values[0::_COLUMNS] = map(key_of, values[0::_COLUMNS])  # each row's first value: its key
+        result = conn.exec_driver_sql(_sqlite_insert(len(part), False), tuple(values))
+        stored += max(result.rowcount, 0)
+    return stored
+
+
 def _store_rows(url: str, pipe: PipeEnd, parents_end: PipeEnd) -> None:
     """The writer process: for each batch received, its event rows, rejects and checkpoint in one transaction,
     answered with (stored, quarantined), or with the error's text. Keys arrive as their position part (see
@@ -130,6 +143,7 @@ def _store_rows(url: str, pipe: PipeEnd, parents_end: PipeEnd) -> None:
     gc.freeze()  # what the fork inherited is never garbage: not traversed, its pages not copied
     gc.disable()  # rows are tuples of strings, freed by reference counting; nothing cyclic is made here
     engine = create_store_engine(url)
+    postgres = engine.dialect.name == "postgresql"
     keyers: dict[str, Callable[[int | str], str]] = {}
     try:
         while True:
@@ -142,13 +156,10 @@ def _store_rows(url: str, pipe: PipeEnd, parents_end: PipeEnd) -> None:
             key_of = keyers.get(identity) or keyers.setdefault(identity, event_keyer(identity))
             try:
                 with engine.begin() as conn:
-                    stored = 0
-                    for first in range(0, len(rows), _SQLITE_ROWS):
-                        part = rows[first : first + _SQLITE_ROWS]
-                        values = list(chain.from_iterable(part))
-                        values[0::_COLUMNS] = map(key_of, values[0::_COLUMNS])  # each row's first value: its key
-                        result = conn.exec_driver_sql(_sqlite_insert(len(part), False), tuple(values))
-                        stored += max(result.rowcount, 0)
+                    if postgres:
+                        stored = copy_rows(conn, [(key_of(row[0]), *row[1:]) for row in rows])[0]
+                    else:
+                        stored = _insert_sqlite_rows(conn, rows, key_of)
                     quarantined = insert_rejects(conn, rejects, [key_of(k) for k in reject_keys])
                     if checkpoint is not None:
                         set_checkpoint(conn, *checkpoint)
@@ -170,10 +181,12 @@ class _WriterProcess:
     crosses the pipe are the rows as built for the INSERT (strings and ints: cheap to pickle), not events.
     Forked (not spawned): the child starts at once with every module imported; it opens its own connection.
     The parser leaves each key as its position part (`event_key`'s second argument) and the writer hashes it:
-    the parser is the busier side.
+    the parser is the busier side. On PostgreSQL the writer streams the rows by COPY (store/events.py
+    `copy_rows`), so the server's work on a batch overlaps the parsing of the next one too.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, postgres: bool) -> None:
+        self.zone = "+00" if postgres else ""  # of the rows' timestamp text (store/events.py _row_tuples)
         ctx = multiprocessing.get_context("fork")
         self._pipe, child = ctx.Pipe()
         self._process = ctx.Process(target=_store_rows, args=(url, child, self._pipe), name="ingest-writer",
@@ -270,14 +283,14 @@ class Pipeline:
         url = store.engine.url
         if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
             overlap = False  # an in-memory SQLite database exists per thread: one thread must write it
-        # `writer_process`: streams commit in a forked writer process (_WriterProcess), on an SQLite file, when
-        # nothing must see the stored events (no bus; a subclass announcing them asks for none). Fork it here,
-        # before the caller starts threads (a progress bar).
+        # `writer_process`: streams commit in a forked writer process (_WriterProcess), into PostgreSQL or an SQLite
+        # file, when nothing must see the stored events (no bus; a subclass announcing them asks for none). Fork it
+        # here, before the caller starts threads (a progress bar).
         self._process: _WriterProcess | None = None
-        if (writer_process and bus is None and url.get_backend_name() == "sqlite"
-                and url.database not in (None, "", ":memory:")
+        postgres = url.get_backend_name() == "postgresql"
+        if (writer_process and bus is None and (postgres or url.database not in (None, "", ":memory:"))
                 and "fork" in multiprocessing.get_all_start_methods()):  # not on Windows: one process there
-            self._process = _WriterProcess(url.render_as_string(hide_password=False))
+            self._process = _WriterProcess(url.render_as_string(hide_password=False), postgres)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer") if overlap else None
 
     def close(self) -> None:
@@ -340,7 +353,7 @@ class Pipeline:
             parsed = stats.events > events_before
             job = (batch, stats, (source, identity, position) if checkpoint and parsed else None)
             if writer is not None:
-                rows = _row_tuples(batch.events)
+                rows = _row_tuples(batch.events, writer.zone)
                 if in_flight is not None:  # rows built while the writer committed the batch before
                     done, in_flight = in_flight, None
                     self._count(*done, *writer.result())

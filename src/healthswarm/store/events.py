@@ -8,7 +8,7 @@ either both are committed or neither, which is what makes a kill -9 during inges
 JSON columns are written as text serialised by orjson rather than through the JSON type's `json.dumps`:
 on the write path that is most of the cost of an insert. An event's `original` is not serialised at all
 when the parser kept the JSON text it was read from (`Event.original_json`): those bytes are stored as
-they are. On PostgreSQL events go in by COPY (see `_copy_events`), a fraction of the cost per row of
+they are. On PostgreSQL events go in by COPY (see `copy_rows`), a fraction of the cost per row of
 an INSERT with parameters.
 """
 
@@ -83,7 +83,7 @@ def _sqlite_insert(rows: int, returning: bool) -> str:
 # when a key is already stored (a source read again) or twice in the batch, the savepoint undoes the attempt
 # and the batch goes the idempotent way, by COPY into a session-local staging table and one INSERT … SELECT …
 # ON CONFLICT DO NOTHING in the batch's order. (The staging way on every batch cost the server ~1.7x the CPU.)
-# ON COMMIT DELETE ROWS empties the staging table at the commit of a transaction that used it.
+# ON COMMIT DELETE ROWS empties the staging table at the commit of a transaction that used it (and a move, at once).
 _PG_COLUMNS = "key, timestamp, observer_type, organization_id, asset_id, source, record, position, fields, original"
 _PG_COPY = f"COPY events ({_PG_COLUMNS}) FROM STDIN"
 _PG_STAGING = (
@@ -98,9 +98,8 @@ _PG_MOVE = (
 )
 
 
-def _row_tuples(batch: Sequence[Event], zone: str = "", first: int | None = None) -> list[tuple[Any, ...]]:
-    """The events' rows as tuples in `_PG_COLUMNS` order, timestamps as text ending in `zone`; with `first`,
-    each row begins with its ordinal from `first` on (the COPY staging table's order column)."""
+def _row_tuples(batch: Sequence[Event], zone: str = "") -> list[tuple[Any, ...]]:
+    """The events' rows as tuples in `_PG_COLUMNS` order, timestamps as text ending in `zone`."""
     # the hot loop of ingestion: locals and inlined lookups on purpose
     dumps, option, default = orjson.dumps, orjson.OPT_NON_STR_KEYS, _json_default
     rows = []
@@ -110,7 +109,6 @@ def _row_tuples(batch: Sequence[Event], zone: str = "", first: int | None = None
     # than the rest of a row (isoformat() ~12,000 instructions here); events of a batch share few seconds,
     # so the text up to the second is formatted once per second and the microseconds are appended.
     seconds: dict[tuple[int, ...], str] = {}
-    ordinal = first
     for e in batch:
         f = e.fields
         get = f.get
@@ -127,28 +125,19 @@ def _row_tuples(batch: Sequence[Event], zone: str = "", first: int | None = None
             fields = dumps(f, default=default).decode()
         except TypeError:  # a key that is not a string: OPT_NON_STR_KEYS would slow every other event down
             fields = dumps(f, option=option, default=default).decode()
-        row = (
+        append((
             e.key, prefix + str(1_000_000 + ts.microsecond)[1:] + zone,
             get("observer.type") or "", get("organization.id"),
             get("asset.id") or get("source.asset.id") or get("destination.asset.id"), e.source, e.record,
             e.position, fields, original,
-        )
-        if ordinal is not None:
-            row = (ordinal, *row)
-            ordinal += 1
-        append(row)
+        ))
     return rows
 
 
-def _copy(cursor: Any, statement: str, batch: Sequence[Event], ordinals: bool) -> None:
-    with cursor.copy(statement) as copy:
-        for start in range(0, len(batch), CHUNK):  # rows are built a chunk at a time: bounded memory
-            for row in _row_tuples(batch[start : start + CHUNK], "+00", start if ordinals else None):
-                copy.write_row(row)
-
-
-def _copy_events(conn: Connection, batch: Sequence[Event], want_keys: bool) -> tuple[int, set[str]]:
-    """PostgreSQL: COPY, and where a key is not new, through the staging table (see _PG_COPY)."""
+def copy_rows(conn: Connection, rows: Sequence[tuple[Any, ...]], want_keys: bool = False) -> tuple[int, set[str]]:
+    """PostgreSQL: store event rows (`_row_tuples(events, "+00")`, keys hashed) by COPY, and where a key is not
+    new, through the staging table (see _PG_COPY); (number stored, their keys if `want_keys`). The ingest writer
+    process (ingest/pipeline.py) calls it with rows the parsing process built."""
     from psycopg.errors import UniqueViolation
 
     driver = conn.connection.driver_connection
@@ -156,20 +145,27 @@ def _copy_events(conn: Connection, batch: Sequence[Event], want_keys: bool) -> t
         try:
             # a savepoint of the batch's transaction (begun here if this is its first statement: psycopg's own
             # transaction() would then be a transaction of its own, committing the events without the rest)
-            with conn.begin_nested():
-                _copy(cursor, _PG_COPY, batch, ordinals=False)
+            with conn.begin_nested(), cursor.copy(_PG_COPY) as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
         except UniqueViolation:
             pass
         else:  # every key was new and none came twice
-            return len(batch), ({e.key for e in batch} if want_keys else set())
+            return len(rows), ({row[0] for row in rows} if want_keys else set())
         cursor.execute(_PG_STAGING)
-        _copy(cursor, _PG_COPY_STAGING, batch, ordinals=True)
+        with cursor.copy(_PG_COPY_STAGING) as copy:
+            for ordinal, row in enumerate(rows):
+                copy.write_row((ordinal, *row))
         if want_keys:
             cursor.execute(_PG_MOVE + " RETURNING key")
             keys = {key for (key,) in cursor.fetchall()}
-            return len(keys), keys
-        cursor.execute(_PG_MOVE)
-        return max(cursor.rowcount, 0), set()
+        else:
+            cursor.execute(_PG_MOVE)
+            keys = set()
+        stored = len(keys) if want_keys else max(cursor.rowcount, 0)
+        cursor.execute("TRUNCATE events_incoming")  # not left for the commit: another call may come before it
+        return stored, keys
 
 
 def insert_events(conn: Connection, batch: Sequence[Event], want_keys: bool = False) -> tuple[int, set[str]]:
@@ -181,12 +177,16 @@ def insert_events(conn: Connection, batch: Sequence[Event], want_keys: bool = Fa
     if not batch:
         return 0, set()
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return _copy_events(conn, batch, want_keys)
-    if dialect != "sqlite":
+    if dialect not in ("sqlite", "postgresql"):
         raise NotImplementedError(f"events store: unsupported database {dialect!r}")
     stored = 0
     keys: set[str] = set()
+    if dialect == "postgresql":
+        for start in range(0, len(batch), CHUNK):  # rows are built a chunk at a time: bounded memory
+            n, got = copy_rows(conn, _row_tuples(batch[start : start + CHUNK], "+00"), want_keys)
+            stored += n
+            keys |= got
+        return stored, keys
     step = _SQLITE_RETURNING_ROWS if want_keys else _SQLITE_ROWS
     for start in range(0, len(batch), CHUNK):
         rows = _row_tuples(batch[start : start + CHUNK])
