@@ -21,15 +21,31 @@ BOM = b"\xef\xbb\xbf"
 _CHUNK = 1024 * 1024
 
 
+def prefix_memo(stream: BinaryIO) -> dict[str, Any] | None:
+    """What earlier reads of this file learnt about its bytes before a position, kept across them by the reader of a
+    growing file (the follower's window, ingest/sources/follow.py), or None. A followed file is read again and again
+    from later offsets; counting its lines (or, for Zeek TSV, its header lines) from the start at every pass made
+    following cost time in proportion to the file's size per pass. Entries are keyed by what they hold, each
+    `(offset, …)`: valid for any read from that offset on, as an appended file's earlier bytes do not change."""
+    return getattr(getattr(stream, "raw", stream), "prefix_memo", None)
+
+
 def count_lines_before(stream: BinaryIO, start: int) -> int:
-    """Number of line endings in the first `start` bytes (0 when `start` is 0)."""
+    """Number of line endings in the first `start` bytes (0 when `start` is 0); counted on from the last count of a
+    growing file (`prefix_memo`), else from its start."""
     if start <= 0:
         return 0
-    stream.seek(0)
-    remaining, count = start, 0
+    memo = prefix_memo(stream)
+    offset, count = memo.get("lines", (0, 0)) if memo is not None else (0, 0)
+    if offset > start:
+        offset, count = 0, 0
+    stream.seek(offset)
+    remaining = start - offset
     while remaining > 0 and (chunk := stream.read(min(_CHUNK, remaining))):
         remaining -= len(chunk)
         count += chunk.count(b"\n")
+    if memo is not None:
+        memo["lines"] = (start, count)
     return count
 
 

@@ -36,6 +36,7 @@ from healthswarm.ingest.formats.rows import (
     head_objects,
     json_failure,
     not_object,
+    prefix_memo,
     too_long,
     utf8_reason,
 )
@@ -611,19 +612,31 @@ def _zeekish(o: dict[str, Any]) -> bool:
 def _scan_prefix(stream: BinaryIO, start: int, header: _Header) -> int:
     """Apply the header lines found before `start` and return the number of lines there.
 
-    Only a TSV file (first byte `#`) needs the headers; for JSON a newline count is enough.
+    Only a TSV file (first byte `#`) needs the headers; for JSON a newline count is enough. A growing file's
+    header lines and count so far are remembered (`prefix_memo`), so a follower's pass scans only what is new.
     """
-    stream.seek(0)
-    if stream.read(1) != b"#":
+    memo = prefix_memo(stream)
+    if memo is None or (tsv := memo.get("zeek-tsv")) is None:
+        stream.seek(0)
+        tsv = stream.read(1) == b"#"
+        if memo is not None:
+            memo["zeek-tsv"] = tsv
+    if not tsv:
         return count_lines_before(stream, start)
-    stream.seek(0)
-    count = 0
-    for line, position, _ in iter_lines(stream, 0):
+    offset, count, headers = memo.get("zeek", (0, 0, ())) if memo is not None else (0, 0, ())
+    if offset > start:
+        offset, count, headers = 0, 0, ()
+    found = list(headers)
+    for line, position, _ in iter_lines(stream, offset):
         if position > start:
             break
         count += 1
         if line is not None and line[:1] == b"#":
-            header.line(line.decode("utf-8", "backslashreplace"))
+            found.append(line.decode("utf-8", "backslashreplace"))
+    for text in found:
+        header.line(text)
+    if memo is not None:
+        memo["zeek"] = (start, count, tuple(found))
     return count
 
 

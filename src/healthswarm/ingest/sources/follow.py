@@ -16,9 +16,9 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from healthswarm.ingest.formats import SNIFF_BYTES, Format
 from healthswarm.ingest.pipeline import Pipeline, detect
@@ -29,12 +29,14 @@ _BACKSCAN = 64 * 1024
 
 
 class _Window(io.RawIOBase):
-    """The bytes of an open file up to `limit`, as a seekable stream (what a pass may parse)."""
+    """The bytes of an open file up to `limit`, as a seekable stream (what a pass may parse), with the memo of what
+    the passes before learnt about the file's earlier bytes (formats/rows.py `prefix_memo`)."""
 
-    def __init__(self, fd: int, limit: int) -> None:
+    def __init__(self, fd: int, limit: int, prefix_memo: dict[str, Any]) -> None:
         self._fd = fd
         self._limit = limit
         self._pos = 0
+        self.prefix_memo = prefix_memo
 
     def readable(self) -> bool:
         return True
@@ -81,6 +83,7 @@ class _Open:
     identity: str
     position: int
     fmt: Format
+    prefix_memo: dict[str, Any] = field(default_factory=dict)  # this file's, across passes (see _Window)
 
 
 class Follower:
@@ -122,7 +125,8 @@ class Follower:
         end = size if to_end else complete_lines_end(current.fd, current.position, size)
         if end <= current.position or self.unrecognised:
             return False
-        stream: BinaryIO = io.BufferedReader(_Window(current.fd, end), buffer_size=1 << 20)  # type: ignore[assignment]
+        window = _Window(current.fd, end, current.prefix_memo)
+        stream: BinaryIO = io.BufferedReader(window, buffer_size=1 << 20)  # type: ignore[assignment]
         last = self.pipeline.run(current.fmt.parse(stream, current.name, current.position),
                                  source=current.name, identity=current.identity)
         current.position = end if last is None else max(last, current.position)
