@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from healthswarm.detect.base import Detector
 from healthswarm.detect.privacy import PrivacyMonitor, parse_directory
+from healthswarm.detect.privacy.baseline import VolumeStats
 from healthswarm.detect.privacy.evaluate import events_of, run_monitor, score
 from healthswarm.detect.privacy.generator import GeneratorConfig, generate
 from healthswarm.errors import InputError
@@ -199,3 +202,18 @@ def test_precision_recall_floor_on_a_generated_log() -> None:
     assert result.overall["recall"] >= 0.85, result.overall
     assert result.overall["precision"] >= 0.6, result.overall
     assert result.patterns["bulk"]["recall"] >= 0.8 and result.patterns["after-hours"]["recall"] >= 0.9
+
+
+def test_volume_baseline_is_the_latest_sessions() -> None:
+    """The role's baseline is its latest `keep` sessions, in a bounded window: the median and MAD of exactly those."""
+    rng = random.Random(7)
+    stats = VolumeStats(keep=50)
+    values = [rng.randint(0, 40) for _ in range(500)]
+    for i, value in enumerate(values, 1):
+        stats.add(value)
+        window = values[max(0, i - 50):i]
+        assert len(stats) == len(window) and stats.ordered == sorted(window)
+    median = statistics.median(values[-50:])
+    mad = statistics.median(abs(v - median) for v in values[-50:])
+    assert stats.robust_z(60) == ((60 - median) / max(1.4826 * mad, 0.15 * median, 1.0), median,
+                                  max(1.4826 * mad, 0.15 * median, 1.0))

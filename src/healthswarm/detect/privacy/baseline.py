@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter
+from bisect import bisect_left, insort
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 
@@ -47,17 +48,28 @@ def widen(hours: frozenset[int], margin: int) -> frozenset[int]:
 
 @dataclass
 class VolumeStats:
-    """Distinct patients per work session (one per user and shift) of one population (a role, or everyone)."""
+    """Distinct patients per work session (one per user and shift) of one population (a role, or everyone): its
+    latest `keep` sessions. Bounded so that a long-running monitor's baseline costs the same in its third month as
+    in its first hour (it was every session since the start, sorted again at every session's end: a cost that grew
+    with the agent's uptime), and follows how a population works now rather than how it worked long ago."""
 
-    samples: list[int] = field(default_factory=list)
+    keep: int = 2_000
+    recent: deque[int] = field(default_factory=deque)  # in the order the sessions ended
+    ordered: list[int] = field(default_factory=list)  # the same values, sorted
 
     def add(self, value: int) -> None:
-        self.samples.append(value)
+        self.recent.append(value)
+        insort(self.ordered, value)
+        if len(self.recent) > self.keep:
+            del self.ordered[bisect_left(self.ordered, self.recent.popleft())]
+
+    def __len__(self) -> int:
+        return len(self.recent)
 
     def robust_z(self, value: int) -> tuple[float, float, float]:
         """(z, median, scale): (value − median) / (1.4826·MAD), the scale floored so that a population of
         near-identical sessions does not turn one extra record into an alarm."""
-        median = statistics.median(self.samples)
-        mad = statistics.median(abs(s - median) for s in self.samples)
+        median = statistics.median(self.ordered)
+        mad = statistics.median(abs(s - median) for s in self.ordered)
         scale = max(1.4826 * mad, 0.15 * median, 1.0)
         return (value - median) / scale, median, scale

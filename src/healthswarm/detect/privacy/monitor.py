@@ -17,7 +17,8 @@ feeds do not show them with: ICU teams, consults). Rules, all raised as ATT&CK T
   outside the user's usual hours (declared in the directory, else learned from their explained reads, else
   their role's, else the site's);
 - volume: distinct patients in a work session (reads less than `session_gap` apart) against the robust
-  z-score of the role's past sessions (everyone's while the role has fewer than `volume_min_samples`).
+  z-score of the role's latest `volume_history` sessions (everyone's while the role has fewer than
+  `volume_min_samples`).
 
 Break-the-glass reads (purpose of use BTG/ETREAT) declare an emergency: the per-read rules fire one level
 lower, an episode of only such reads is `low` (a review item, not a detection), and they count towards
@@ -59,6 +60,7 @@ class PrivacyConfig:
     hours_margin: int = 1
     session_gap: timedelta = timedelta(hours=4)
     volume_min_samples: int = 5
+    volume_history: int = 2_000  # the latest sessions of a role (and of everyone) its median is taken over
     volume_z: float = 4.0
     volume_floor: int = 15
     common_surname_share: float = 0.02  # same-surname ignores surnames this common among known patients
@@ -126,7 +128,7 @@ class PrivacyMonitor:
         self._role_hours: dict[str, HourProfile] = {}
         self._site_hours = HourProfile()
         self._volume: dict[str, VolumeStats] = {}
-        self._all_volume = VolumeStats()
+        self._all_volume = VolumeStats(self.config.volume_history)
 
     # --- the Detector protocol ---------------------------------------------------------------------------------
     def detect(self, event: Event) -> list[Alert]:
@@ -359,11 +361,13 @@ class PrivacyMonitor:
     def _close_session(self, user: str, session: _Group) -> list[Alert]:
         member, count = session.reads[0].member, len(session.patients)
         cfg = self.config
-        stats = self._volume.setdefault(member.role, VolumeStats())
-        population, whose = (stats, f"{member.role} role") if len(stats.samples) >= cfg.volume_min_samples \
+        stats = self._volume.get(member.role)
+        if stats is None:
+            stats = self._volume[member.role] = VolumeStats(cfg.volume_history)
+        population, whose = (stats, f"{member.role} role") if len(stats) >= cfg.volume_min_samples \
             else (self._all_volume, "all roles")
         alerts: list[Alert] = []
-        if len(population.samples) >= cfg.volume_min_samples:
+        if len(population) >= cfg.volume_min_samples:
             z, median, _ = population.robust_z(count)
             if count >= cfg.volume_floor and z >= cfg.volume_z:
                 unexplained = [r for r in session.reads if r.explanation is None]
@@ -371,7 +375,7 @@ class PrivacyMonitor:
                 reads = unexplained or session.reads
                 text = (f"{member.label} read {count} distinct patient records in one work session "
                         f"({session.reads[0].at:%Y-%m-%d %H:%M}–{session.last:%H:%M} UTC); the {whose} median is "
-                        f"{median:g} (robust z {z:.1f} over {len(population.samples)} sessions); "
+                        f"{median:g} (robust z {z:.1f} over {len(population)} sessions); "
                         f"{len(unexplained)} reads had no care relationship")
                 alerts.append(self._alert("volume", f"Unusual patient record volume for role {member.role} by {user}",
                                           level, reads, text, {"distinct_patients": count, "median": median,
