@@ -217,3 +217,14 @@ def test_volume_baseline_is_the_latest_sessions() -> None:
     mad = statistics.median(abs(v - median) for v in values[-50:])
     assert stats.robust_z(60) == ((60 - median) / max(1.4826 * mad, 0.15 * median, 1.0), median,
                                   max(1.4826 * mad, 0.15 * median, 1.0))
+
+
+def test_a_read_from_a_feed_far_behind_the_clock_is_judged_when_it_comes() -> None:
+    """The clock is the newest event of any source: reads of a lagging audit feed are overdue on arrival and are judged
+    then, not held (with every read of their patients) until a still newer event arrives."""
+    monitor = PrivacyMonitor(parse_directory(DIRECTORY))
+    monitor.detect(adt("A01", T0 + timedelta(days=30), "p-other", "ICU"))  # another feed is a month ahead
+    for day in range(20):  # the audit feed of those days, read now
+        monitor.detect(read("n.fischer", "p-1", T0 + timedelta(days=day), n=day))
+        assert not monitor._pending
+    assert len(monitor._peers["p-1"]) == 1  # earlier reads are too old to explain any read still to come
