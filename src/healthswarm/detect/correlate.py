@@ -15,6 +15,9 @@ Memory: in a stream that never ends (the correlate worker), `lateness` bounds wh
 whose last alert is more than `window + lateness` older than the newest alert seen can join no alert that
 arrives at most `lateness` late, so it is evicted with the ids of its alerts (the store deduplicates a
 redelivered one). Without `lateness` every incident stays, as a batch run that returns them all needs.
+A source that lags further behind than `lateness` (an audit feed delivered in bulk, a backlog being read) brings
+alerts older than that horizon: their incidents are evicted once no alert has joined them for `IDLE_ALERTS` alerts,
+so that they still group while their source goes through them, and do not pile up while it catches up.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ HUB_KINDS = frozenset({"domain-controller", "dns-server", "proxy", "firewall", "
 CASELESS_KINDS = frozenset({"user", "host"})
 
 Entity = tuple[str, str]
+# an incident behind the eviction horizon (made by late alerts) is evicted once this many alerts were placed since
+# one last joined it; also how often, in alerts placed, such incidents are looked for
+IDLE_ALERTS = 1_024
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class Correlator:
         self._safety: dict[str, Level] = {}
         self._newest: datetime | None = None
         self._swept: datetime | None = None
+        self._joined: dict[str, int] = {}  # incident id → the ordinal (stats.alerts) of the alert that joined it last
 
     def add(self, alert: Alert) -> Incident | None:
         """Place one alert; None when it is a duplicate or suppressed."""
@@ -189,6 +196,7 @@ class Correlator:
         self._safety[incident.id] = max(self._safety.get(incident.id, Level.NONE), safety)
         for entity in entities:
             self._by_entity.setdefault(entity, set()).add(incident.id)
+        self._joined[incident.id] = self.stats.alerts
         self._rate(incident, alert)
 
     def _rate(self, incident: Incident, alert: Alert) -> None:
@@ -226,10 +234,20 @@ class Correlator:
             ids.discard(source.id)
             ids.add(target.id)
         del self.incidents[source.id]
+        del self._joined[source.id]
 
     def _advance(self, when: datetime) -> None:
-        """Evict, at most once per sixteenth of the window of alert time, what can no longer be joined."""
-        if self.lateness is None or (self._newest is not None and when <= self._newest):
+        """Evict, at most once per sixteenth of the window of alert time, what can no longer be joined; and every
+        IDLE_ALERTS alerts, the incidents of late alerts that none joined since."""
+        if self.lateness is None:
+            return
+        if self._newest is not None and when <= self._newest:
+            if self.stats.alerts % IDLE_ALERTS == 0:
+                horizon = self._newest - self.lateness - self.window
+                idle = self.stats.alerts - IDLE_ALERTS
+                for incident in [i for i in self.incidents.values()
+                                 if i.last_seen < horizon and self._joined[i.id] <= idle]:
+                    self._evict(incident)
             return
         self._newest = when
         if self._swept is not None and when - self._swept < self.window / 16:
@@ -242,6 +260,7 @@ class Correlator:
 
     def _evict(self, incident: Incident) -> None:
         del self.incidents[incident.id]
+        del self._joined[incident.id]
         del self._worst[incident.id]
         del self._safety[incident.id]
         self._seen_alerts.difference_update(incident.alert_ids)
