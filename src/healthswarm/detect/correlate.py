@@ -40,8 +40,9 @@ CASELESS_KINDS = frozenset({"user", "host"})
 
 Entity = tuple[str, str]
 # an incident behind the eviction horizon (made by late alerts) is evicted once this many alerts were placed since
-# one last joined it; also how often, in alerts placed, such incidents are looked for
-IDLE_ALERTS = 1_024
+# one last joined it; also how often, in alerts placed, such incidents are looked for. The trade: a source lagging
+# so far behind the others that more alerts than this come between the parts of one attack splits its incident
+IDLE_ALERTS = 4_096
 
 
 @dataclass(frozen=True)
