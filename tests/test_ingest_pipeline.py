@@ -263,15 +263,24 @@ def _table(store: Store, query: str) -> list[tuple[object, ...]]:
         return [tuple(row) for row in conn.exec_driver_sql(query)]
 
 
-def test_writer_process_stores_what_one_process_stores(tmp_path: Path, eve: Path) -> None:
-    """SQLite, the CLI's way for files: the same rows (ids, keys, values), rejects and checkpoint as inline; a
-    second read stores nothing; the writer's failure is raised to the parser."""
+_EVENTS_SQL = ("SELECT id, key, timestamp, observer_type, organization_id, asset_id, source, record, position,"
+               " fields{json}, original{json} FROM events ORDER BY id")
+_QUARANTINE_SQL = "SELECT key, source, position, format, reason, raw FROM quarantine ORDER BY id"
+
+
+def _mixed_eve(tmp_path: Path, eve: Path) -> Path:
+    """700 real EVE lines with a truncated one after the 300th."""
     lines = eve.read_bytes().splitlines(keepends=True)[:700]
     mixed = tmp_path / "mixed.json"
     mixed.write_bytes(b"".join(lines[:300]) + b'{"timestamp": "2022-02-08T09:40:29.0\n' + b"".join(lines[300:]))
-    events_sql = ("SELECT id, key, timestamp, observer_type, organization_id, asset_id, source, record, position,"
-                  " fields, original FROM events ORDER BY id")
-    quarantine_sql = "SELECT key, source, position, format, reason, raw FROM quarantine ORDER BY id"
+    return mixed
+
+
+def test_writer_process_stores_what_one_process_stores(tmp_path: Path, eve: Path) -> None:
+    """SQLite, the CLI's way for files: the same rows (ids, keys, values), rejects and checkpoint as inline; a
+    second read stores nothing; the writer's failure is raised to the parser."""
+    mixed = _mixed_eve(tmp_path, eve)
+    events_sql = _EVENTS_SQL.format(json="")
     got = []
     for writer_process in (False, True):
         store = Store.open(f"sqlite:///{tmp_path / f'{writer_process}.db'}")
@@ -285,7 +294,7 @@ def test_writer_process_stores_what_one_process_stores(tmp_path: Path, eve: Path
         assert again.skipped and seen == sorted(seen)
         with store.read() as conn:
             position = get_checkpoint(conn, source_name(mixed)).position  # type: ignore[union-attr]
-        got.append((_table(store, events_sql), _table(store, quarantine_sql), position))
+        got.append((_table(store, events_sql), _table(store, _QUARANTINE_SQL), position))
         store.close()
     assert got[0] == got[1] and got[1][2] == mixed.stat().st_size
 
@@ -307,12 +316,8 @@ def test_writer_process_copies_into_postgresql_what_one_process_stores(tmp_path:
     """PostgreSQL, the CLI's way for files: COPY from the writer process stores the same rows in the same order, the
     same rejects and checkpoint as one process; read again from the start (its checkpoint deleted), every key is
     stored already, so each batch goes through the staging table and nothing is stored twice."""
-    lines = eve.read_bytes().splitlines(keepends=True)[:700]
-    mixed = tmp_path / "mixed.json"
-    mixed.write_bytes(b"".join(lines[:300]) + b'{"timestamp": "2022-02-08T09:40:29.0\n' + b"".join(lines[300:]))
-    events_sql = ("SELECT id, key, timestamp, observer_type, organization_id, asset_id, source, record, position,"
-                  " fields::text, original::text FROM events ORDER BY id")
-    quarantine_sql = "SELECT key, source, position, format, reason, raw FROM quarantine ORDER BY id"
+    mixed = _mixed_eve(tmp_path, eve)
+    events_sql = _EVENTS_SQL.format(json="::text")
     got = []
     for writer_process in (False, True):
         with postgres_database("hs_writer") as url:
@@ -329,7 +334,7 @@ def test_writer_process_copies_into_postgresql_what_one_process_stores(tmp_path:
                 1400, 700, 1, 2)
             with store.read() as conn:
                 position = get_checkpoint(conn, source_name(mixed)).position  # type: ignore[union-attr]
-            got.append((_table(store, events_sql), _table(store, quarantine_sql), position))
+            got.append((_table(store, events_sql), _table(store, _QUARANTINE_SQL), position))
             store.close()
     assert len(got[0][0]) == 700 and got[0] == got[1] and got[1][2] == mixed.stat().st_size
 
