@@ -51,7 +51,8 @@ def test_a_batch_over_several_chunks_is_stored_once_and_in_order(store: Store, w
 
 def test_values_come_back_as_written(store: Store) -> None:
     # strings with what the COPY text format escapes (tab, newline, backslash), and no kept JSON text
-    awkward = "tab\there, new\nline, back\\slash \\N, quote \", ünïcode ✓"
+    # and the separators of SQLite's packed pages (store/events.py _UNIT, _RECORD)
+    awkward = "tab\there, new\nline, back\\slash \\N, quote \", ünïcode ✓, units \x1f and records \x1e"
     event = Event(START, {"observer.type": "zeek", "organization.id": "org-1", "asset.id": "pacs-1",
                           "message": awkward}, {"raw": awkward, "list": [1, None, 2.5]}, "zeek.log", 7, 700)
     event.key = event_key("identity", 700)
@@ -60,11 +61,14 @@ def test_values_come_back_as_written(store: Store) -> None:
     kept.key = event_key("identity", 800)
     numbered = Event(START, {"observer.type": "nsl-kdd", 7: "a key that is not a string"}, {1: 2}, "kdd.csv", 9, 900)
     numbered.key = event_key("identity", 900)
+    text = Event(START, {"observer.type": "hl7"}, "MSH|^~\\&|\r\x1ePID|1", "adt\x1f\x1e.hl7", 10, 1_000)
+    text.key = event_key("identity", 1_000)
     with store.transaction() as conn:
-        assert insert_events(conn, [event, kept, numbered]) == (3, set())
+        assert insert_events(conn, [event, kept, numbered, text]) == (4, set())
     with store.read() as conn:
-        (a, b, c) = (s.event for s in search_events(conn))
+        (a, b, c, d) = (s.event for s in search_events(conn))
         assert len(search_events(conn, asset_id="pacs-1")) == 1
+    assert (d.original, d.source, d.record, d.position) == (text.original, "adt\x1f\x1e.hl7", 10, 1_000)
     assert (a.fields, a.original, a.source, a.record, a.position, a.key) == (
         event.fields, event.original, "zeek.log", 7, 700, event.key)
     assert b.original == {"raw": awkward}
