@@ -18,7 +18,7 @@ from healthswarm.detect.privacy.evaluate import events_of, run_monitor, score
 from healthswarm.detect.privacy.generator import GeneratorConfig, generate
 from healthswarm.errors import InputError
 from healthswarm.ingest.formats import get_format
-from healthswarm.model import Event
+from healthswarm.model import MAX_ALERT_EVENTS, Event
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "hl7v2"
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -228,3 +228,16 @@ def test_a_read_from_a_feed_far_behind_the_clock_is_judged_when_it_comes() -> No
         monitor.detect(read("n.fischer", "p-1", T0 + timedelta(days=day), n=day))
         assert not monitor._pending
     assert len(monitor._peers["p-1"]) == 1  # earlier reads are too old to explain any read still to come
+
+
+def test_a_long_episode_names_its_last_events_and_every_read() -> None:
+    """An alert keeps the last MAX_ALERT_EVENTS events (it is stored, shared and read for every case); its
+    details still count and name every read and patient of the episode."""
+    n = MAX_ALERT_EVENTS + 40
+    events = [adt("A01", T0 - timedelta(hours=1), f"c{i}", "CARD", "9999^X^Y") for i in range(n)]
+    reads = [read("n.fischer", f"c{i}", T0 + timedelta(seconds=20 * i), n=i) for i in range(n)]
+    _, alerts = run(events + reads)
+    (episode,) = [a for a in alerts if a.rule_id == "privacy:no-relationship"]
+    assert episode.details["reads"] == n and len(episode.details["patients"]) == n
+    assert len(episode.details["audit_event_ids"]) == n
+    assert [e.key for e in episode.events] == [e.key for e in reads[-MAX_ALERT_EVENTS:]]

@@ -7,7 +7,17 @@ import pytest
 from sqlalchemy import delete, update
 
 from healthswarm.errors import InputError
-from healthswarm.model import Alert, Asset, Dependency, Event, EventRef, Inventory, Organisation, Zone
+from healthswarm.model import (
+    MAX_ALERT_EVENTS,
+    Alert,
+    Asset,
+    Dependency,
+    Event,
+    EventRef,
+    Inventory,
+    Organisation,
+    Zone,
+)
 from healthswarm.model.incident import Incident, Stage
 from healthswarm.model.inventory import Hl7Identity
 from healthswarm.respond.audit import verify
@@ -225,8 +235,31 @@ def test_a_case_from_an_incident_counts_the_patients_of_its_events_by_their_assi
                                        assets={"pacs-1"}, organisations={"pacs-co", "h1"},
                                        alert_ids=[first.id, second.id])])
         case = open_from_incident(conn, "INC-P", "alice", now=T0 + timedelta(hours=1))
-    assert case.patients == 2 and "4 stored events the incident's 2 alerts" in case.patients_basis
+    assert case.patients == 2 and "4 stored events of the incident's 2 alerts" in case.patients_basis
     assert case.controllers == ["h1", "pacs-co"] or case.controllers == ["pacs-co", "h1"]  # one patient each
     assert [(e.ref, e.description) for e in case.evidence] == [  # newest alert first
         ("k2", "Odd reads (dicom)"), ("k3", "Odd reads (dicom)"), ("k4", "Odd reads (dicom)"),
         ("k1", "C-MOVE sweep (dicom)")]
+
+
+def test_a_case_counts_the_patients_a_privacy_alert_names_beyond_the_events_it_keeps(rstore: Store) -> None:
+    """An insider's session alert names every patient read (`details["patients"]`) but keeps only its last
+    MAX_ALERT_EVENTS events: the case counts the named ones too, for the organisation of the alert's events."""
+    orgs = (Organisation("h1", "Hospital", "hospital", "DE"),)
+    with rstore.transaction() as conn:
+        replace_inventory(conn, Inventory(orgs, (Zone("h1-z", "h1", "IT", "internal"),),
+                                          (Asset("h1-ehr", "h1", "h1-z", "ehr", "EHR"),), (), ()))
+        reads = [Event(T0 + timedelta(seconds=n), {"organization.id": "h1", "patient.id": f"p{n}"}, None,
+                       source="audit", record=n, key=f"r{n}") for n in range(MAX_ALERT_EVENTS + 50)]
+        insert_events(conn, reads)
+        kept = reads[-MAX_ALERT_EVENTS:]
+        alert = Alert("privacy", "privacy:volume", "Unusual patient record volume", "high", T0,
+                      events=tuple(EventRef(e.source, e.record, e.key) for e in kept),
+                      details={"patients": [e.fields["patient.id"] for e in reads], "reads": len(reads)})
+        save_alerts(conn, [alert])
+        save_incidents(conn, [Incident("INC-V", "Insider browsing", T0, T0, severity=3, assets={"h1-ehr"},
+                                       organisations={"h1"}, alert_ids=[alert.id])])
+        case = open_from_incident(conn, "INC-V", "alice", now=T0 + timedelta(hours=1))
+    assert case.patients == MAX_ALERT_EVENTS + 50 and case.controllers == ["h1"]
+    assert (f"{MAX_ALERT_EVENTS} stored events of the incident's 1 alert and named by 1 of them"
+            in case.patients_basis)

@@ -1,6 +1,6 @@
 """Typed records shared by every stage. No I/O here and no imports of other healthswarm packages."""
 
-from healthswarm.model.alert import LEVELS, Alert, AttackRef, EventRef, StoredAlert
+from healthswarm.model.alert import LEVELS, MAX_ALERT_EVENTS, Alert, AttackRef, EventRef, StoredAlert
 from healthswarm.model.event import Event, Reject, event_key
 from healthswarm.model.indicator import INDICATOR_TYPES, TLP_LEVELS, Indicator
 from healthswarm.model.inventory import (
@@ -36,6 +36,7 @@ __all__ = [
     "FLOW_PROTOCOLS",
     "INDICATOR_TYPES",
     "LEVELS",
+    "MAX_ALERT_EVENTS",
     "MEDICAL_DEVICE_KINDS",
     "ORGANISATION_KINDS",
     "TLP_LEVELS",

@@ -45,6 +45,11 @@ class EventRef:
         return out
 
 
+#: Events an alert names at most, its last ones: a correlation's window or an insider's work session may hold
+#: thousands, and the alert is stored, read for each case and shared (the count is kept in its details).
+MAX_ALERT_EVENTS = 100
+
+
 @dataclass(slots=True)
 class Alert:
     """One detection.

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from healthswarm.errors import InputError, Location, Problem
+from healthswarm.model import MAX_ALERT_EVENTS
+from healthswarm.model.words import counted
 from healthswarm.respond.audit import GENESIS, AuditEntry, chain
 from healthswarm.respond.cases import Case, Evidence, Observable, check_not_future, utc
 from healthswarm.respond.errors import ConflictError, NotFoundError
@@ -137,17 +139,26 @@ def _alert_documents(conn: Connection, incident_id: str) -> list[dict[str, Any]]
 def touched_patients(conn: Connection, documents: list[dict[str, Any]]) -> Touched:
     """The patients the alerts (`documents`, an incident's) touched: distinct `patient.id` in the stored events
     they rest on, each assigned to an organisation by its identifier's assigning authority (an HL7 facility the
-    inventory declares under `hl7:`), else by the organisation the event was logged for."""
-    keys = {e["key"] for doc in documents for e in doc.get("events", ()) if isinstance(e, dict) and e.get("key")}
+    inventory declares under `hl7:`), else by the organisation the event was logged for; and the patients an
+    alert names in `details["patients"]` (a privacy alert names every record of the session, its events only the
+    last MAX_ALERT_EVENTS), assigned to the organisation of that alert's events."""
+    key_alerts: dict[str, list[int]] = {}  # event key → the alerts (their index) resting on it
+    for n, doc in enumerate(documents):
+        for e in doc.get("events", ()):
+            if isinstance(e, dict) and e.get("key"):
+                key_alerts.setdefault(e["key"], []).append(n)
     facility_org: dict[str, str] = {}  # assigning authority (lower case) → the organisation whose facility it is
     owner: dict[str, str] = {}
-    ordered = sorted(keys)
+    alert_orgs: list[Counter[str]] = [Counter() for _ in documents]  # organisations of each alert's events
+    ordered = sorted(key_alerts)
     # the two fields only, not each event's whole fields document (decoding those was most of the time)
     patient_of, identifiers_of = events.c.fields["patient.id"], events.c.fields["patient.identifiers"]
     for start in range(0, len(ordered), 500):
-        query = (select(patient_of, identifiers_of, events.c.organization_id)
+        query = (select(events.c.key, patient_of, identifiers_of, events.c.organization_id)
                  .where(events.c.key.in_(ordered[start:start + 500])))
-        for patient, identifiers, organisation in conn.execute(query):
+        for key, patient, identifiers, organisation in conn.execute(query):
+            for n in key_alerts[key]:
+                alert_orgs[n][organisation or ""] += 1
             if not patient:
                 continue
             authority = next((str(i.get("authority") or "") for i in identifiers or ()
@@ -155,8 +166,17 @@ def touched_patients(conn: Connection, documents: list[dict[str, Any]]) -> Touch
             if (facility := authority.lower()) and facility not in facility_org:
                 facility_org[facility] = _facility_organisation(conn, facility)
             owner.setdefault(str(patient), facility_org.get(facility) or organisation or "")
-    basis = (f"distinct patient ids in the {len(keys):,} stored events the incident's {len(documents):,} alerts rest "
-             f"on (an alert keeps at most its last 20 events, so the true number may be higher)")
+    named = 0
+    for doc, orgs in zip(documents, alert_orgs, strict=True):
+        patients = (doc.get("details") or {}).get("patients")
+        if isinstance(patients, list) and patients:
+            named += 1
+            organisation = next((o for o, _ in orgs.most_common() if o), "")
+            for patient in patients:
+                owner.setdefault(str(patient), organisation)
+    basis = (f"distinct patient ids in the {counted(len(key_alerts), 'stored event')} of the incident's "
+             f"{counted(len(documents), 'alert')}{f' and named by {named} of them' if named else ''} (an "
+             f"alert keeps at most its last {MAX_ALERT_EVENTS} events, so the true number may be higher)")
     return Touched(len(owner), basis, [o for o, _ in Counter(o for o in owner.values() if o).most_common()])
 
 

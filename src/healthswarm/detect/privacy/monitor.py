@@ -38,7 +38,7 @@ from healthswarm.detect.entities import ASSET_FIELDS
 from healthswarm.detect.privacy.baseline import HourProfile, VolumeStats, hours_text, widen
 from healthswarm.detect.privacy.directory import Directory, StaffMember, fold
 from healthswarm.detect.privacy.relationships import CareRelationships, Explanation
-from healthswarm.model import LEVELS, Alert, Event, EventRef
+from healthswarm.model import LEVELS, MAX_ALERT_EVENTS, Alert, Event, EventRef
 from healthswarm.model.words import counted
 
 #: FHIR interactions that show a record to the user.
@@ -416,6 +416,7 @@ class PrivacyMonitor:
         return Alert(
             detector=self.name, rule_id=f"privacy:{rule}", title=title, level=level, timestamp=reads[-1].at,
             assets=tuple(sorted({a for name in ASSET_FIELDS for a in seen(name)})),
-            events=tuple(r.ref for r in reads), techniques=self._techniques, tactics=self._tactics,
+            events=tuple(r.ref for r in reads[-MAX_ALERT_EVENTS:]), techniques=self._techniques,
+            tactics=self._tactics,
             tags=("attack.t1213", "attack.collection", "privacy.insider"), description=description, details=details,
         )

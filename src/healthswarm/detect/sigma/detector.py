@@ -10,10 +10,8 @@ from healthswarm.detect.entities import event_assets, event_entities
 from healthswarm.detect.sigma.correlation import CorrelationEngine, CorrelationResult
 from healthswarm.detect.sigma.engine import SigmaEngine, event_view
 from healthswarm.detect.sigma.ruleset import RuleMeta, RuleSet
-from healthswarm.model import LEVELS, Alert, Event, EventRef
+from healthswarm.model import LEVELS, MAX_ALERT_EVENTS, Alert, Event, EventRef
 
-#: Events an alert of a correlation names at most (the window may hold more).
-MAX_ALERT_EVENTS = 100
 _timestamp = attrgetter("timestamp")
 
 
