@@ -88,6 +88,7 @@ FILES = {"eve.json": "suricata-eve.json", "sysmon.json": "windows-sysmon.json", 
          "audit.ndjson": "ehr-audit.ndjson"}
 LATENCY_FILES = ("eve.json", "sysmon.json", "audit.ndjson")
 DAY0 = date(2026, 11, 27)
+DEFAULT_COLLECTOR = gc.get_threshold()
 
 
 def copy_lines(k: int) -> dict[str, list[str]]:
@@ -116,6 +117,13 @@ class Corpus:
 
 def is_event(name: str, line: str) -> bool:
     return not name.endswith(".hl7") or line.startswith("MSH|")
+
+
+def unfreeze() -> None:
+    """Undo freeze_startup_heap after an agent's run: this process builds many (and the batch baseline between
+    them), so the last one's heap must be collectable and the collector as CPython sets it."""
+    gc.unfreeze()
+    gc.set_threshold(*DEFAULT_COLLECTOR)
 
 
 def workspace(base: Path) -> Settings:
@@ -192,7 +200,7 @@ def drain_run(corpus: Corpus, copies: int, split: bool) -> dict[str, float]:
         stats = agent.detector.stats
         agent.shutdown()
         agent.store.close()
-        gc.unfreeze()  # this process builds many agents: the last one's heap must be collectable
+        unfreeze()
         judged = agent.detector.stats.events
         return {"events": judged, "expected": total, "startup_s": ready - started, "seconds": done - ready,
                 "events_per_s": judged / (done - ready), "cpu_s_per_1000_events": 1000 * (cpu + child_cpu) / judged,
@@ -376,7 +384,7 @@ def sustained_run(rate: float, seconds: float, soak: bool = False, split: bool =
         written_at = written.times_by_key(agent.store, base / "logs")
         agent.shutdown()
         agent.store.close()
-        gc.unfreeze()
+        unfreeze()
         written_by_hash = {hash(key): when for key, when in written_at.items()}
         latencies = sorted(t - written_by_hash[k] for k, t in zip(committed_keys, committed_times, strict=True)
                            if k in written_by_hash)

@@ -27,3 +27,34 @@ def test_the_app_built_at_start_is_out_of_the_collectors_reach(tmp_path: Path) -
     heap = json.loads(done.stdout)
     assert heap["frozen"] >= 0.9 * heap["before"] > 50_000
     assert heap["collected"] < heap["before"] / 100
+
+
+STEPS = """
+import gc, sys
+from healthswarm.api.heap import freeze_startup_heap
+if sys.argv[1] == "long-running":
+    freeze_startup_heap()
+else:  # CPython's collector as it comes, the same heap frozen
+    gc.collect()
+    gc.freeze()
+full = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and info["generation"] == 2 and full.append(1))
+kept = []
+for step in range(300):
+    batch = [{"fields": {"n": i}, "refs": [i]} for i in range(2_000)]  # a step's events, alive for a moment
+    kept.extend(batch[:20])  # what the detectors keep of them
+    del batch
+print(len(full))
+"""
+
+
+def test_a_long_running_process_does_not_collect_its_whole_heap_at_every_step() -> None:
+    """Steps that hold thousands of new objects for a moment set off full collections (each stops every thread
+    for a walk of the whole heap) unless young collections are rare enough to find them gone."""
+    def full_collections(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True, text=True, timeout=120,
+                              check=True)
+        return int(done.stdout)
+
+    assert full_collections("as-it-comes") >= 10
+    assert full_collections("long-running") <= 1
