@@ -4,8 +4,10 @@ policy covers gets a case whose playbooks started, disruptive actions waiting fo
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from conftest import wait_until
 from healthswarm.agent.config import RespondConfig
 from healthswarm.agent.detect import StepResult
 from healthswarm.agent.respond import PolicyResponder
+from healthswarm.agent.respond_process import ResponderProcess
 from healthswarm.agent.runtime import Agent
 from healthswarm.model.incident import Incident
 from healthswarm.respond.case_store import load_audit, load_case
@@ -37,11 +40,14 @@ WAIT = 60  # seconds; a bound for waiting, never a figure asserted on
 LOGS = {"eve.json": "suricata-eve.json", "sysmon.json": "windows-sysmon.json", "adt.hl7": "hl7-adt.hl7"}
 
 
-def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("own_process", [True, False], ids=["responder-process", "responder-thread"])
+def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path, own_process: bool) -> None:
     settings, config, logs = demo_agent_setup(tmp_path, **{"risk": {"live": False}})
+    config = replace(config, respond_process=own_process)
     agent = Agent(config, settings)
-    # the default [respond] policy is on: the agent listens with one responder of its own
-    assert [type(x) for x in agent.step_listeners] == [PolicyResponder]
+    # the default [respond] policy is on: the agent listens with one responder of its own, in a process of its own
+    # or in a thread of the agent's
+    assert [type(x) for x in agent.step_listeners] == [ResponderProcess if own_process else PolicyResponder]
     agent.start()
     try:
         for name, source in LOGS.items():  # whole lines (a line being written is not read yet)
@@ -58,9 +64,11 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path) ->
         wait_until("the demo's lines judged", judged, 120)
     finally:
         agent.shutdown()  # joins the detection thread: every step has queued its incidents
-    # the responder works in a thread of its own: it drains its queue (the agent's shutdown may have closed it)
+    # the responder drains its queue (the agent's shutdown may have closed it)
     (responder,) = agent.step_listeners
     assert responder.close(120)
+    if own_process:
+        assert responder.process.exitcode == 0
     # what our own cases watch is not retro-hunted (it came from our own incidents); the real hunt, recorded
     hunted: list[str] = []
     real_hunt = agent.retro_hunt
@@ -228,3 +236,84 @@ def test_an_incident_that_fails_every_time_holds_up_no_other(
     assert not responder.close(0.5)
     wait_until("I-bad left for the look-back after a restart", lambda: responder.queued == 1, WAIT)
     assert sorted(_opened(ward)) == ["I-1", "I-2", "I-3"]
+
+
+RESPONDER_PARENT = """
+import sys, time
+from pathlib import Path
+from healthswarm.agent.config import RespondConfig
+from healthswarm.agent.respond_process import ResponderProcess, Spec
+if __name__ == "__main__":
+    responder = ResponderProcess(Spec(sys.argv[1], RespondConfig(), Path(sys.argv[2]), 30, {}))
+    responder.start()
+    print(responder.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_the_responder_process_ends_when_its_agent_is_killed(ward: Store, tmp_path: Path) -> None:
+    """A kill -9 of the agent leaves no responder behind: its end of the pipe closes and the process ends (what
+    it had queued waits for the look-back after the restart)."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "agent.py"
+    script.write_text(RESPONDER_PARENT, encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, str(script), str(ward.engine.url), str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())  # type: ignore[union-attr]
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(WAIT)
+
+        def gone() -> bool:
+            try:
+                with open(f"/proc/{child}/stat") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # ended, not reaped (init will)
+            except FileNotFoundError:
+                return True
+
+        wait_until("the responder process ended", gone, WAIT)
+    finally:
+        parent.kill()
+
+
+def test_a_responder_process_that_died_is_replaced_and_misses_no_incident(ward: Store, tmp_path: Path) -> None:
+    """Killed between two steps, the responder process is started again at the next step, whose look-back
+    opens the case of the incident the dead one was given as well as the new one's, each once."""
+    import signal
+
+    from healthswarm.agent.respond_process import Spec
+
+    responder = ResponderProcess(Spec(str(ward.engine.url), RespondConfig(), tmp_path, 30, {}))
+    responder.start()
+    try:
+        _incidents(ward, "I-1")
+        responder(StepResult(incidents=["I-1"]))
+        assert responder.join_idle(WAIT) and _opened(ward) == ["I-1"]
+        os.kill(responder.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        responder.process.join(WAIT)
+        _incidents(ward, "I-2", "I-3")
+        responder(StepResult(incidents=["I-2"]))  # the dead one never gets it: the pipe is broken
+        responder(StepResult(incidents=["I-3"]))
+        assert responder.join_idle(WAIT)
+        assert responder.restarts == 1 and sorted(_opened(ward)) == ["I-1", "I-2", "I-3"]
+    finally:
+        assert responder.close(WAIT)
+
+
+def test_the_knob_of_the_responder_process() -> None:
+    from healthswarm.agent import respond_process
+    from healthswarm.agent.config import parse_config
+    from healthswarm.errors import ConfigError
+
+    assert parse_config({}).respond_process == "auto"
+    assert respond_process.wanted(parse_config({})) is ((os.cpu_count() or 1) >= 2)
+    assert respond_process.wanted(parse_config({"agent": {"respond_process": True}}))
+    assert not respond_process.wanted(parse_config({"agent": {"respond_process": False}}))
+    assert not respond_process.wanted(parse_config({"agent": {"respond_process": True},
+                                                    "respond": {"enabled": False}}))  # no policy, no process
+    for wrong in ("yes", 1, 0):
+        with pytest.raises(ConfigError, match=r"agent\.respond_process: expected \"auto\", true or false"):
+            parse_config({"agent": {"respond_process": wrong}})

@@ -25,6 +25,8 @@ health = "127.0.0.1:9108"    # /healthz, /readyz and /metrics ("" turns them off
 status_file = true           # write <workspace>/agent/status.json (the address actually bound, counts)
 ingest_process = "auto"      # the sources in a process of their own, detection keeps this one's core:
                              # "auto" = with 2 or more CPUs; true; false = one process
+respond_process = "auto"     # playbooks by policy ([respond]) in a process of their own, off detection's
+                             # interpreter: "auto" = with 2 or more CPUs; true; false = a thread of this one
 
 # Log files: each [[sources.files]] table follows files as they grow, across rotation (rename + new
 # file, copy-truncate) and restarts (checkpoints in the store). Folders are followed file by file (new
@@ -196,6 +198,7 @@ class AgentConfig:
     health: str = "127.0.0.1:9108"
     status_file: bool = True
     ingest_process: bool | str = "auto"  # True, False or "auto" (agent/ingest_process.py `wanted`)
+    respond_process: bool | str = "auto"  # True, False or "auto" (agent/respond_process.py `wanted`)
     files: tuple[FileSource, ...] = ()
     syslog: SyslogSource = field(default_factory=SyslogSource)
     mqtt: UrlSource = field(default_factory=UrlSource)
@@ -264,17 +267,18 @@ def parse_config(data: dict[str, Any], origin: str = "agent.toml", base: Path = 
     agent = data.get("agent", {})
     if not isinstance(agent, dict):
         raise ConfigError(f"{origin}: agent: expected a table [agent]")
-    top = {"organisation": "", "health": "127.0.0.1:9108", "status_file": True, "ingest_process": "auto"}
+    processes = ("ingest_process", "respond_process")
+    top = {"organisation": "", "health": "127.0.0.1:9108", "status_file": True, **dict.fromkeys(processes, "auto")}
     for key in agent:
         if key not in top:
             raise ConfigError(f"{origin}: agent.{key}: unknown key (expected one of {', '.join(top)})")
     values: dict[str, Any] = {k: _typed(f"{origin}: agent.{k}", v, top[k]) for k, v in agent.items()
-                              if k != "ingest_process"}
-    if "ingest_process" in agent:
-        if not (isinstance(agent["ingest_process"], bool) or agent["ingest_process"] == "auto"):
-            raise ConfigError(f"{origin}: agent.ingest_process: expected \"auto\", true or false, "
-                              f"got {agent['ingest_process']!r}")
-        values["ingest_process"] = agent["ingest_process"]
+                              if k not in processes}
+    for key in processes:
+        if key in agent:
+            if not (isinstance(agent[key], bool) or agent[key] == "auto"):
+                raise ConfigError(f"{origin}: agent.{key}: expected \"auto\", true or false, got {agent[key]!r}")
+            values[key] = agent[key]
     sources = data.get("sources", {})
     if not isinstance(sources, dict):
         raise ConfigError(f"{origin}: sources: expected a table")

@@ -34,23 +34,29 @@ from healthswarm.store import Store
 log = logging.getLogger("healthswarm.agent.respond")
 
 
+def check_policy(policy: RespondConfig, library: Library | None = None) -> Library:
+    """The library the policy's playbooks come from; ConfigError for a playbook or an action it does not know."""
+    library = library or Library.load()
+    for name in policy.playbooks:
+        if name != "auto":
+            try:
+                library.find(name)
+            except InputError:
+                raise ConfigError(f"respond.playbooks: no playbook {name!r} (expected \"auto\" or one of "
+                                  f"{', '.join(sorted(library.stems))})") from None
+    for kind in policy.auto_actions:
+        if kind not in ACTIONS:
+            raise ConfigError(f"respond.auto_actions: no action {kind!r} (expected one of "
+                              f"{', '.join(ACTIONS.names())})")
+    return library
+
+
 class PolicyResponder:
     def __init__(self, store: Store, policy: RespondConfig, workspace: Path, write_lock: threading.Lock,
                  library: Library | None = None, *, retry: float = 2.0) -> None:
         self.store, self.policy, self.workspace, self.write_lock = store, policy, workspace, write_lock
-        self.library = library or Library.load()
+        self.library = check_policy(policy, library)
         self.retry = retry
-        for name in policy.playbooks:
-            if name != "auto":
-                try:
-                    self.library.find(name)
-                except InputError:
-                    raise ConfigError(f"respond.playbooks: no playbook {name!r} (expected \"auto\" or one of "
-                                      f"{', '.join(sorted(self.library.stems))})") from None
-        for kind in policy.auto_actions:
-            if kind not in ACTIONS:
-                raise ConfigError(f"respond.auto_actions: no action {kind!r} (expected one of "
-                                  f"{', '.join(ACTIONS.names())})")
         with store.read() as conn:  # as the agent's detectors, the inventory it started with
             self.assets = inventory_assets(conn)
         self.calls = 0  # calls of respond_by_policy, each on everything queued since the one before

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from healthswarm.agent import metrics
+from healthswarm.agent import metrics, respond_process
 from healthswarm.agent.config import AgentConfig
 from healthswarm.agent.detect import CURSOR, StepResult, StreamDetector
 from healthswarm.agent.ingest_process import IngestProcess, Spec, wanted
@@ -180,7 +180,11 @@ class Agent:
         self.api_server: Any = None
         self.health_server: Any = None
         self.step_listeners: list[Any] = []
-        if config.respond.enabled:
+        if respond_process.wanted(config):
+            self.step_listeners.append(respond_process.ResponderProcess(respond_process.Spec(
+                settings.db_url, config.respond, self.workspace,
+                logging.getLogger("healthswarm").getEffectiveLevel(), {"agent": self.workspace.name})))
+        elif config.respond.enabled:
             from healthswarm.agent.respond import PolicyResponder
 
             self.step_listeners.append(PolicyResponder(self.store, config.respond, self.workspace, self.write_lock))
@@ -228,6 +232,9 @@ class Agent:
 
     def start(self) -> None:
         cfg = self.config
+        for listener in self.step_listeners:  # before detection, whose steps it answers
+            if isinstance(listener, respond_process.ResponderProcess):
+                listener.start()
         if cfg.health:
             from healthswarm.agent.health import serve
             from healthswarm.ingest.sources.syslog import parse_address

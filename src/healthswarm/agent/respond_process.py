@@ -1,0 +1,179 @@
+"""Playbooks by policy in a process of their own (`[agent] respond_process`; auto: with 2 or more CPUs), so that
+the responder's planning and case writing do not take the GIL from detection: in the agent's process it used a
+quarter of the interpreter at 5,000 events/s of the bench's stream (40 new cases a second), and each of its
+reads made detection wait for the GIL (docs/agent.md, Measured).
+
+The process runs the same `PolicyResponder` (agent/respond.py) on its own connection to the store: its thread, its
+look-back over every stored incident when it starts, its retries. The store has one writer at a time across
+processes as within one (SQLite's lock, PostgreSQL's rows), so the agent's write lock is not needed between them.
+
+Between the two processes, a pipe (multiprocessing, spawn):
+- agent → responder: ("step", incident ids) after each detection step that wrote incidents; ("idle", timeout) and
+  ("close", timeout), each answered with whether it finished in time;
+- responder → agent: ("ready",) once it is built, or ("failed", text) when the policy is wrong (a playbook or an
+  action that does not exist: the agent does not start).
+If the responder process dies, the agent starts a new one at its next step (whose look-back responds to what the
+dead one had queued). If the agent dies (kill -9), the pipe closes and the responder process ends at once: a call
+under way is rolled back whole, and the look-back after the restart starts what it did not (the case's audit log
+keeps any playbook from starting twice). The process ignores SIGINT: the agent orders the stop, after detection
+caught up.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from healthswarm.agent.config import AgentConfig, RespondConfig
+from healthswarm.agent.detect import StepResult
+from healthswarm.agent.respond import check_policy
+from healthswarm.errors import ConfigError
+
+log = logging.getLogger("healthswarm.agent.respond")
+
+
+def wanted(config: AgentConfig) -> bool:
+    """Whether playbooks by policy run in a process of their own: `[agent] respond_process` (auto: with 2 or more
+    CPUs), when the policy is on."""
+    if not config.respond.enabled:
+        return False
+    if config.respond_process == "auto":
+        return (os.cpu_count() or 1) >= 2
+    return bool(config.respond_process)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the responder process is started with (pickled to it)."""
+
+    db_url: str
+    policy: RespondConfig
+    workspace: Path
+    log_level: int
+    log_static: dict[str, Any]
+
+
+class ResponderProcess:
+    """The agent's side: a step listener (`Agent.step_listeners`) that hands each step's incidents over."""
+
+    def __init__(self, spec: Spec) -> None:
+        check_policy(spec.policy)  # a wrong policy stops the agent before it starts anything
+        self.spec = spec
+        self.process: Any = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()  # the detection thread sends steps, the agent's shutdown closes
+        self._closed = False
+        self.restarts = 0
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the process (the agent's start); ConfigError when it could not be built."""
+        context = multiprocessing.get_context("spawn")  # no fork of a process whose threads hold locks
+        self._conn, child = context.Pipe()
+        self.process = context.Process(target=child_main, args=(child, self.spec), name="healthswarm-respond",
+                                       daemon=True)
+        self.process.start()
+        child.close()
+        try:
+            reply = self._conn.recv() if self._conn.poll(timeout) else ("failed", "did not start in time")
+        except EOFError:
+            reply = ("failed", "the responder process ended as it started (its error is in the log)")
+        if reply[0] != "ready":
+            self.process.join(5)
+            self._closed = True
+            raise ConfigError(f"playbooks by policy: {reply[1]}")
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def __call__(self, result: StepResult) -> None:
+        if result.incidents:
+            self._send("step", list(result.incidents))
+
+    def join_idle(self, timeout: float) -> bool:
+        """Wait until everything handed over so far has been responded to; False after `timeout` seconds."""
+        return bool(self._ask("idle", timeout))
+
+    def close(self, timeout: float) -> bool:
+        """Respond to what was handed over, then end the process; False when that took longer than `timeout`
+        seconds (the look-back after the restart takes the rest)."""
+        if self._closed or self.process is None:
+            return True
+        drained = bool(self._ask("close", timeout))
+        self._closed = True
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+        return drained
+
+    def _send(self, *message: Any) -> None:
+        with self._lock:
+            if self._closed or self._conn is None:
+                return
+            try:
+                self._conn.send(message)
+            except (BrokenPipeError, OSError):  # it died (killed, out of memory): a new one looks back over every
+                # stored incident, so what the dead one had queued is responded to
+                self.process.join(5)
+                log.warning("playbooks by policy: the responder process is gone (exit code %s); starting a new one",
+                            self.process.exitcode)
+                self.restarts += 1
+                try:
+                    self.start()
+                except ConfigError as exc:
+                    log.error("playbooks by policy stop: %s", exc)
+                    self._closed = True
+
+    def _ask(self, kind: str, timeout: float) -> Any:
+        self._send(kind, timeout)
+        with self._lock:
+            if self._closed or self._conn is None:
+                return False
+            try:  # its answer comes once that wait ended there; the margin is the pipe's
+                return self._conn.recv()[1] if self._conn.poll(timeout + 10) else False
+            except (EOFError, OSError):
+                return False
+
+
+def child_main(conn: Connection, spec: Spec) -> None:
+    """The responder process (multiprocessing target)."""
+    from healthswarm.agent import logs
+    from healthswarm.agent.respond import PolicyResponder
+    from healthswarm.api.heap import freeze_startup_heap
+    from healthswarm.errors import HealthswarmError
+    from healthswarm.store import Store
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the group: the agent orders the stop
+    logs.setup({**spec.log_static, "pid": os.getpid(), "process": "respond"}, spec.log_level)
+    store = Store.open(spec.db_url)
+    try:
+        responder = PolicyResponder(store, spec.policy, spec.workspace, threading.Lock())
+    except HealthswarmError as exc:
+        conn.send(("failed", str(exc)))
+        return
+    freeze_startup_heap()
+    conn.send(("ready",))
+    responder(StepResult())  # the look-back over every stored incident starts now
+    try:
+        while True:
+            kind, *args = conn.recv()
+            if kind == "step":
+                responder(StepResult(incidents=args[0]))
+            elif kind == "idle":
+                conn.send(("idle", responder.join_idle(args[0])))
+            elif kind == "close":
+                conn.send(("closed", responder.close(args[0])))
+                break
+    except (EOFError, OSError):  # the agent is gone: what is queued waits for the look-back after its restart
+        log.warning("the agent is gone: playbooks by policy stop")
+    store.close()
+    sys.stderr.flush()
+    os._exit(0)  # the responder's daemon thread may be in a call: it is rolled back whole
