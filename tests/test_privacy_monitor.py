@@ -16,6 +16,7 @@ from healthswarm.detect.privacy import PrivacyMonitor, parse_directory
 from healthswarm.detect.privacy.baseline import VolumeStats
 from healthswarm.detect.privacy.evaluate import events_of, run_monitor, score
 from healthswarm.detect.privacy.generator import GeneratorConfig, generate
+from healthswarm.detect.privacy.monitor import PrivacyConfig
 from healthswarm.errors import InputError
 from healthswarm.ingest.formats import get_format
 from healthswarm.model import MAX_ALERT_EVENTS, Event
@@ -241,3 +242,30 @@ def test_a_long_episode_names_its_last_events_and_every_read() -> None:
     assert episode.details["reads"] == n and len(episode.details["patients"]) == n
     assert len(episode.details["audit_event_ids"]) == n
     assert [e.key for e in episode.events] == [e.key for e in reads[-MAX_ALERT_EVENTS:]]
+
+
+def test_care_relationships_no_reader_can_need_are_forgotten_and_judgements_stay_the_same() -> None:
+    """Months of admissions and discharges: the relationships kept stay few (every ADT message of the agent's life
+    was kept, and walked at each read of the patient), every read is judged as without forgetting, and a patient
+    discharged months ago is still known: reading their record without a relationship is raised, not taken for a
+    gap in the feeds."""
+    events = [adt("A01", T0 - timedelta(days=1), "old-1", "CARD", "9999^X^Y"),
+              adt("A03", T0 - timedelta(days=1) + timedelta(hours=6), "old-1", "CARD", "9999^X^Y")]
+    for day in range(120):
+        morning = T0 + timedelta(days=day)
+        for n in range(5):
+            events += [adt("A01", morning, f"p{n}", "ICU"), adt("A03", morning + timedelta(hours=10), f"p{n}", "ICU")]
+        events.append(read("n.fischer", f"p{day % 5}", morning + timedelta(hours=4), n=day))
+    events.append(read("n.fischer", "old-1", T0 + timedelta(days=120), n=999))
+
+    def judged(prune_reads: int) -> tuple[PrivacyMonitor, list[tuple[str, tuple[str, ...]]]]:
+        monitor = PrivacyMonitor(parse_directory(DIRECTORY), PrivacyConfig(prune_reads=prune_reads))
+        alerts = [a for e in sorted(events, key=lambda e: e.timestamp) for a in monitor.detect(e)] + monitor.flush()
+        return monitor, [(a.rule_id, tuple(r.key for r in a.events)) for a in alerts]
+
+    kept, kept_alerts = judged(10**9)
+    pruned, pruned_alerts = judged(2)
+    assert pruned_alerts == kept_alerts and ("privacy:no-relationship", (events[-1].key,)) in pruned_alerts
+    assert sum(map(len, kept.care.stays.values())) == 1 + 5 * 120
+    assert sum(map(len, pruned.care.stays.values())) <= 5 * 10  # the last two spans of reads (4 days) and the grace (3)
+    assert pruned.counts["care relationships forgotten"] > 0 and pruned.care.known("old-1")

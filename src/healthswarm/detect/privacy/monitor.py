@@ -66,6 +66,7 @@ class PrivacyConfig:
     common_surname_share: float = 0.02  # same-surname ignores surnames this common among known patients
     common_surname_min: int = 5
     unverifiable_min: int = 3  # episodes of only patients no feed knows need this many: a feed gap is no evidence
+    prune_reads: int = 10_000  # reads between two prunes of the care relationships (`_access`)
 
 
 @dataclass
@@ -129,6 +130,9 @@ class PrivacyMonitor:
         self._site_hours = HourProfile()
         self._volume: dict[str, VolumeStats] = {}
         self._all_volume = VolumeStats(self.config.volume_history)
+        self._reads_low: list[datetime] = []  # the oldest read of the last two spans of `prune_reads` reads
+        self._span_low: datetime | None = None  # … and of the span under way
+        self._span_reads = 0
 
     # --- the Detector protocol ---------------------------------------------------------------------------------
     def detect(self, event: Event) -> list[Alert]:
@@ -191,6 +195,21 @@ class PrivacyMonitor:
         oldest = access.at - self.config.decision_delay - 2 * self.config.peer_window
         while seen[0][0] < oldest:
             seen.popleft()
+        self._prune(access.at)
+
+    def _prune(self, at: datetime) -> None:
+        """Every `prune_reads` reads, forget the care relationships that can explain no read from the oldest of
+        the last two spans of reads on. Reads, not the clock, set that bound: a feed that lags far behind the
+        others (an audit backlog) keeps what its reads still need. A read older than both spans' oldest by more
+        than the grace after a discharge may find its stay forgotten and be judged without it."""
+        self._span_low = at if self._span_low is None else min(self._span_low, at)
+        self._span_reads += 1
+        if self._span_reads < self.config.prune_reads:
+            return
+        self._reads_low = [*self._reads_low[-1:], self._span_low]
+        self._span_low, self._span_reads = None, 0
+        if forgotten := self.care.prune(min(self._reads_low)):
+            self.counts["care relationships forgotten"] += forgotten
 
     def _advance(self, now: datetime) -> list[Alert]:
         # the clock is the newest event of any source; a read from a source that lags behind it (the audit feed of a

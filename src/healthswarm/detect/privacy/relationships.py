@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -135,6 +136,7 @@ class CareRelationships:
         self.stays: dict[str, list[Stay]] = {}
         self.links: dict[tuple[str, str], list[Link]] = {}
         self.adt_times: dict[str, list[datetime]] = {}
+        self.patients: set[str] = set()  # every patient a feed named, pruned or not: see `known`
         self.names: dict[str, tuple[str, str]] = {}  # patient → (family, given)
         self.surnames: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
@@ -209,6 +211,7 @@ class CareRelationships:
             self.skipped["no PID-3"] += 1
             return False
         self.set_name(patient, adt.family, adt.given)
+        self.patients.add(patient)
         self.adt_times.setdefault(patient, []).append(when)
         if not adt.visit:
             self.skipped["no PV1"] += 1
@@ -277,6 +280,7 @@ class CareRelationships:
                                     "Encounter participant" if kind == "Encounter" else "CareTeam member"))
         for link in members:
             self.links.setdefault((link.staff, subject), []).append(link)
+            self.patients.add(subject)
         if kind == "Encounter" and start is not None:
             for loc in resource.get("location") or []:
                 ward = _ref_id(loc.get("location") if isinstance(loc, dict) else None, "Location")
@@ -285,6 +289,7 @@ class CareRelationships:
                     self.stays.setdefault(subject, []).append(
                         Stay(ward, fhir_time(lp.get("start")) or start, fhir_time(lp.get("end")) or end, {},
                              f"FHIR Encounter {resource.get('id', '')}".strip()))
+                    self.patients.add(subject)
         return bool(members) or kind == "Encounter"
 
     def _fhir_patient(self, resource: dict[str, Any]) -> bool:
@@ -302,7 +307,21 @@ class CareRelationships:
         return (start is None or at >= start - self.lead) and (end is None or at <= end + self.grace)
 
     def known(self, patient: str) -> bool:
-        return patient in self.stays or patient in self.adt_times or any(p == patient for _, p in self.links)
+        """Whether any feed ever named the patient (a read of one no feed knows may be a gap in the feeds)."""
+        return patient in self.patients
+
+    def prune(self, before: datetime) -> int:
+        """Forget what can explain no read at `before` or later: stays and links that ended more than `grace`
+        before it, ADT times more than `registration_window` before it. Without this every ADT message and
+        Encounter of the agent's life stayed in memory, and a patient's stays were walked at each of their reads.
+        The patients stay known. Returns how many were forgotten."""
+        cut = before - self.grace
+
+        def ended(item: Stay | Link) -> bool:
+            return item.end is None or item.end >= cut
+
+        return (_keep(self.stays, ended) + _keep(self.links, ended)
+                + _keep(self.adt_times, lambda when: when >= before - self.registration_window))
 
     def explain(self, member: StaffMember, patient: str, at: datetime) -> Explanation | None:
         for stay in reversed(self.stays.get(patient, [])):
@@ -336,6 +355,19 @@ class CareRelationships:
             return f"no current stay ({where}); not attending/referring/admitting"
         wards = ", ".join(sorted({s.ward for s in valid if s.ward})) or "unknown ward"
         return f"patient on {wards}, not a ward the user works on; not attending/referring/admitting, no CareTeam link"
+
+
+def _keep(table: dict[Any, list[Any]], wanted: Callable[[Any], bool]) -> int:
+    """Keep the wanted items of each list in `table`, drop the keys left empty; how many items went."""
+    dropped = 0
+    for key in list(table):
+        kept = [item for item in table[key] if wanted(item)]
+        dropped += len(table[key]) - len(kept)
+        if kept:
+            table[key] = kept
+        else:
+            del table[key]
+    return dropped
 
 
 def _ref_id(ref: Any, kind: str) -> str:
