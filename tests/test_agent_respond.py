@@ -69,6 +69,9 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path, ow
     assert responder.close(120)
     if own_process:
         assert responder.process.exitcode == 0
+        assert agent.status()["respond_process"] == {"pid": responder.pid, "alive": False, "restarts": 0}
+    else:
+        assert agent.status()["respond_process"] is None
     # what our own cases watch is not retro-hunted (it came from our own incidents); the real hunt, recorded
     hunted: list[str] = []
     real_hunt = agent.retro_hunt
@@ -298,7 +301,7 @@ def test_a_responder_process_that_died_is_replaced_and_misses_no_incident(ward: 
         responder(StepResult(incidents=["I-2"]))  # the dead one never gets it: the pipe is broken
         responder(StepResult(incidents=["I-3"]))
         assert responder.join_idle(WAIT)
-        assert responder.restarts == 1 and sorted(_opened(ward)) == ["I-1", "I-2", "I-3"]
+        assert responder.restarts == 1 and sorted(_opened(ward)) == ["I-1", "I-2", "I-3"] and responder.alive
     finally:
         assert responder.close(WAIT)
 

@@ -94,6 +94,10 @@ class ResponderProcess:
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
     def __call__(self, result: StepResult) -> None:
         if result.incidents:
             self._send("step", list(result.incidents))

@@ -491,6 +491,9 @@ class Agent:
             "syslog_received": syslog_received,
             "ingest_process": None if self.ingest is None else {
                 "pid": self.ingest.pid, "alive": self.ingest.alive, "restarts": self.ingest.restarts},
+            "respond_process": next(({"pid": x.pid, "alive": x.alive, "restarts": x.restarts}
+                                     for x in self.step_listeners if isinstance(x, respond_process.ResponderProcess)),
+                                    None),
             "swarm": self.swarm.status() if self.swarm is not None else None,
             "errors": self.state.errors[-10:],
         }
