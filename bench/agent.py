@@ -30,8 +30,9 @@ Measured:
   not lines, and are left out of the latency);
 - the same at 80 % of the measured drain rate where the target is above what the machine sustains (a backlog
   only grows there, and latency with it), as bench/scale.py measures latency;
-- **soak**: that kept-up load for `--soak` seconds (full: 1,800, quick: 60): RSS after warm-up (a fifth of
-  the soak) and at the end; `--soak-only --rate R` measures only the soak and adds it to the existing JSON;
+- **soak**: that kept-up load for `--soak` seconds (full: 1,800, quick: 60): RSS of the agent's processes after
+  warm-up (a fifth of the soak) and at the end of writing, each the median of a minute (`soak_rss`);
+  `--soak-only --rate R` measures only the soak and adds it to the existing JSON;
   `--sustain-only --rate R --soak S` one sustained run of S seconds (the target rate longer than the 10 s or
   60 s runs), added as `sustained_long`.
 
@@ -408,17 +409,29 @@ def sustained_run(rate: float, seconds: float, soak: bool = False, split: bool =
             "latency_max_s": latencies[-1] if latencies else None,
         }
         if soak and samples:
-            # the bench's own record of alert commits is in the measured process too: its size, to set apart
+            out.update(soak_rss(samples, seconds))
+            # the bench's own records are in the measured process too: its record of alert commits (all along) and
+            # the writer's record of its lines (received when writing ended, after the end figure)
             out["bench_record_mib"] = (sys.getsizeof(committed_keys) + sys.getsizeof(committed_times)) / 2**20
-            warm = [r for t, r in samples if t >= seconds / 5]
-            out["rss_after_warmup_mib"] = warm[0] if warm else samples[0][1]
-            out["rss_end_mib"] = samples[-1][1]
-            warm_rss = out["rss_after_warmup_mib"]
-            out["rss_growth_pct"] = 100 * (out["rss_end_mib"] - warm_rss) / warm_rss
-            out["rss_samples"] = [(round(t), round(r, 1)) for t, r in samples]
+            out["bench_written_record_mib"] = sum(sys.getsizeof(a) for pair in written.ends.values()
+                                                  for a in pair) / 2**20
         return out
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def soak_rss(samples: list[tuple[float, float]], seconds: float) -> dict[str, Any]:
+    """RSS after warm-up (a fifth of the soak) and at the end of writing, each the median of a minute of samples
+    (every 5 s): the agent gives free heap back every minute (api/heap.py), so single samples lie on a sawtooth
+    of about 25 MiB. The end is the last minute of writing: the writer's record of its lines (about 40 MiB in 30
+    minutes at 2,000 events/s: 16 bytes for each of 3.6 million lines' ends and times) reaches this process when
+    writing ends, and the samples after are not the agent's."""
+    warm = seconds / 5
+    first = [r for t, r in samples if warm <= t < warm + 60] or [samples[0][1]]
+    last = [r for t, r in samples if seconds - 60 <= t <= seconds] or [samples[-1][1]]
+    start, end = statistics.median(first), statistics.median(last)
+    return {"rss_after_warmup_mib": start, "rss_end_mib": end, "rss_growth_pct": 100 * (end - start) / start,
+            "rss_samples": [(round(t), round(r, 1)) for t, r in samples]}
 
 
 def _pct(values: list[float], q: float) -> float | None:
