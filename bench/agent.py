@@ -73,7 +73,6 @@ from typing import Any
 from common import report
 from healthswarm.agent.config import parse_config
 from healthswarm.agent.detect import StepResult
-from healthswarm.agent.respond_process import ResponderProcess
 from healthswarm.agent.runtime import Agent
 from healthswarm.api.heap import freeze_startup_heap
 from healthswarm.config import Settings
@@ -168,7 +167,7 @@ def ingest_pid(agent: Agent) -> int | None:
 
 
 def responder_pid(agent: Agent) -> int | None:
-    return next((x.pid for x in agent.step_listeners if isinstance(x, ResponderProcess)), None)
+    return agent.responder.pid if agent.responder is not None else None
 
 
 def agent_rss_mib(agent: Agent) -> float:

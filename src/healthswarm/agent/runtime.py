@@ -171,19 +171,21 @@ class Agent:
         self.threads: list[threading.Thread] = []
         self.syslog: Any = None
         self.ingest: IngestProcess | None = None
+        # what the agent's other processes log with: this one's level, and which agent they work for
+        log_level, log_static = logging.getLogger("healthswarm").getEffectiveLevel(), {"agent": self.workspace.name}
         if wanted(config, settings.db_url):
             self.ingest = IngestProcess(
-                Spec(config, settings.db_url, self.organisation, self.folder,
-                     logging.getLogger("healthswarm").getEffectiveLevel(), {"agent": self.workspace.name}),
+                Spec(config, settings.db_url, self.organisation, self.folder, log_level, log_static),
                 on_stored=self._ingested, on_error=self._ingest_error, on_bound=self.bound.__dict__.update)
         self.swarm: Any = None
         self.api_server: Any = None
         self.health_server: Any = None
         self.step_listeners: list[Any] = []
+        self.responder: respond_process.ResponderProcess | None = None
         if respond_process.wanted(config):
-            self.step_listeners.append(respond_process.ResponderProcess(respond_process.Spec(
-                settings.db_url, config.respond, self.workspace,
-                logging.getLogger("healthswarm").getEffectiveLevel(), {"agent": self.workspace.name})))
+            self.responder = respond_process.ResponderProcess(
+                respond_process.Spec(settings.db_url, config.respond, self.workspace, log_level, log_static))
+            self.step_listeners.append(self.responder)
         elif config.respond.enabled:
             from healthswarm.agent.respond import PolicyResponder
 
@@ -232,9 +234,8 @@ class Agent:
 
     def start(self) -> None:
         cfg = self.config
-        for listener in self.step_listeners:  # before detection, whose steps it answers
-            if isinstance(listener, respond_process.ResponderProcess):
-                listener.start()
+        if self.responder is not None:  # before detection, whose steps it answers
+            self.responder.start()
         if cfg.health:
             from healthswarm.agent.health import serve
             from healthswarm.ingest.sources.syslog import parse_address
@@ -491,9 +492,8 @@ class Agent:
             "syslog_received": syslog_received,
             "ingest_process": None if self.ingest is None else {
                 "pid": self.ingest.pid, "alive": self.ingest.alive, "restarts": self.ingest.restarts},
-            "respond_process": next(({"pid": x.pid, "alive": x.alive, "restarts": x.restarts}
-                                     for x in self.step_listeners if isinstance(x, respond_process.ResponderProcess)),
-                                    None),
+            "respond_process": None if self.responder is None else {
+                "pid": self.responder.pid, "alive": self.responder.alive, "restarts": self.responder.restarts},
             "swarm": self.swarm.status() if self.swarm is not None else None,
             "errors": self.state.errors[-10:],
         }
