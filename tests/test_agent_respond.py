@@ -247,7 +247,7 @@ from pathlib import Path
 from healthswarm.agent.config import RespondConfig
 from healthswarm.agent.respond_process import ResponderProcess, Spec
 if __name__ == "__main__":
-    responder = ResponderProcess(Spec(sys.argv[1], RespondConfig(), Path(sys.argv[2]), 30, {}))
+    responder = ResponderProcess(Spec(sys.argv[1], RespondConfig(), None, Path(sys.argv[2]), 30, {}))
     responder.start()
     print(responder.pid, flush=True)
     time.sleep(600)
@@ -289,7 +289,7 @@ def test_a_responder_process_that_died_is_replaced_and_misses_no_incident(ward: 
 
     from healthswarm.agent.respond_process import Spec
 
-    responder = ResponderProcess(Spec(str(ward.engine.url), RespondConfig(), tmp_path, 30, {}))
+    responder = ResponderProcess(Spec(str(ward.engine.url), RespondConfig(), None, tmp_path, 30, {}))
     responder.start()
     try:
         _incidents(ward, "I-1")
@@ -315,8 +315,11 @@ def test_the_knob_of_the_responder_process() -> None:
     assert respond_process.wanted(parse_config({})) is ((os.cpu_count() or 1) >= 2)
     assert respond_process.wanted(parse_config({"agent": {"respond_process": True}}))
     assert not respond_process.wanted(parse_config({"agent": {"respond_process": False}}))
-    assert not respond_process.wanted(parse_config({"agent": {"respond_process": True},
-                                                    "respond": {"enabled": False}}))  # no policy, no process
+    # playbooks by policy or live risk: either is reason enough for the process
+    assert respond_process.wanted(parse_config({"agent": {"respond_process": True}, "respond": {"enabled": False}}))
+    assert respond_process.wanted(parse_config({"agent": {"respond_process": True}, "risk": {"live": False}}))
+    assert not respond_process.wanted(parse_config({"agent": {"respond_process": True}, "respond": {"enabled": False},
+                                                    "risk": {"live": False}}))
     for wrong in ("yes", 1, 0):
         with pytest.raises(ConfigError, match=r"agent\.respond_process: expected \"auto\", true or false"):
             parse_config({"agent": {"respond_process": wrong}})

@@ -4,7 +4,10 @@ safety-critical device raises its alert) and a point of each organisation's risk
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from agent_support import DEMO, demo_agent_setup
 from conftest import wait_until
@@ -53,12 +56,16 @@ def test_the_agent_keeps_the_discovered_picture_and_the_risk_over_time(tmp_path:
     assert {p.organisation for p in history} == {o.id for o in load_inventory([DEMO / "ecosystem.yaml"]).organisations}
 
 
-def test_live_risk_annotates_the_incidents_each_step_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("own_process", [True, False], ids=["responder-process", "agent-thread"])
+def test_live_risk_annotates_the_incidents_each_step_writes(tmp_path: Path, own_process: bool) -> None:
     """Live risk annotates only the incidents changed since its last pass (every open one grew with the store):
-    incidents the network stream opens, then those the EHR audit stream opens afterwards, all get their predictions."""
+    incidents the network stream opens, then those the EHR audit stream opens afterwards, all get their predictions;
+    in the responder process (`[agent] respond_process`), or in the agent's thread."""
     settings, config, logs = demo_agent_setup(tmp_path, **{"risk": {"interval": 0.2}})
-    agent = Agent(config, settings)
+    agent = Agent(replace(config, respond_process=own_process), settings)
     agent.start()
+    assert (agent.risk is None) is own_process
+    assert ("agent-risk" in [t.name for t in agent.threads]) is not own_process
 
     def unannotated() -> list[str]:
         with agent.store.read() as conn:

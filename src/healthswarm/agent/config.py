@@ -25,8 +25,9 @@ health = "127.0.0.1:9108"    # /healthz, /readyz and /metrics ("" turns them off
 status_file = true           # write <workspace>/agent/status.json (the address actually bound, counts)
 ingest_process = "auto"      # the sources in a process of their own, detection keeps this one's core:
                              # "auto" = with 2 or more CPUs; true; false = one process
-respond_process = "auto"     # playbooks by policy ([respond]) in a process of their own, off detection's
-                             # interpreter: "auto" = with 2 or more CPUs; true; false = a thread of this one
+respond_process = "auto"     # playbooks by policy ([respond]) and live risk ([risk]) in a process of their own,
+                             # off detection's interpreter: "auto" = with 2 or more CPUs; true; false = threads
+                             # of this one
 
 # Log files: each [[sources.files]] table follows files as they grow, across rotation (rename + new
 # file, copy-truncate) and restarts (checkpoints in the store). Folders are followed file by file (new

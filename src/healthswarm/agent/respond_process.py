@@ -1,11 +1,14 @@
-"""Playbooks by policy in a process of their own (`[agent] respond_process`; auto: with 2 or more CPUs), so that
-the responder's planning and case writing do not take the GIL from detection: in the agent's process it used a
-quarter of the interpreter at 5,000 events/s of the bench's stream (40 new cases a second), and each of its
-reads made detection wait for the GIL (docs/agent.md, Measured).
+"""What the agent does with the incidents detection wrote — playbooks by policy (`[respond]`) and live risk
+(`[risk] live`) — in a process of their own (`[agent] respond_process`; auto: with 2 or more CPUs), so that they
+do not take the GIL from detection: in the agent's process the responder used a quarter of the interpreter at
+5,000 events/s of the bench's stream (40 new cases a second), live risk a tenth, and each of their reads made
+detection wait for the GIL (docs/agent.md, Measured).
 
 The process runs the same `PolicyResponder` (agent/respond.py) on its own connection to the store: its thread, its
-look-back over every stored incident when it starts, its retries. The store has one writer at a time across
-processes as within one (SQLite's lock, PostgreSQL's rows), so the agent's write lock is not needed between them.
+look-back over every stored incident when it starts, its retries; and live risk's passes (agent/live_risk.py) in a
+thread of their own, the first over every open incident. The two share a write lock, as in the agent's process;
+the store has one writer at a time across processes as within one (SQLite's lock, PostgreSQL's rows), so the
+agent's write lock is not needed between them.
 
 Between the two processes, a pipe (multiprocessing, spawn):
 - agent → responder: ("step", incident ids) after each detection step that wrote incidents; ("idle", timeout) and
@@ -41,9 +44,9 @@ log = logging.getLogger("healthswarm.agent.respond")
 
 
 def wanted(config: AgentConfig) -> bool:
-    """Whether playbooks by policy run in a process of their own: `[agent] respond_process` (auto: with 2 or more
-    CPUs), when the policy is on."""
-    if not config.respond.enabled:
+    """Whether playbooks by policy and live risk run in a process of their own: `[agent] respond_process` (auto:
+    with 2 or more CPUs), when either is on."""
+    if not (config.respond.enabled or config.risk.live):
         return False
     if config.respond_process == "auto":
         return (os.cpu_count() or 1) >= 2
@@ -55,7 +58,8 @@ class Spec:
     """What the responder process is started with (pickled to it)."""
 
     db_url: str
-    policy: RespondConfig
+    policy: RespondConfig  # playbooks by policy when `policy.enabled`
+    risk_interval: float | None  # live risk's `[risk] interval`; None: live risk is off
     workspace: Path
     log_level: int
     log_static: dict[str, Any]
@@ -65,7 +69,8 @@ class ResponderProcess:
     """The agent's side: a step listener (`Agent.step_listeners`) that hands each step's incidents over."""
 
     def __init__(self, spec: Spec) -> None:
-        check_policy(spec.policy)  # a wrong policy stops the agent before it starts anything
+        if spec.policy.enabled:
+            check_policy(spec.policy)  # a wrong policy stops the agent before it starts anything
         self.spec = spec
         self.process: Any = None
         self._conn: Connection | None = None
@@ -150,6 +155,7 @@ class ResponderProcess:
 def child_main(conn: Connection, spec: Spec) -> None:
     """The responder process (multiprocessing target)."""
     from healthswarm.agent import logs
+    from healthswarm.agent.live_risk import RiskPasses
     from healthswarm.agent.respond import PolicyResponder
     from healthswarm.api.heap import freeze_startup_heap
     from healthswarm.errors import HealthswarmError
@@ -158,26 +164,53 @@ def child_main(conn: Connection, spec: Spec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the group: the agent orders the stop
     logs.setup({**spec.log_static, "pid": os.getpid(), "process": "respond"}, spec.log_level)
     store = Store.open(spec.db_url)
+    write_lock = threading.Lock()
     try:
-        responder = PolicyResponder(store, spec.policy, spec.workspace, threading.Lock())
+        responder = PolicyResponder(store, spec.policy, spec.workspace, write_lock) if spec.policy.enabled else None
     except HealthswarmError as exc:
         conn.send(("failed", str(exc)))
         return
+    stop_risk = threading.Event()
+    risk, risk_thread = None, None
+    if spec.risk_interval is not None:
+        risk = RiskPasses(store, write_lock, spec.risk_interval)
+        risk_thread = threading.Thread(target=risk.run, args=(stop_risk, _risk_failed), name="respond-risk",
+                                       daemon=True)
+        risk_thread.start()
     freeze_startup_heap()
     conn.send(("ready",))
-    responder(StepResult())  # the look-back over every stored incident starts now
+    if responder is not None:
+        responder(StepResult())  # the look-back over every stored incident starts now
     try:
         while True:
             kind, *args = conn.recv()
             if kind == "step":
-                responder(StepResult(incidents=args[0]))
+                if risk is not None:
+                    risk.add(args[0])
+                if responder is not None:
+                    responder(StepResult(incidents=args[0]))
             elif kind == "idle":
-                conn.send(("idle", responder.join_idle(args[0])))
+                conn.send(("idle", responder.join_idle(args[0]) if responder is not None else True))
             elif kind == "close":
-                conn.send(("closed", responder.close(args[0])))
+                closed = responder.close(args[0]) if responder is not None else True
+                stop_risk.set()
+                if risk is not None and risk_thread is not None:  # a last pass over what the last steps wrote
+                    risk_thread.join(args[0])
+                    if risk_thread.is_alive():  # a pass still under way ends with the process, rolled back whole
+                        log.warning("live risk: a pass took over %.0f s; the next start annotates again", args[0])
+                    else:
+                        try:
+                            risk.run_pass()
+                        except Exception as exc:
+                            _risk_failed(exc)
+                conn.send(("closed", closed))
                 break
     except (EOFError, OSError):  # the agent is gone: what is queued waits for the look-back after its restart
         log.warning("the agent is gone: playbooks by policy stop")
     store.close()
     sys.stderr.flush()
     os._exit(0)  # the responder's daemon thread may be in a call: it is rolled back whole
+
+
+def _risk_failed(exc: Exception) -> None:
+    log.warning("live risk: a pass failed; its incidents are annotated at the next: %s: %s", type(exc).__name__, exc)

@@ -15,7 +15,7 @@ Threads:
   node accepts a peer's warning, and retro-hunts new values (their alerts are committed with the next detection
   step);
 - `agent-risk`: live risk, re-annotating the incidents the steps changed (at most every `[risk] interval`
-  seconds);
+  seconds), when no responder process runs it (agent/live_risk.py);
 - the swarm node's asyncio loop, uvicorn's (with `[api] enabled`) and the health endpoint's.
 
 Stopping (SIGTERM/SIGINT, or `stop()`): the sources stop first and commit what they hold, detection catches
@@ -42,6 +42,7 @@ from healthswarm.agent import metrics, respond_process
 from healthswarm.agent.config import AgentConfig
 from healthswarm.agent.detect import CURSOR, StepResult, StreamDetector
 from healthswarm.agent.ingest_process import IngestProcess, Spec, wanted
+from healthswarm.agent.live_risk import RiskPasses
 from healthswarm.agent.sources import (
     SOURCE_THREADS,
     STORED_SUBJECT,
@@ -183,19 +184,19 @@ class Agent:
         self.step_listeners: list[Any] = []
         self.responder: respond_process.ResponderProcess | None = None
         if respond_process.wanted(config):
-            self.responder = respond_process.ResponderProcess(
-                respond_process.Spec(settings.db_url, config.respond, self.workspace, log_level, log_static))
+            risk_interval = config.risk.interval if config.risk.live else None
+            self.responder = respond_process.ResponderProcess(respond_process.Spec(
+                settings.db_url, config.respond, risk_interval, self.workspace, log_level, log_static))
             self.step_listeners.append(self.responder)
         elif config.respond.enabled:
             from healthswarm.agent.respond import PolicyResponder
 
             self.step_listeners.append(PolicyResponder(self.store, config.respond, self.workspace, self.write_lock))
+        # live risk in this process's thread when no responder process runs it
+        self.risk = (RiskPasses(self.store, self.write_lock, config.risk.interval)
+                     if config.risk.live and self.responder is None else None)
         self._hunted: set[str] = set(_read_json(self.folder / HUNTED, []))
-        self._risk_wake = threading.Event()
         self._watchlist_wake = threading.Event()  # the swarm node accepted a peer's warning (or stopping)
-        # incidents written since live risk last annotated (None: every open incident, as after a restart)
-        self._risk_due: set[str] | None = None
-        self._graph: Any = None
         self._stored_at: list[tuple[int, float]] = []  # (events stored so far, when): store→incident latency
         self._stored_total = 0
         self._stored_lock = threading.Lock()
@@ -244,8 +245,8 @@ class Agent:
             self.health_server = serve(port, self.readiness, metrics.REGISTRY, host)
             self.bound.health = f"{host}:{self.health_server.server_port}"
         self._thread(self._detect_loop, "agent-detect")
-        if cfg.risk.live:
-            self._thread(self._risk_loop, "agent-risk")
+        if self.risk is not None:
+            self._thread(self.risk.run, "agent-risk", self.stop_event, self._risk_failed)
         if self.ingest is not None:
             self.ingest.start()
         else:
@@ -350,10 +351,8 @@ class Agent:
             self.ingest.judged(self.detector.cursor)
         if result.incidents:
             self.state.incidents_changed = True
-            with self._stored_lock:
-                if self._risk_due is not None:
-                    self._risk_due.update(result.incidents)
-            self._risk_wake.set()
+            if self.risk is not None:
+                self.risk.add(result.incidents)
             # latency: from when the events of this step were stored (the oldest batch it read) to now
             with self._stored_lock:
                 judged = self.detector.stats.events
@@ -416,48 +415,9 @@ class Agent:
 
     # --- live risk ------------------------------------------------------------------------------
 
-    def _risk_loop(self) -> None:
-        from healthswarm.risk.assess import assess
-        from healthswarm.risk.history import record_exposures
-        from healthswarm.risk.live import annotate_incidents
-
-        while not self.stop_event.is_set():
-            if not self._risk_wake.wait(1.0):
-                continue
-            self._risk_wake.clear()
-            try:
-                if self._graph is None:
-                    self._graph = self._attack_graph()
-                    if self._graph is not None:  # a point of each organisation's risk over time (the dashboard's)
-                        exposures = assess(self._graph)  # CPU, outside the lock
-                        with self.write_lock:
-                            record_exposures(self.store, self._graph, exposures, source="agent")
-                if self._graph is not None:
-                    # only the incidents changed since the last pass: annotating every open incident each time
-                    # grew with the store until live risk held the write lock longer than the sources could wait
-                    with self._stored_lock:
-                        due, self._risk_due = self._risk_due, set()
-                    try:
-                        with self.write_lock:
-                            annotate_incidents(self.store, self._graph, only=due)
-                    except Exception:
-                        with self._stored_lock:  # annotated with the next pass
-                            self._risk_due = None if due is None or self._risk_due is None else self._risk_due | due
-                        raise
-            except Exception as exc:
-                metrics.FAILURES.labels("risk").inc()
-                self.state.error(f"risk: {type(exc).__name__}: {exc}")
-            self.stop_event.wait(self.config.risk.interval)
-
-    def _attack_graph(self) -> Any:
-        from healthswarm.risk.attack_graph import build_attack_graph
-        from healthswarm.store.vulns import load_findings
-
-        with self.store.read() as conn:
-            inventory = load_inventory(conn)
-            if not inventory.assets:
-                return None
-            return build_attack_graph(inventory, load_findings(conn))
+    def _risk_failed(self, exc: Exception) -> None:
+        metrics.FAILURES.labels("risk").inc()
+        self.state.error(f"risk: {type(exc).__name__}: {exc}")
 
     # --- health, status, stopping ---------------------------------------------------------------
 
@@ -512,7 +472,8 @@ class Agent:
     def shutdown(self) -> None:
         """Sources first (their last batches commit), then detection catches up and flushes, then the rest."""
         self.stop_event.set()
-        self._risk_wake.set()
+        if self.risk is not None:
+            self.risk.wake.set()
         self._watchlist_wake.set()
         if self.syslog is not None:
             self.syslog.stop()

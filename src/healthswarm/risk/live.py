@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,9 @@ import networkx as nx
 
 from healthswarm.model.incident import CLOSED_STATES
 from healthswarm.risk.actor import Actor, Reading, data_access_moves, read_incident
+from healthswarm.risk.assess import assess
 from healthswarm.risk.attack_graph import SOURCE, AttackGraph, build_attack_graph
+from healthswarm.risk.history import record_exposures
 from healthswarm.risk.states import COMPROMISE, Privilege, asset_node
 from healthswarm.risk.whatif import AtRisk, LiveRisk, reach_from
 from healthswarm.store import Store
@@ -213,3 +216,33 @@ def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 
                               "predicted_basis": reading.as_dict()}
     with store.transaction() as conn:
         return sum(update_incident_document(conn, ident, fields) for ident, fields in updates.items())
+
+
+class LiveAnnotator:
+    """Live risk over the incidents a running pipeline changes (the embedded agent's and the scale-out respond
+    role's): the attack graph is built at the first pass, from the inventory and findings stored then, with a
+    point of each organisation's risk over time (the dashboard's); each pass annotates the incidents it is given.
+    `write_lock` serialises the writes with the other writers of the process (the embedded agent's one-writer
+    store); a process with no other writer gives none."""
+
+    def __init__(self, store: Store, write_lock: AbstractContextManager[Any] | None = None) -> None:
+        self.store = store
+        self.write_lock = write_lock or nullcontext()
+        self.graph: AttackGraph | None = None  # None after the first pass: no inventory stored
+        self._built = False
+
+    def annotate(self, only: Iterable[str] | None) -> int:
+        """Annotate the open incidents among `only` (None: every open incident); how many were annotated."""
+        if not self._built:
+            with self.store.read() as conn:
+                inventory = load_inventory(conn)
+                self.graph = build_attack_graph(inventory, load_findings(conn)) if inventory.assets else None
+            self._built = True
+            if self.graph is not None:
+                exposures = assess(self.graph)  # CPU, outside the lock
+                with self.write_lock:
+                    record_exposures(self.store, self.graph, exposures, source="agent")
+        if self.graph is None:
+            return 0
+        with self.write_lock:
+            return annotate_incidents(self.store, self.graph, only=only)

@@ -49,7 +49,7 @@ from healthswarm.worker.config import Role, WorkerConfig, partition_key
 if TYPE_CHECKING:
     from healthswarm.agent.swarm import AgentSwarm
     from healthswarm.detect.watchlist import Watch
-    from healthswarm.risk.attack_graph import AttackGraph
+    from healthswarm.risk.live import LiveAnnotator
 
 log = logging.getLogger("healthswarm.worker.roles")
 # events announced in one message: the bus's work (publish, its ack, delivery, the consumer's ack: a few dozen
@@ -446,6 +446,7 @@ class RespondRole:
 
     def __init__(self, store: Store, config: WorkerConfig, workspace: Path, handoff: Handoff = no_relay) -> None:
         from healthswarm.agent.respond import PolicyResponder
+        from healthswarm.risk.live import LiveAnnotator
 
         self.store = store
         agent = config.agent
@@ -457,9 +458,7 @@ class RespondRole:
         # other writer in the process to wait for
         self.responder = (PolicyResponder(store, agent.respond, workspace, threading.Lock())
                           if agent.respond.enabled else None)
-        self.live_risk = agent.risk.live
-        self._graph: AttackGraph | None = None  # built at the first batch (None then: no inventory)
-        self._graph_built = False
+        self.live_risk: LiveAnnotator | None = LiveAnnotator(store) if agent.risk.live else None
         self.workspace = workspace
         self.organisation = agent.organisation or config.organisation
         self.swarm_config = agent.swarm if agent.swarm.enabled else None
@@ -513,8 +512,8 @@ class RespondRole:
 
     def handle(self, batch: Sequence[Message]) -> None:
         ids = list(dict.fromkeys(i for m in batch for i in _incident_ids(m)))
-        if self.live_risk:
-            self._annotate(ids)
+        if self.live_risk is not None:
+            self.live_risk.annotate(ids)
         if self.responder is not None:
             for response in self.responder.respond(ids):
                 metrics.CASES_OPENED.inc(response.opened)
@@ -522,31 +521,6 @@ class RespondRole:
         now = time.time()
         for m in batch:
             metrics.EVENT_TO_RESPONSE.observe(max(now - m.born, 0.0))
-
-    def _annotate(self, ids: list[str]) -> None:
-        from healthswarm.risk.live import annotate_incidents
-
-        if not self._graph_built:
-            self._graph = self._attack_graph()
-            self._graph_built = True
-        if self._graph is not None:
-            annotate_incidents(self.store, self._graph, only=ids)
-
-    def _attack_graph(self) -> AttackGraph | None:
-        """Built once, from the inventory and findings stored at the first batch, with a point of each
-        organisation's risk over time (the dashboard's), as the embedded agent's live risk does."""
-        from healthswarm.risk.assess import assess
-        from healthswarm.risk.attack_graph import build_attack_graph
-        from healthswarm.risk.history import record_exposures
-        from healthswarm.store.vulns import load_findings
-
-        with self.store.read() as conn:
-            inventory = load_inventory(conn)
-            if not inventory.assets:
-                return None
-            graph = build_attack_graph(inventory, load_findings(conn))
-        record_exposures(self.store, graph, assess(graph), source="agent")
-        return graph
 
     def flush(self) -> None:
         """Responses follow each announcement; only peers' warnings whose storing failed wait for this."""
