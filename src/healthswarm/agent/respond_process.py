@@ -206,7 +206,7 @@ def child_main(conn: Connection, spec: Spec) -> None:
                 conn.send(("closed", closed))
                 break
     except (EOFError, OSError):  # the agent is gone: what is queued waits for the look-back after its restart
-        log.warning("the agent is gone: playbooks by policy stop")
+        log.warning("the agent is gone: playbooks by policy and live risk stop")
     store.close()
     sys.stderr.flush()
     os._exit(0)  # the responder's daemon thread may be in a call: it is rolled back whole
