@@ -136,10 +136,10 @@ class Correlator:
         self._seen_alerts.add(alert.id)
         self._advance(alert.timestamp)
         joinable = entities - self._hubs
-        candidates = sorted(
-            (self.incidents[i] for e in joinable for i in self._by_entity.get(e, ()) if self._open(i, alert)),
-            key=lambda inc: (inc.first_seen, inc.id),
-        )
+        # each incident sharing an entity once (an incident shares several with most alerts), in no order: sorted below
+        sharing = {i for e in joinable for i in self._by_entity.get(e, ())}
+        candidates = sorted((inc for i in sharing if self._open(inc := self.incidents[i], alert)),
+                            key=lambda inc: (inc.first_seen, inc.id))
         if not candidates:
             incident = self._new(alert)
             note = "new incident"
@@ -148,10 +148,9 @@ class Correlator:
             shared = sorted(f"{k}:{v}" for k, v in joinable if incident.id in self._by_entity.get((k, v), ()))
             # how long after the incident's latest alert this one came (the join window is in the docs)
             note = f"joined {after(alert.timestamp - incident.last_seen)}: shares {', '.join(shared)}"
-            for other in {c.id: c for c in candidates[1:]}.values():
-                if other.id != incident.id:
-                    self._merge(other, incident)
-                    note += f"; merged {other.id}"
+            for other in candidates[1:]:
+                self._merge(other, incident)
+                note += f"; merged {other.id}"
         self._attach(incident, alert, entities, note)
         return incident
 
@@ -160,8 +159,7 @@ class Correlator:
             self.add(alert)
         return sorted(self.incidents.values(), key=lambda i: (-i.severity, i.first_seen))
 
-    def _open(self, incident_id: str, alert: Alert) -> bool:
-        incident = self.incidents[incident_id]
+    def _open(self, incident: Incident, alert: Alert) -> bool:
         return (incident.state not in CLOSED_STATES
                 and incident.first_seen - self.window <= alert.timestamp <= incident.last_seen + self.window)
 
