@@ -86,3 +86,32 @@ def test_live_risk_annotates_the_incidents_each_step_writes(tmp_path: Path, own_
         agent.shutdown()
         agent.store.close()
     assert seen[0] and seen[1] - seen[0]  # each stream opened incidents of its own
+
+
+def test_live_risk_waits_for_an_inventory_and_keeps_the_incidents_due(tmp_path: Path) -> None:
+    """An agent started before its inventory was stored annotates nothing, keeps what the steps wrote, and annotates
+    it at the first pass after the inventory arrives (the graph is not built once and for all on an empty store)."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from healthswarm.agent.live_risk import RiskPasses
+    from healthswarm.model.incident import Incident
+    from healthswarm.store import Store
+    from healthswarm.store.alerts import save_incidents
+    from healthswarm.store.inventory import replace_inventory
+
+    store = Store.open(f"sqlite:///{tmp_path / 'hs.db'}")
+    start = datetime(2026, 11, 27, 9, tzinfo=UTC)
+    with store.transaction() as conn:
+        save_incidents(conn, [Incident("I-1", "incident I-1", start, start + timedelta(minutes=5), severity=3,
+                                       assets={"sta-ws-03"}, organisations={"st-aurelia"})])
+    passes = RiskPasses(store, threading.Lock(), interval=0.0)
+    passes.add(["I-1"])
+    assert passes.run_pass() == 0 and passes.annotator.graph is None
+    with store.transaction() as conn:
+        replace_inventory(conn, load_inventory([DEMO / "ecosystem.yaml"]))
+    assert passes.run_pass() == 1
+    with store.read() as conn:
+        (incident,) = load_incidents(conn)
+        assert "predicted_basis" in incident.as_dict() and {p.source for p in load_history(conn)} == {"agent"}
+    store.close()

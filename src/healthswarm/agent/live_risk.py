@@ -46,12 +46,19 @@ class RiskPasses:
             stop.wait(self.interval)
 
     def run_pass(self) -> int:
-        """Annotate the incidents due; a failed pass keeps them due for the next one."""
+        """Annotate the incidents due; a failed pass, or one before any inventory is stored, keeps them due for the
+        next one."""
         with self._lock:
             due, self._due = self._due, set()
         try:
-            return self.annotator.annotate(due)
+            annotated = self.annotator.annotate(due)
         except Exception:
-            with self._lock:
-                self._due = None if due is None or self._due is None else self._due | due
+            self._keep(due)
             raise
+        if annotated is None:
+            self._keep(due)
+        return annotated or 0
+
+    def _keep(self, due: set[str] | None) -> None:
+        with self._lock:
+            self._due = None if due is None or self._due is None else self._due | due

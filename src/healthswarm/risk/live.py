@@ -220,29 +220,27 @@ def annotate_incidents(store: Store, graph: AttackGraph | None = None, k: int = 
 
 class LiveAnnotator:
     """Live risk over the incidents a running pipeline changes (the embedded agent's and the scale-out respond
-    role's): the attack graph is built at the first pass, from the inventory and findings stored then, with a
-    point of each organisation's risk over time (the dashboard's); each pass annotates the incidents it is given.
-    `write_lock` serialises the writes with the other writers of the process (the embedded agent's one-writer
-    store); a process with no other writer gives none."""
+    role's): the attack graph is built at the first pass that finds an inventory stored, from it and the findings,
+    with a point of each organisation's risk over time (the dashboard's); each pass annotates the incidents it is
+    given. `write_lock` serialises the writes with the other writers of the process (the embedded agent's
+    one-writer store); a process with no other writer gives none."""
 
     def __init__(self, store: Store, write_lock: AbstractContextManager[Any] | None = None) -> None:
         self.store = store
         self.write_lock = write_lock or nullcontext()
-        self.graph: AttackGraph | None = None  # None after the first pass: no inventory stored
-        self._built = False
+        self.graph: AttackGraph | None = None
 
-    def annotate(self, only: Iterable[str] | None) -> int:
-        """Annotate the open incidents among `only` (None: every open incident); how many were annotated."""
-        if not self._built:
+    def annotate(self, only: Iterable[str] | None) -> int | None:
+        """Annotate the open incidents among `only` (None: every open incident); how many were annotated, or None
+        while no inventory is stored (nothing to predict on: the caller keeps them for a later pass)."""
+        if self.graph is None:
             with self.store.read() as conn:
                 inventory = load_inventory(conn)
-                self.graph = build_attack_graph(inventory, load_findings(conn)) if inventory.assets else None
-            self._built = True
-            if self.graph is not None:
-                exposures = assess(self.graph)  # CPU, outside the lock
-                with self.write_lock:
-                    record_exposures(self.store, self.graph, exposures, source="agent")
-        if self.graph is None:
-            return 0
+                if not inventory.assets:
+                    return None
+                self.graph = build_attack_graph(inventory, load_findings(conn))
+            exposures = assess(self.graph)  # CPU, outside the lock
+            with self.write_lock:
+                record_exposures(self.store, self.graph, exposures, source="agent")
         with self.write_lock:
             return annotate_incidents(self.store, self.graph, only=only)
