@@ -109,6 +109,43 @@ def test_an_incident_from_ingested_lines_starts_its_playbooks(tmp_path: Path, ow
     assert not [a for a in actions if a["kind"] == "dns-sinkhole" and a["target"] == "198.51.100.77"]
 
 
+
+@pytest.mark.parametrize("own_process", [True, False], ids=["responder-process", "responder-thread"])
+def test_failed_playbooks_and_live_risk_show_in_the_agents_status_and_metrics(tmp_path: Path,
+                                                                               own_process: bool) -> None:
+    """A stored incident that cannot be read (its document lost its title) fails every call of playbooks by policy
+    and every pass of live risk that takes it: whether they run in the responder process or in the agent's, each
+    failure is counted in the agent's `failures{stage}` and shown among its status's errors."""
+    from healthswarm.agent import metrics
+
+    settings, config, _ = demo_agent_setup(tmp_path, **{"risk": {"live": True, "interval": 0.2}})
+    config = replace(config, respond_process=own_process)
+    store = Store.open(settings.db_url)
+    _incidents(store, "I-bad")
+    with store.transaction() as conn:
+        (document,) = conn.execute(select(incident_rows.c.document).where(incident_rows.c.id == "I-bad")).one()
+        conn.execute(update(incident_rows).where(incident_rows.c.id == "I-bad")
+                     .values(document={k: v for k, v in document.items() if k != "title"}))
+    store.close()
+    failed = {stage: metrics.FAILURES.labels(stage)._value.get() for stage in ("respond", "risk")}
+    agent = Agent(config, settings, drain_timeout=1.0)  # the failing call is still retried at the stop
+    assert (agent.responder is not None) == own_process
+    agent.start()
+    errors: set[str] = set()
+    try:
+        def shown() -> set[str]:
+            errors.update(agent.status()["errors"])
+            return {e.split(":", 1)[0] for e in errors}
+
+        wait_until("a failed call of playbooks and a failed pass of live risk shown", lambda: shown() >= {
+            "respond", "risk"}, WAIT)
+    finally:
+        agent.shutdown()
+        agent.store.close()
+    assert any(e.startswith("respond: failed on 1 incident, retried: ") for e in errors)
+    assert any(e.startswith("risk: a pass failed, its incidents annotated at the next: ") for e in errors)
+    assert all(metrics.FAILURES.labels(stage)._value.get() > before for stage, before in failed.items())
+
 # --- the responder's own thread, on a real store with the shipped playbooks ------------------------------------
 @pytest.fixture
 def ward(tmp_path: Path) -> Store:

@@ -6,6 +6,7 @@ interpreter a tenth as long as detection did at 5,000 events/s, and its writes h
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -13,6 +14,8 @@ from typing import Any
 
 from healthswarm.risk.live import LiveAnnotator
 from healthswarm.store import Store
+
+log = logging.getLogger("healthswarm.agent.risk")
 
 
 class RiskPasses:
@@ -24,6 +27,7 @@ class RiskPasses:
         # what changed while the agent was down)
         self._due: set[str] | None = None
         self._lock = threading.Lock()
+        self.wake.set()  # that first pass comes at the start, not with the first step that writes an incident
 
     def add(self, incidents: Iterable[str]) -> None:
         """Incidents a step wrote: annotated at the next pass."""
@@ -32,18 +36,24 @@ class RiskPasses:
                 self._due.update(incidents)
         self.wake.set()
 
-    def run(self, stop: threading.Event, on_error: Callable[[Exception], None]) -> None:
+    def run(self, stop: threading.Event, on_failure: Callable[[str], None]) -> None:
         """Passes until `stop` is set; a pass under way when it is finishes, and the wake-up that comes with a stop
         (`wake.set()` after it) runs one last pass."""
         while not stop.is_set():
             if not self.wake.wait(1.0):
                 continue
             self.wake.clear()
-            try:
-                self.run_pass()
-            except Exception as exc:
-                on_error(exc)
+            self.try_pass(on_failure)
             stop.wait(self.interval)
+
+    def try_pass(self, on_failure: Callable[[str], None]) -> None:
+        """One pass; a failure is logged and told to `on_failure` as text (the agent's metrics and status)."""
+        try:
+            self.run_pass()
+        except Exception as exc:
+            log.warning("live risk: a pass failed; its incidents are annotated at the next: %s: %s",
+                        type(exc).__name__, exc)
+            on_failure(f"a pass failed, its incidents annotated at the next: {type(exc).__name__}: {exc}")
 
     def run_pass(self) -> int:
         """Annotate the incidents due; a failed pass, or one before any inventory is stored, keeps them due for the

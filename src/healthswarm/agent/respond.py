@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from healthswarm.agent.config import RespondConfig
 from healthswarm.agent.detect import StepResult
 from healthswarm.errors import ConfigError, InputError
+from healthswarm.model.words import counted
 from healthswarm.respond.actions import ACTIONS
 from healthswarm.respond.playbooks.library import Library
 from healthswarm.respond.service import PolicyResponse, incident_ids, inventory_assets, respond_by_policy
@@ -53,10 +55,12 @@ def check_policy(policy: RespondConfig, library: Library | None = None) -> Libra
 
 class PolicyResponder:
     def __init__(self, store: Store, policy: RespondConfig, workspace: Path, write_lock: threading.Lock,
-                 library: Library | None = None, *, retry: float = 2.0) -> None:
+                 library: Library | None = None, *, retry: float = 2.0,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.store, self.policy, self.workspace, self.write_lock = store, policy, workspace, write_lock
         self.library = check_policy(policy, library)
         self.retry = retry
+        self.on_failure = on_failure  # told each failed call, as text (the agent's metrics and status)
         with store.read() as conn:  # as the agent's detectors, the inventory it started with
             self.assets = inventory_assets(conn)
         self.calls = 0  # calls of respond_by_policy, each on everything queued since the one before
@@ -171,6 +175,8 @@ class PolicyResponder:
             self.failures += 1
             log.warning("playbooks by policy failed on %d incidents; retried with the next batch: %s: %s",
                         len(batch), type(exc).__name__, exc)
+            if self.on_failure is not None:
+                self.on_failure(f"failed on {counted(len(batch), 'incident')}, retried: {type(exc).__name__}: {exc}")
             return False
         return True
 

@@ -11,10 +11,13 @@ the store has one writer at a time across processes as within one (SQLite's lock
 agent's write lock is not needed between them.
 
 Between the two processes, a pipe (multiprocessing, spawn):
-- agent → responder: ("step", incident ids) after each detection step that wrote incidents; ("idle", timeout) and
-  ("close", timeout), each answered with whether it finished in time;
+- agent → responder: ("step", incident ids) after each detection step that wrote incidents; ("idle", number,
+  timeout) and ("close", number, timeout), each answered with its number and whether it finished in time;
 - responder → agent: ("ready",) once it is built, or ("failed", text) when the policy is wrong (a playbook or an
-  action that does not exist: the agent does not start).
+  action that does not exist: the agent does not start); then the answers, and ("failure", stage, text) for each
+  failed call of playbooks ("respond") or pass of live risk ("risk"), which the agent counts in its metrics
+  (`failures{stage}`) and shows among its status's errors, as when they run in its own process. A thread of the
+  agent's (`agent-respond-relay`) reads them.
 If the responder process dies, the agent starts a new one at its next step (whose look-back responds to what the
 dead one had queued). If the agent dies (kill -9), the pipe closes and the responder process ends at once: a call
 under way is rolled back whole, and the look-back after the restart starts what it did not (the case's audit log
@@ -24,13 +27,18 @@ caught up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -53,6 +61,9 @@ def wanted(config: AgentConfig) -> bool:
     return bool(config.respond_process)
 
 
+ENDED = -1  # what the relay puts among the answers when the process's pipe closed
+
+
 @dataclass(frozen=True)
 class Spec:
     """What the responder process is started with (pickled to it)."""
@@ -66,14 +77,18 @@ class Spec:
 
 
 class ResponderProcess:
-    """The agent's side: a step listener (`Agent.step_listeners`) that hands each step's incidents over."""
+    """The agent's side: a step listener (`Agent.step_listeners`) that hands each step's incidents over, and a
+    thread that relays what the process says (answers, failures)."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, on_failure: Callable[[str, str], None] | None = None) -> None:
         if spec.policy.enabled:
             check_policy(spec.policy)  # a wrong policy stops the agent before it starts anything
         self.spec = spec
+        self.on_failure = on_failure  # (stage, text) of each failed call or pass in the process
         self.process: Any = None
         self._conn: Connection | None = None
+        self._answers: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        self._asked = 0  # the number of the last question: an answer that came after its wait ended is dropped
         self._lock = threading.Lock()  # the detection thread sends steps, the agent's shutdown closes
         self._closed = False
         self.restarts = 0
@@ -94,6 +109,20 @@ class ResponderProcess:
             self.process.join(5)
             self._closed = True
             raise ConfigError(f"playbooks by policy: {reply[1]}")
+        threading.Thread(target=self._relay, args=(self._conn,), name="agent-respond-relay", daemon=True).start()
+
+    def _relay(self, conn: Connection) -> None:
+        """What this process says, until its pipe closes (it ended, or a new one replaced it)."""
+        try:
+            while True:
+                kind, *args = conn.recv()
+                if kind == "failure":
+                    if self.on_failure is not None:
+                        self.on_failure(*args)
+                else:  # ("idle" | "closed", question number, answer)
+                    self._answers.put((args[0], args[1]))
+        except (EOFError, OSError):
+            self._answers.put((ENDED, conn))
 
     @property
     def pid(self) -> int | None:
@@ -123,7 +152,8 @@ class ResponderProcess:
             self.process.kill()
         return drained
 
-    def _send(self, *message: Any) -> None:
+    def _send(self, *message: Any, last: bool = False) -> None:
+        """Send; `last`: nothing after it (a step handed over after "close" must not start a new process)."""
         with self._lock:
             if self._closed or self._conn is None:
                 return
@@ -140,15 +170,23 @@ class ResponderProcess:
                 except ConfigError as exc:
                     log.error("playbooks by policy stop: %s", exc)
                     self._closed = True
+            self._closed = self._closed or last
 
     def _ask(self, kind: str, timeout: float) -> Any:
-        self._send(kind, timeout)
+        """Its answer, or False when none came in time or the process ended first."""
         with self._lock:
-            if self._closed or self._conn is None:
+            self._asked += 1
+            number, conn = self._asked, self._conn
+        self._send(kind, number, timeout, last=kind == "close")
+        deadline = time.monotonic() + timeout + 10  # it answers once that wait ended there; the margin is the pipe's
+        while True:
+            try:
+                asked, answer = self._answers.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
                 return False
-            try:  # its answer comes once that wait ended there; the margin is the pipe's
-                return self._conn.recv()[1] if self._conn.poll(timeout + 10) else False
-            except (EOFError, OSError):
+            if asked == number:
+                return answer
+            if asked == ENDED and answer is conn:  # the process asked ended (one that ended before was replaced)
                 return False
 
 
@@ -165,8 +203,16 @@ def child_main(conn: Connection, spec: Spec) -> None:
     logs.setup({**spec.log_static, "pid": os.getpid(), "process": "respond"}, spec.log_level)
     store = Store.open(spec.db_url)
     write_lock = threading.Lock()
+    send_lock = threading.Lock()  # the main thread answers, the responder's and live risk's threads tell failures
+
+    def send(*message: Any) -> None:
+        with send_lock, contextlib.suppress(OSError):  # the agent is gone: the main thread's recv says so and ends
+            conn.send(message)
+
     try:
-        responder = PolicyResponder(store, spec.policy, spec.workspace, write_lock) if spec.policy.enabled else None
+        responder = (PolicyResponder(store, spec.policy, spec.workspace, write_lock,
+                                     on_failure=partial(send, "failure", "respond"))
+                     if spec.policy.enabled else None)
     except HealthswarmError as exc:
         conn.send(("failed", str(exc)))
         return
@@ -174,8 +220,8 @@ def child_main(conn: Connection, spec: Spec) -> None:
     risk, risk_thread = None, None
     if spec.risk_interval is not None:
         risk = RiskPasses(store, write_lock, spec.risk_interval)
-        risk_thread = threading.Thread(target=risk.run, args=(stop_risk, _risk_failed), name="respond-risk",
-                                       daemon=True)
+        risk_thread = threading.Thread(target=risk.run, args=(stop_risk, partial(send, "failure", "risk")),
+                                       name="respond-risk", daemon=True)
         risk_thread.start()
     freeze_startup_heap()
     conn.send(("ready",))
@@ -190,20 +236,19 @@ def child_main(conn: Connection, spec: Spec) -> None:
                 if responder is not None:
                     responder(StepResult(incidents=args[0]))
             elif kind == "idle":
-                conn.send(("idle", responder.join_idle(args[0]) if responder is not None else True))
+                number, timeout = args
+                send("idle", number, responder.join_idle(timeout) if responder is not None else True)
             elif kind == "close":
-                closed = responder.close(args[0]) if responder is not None else True
+                number, timeout = args
+                closed = responder.close(timeout) if responder is not None else True
                 stop_risk.set()
                 if risk is not None and risk_thread is not None:  # a last pass over what the last steps wrote
-                    risk_thread.join(args[0])
+                    risk_thread.join(timeout)
                     if risk_thread.is_alive():  # a pass still under way ends with the process, rolled back whole
-                        log.warning("live risk: a pass took over %.0f s; the next start annotates again", args[0])
+                        log.warning("live risk: a pass took over %.0f s; the next start annotates again", timeout)
                     else:
-                        try:
-                            risk.run_pass()
-                        except Exception as exc:
-                            _risk_failed(exc)
-                conn.send(("closed", closed))
+                        risk.try_pass(partial(send, "failure", "risk"))
+                send("closed", number, closed)
                 break
     except (EOFError, OSError):  # the agent is gone: what is queued waits for the look-back after its restart
         log.warning("the agent is gone: playbooks by policy and live risk stop")
@@ -211,6 +256,3 @@ def child_main(conn: Connection, spec: Spec) -> None:
     sys.stderr.flush()
     os._exit(0)  # the responder's daemon thread may be in a call: it is rolled back whole
 
-
-def _risk_failed(exc: Exception) -> None:
-    log.warning("live risk: a pass failed; its incidents are annotated at the next: %s: %s", type(exc).__name__, exc)

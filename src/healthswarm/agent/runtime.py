@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -183,15 +184,19 @@ class Agent:
         self.health_server: Any = None
         self.step_listeners: list[Any] = []
         self.responder: respond_process.ResponderProcess | None = None
+        self._responder_thread: Any = None  # playbooks by policy in this process (agent/respond.py)
         if respond_process.wanted(config):
             risk_interval = config.risk.interval if config.risk.live else None
             self.responder = respond_process.ResponderProcess(respond_process.Spec(
-                settings.db_url, config.respond, risk_interval, self.workspace, log_level, log_static))
+                settings.db_url, config.respond, risk_interval, self.workspace, log_level, log_static),
+                on_failure=self._stage_failed)
             self.step_listeners.append(self.responder)
         elif config.respond.enabled:
             from healthswarm.agent.respond import PolicyResponder
 
-            self.step_listeners.append(PolicyResponder(self.store, config.respond, self.workspace, self.write_lock))
+            self._responder_thread = PolicyResponder(self.store, config.respond, self.workspace, self.write_lock,
+                                                     on_failure=partial(self._stage_failed, "respond"))
+            self.step_listeners.append(self._responder_thread)
         # live risk in this process's thread when no responder process runs it
         self.risk = (RiskPasses(self.store, self.write_lock, config.risk.interval)
                      if config.risk.live and self.responder is None else None)
@@ -237,6 +242,9 @@ class Agent:
         cfg = self.config
         if self.responder is not None:  # before detection, whose steps it answers
             self.responder.start()
+        if self._responder_thread is not None:  # its look-back over every stored incident now, as the responder
+            # process's, not at the first step that stores events (an agent restarted with nothing new would never)
+            self._responder_thread(StepResult())
         if cfg.health:
             from healthswarm.agent.health import serve
             from healthswarm.ingest.sources.syslog import parse_address
@@ -246,7 +254,7 @@ class Agent:
             self.bound.health = f"{host}:{self.health_server.server_port}"
         self._thread(self._detect_loop, "agent-detect")
         if self.risk is not None:
-            self._thread(self.risk.run, "agent-risk", self.stop_event, self._risk_failed)
+            self._thread(self.risk.run, "agent-risk", self.stop_event, partial(self._stage_failed, "risk"))
         if self.ingest is not None:
             self.ingest.start()
         else:
@@ -413,11 +421,13 @@ class Agent:
         log.info("retro-hunt", extra={"values": len(watches), "found": len(alerts)})
         return alerts
 
-    # --- live risk ------------------------------------------------------------------------------
+    # --- playbooks and live risk ----------------------------------------------------------------
 
-    def _risk_failed(self, exc: Exception) -> None:
-        metrics.FAILURES.labels("risk").inc()
-        self.state.error(f"risk: {type(exc).__name__}: {exc}")
+    def _stage_failed(self, stage: str, text: str) -> None:
+        """A failed call of playbooks by policy ("respond") or pass of live risk ("risk"), in this process or the
+        responder process: retried there; counted and shown here."""
+        metrics.FAILURES.labels(stage).inc()
+        self.state.error(f"{stage}: {text}")
 
     # --- health, status, stopping ---------------------------------------------------------------
 
