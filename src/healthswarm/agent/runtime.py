@@ -60,7 +60,6 @@ from healthswarm.bus.memory import MemoryBus
 from healthswarm.config import Settings
 from healthswarm.detect.watchlist import Watch, WatchlistDetector
 from healthswarm.errors import ConfigError
-from healthswarm.ingest.pipeline import collect_per_batch
 from healthswarm.inventory.discover.live import LiveDiscovery
 from healthswarm.model import Alert
 from healthswarm.store import Store
@@ -318,39 +317,35 @@ class Agent:
         next_trim = time.monotonic() + TRIM_SECONDS
         self._refresh_watchlist()  # the watchlist as stored before the first event is judged; then agent-watchlist
         self._thread(self._watchlist_loop, "agent-watchlist")
-        # the page a step reads is thousands of short-lived dicts: collected after each step, not walked by the
-        # automatic collector while the step holds them (as ingest/pipeline.py does for each batch)
-        with collect_per_batch() as collect:
-            while not self.state.stopping:
-                now = time.monotonic()
-                if now >= next_flush:
-                    self.detector.flush()
-                    next_flush = now + self.config.detect.flush_interval
-                try:
-                    result = self.detector.step()
-                except Exception as exc:
-                    metrics.FAILURES.labels("detect").inc()
-                    self.state.error(f"detect: {type(exc).__name__}: {exc}")
-                    log.warning("detection step failed; retried", exc_info=exc)
-                    time.sleep(0.5)
-                    continue
-                collect()
-                if now >= next_status:
-                    self.write_status()
-                    next_status = now + 1.0
-                if now >= next_trim:
-                    return_free_heap()
-                    next_trim = now + TRIM_SECONDS
-                if result.events or result.alerts or result.incidents:
-                    for message in subscription.fetch(100_000, 0.0):  # wake-ups for what the steps already read
-                        message.ack()
-                    continue  # more may be waiting: no wait until caught up
-                if self._sources_done.is_set():
-                    self.detector.flush()
-                    self.detector.step()
-                    return
-                for message in subscription.fetch(1_000, 0.5):
+        while not self.state.stopping:
+            now = time.monotonic()
+            if now >= next_flush:
+                self.detector.flush()
+                next_flush = now + self.config.detect.flush_interval
+            try:
+                result = self.detector.step()
+            except Exception as exc:
+                metrics.FAILURES.labels("detect").inc()
+                self.state.error(f"detect: {type(exc).__name__}: {exc}")
+                log.warning("detection step failed; retried", exc_info=exc)
+                time.sleep(0.5)
+                continue
+            if now >= next_status:
+                self.write_status()
+                next_status = now + 1.0
+            if now >= next_trim:
+                return_free_heap()
+                next_trim = now + TRIM_SECONDS
+            if result.events or result.alerts or result.incidents:
+                for message in subscription.fetch(100_000, 0.0):  # wake-ups for what the steps already read
                     message.ack()
+                continue  # more may be waiting: no wait until caught up
+            if self._sources_done.is_set():
+                self.detector.flush()
+                self.detector.step()
+                return
+            for message in subscription.fetch(1_000, 0.5):
+                message.ack()
 
     def _on_step(self, result: StepResult) -> None:
         self.discovery.advance(self.detector.cursor)

@@ -70,7 +70,7 @@ DEFAULT_BATCH = 5_000
 EVENTS_SUBJECT = "healthswarm.events"
 # parsers say where in their reasons ("line 12: invalid JSON …"); counts group by the rest
 _WHERE = re.compile(r"^(?:line|record|message|entry|member) \d+[:,]\s*")
-# with the automatic collector paused (see collect_per_batch), a full collection every this many batches
+# with the automatic collector paused (see _collect_per_batch), a full collection every this many batches
 _FULL_GC_BATCHES = 64
 _COLUMNS = 10  # of an event row (store/events.py, _sqlite_insert), the key first
 
@@ -81,9 +81,9 @@ def reason_kind(reason: str) -> str:
 
 
 @contextmanager
-def collect_per_batch() -> Iterator[Callable[[], None]]:
-    """Pause CPython's automatic garbage collector while a stream is read (or, in the agent, while detection
-    steps); yields the function to call after each batch (step) is released, which collects instead.
+def _collect_per_batch() -> Iterator[Callable[[], None]]:
+    """Pause CPython's automatic garbage collector while a stream is read; yields the function to
+    call after each batch is released, which collects instead.
 
     Why: a batch holds thousands of events (each a few dicts and lists) until it commits. The
     automatic collector runs every 700 new objects, so it traverses the growing batch again and
@@ -364,7 +364,7 @@ class Pipeline:
             else:
                 pending = self._writer.submit(self._commit, *job)
 
-        with collect_per_batch() as collect:
+        with _collect_per_batch() as collect:
             try:
                 events = batch.events
                 held, batch_size = 0, self.batch_size  # len(batch), counted: a call per record was measurable
