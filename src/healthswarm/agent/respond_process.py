@@ -170,7 +170,8 @@ class ResponderProcess:
                 except ConfigError as exc:
                     log.error("playbooks by policy stop: %s", exc)
                     self._closed = True
-            self._closed = self._closed or last
+            if last:
+                self._closed = True
 
     def _ask(self, kind: str, timeout: float) -> Any:
         """Its answer, or False when none came in time or the process ended first."""

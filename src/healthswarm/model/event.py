@@ -64,6 +64,9 @@ class Event:
         return out
 
 
+_SPAN = 16**16  # positions written as 16 hex digits
+
+
 def event_key(source_identity: str, position: int | str) -> str:
     """Idempotency key of an event: the same record read twice gets the same key.
 
@@ -72,28 +75,31 @@ def event_key(source_identity: str, position: int | str) -> str:
     therefore grow with its positions, and the store's unique index on them takes a batch at the end of the
     source's range: a few pages written per batch, where keys hashed whole put each event on a random page of an
     index that outgrows every cache (a 30-minute run at 5,000 events/s of the agent fell behind as it grew)."""
-    return event_keyer(source_identity)(position)
+    return _key(_source_prefix(source_identity), source_identity, position)
 
 
 def event_keyer(source_identity: str) -> Callable[[int | str], str]:
     """`event_key` bound to one source (a stream keys every record): the identity is hashed once."""
-    prefix = hashlib.blake2b(source_identity.encode(), digest_size=8).hexdigest()
-    hashed = hashlib.blake2b(f"{source_identity}\x00".encode(), digest_size=8)
+    prefix = _source_prefix(source_identity)
 
     def key(position: int | str) -> str:
-        if type(position) is int and 0 <= position < _SPAN:
-            return f"{prefix}{position:016x}"
-        text = str(position)
-        if text.isascii() and text.isdigit() and int(text) < _SPAN:  # the writer process gets positions as text
-            return f"{prefix}{int(text):016x}"
-        state = hashed.copy()
-        state.update(text.encode())
-        return prefix + state.hexdigest()
+        return _key(prefix, source_identity, position)
 
     return key
 
 
-_SPAN = 16**16  # positions written as 16 hex digits
+def _source_prefix(source_identity: str) -> str:
+    return hashlib.blake2b(source_identity.encode(), digest_size=8).hexdigest()
+
+
+def _key(prefix: str, source_identity: str, position: int | str) -> str:
+    if type(position) is int and 0 <= position < _SPAN:
+        return f"{prefix}{position:016x}"
+    text = str(position)
+    # the writer process gets positions as text
+    if text.isascii() and text.isdigit() and (number := int(text)) < _SPAN:
+        return f"{prefix}{number:016x}"
+    return prefix + hashlib.blake2b(f"{source_identity}\x00{text}".encode(), digest_size=8).hexdigest()
 
 
 @dataclass(slots=True)
