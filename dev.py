@@ -113,6 +113,16 @@ def sbom() -> int:
     return code
 
 
+def _parallel(args: list[str]) -> list[str]:
+    """pytest-xdist options unless the arguments choose: a worker a core (at most 4: the service-backed tests share
+    one PostgreSQL, NATS and broker), whole files to a worker, so that a file's module fixtures (a demo workspace,
+    a server) are built once. Most of the suite waits on processes, sockets and servers, so two workers on two cores
+    take about half the time of one."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args):
+        return []
+    return ["-n", str(max(1, min(os.cpu_count() or 1, 4))), "--dist", "loadfile"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "audit", "sbom"}:
         print(__doc__)
@@ -128,7 +138,7 @@ def main(argv: list[str]) -> int:
         return audit()
     ensure_env(TEST_EXTRAS)
     lint = _run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")
-    tests = _run(BIN / "python", "-m", "pytest", *rest)
+    tests = _run(BIN / "python", "-m", "pytest", *_parallel(rest), *rest)
     return tests or lint
 
 

@@ -26,6 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("HEALTHSWARM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 POSTGRES_ADMIN_URL = os.environ.get("HEALTHSWARM_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment (execnet sets them), and the CLI's
+# console takes its width from COLUMNS when it is built: the CLI's output would wrap at 80 columns in one worker and
+# not in another. The suite runs as a user's pipe would, with no COLUMNS unless a test sets it.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 
 def services_required() -> bool:
     return os.environ.get("HEALTHSWARM_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
