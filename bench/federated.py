@@ -8,7 +8,7 @@ Model: the numpy MLP of swarm/federated/model.py (84 → 32 → 11), the same fo
 Transport: Flower's own Server loop and strategies in one process (`transport.run_in_process`), for speed;
 tests/test_federated.py runs the same strategies over real gRPC with one process per organisation.
 
-Measured, all on the same held-out rows, for each of 3 seeds (the seed draws the subsample, the held-out
+Measured, all on the same held-out rows, for each of 5 seeds (the seed draws the subsample, the held-out
 rows, the partition, the initial model and the attackers), with the median over the seeds as the figure:
 centralised (pooled rows; the baseline, trained in the same run), local-only (each organisation alone;
 mean, min and max), FedAvg, the trimmed mean (β = 0.2, server momentum 0.5; see strategies.py), the same
@@ -52,7 +52,7 @@ DP_NOISE = (0.5, 1.0)
 DP_CLIP = 1.0
 
 
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 KEY_ROWS = ("fedavg", "trimmed_mean", "trimmed_mean_no_momentum", "krum", "fedavg_poisoned",
             "trimmed_mean_poisoned", "trimmed_mean_no_momentum_poisoned", "krum_poisoned")
 
