@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 
@@ -80,12 +81,7 @@ def event_key(source_identity: str, position: int | str) -> str:
 
 def event_keyer(source_identity: str) -> Callable[[int | str], str]:
     """`event_key` bound to one source (a stream keys every record): the identity is hashed once."""
-    prefix = _source_prefix(source_identity)
-
-    def key(position: int | str) -> str:
-        return _key(prefix, source_identity, position)
-
-    return key
+    return partial(_key, _source_prefix(source_identity), source_identity)
 
 
 def _source_prefix(source_identity: str) -> str:
